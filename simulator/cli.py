@@ -1,0 +1,116 @@
+"""Command line: ``vrex simulate``, ``vrex trace``, ``vrex validate``.
+
+User errors (bad configs, corrupt traces) print one line ``vrex: error: ...`` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from simulator import __version__
+from simulator.errors import VrexError
+
+
+def _add_sim_args(p: argparse.ArgumentParser) -> None:
+    from simulator.pipeline import DEFAULT_BASELINE, DEFAULT_HW, DEFAULT_WORKLOAD
+
+    p.add_argument("--hw", default=DEFAULT_HW, help=f"accelerator config (default {DEFAULT_HW})")
+    p.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"GPU baseline config (default {DEFAULT_BASELINE})")
+    p.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"workload config (default {DEFAULT_WORKLOAD})")
+    p.add_argument("--mode", choices=("meta", "real"), default="meta", help="tracing mode (default meta)")
+    p.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
+
+
+def cmd_simulate(args) -> int:
+    from simulator.config.tech import DEFAULT_TECH
+    from simulator.pipeline import run
+    from simulator.results.report import render_text, write_json, write_parquet
+
+    out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode,
+              tech_path=args.tech or DEFAULT_TECH, progress=not args.no_progress and sys.stderr.isatty())
+    if args.json:
+        print(write_json(out.report))
+    else:
+        print(render_text(out.report))
+    if args.out:
+        path = write_parquet(out.report, args.out)
+        print(f"results written to {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_trace(args) -> int:
+    import time
+
+    from simulator.config.workload import load_workload
+    from simulator.pipeline import resolve
+    from simulator.tracer.stream import trace_workload
+    from simulator.tracer.trace_file import write_trace
+
+    wl_path = resolve(args.workload)
+    wl = load_workload(wl_path)
+    t0 = time.perf_counter()
+    tr = trace_workload(wl, mode=args.mode, progress=not args.no_progress and sys.stderr.isatty(),
+                        source=str(wl_path))
+    out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
+    write_trace(tr, out)
+    dt = time.perf_counter() - t0
+    print(f"{out}: {len(tr.events):,} events, {tr.meta['frames']} frames, {dt:.1f} s "
+          f"({len(tr.events) / dt:,.0f} events/s)")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from simulator.config.hardware import load_hardware
+    from simulator.config.schema import load_yaml
+    from simulator.config.workload import load_workload
+
+    for f in args.files:
+        data = load_yaml(f)
+        if isinstance(data, dict) and "kind" in data:
+            load_hardware(f)
+        else:
+            load_workload(f)
+        print(f"{f}: ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vrex", description="Streaming video LLM accelerator simulator (V-Rex-like)")
+    p.add_argument("--version", action="version", version=f"vrex-sim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("simulate", help="trace a workload and replay it on an accelerator and the GPU baseline")
+    _add_sim_args(s)
+    s.add_argument("--trace", default=None, help="replay this trace file instead of tracing the workload")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("--out", default=None, help="also write the results as Parquet to this file")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_simulate)
+    t = sub.add_parser("trace", help="trace a workload to a Parquet trace file")
+    t.add_argument("--workload", default="workloads/coin-llava-ov-7b.yaml")
+    t.add_argument("--mode", choices=("meta", "real"), default="meta")
+    t.add_argument("--out", default=None, help="output file (default traces/<workload>-<mode>.parquet)")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_trace)
+    v = sub.add_parser("validate", help="check hardware or workload YAML files against the schema")
+    v.add_argument("files", nargs="+", type=Path)
+    v.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except VrexError as exc:
+        print(f"vrex: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vrex: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

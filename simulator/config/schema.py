@@ -1,0 +1,225 @@
+"""A small schema layer: typed, frozen dataclasses built from YAML with strict validation.
+
+Every config class is a dataclass whose fields carry their constraints in ``metadata``
+(made with :func:`spec`). :func:`build` turns a parsed YAML mapping into an instance and
+raises :class:`ConfigError` naming the file, the dotted key and what is allowed for:
+unknown keys, missing keys, wrong types and values outside their range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from simulator.errors import ConfigError
+
+T = TypeVar("T")
+_MISSING = dataclasses.MISSING
+
+
+def spec(
+    doc: str = "",
+    *,
+    default: Any = _MISSING,
+    default_factory: Any = _MISSING,
+    unit: str = "",
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    choices: tuple | None = None,
+) -> Any:
+    """Declare a config field with its documentation, unit and allowed range."""
+    meta = {"doc": doc, "unit": unit, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices}
+    if default_factory is not _MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    if default is not _MISSING:
+        return dataclasses.field(default=default, metadata=meta)
+    return dataclasses.field(metadata=meta)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; any I/O or syntax problem becomes a one-line ConfigError."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(str(p), "", "file not found")
+    try:
+        with p.open("r", encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(str(p), "", f"malformed YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(p), "", "not a UTF-8 text file") from None
+    if data is None:
+        raise ConfigError(str(p), "", "file is empty; expected a mapping of keys")
+    return data
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "true or false"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return "a mapping"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in typing.get_args(tp))
+    return str(tp)
+
+
+def _range_text(meta: dict) -> str:
+    parts = []
+    if meta.get("gt") is not None:
+        parts.append(f"> {meta['gt']}")
+    if meta.get("ge") is not None:
+        parts.append(f">= {meta['ge']}")
+    if meta.get("lt") is not None:
+        parts.append(f"< {meta['lt']}")
+    if meta.get("le") is not None:
+        parts.append(f"<= {meta['le']}")
+    return " and ".join(parts)
+
+
+def _check_range(value: Any, meta: dict, source: str, key: str, tp: Any) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ConfigError(source, key, f"got {value!r}; allowed: {allowed}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(source, key, f"got {value!r}; must be a finite number")
+        bad = (
+            (meta.get("gt") is not None and not value > meta["gt"])
+            or (meta.get("ge") is not None and not value >= meta["ge"])
+            or (meta.get("lt") is not None and not value < meta["lt"])
+            or (meta.get("le") is not None and not value <= meta["le"])
+        )
+        if bad:
+            raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)} {_range_text(meta)}")
+
+
+def _convert(value: Any, tp: Any, meta: dict, source: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, meta, source, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)}")
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, source=source, prefix=key)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)}")
+        return tuple(_convert(v, item_tp, meta, source, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        _, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(source, key, f"got {value!r}; must be a mapping")
+        return {str(k): _convert(v, val_tp, meta, source, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(source, key, f"got {value!r}; must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ConfigError(source, key, f"got {value!r}; must be an integer {_range_text(meta)}".rstrip())
+        _check_range(value, meta, source, key, tp)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(source, key, f"got {value!r}; must be a number {_range_text(meta)}".rstrip())
+        value = float(value)
+        _check_range(value, meta, source, key, tp)
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(source, key, f"got {value!r}; must be a string")
+        _check_range(value, meta, source, key, tp)
+        return value
+    if tp is Any:
+        return value
+    raise TypeError(f"unsupported config field type {tp!r} at {key}")  # programming error
+
+
+def build(cls: type[T], data: Any, *, source: str, prefix: str = "") -> T:
+    """Build dataclass ``cls`` from ``data`` (a YAML mapping), validating every key."""
+    where = prefix or "<top level>"
+    if not isinstance(data, dict):
+        raise ConfigError(source, where, f"got {type(data).__name__} {data!r:.60}; must be a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
+        raise ConfigError(source, key, f"unknown key; allowed here: {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in data:
+            if f.default is _MISSING and f.default_factory is _MISSING:
+                raise ConfigError(source, key, f"missing; must be {_describe(hints[name])}")
+            continue
+        kwargs[name] = _convert(data[name], hints[name], dict(f.metadata), source, key)
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate(source, prefix)
+    return obj
+
+
+def load(cls: type[T], path: str | Path) -> T:
+    """Load and validate one YAML file into ``cls``."""
+    return build(cls, load_yaml(path), source=str(path))
+
+
+def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, str, str, str]]:
+    """Rows (key, type, unit, allowed, doc) for the README's config reference."""
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows.extend(describe_fields(tp, key))
+            continue
+        meta = f.metadata
+        allowed = _range_text(meta)
+        if meta.get("choices"):
+            allowed = ", ".join(str(c) for c in meta["choices"])
+        default = ""
+        if f.default is not _MISSING:
+            default = f" (default {f.default})"
+        rows.append((key, _describe(tp), meta.get("unit", ""), allowed, meta.get("doc", "") + default))
+    return rows

@@ -1,0 +1,46 @@
+"""KV memory hierarchy: where the cache lives and when it outgrows its tier.
+
+Tiers: the on-chip KV buffer (hot clusters), DRAM (shared with the weights) and the host/flash
+tier behind a link. The tracer says which tier each KV access uses (``kv_tier``); this module checks
+capacity: the KV bytes held after each phase against the DRAM left once the weights are resident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class KvCapacity:
+    dram_for_kv_bytes: float
+    peak_kv_bytes: float
+    overflow_frame: int | None  # first frame after which the KV no longer fits DRAM (None: it fits)
+    overflow_time_s: float | None
+
+    def as_dict(self) -> dict:
+        return {"dram_for_kv_gb": self.dram_for_kv_bytes / 2**30, "peak_kv_gb": self.peak_kv_bytes / 2**30,
+                "overflow_frame": self.overflow_frame, "overflow_time_s": self.overflow_time_s}
+
+
+def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: dict) -> np.ndarray:
+    """Bytes of KV held in all layers after each recorded phase (same rows as ``kv_tokens``)."""
+    if kv_tokens is None or len(kv_tokens) == 0:
+        return np.zeros(0)
+    per_token = (2 * meta["llm_layers"] * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"]
+                 // 8 * meta["batch"])
+    return kv_tokens["kv_slots"].to_numpy(dtype=np.float64) * per_token
+
+
+def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_bytes: float,
+                   weight_bytes: float) -> KvCapacity:
+    held = kv_bytes_held(kv_tokens, meta)
+    room = dram_capacity_bytes - weight_bytes
+    peak = float(held.max()) if held.size else 0.0
+    over = np.flatnonzero(held > room)
+    if over.size:
+        frame = int(kv_tokens["frame"].iloc[over[0]])
+        return KvCapacity(room, peak, frame, frame / meta["fps"])
+    return KvCapacity(room, peak, None, None)

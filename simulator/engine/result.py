@@ -1,0 +1,29 @@
+"""What a hardware model returns: per-op timing and energy, area, and run-level facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+ENERGY_PARTS = ("pe", "sram", "dram", "host", "vector", "dre", "control", "leakage")
+
+
+@dataclass
+class SimResult:
+    """Per-op results (``ops``: one row per trace event, same order) and run totals.
+
+    ``ops`` columns: trace keys (phase, frame, question, step, layer, op, kind), ``unit``,
+    ``start_s``/``end_s`` (simulated time), ``compute_s``, ``mem_s`` (DRAM + host transfer time),
+    ``dram_bytes``, ``host_bytes``, ``bound`` (compute | bandwidth) and ``e_<part>_pj`` for each
+    dynamic energy part. Leakage is a rate (``leakage_w``) charged over time by the metrics.
+    """
+
+    hardware: str
+    kind: str  # accelerator | gpu
+    ops: pd.DataFrame
+    area_mm2: dict[str, float]
+    leakage_w: float
+    total_s: float
+    notes: list[str] = field(default_factory=list)
+    capacity: dict = field(default_factory=dict)

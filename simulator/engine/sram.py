@@ -1,0 +1,35 @@
+"""On-chip SRAM buffers: capacity (decides what spills to DRAM), access energy and area."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.config.hardware import SramConfig
+from simulator.config.tech import TechPoint
+
+
+class SramBuffers:
+    def __init__(self, cfg: SramConfig, tech: TechPoint):
+        self.cfg = cfg
+        self.weight_bytes = cfg.weight_kb * 1024
+        self.act_bytes = cfg.activation_kb * 1024
+        self.kv_bytes = cfg.kv_kb * 1024
+        total_kb = cfg.weight_kb + cfg.activation_kb + cfg.kv_kb
+        self.area_mm2 = tech.sram_mm2(total_kb)
+        bank = {name: kb / cfg.banks for name, kb in
+                (("weight", cfg.weight_kb), ("activation", cfg.activation_kb), ("kv", cfg.kv_kb))}
+        self.read_pj_per_bit = {n: tech.sram_pj_per_bit(kb) for n, kb in bank.items()}
+        self.write_pj_per_bit = {n: tech.sram_pj_per_bit(kb, write=True) for n, kb in bank.items()}
+
+    def activation_spill(self, act_read: np.ndarray, act_write: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """DRAM bytes (read, write) for activations that do not fit the activation buffer.
+
+        An op whose inputs plus outputs fit stays on chip; otherwise the excess share of each side
+        goes through DRAM (first-order: no inter-op tiling/fusion beyond the buffer size).
+        """
+        act_read = np.asarray(act_read, dtype=np.float64)
+        act_write = np.asarray(act_write, dtype=np.float64)
+        total = act_read + act_write
+        excess = np.maximum(total - self.act_bytes, 0.0)
+        share = np.divide(excess, total, out=np.zeros_like(total), where=total > 0)
+        return act_read * share, act_write * share

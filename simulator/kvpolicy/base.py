@@ -1,0 +1,34 @@
+"""Policy interface and parameter validation shared by all KV-cache policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from simulator.config.schema import build
+from simulator.models.kv_cache import KVCache
+
+
+@dataclass(frozen=True, kw_only=True)
+class KvPolicy:
+    """Base: subclasses are dataclasses whose fields are the policy's hyperparameters."""
+
+    name: ClassVar[str] = "base"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], *, source: str) -> "KvPolicy":
+        return build(cls, dict(params), source=source, prefix="kv_policy.params")
+
+    def max_slots(self) -> int | None:
+        """Slots a layer's cache may hold (None = unbounded)."""
+        return None
+
+    def sinks(self) -> int:
+        return 0
+
+    def make_cache(self, batch: int, kv_heads: int, head_dim: int, *, device, dtype) -> KVCache:
+        return KVCache(batch, kv_heads, head_dim, device=device, dtype=dtype,
+                       max_slots=self.max_slots(), sinks=self.sinks())
+
+    def check_fits(self, largest_append: int, *, source: str) -> None:
+        """Raise ConfigError if the policy cannot hold one phase's tokens."""

@@ -1,0 +1,13 @@
+"""``full``: keep every token and attend to all of them (until memory runs out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from simulator.kvpolicy.base import KvPolicy
+
+
+@dataclass(frozen=True, kw_only=True)
+class FullPolicy(KvPolicy):
+    name: ClassVar[str] = "full"

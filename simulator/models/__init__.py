@@ -1,0 +1,1 @@
+"""Model definitions as plain torch.nn.Modules, sized from the model YAML."""

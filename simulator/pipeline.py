@@ -1,0 +1,79 @@
+"""The end-to-end path: workload -> trace -> accelerator and baseline replays -> metrics -> report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardware
+from simulator.config.tech import DEFAULT_TECH, load_tech
+from simulator.config.workload import WorkloadConfig, load_workload
+from simulator.engine.accelerator import simulate_accelerator
+from simulator.engine.gpu import simulate_gpu
+from simulator.engine.result import ENERGY_PARTS, SimResult
+from simulator.errors import ConfigError
+from simulator.results.metrics import phase_comparison, stream_metrics
+from simulator.results.report import Report
+from simulator.tracer.stream import Trace, trace_workload
+from simulator.tracer.trace_file import read_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HW = "hwconfigs/vrex-edge.yaml"
+DEFAULT_BASELINE = "hwconfigs/orin-agx.yaml"
+DEFAULT_WORKLOAD = "workloads/coin-llava-ov-7b.yaml"
+
+
+def resolve(path: str | Path) -> Path:
+    """A path as given if it exists, else relative to the project root (so defaults work anywhere)."""
+    p = Path(path)
+    if p.exists() or p.is_absolute():
+        return p
+    alt = ROOT / p
+    return alt if alt.exists() else p
+
+
+def simulate_any(trace: Trace, hw, tech) -> SimResult:
+    if isinstance(hw, AcceleratorConfig):
+        return simulate_accelerator(trace, hw, tech)
+    return simulate_gpu(trace, hw, tech)
+
+
+@dataclass
+class RunOutput:
+    report: Report
+    accel: SimResult
+    baseline: SimResult
+    trace: Trace
+
+
+def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAULT_WORKLOAD, *,
+        trace_path=None, mode: str = "meta", tech_path=DEFAULT_TECH, progress: bool = False,
+        workload: WorkloadConfig | None = None, hw=None, baseline=None, trace: Trace | None = None) -> RunOutput:
+    """Simulate a workload (or a saved trace) on ``hw`` and the baseline; objects override paths."""
+    hw = hw or load_hardware(resolve(hw_path))
+    baseline = baseline or load_hardware(resolve(baseline_path))
+    if not isinstance(hw, AcceleratorConfig):
+        raise ConfigError(str(hw_path), "kind", "the --hw config must be kind 'accelerator'")
+    if not isinstance(baseline, GpuConfig):
+        raise ConfigError(str(baseline_path), "kind", "the --baseline config must be kind 'gpu'")
+    tech = load_tech(resolve(tech_path))
+    if trace is None:
+        if trace_path is not None:
+            trace = read_trace(resolve(trace_path))
+        else:
+            wl_path = resolve(workload_path)
+            workload = workload or load_workload(wl_path)
+            trace = trace_workload(workload, mode=mode, progress=progress, source=str(wl_path))
+    acc = simulate_accelerator(trace, hw, tech)
+    base = simulate_gpu(trace, baseline, tech)
+    fps = trace.meta["fps"]
+    am, apt = stream_metrics(acc, fps)
+    bm, bpt = stream_metrics(base, fps)
+    comp = phase_comparison(bpt, apt)
+    energy = {p: float(apt[f"energy_{p}_j"].sum()) for p in ENERGY_PARTS}
+    rep = Report(workload=trace.meta["workload"], model=trace.meta["model"], kv_policy=trace.meta["kv_policy"],
+                 stream_fps=fps, frames=trace.meta["frames"], questions=len(trace.meta["questions"]),
+                 trace_events=len(trace.events), trace_mode=trace.meta["mode"], accel=am, baseline=bm,
+                 comparison=comp, area_breakdown=dict(acc.area_mm2), energy_breakdown=energy,
+                 notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes])
+    return RunOutput(report=rep, accel=acc, baseline=base, trace=trace)

@@ -1,0 +1,1 @@
+"""PyTorch tracer: runs streaming inference and records one event per fused kernel."""

@@ -1,0 +1,79 @@
+"""Annotations that models place around their kernels, read by the active trace recorder.
+
+A *region* is one fused kernel of the model (``q_proj``, ``rope``, ``attn_score``, ``softmax`` ...):
+every aten op run inside it is accumulated into a single trace event of the given kind.
+With no recorder active, all of this is a no-op, so models run unchanged outside tracing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Protocol
+
+import torch
+
+
+class RegionSink(Protocol):
+    def begin_region(self, name: str, kind: str, head_group: int) -> None: ...
+    def end_region(self) -> None: ...
+    def register(self, tensor: torch.Tensor, tensor_class: str) -> None: ...
+    def set_layer(self, layer: int) -> None: ...
+    def pause(self) -> contextlib.AbstractContextManager: ...
+    def emit(self, **event) -> None: ...
+
+
+_ACTIVE: list[RegionSink] = []
+
+
+def active() -> RegionSink | None:
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+@contextlib.contextmanager
+def activate(sink: RegionSink) -> Iterator[RegionSink]:
+    _ACTIVE.append(sink)
+    try:
+        yield sink
+    finally:
+        _ACTIVE.pop()
+
+
+@contextlib.contextmanager
+def region(name: str, kind: str, head_group: int = -1) -> Iterator[None]:
+    """Group the ops inside into one event named ``name`` of kind ``kind``."""
+    sink = active()
+    if sink is None:
+        yield
+        return
+    sink.begin_region(name, kind, head_group)
+    try:
+        yield
+    finally:
+        sink.end_region()
+
+
+def register(tensor: torch.Tensor, tensor_class: str) -> torch.Tensor:
+    """Mark ``tensor`` (and views of it) as ``weight``, ``kv`` or ``activation`` storage."""
+    sink = active()
+    if sink is not None:
+        sink.register(tensor, tensor_class)
+    return tensor
+
+
+def set_layer(layer: int) -> None:
+    sink = active()
+    if sink is not None:
+        sink.set_layer(layer)
+
+
+def paused() -> contextlib.AbstractContextManager:
+    """Ops inside are not recorded (bookkeeping such as building masks or growing buffers)."""
+    sink = active()
+    return sink.pause() if sink is not None else contextlib.nullcontext()
+
+
+def emit(**event) -> None:
+    """Add an event computed analytically (e.g. retrieval work of a KV policy)."""
+    sink = active()
+    if sink is not None:
+        sink.emit(**event)

@@ -1,0 +1,53 @@
+"""The trace event: one row per fused kernel, with FLOPs and bytes by tensor class.
+
+This module is the single definition of the trace table's columns (see ``traces/README.md``).
+Units: FLOPs and element ops are counts; bytes are bytes; times are seconds of stream time.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+PHASES = ("vision", "frame_prefill", "question_prefill", "retrieval", "decode")
+KINDS = ("gemm", "attn_score", "softmax", "attn_value", "norm", "elementwise", "embedding", "kv_write",
+         "kv_read", "retrieval_score", "cluster", "topk", "copy")
+TIERS = ("sram", "dram", "host")
+TENSOR_CLASSES = ("weight", "activation", "kv")
+
+# (column, arrow type, description with unit)
+COLUMNS: list[tuple[str, pa.DataType, str]] = [
+    ("phase", pa.string(), "phase kind: " + ", ".join(PHASES)),
+    ("frame", pa.int32(), "frame index (for question phases: frames seen so far - 1; -1 before any)"),
+    ("question", pa.int32(), "question index, -1 for frame phases"),
+    ("step", pa.int32(), "decode step within the answer, -1 otherwise"),
+    ("t_arrival_s", pa.float64(), "stream time at which the phase's input arrives [s]"),
+    ("tokens", pa.int32(), "tokens processed by the phase (query length)"),
+    ("layer", pa.int16(), "layer index within its stack (vision or LLM); -1 outside layers"),
+    ("head_group", pa.int16(), "KV-head group the event covers; -1 = all heads"),
+    ("op", pa.string(), "kernel name, e.g. q_proj, attn_score, kv_write"),
+    ("kind", pa.string(), "kernel kind: " + ", ".join(KINDS)),
+    ("batch", pa.int64(), "GEMM batch count (heads x streams) or 0"),
+    ("m", pa.int64(), "GEMM rows (tokens) or 0"),
+    ("n", pa.int64(), "GEMM columns or 0"),
+    ("k", pa.int64(), "GEMM reduction depth or 0"),
+    ("flops_matmul", pa.int64(), "matrix FLOPs (2 per MAC)"),
+    ("flops_vector", pa.int64(), "vector element operations"),
+    ("bytes_weight_read", pa.int64(), "weight bytes read [B]"),
+    ("bytes_act_read", pa.int64(), "activation bytes read [B]"),
+    ("bytes_act_write", pa.int64(), "activation bytes written [B]"),
+    ("bytes_kv_read", pa.int64(), "KV-cache bytes read [B]"),
+    ("bytes_kv_write", pa.int64(), "KV-cache bytes written [B]"),
+    ("kv_tier", pa.string(), "memory tier of the KV bytes: " + ", ".join(TIERS)),
+    ("kv_len", pa.int64(), "context length attended (tokens) or 0"),
+    ("weight_bits", pa.int8(), "bits per weight element"),
+    ("act_bits", pa.int8(), "bits per activation element"),
+    ("kv_bits", pa.int8(), "bits per KV element"),
+]
+
+COLUMN_NAMES = [c[0] for c in COLUMNS]
+ARROW_SCHEMA = pa.schema([pa.field(name, tp) for name, tp, _ in COLUMNS])
+INT_COLUMNS = [name for name, tp, _ in COLUMNS if pa.types.is_integer(tp)]
+STR_COLUMNS = [name for name, tp, _ in COLUMNS if pa.types.is_string(tp)]
+NUMPY_DTYPES = {name: tp.to_pandas_dtype() for name, tp, _ in COLUMNS if not pa.types.is_string(tp)}

@@ -1,0 +1,277 @@
+"""Streaming driver: frames arrive at the workload's fps and are prefilled one at a time.
+
+Per frame: vision encoder -> projector -> pooling -> *frame prefill* of the frame's tokens against
+the current KV cache (iterative prefill) -> cache update by the KV policy. At each question:
+*question prefill* of the prompt, then ``answer_tokens`` *decode* steps; decode step j feeds one
+token (step 0 the assistant-turn token that ends the prompt template) and produces answer token j.
+
+Two modes:
+- ``meta``: shapes only. One representative layer of each stack is traced per distinct shape and its
+  events are replicated over the stack's layers (all layers of a stack have the same shapes); the
+  vision encoder is traced once and replicated over frames.
+- ``real``: real tensors on CPU through every layer (small models; policies that need values).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from simulator.config.workload import WorkloadConfig
+from simulator.errors import ConfigError
+from simulator.kvpolicy import make_policy
+from simulator.models.decoder import DecoderLM
+from simulator.models.vision import VisionTower
+from simulator.tracer import context
+from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
+from simulator.tracer.recorder import Recorder
+from simulator.tracer.synthetic_video import synthetic_frames
+
+
+@dataclass
+class Trace:
+    """Events (one row per kernel, see events.py) and metadata of one traced stream."""
+
+    events: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+    kv_tokens: pd.DataFrame | None = None  # per phase end: tokens held in a layer's cache
+
+
+def _replicate_layers(block: pd.DataFrame, n_layers: int) -> pd.DataFrame:
+    """Expand a block traced with one representative layer (layer 0) to ``n_layers`` layers."""
+    is_layer = (block["layer"] >= 0).to_numpy()
+    if not is_layer.any() or n_layers == 1:
+        return block
+    idx = np.flatnonzero(is_layer)
+    first, last = idx[0], idx[-1]
+    layer_rows = block.iloc[first:last + 1]
+    reps = layer_rows.iloc[np.tile(np.arange(len(layer_rows)), n_layers)].copy()
+    reps["layer"] = np.repeat(np.arange(n_layers, dtype=np.int16), len(layer_rows))
+    return pd.concat([block.iloc[:first], reps, block.iloc[last + 1:]], ignore_index=True)
+
+
+def _question_schedule(wl: WorkloadConfig) -> dict[int, list[int]]:
+    """Questions asked after each frame: frame index -> question indices (frame -1: before any frame)."""
+    sched: dict[int, list[int]] = {}
+    fps, n = wl.stream.fps, wl.stream.frames
+    order = sorted(range(len(wl.stream.questions)), key=lambda i: wl.stream.questions[i].at_s)
+    for qi in order:
+        at = wl.stream.questions[qi].at_s
+        last_frame = min(n - 1, int(np.floor(at * fps + 1e-9)))  # frames with arrival <= at
+        sched.setdefault(last_frame, []).append(qi)
+    return sched
+
+
+class StreamTracer:
+    """Runs a workload's stream through the models under a :class:`Recorder`."""
+
+    def __init__(self, wl: WorkloadConfig, *, mode: str = "meta", source: str = "<workload>", seed: int = 0):
+        if mode not in ("meta", "real"):
+            raise ConfigError(source, "mode", f"got {mode!r}; allowed: 'meta', 'real'")
+        self.wl, self.mode, self.seed = wl, mode, seed
+        self.m = wl.model_config
+        if self.m is None:
+            raise ConfigError(source, "model", "workload was built without its model; use load_workload")
+        self.policy = make_policy(wl.kv_policy, source=source)
+        largest = max([self.m.tokens_per_frame, wl.stream.system_prompt_tokens]
+                      + [q.prompt_tokens for q in wl.stream.questions])
+        self.policy.check_fits(largest, source=source)
+        device = "meta" if mode == "meta" else "cpu"
+        self.device, self.dtype = torch.device(device), torch.float32
+        torch.manual_seed(seed)
+        llm_layers = 1 if mode == "meta" else None
+        vit_layers = 1 if mode == "meta" else None
+        with torch.device(device):
+            self.llm = DecoderLM(self.m.llm, n_layers=llm_layers)
+            self.vit = VisionTower(self.m, n_layers=vit_layers)
+        if mode == "real":
+            self._init_real_weights()
+        self.llm.eval()
+        self.vit.eval()
+        s = self.m.llm
+        b = wl.batch
+        self.caches = [self.policy.make_cache(b, s.kv_heads, s.head_dim, device=device, dtype=self.dtype)
+                       for _ in range(len(self.llm.layers))]
+        self.rec = Recorder(wl.precision.bits)
+        self.rec.register_module(self.llm)
+        self.rec.register_module(self.vit)
+        self.position = 0
+        self.blocks: list[pd.DataFrame] = []
+        self.kv_rows: list[tuple] = []
+        self.hidden_after_frame: list[torch.Tensor] = []
+
+    def _init_real_weights(self) -> None:
+        """Small random weights (std 0.02, as is usual at init) so activations stay well scaled."""
+        for mod in (self.llm, self.vit):
+            for name, p in mod.named_parameters():
+                with torch.no_grad():
+                    if p.dim() >= 2:
+                        p.normal_(0.0, 0.02)
+                    elif "weight" in name:
+                        p.fill_(1.0)
+                    else:
+                        p.zero_()
+
+    # ---- phases ----
+    def _take(self, n_layers: int) -> pd.DataFrame:
+        rows = self.rec.rows
+        self.rec.rows = []
+        if not rows:
+            return pd.DataFrame(columns=COLUMN_NAMES)
+        block = pd.DataFrame(rows)
+        if self.mode == "meta":
+            block = _replicate_layers(block, n_layers)
+        return block
+
+    def _set_phase(self, phase: str, frame: int, question: int, step: int, t: float, tokens: int) -> dict:
+        info = {"phase": phase, "frame": frame, "question": question, "step": step, "t_arrival_s": t,
+                "tokens": tokens}
+        self.rec.phase = info
+        return info
+
+    def _llm_pass(self, x: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        positions = np.arange(self.position, self.position + n_tokens)
+        self.position += n_tokens
+        self.rec.register(x, "activation")
+        return self.llm.forward_layers(x, self.caches, positions)
+
+    def _tokens(self, n: int) -> torch.Tensor:
+        with context.paused():
+            if self.device.type == "meta":
+                return torch.empty(self.wl.batch, n, dtype=torch.long, device="meta")
+            return torch.randint(0, self.m.llm.vocab, (self.wl.batch, n))
+
+    def _record_kv(self, phase: str, frame: int, question: int, step: int) -> None:
+        c = self.caches[0]
+        self.kv_rows.append((phase, frame, question, step, c.used, c.tokens_seen))
+
+    def run(self, progress: bool = False) -> Trace:
+        wl, m = self.wl, self.m
+        t0 = time.perf_counter()
+        n_frames = wl.stream.frames
+        sched = _question_schedule(wl)
+        vision_block = None
+        frames_iter = None
+        if self.mode == "real":
+            frames_iter = synthetic_frames(n_frames, m.vision.image_size, seed=self.seed)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_frames, desc=f"trace {wl.name}", unit="frame", leave=False)
+        with self.rec, context.activate(self.rec), torch.no_grad():
+            if wl.stream.system_prompt_tokens:
+                n = wl.stream.system_prompt_tokens
+                self._set_phase("question_prefill", -1, -1, -1, 0.0, n)
+                self._llm_pass(self.llm.embed_tokens(self._tokens(n)), n)
+                self.blocks.append(self._take(m.llm.layers))
+            for qi in sched.get(-1, []):
+                self._question(qi, -1)
+            for f in range(n_frames):
+                t = f / wl.stream.fps
+                # vision encoder: traced once in meta mode (identical every frame), replicated
+                if self.mode == "meta":
+                    if vision_block is None:
+                        self._set_phase("vision", 0, -1, -1, 0.0, m.vision.patches)
+                        img = torch.empty(wl.batch, 3, m.vision.image_size, m.vision.image_size, device="meta")
+                        self._vision(img)
+                        vision_block = self._take(m.vision.layers)
+                    vb = vision_block.copy()
+                    vb["frame"], vb["t_arrival_s"] = f, t
+                    self.blocks.append(vb)
+                    with context.paused():
+                        tokens = torch.empty(wl.batch, m.tokens_per_frame, m.llm.hidden, device="meta")
+                else:
+                    self._set_phase("vision", f, -1, -1, t, m.vision.patches)
+                    with context.paused():
+                        img = next(frames_iter).unsqueeze(0).expand(wl.batch, -1, -1, -1).contiguous()
+                    tokens = self._vision(img)
+                    self.blocks.append(self._take(m.vision.layers))
+                self._set_phase("frame_prefill", f, -1, -1, t, m.tokens_per_frame)
+                h = self._llm_pass(tokens, m.tokens_per_frame)
+                if self.mode == "real":
+                    self.hidden_after_frame.append(h.detach())
+                self.blocks.append(self._take(m.llm.layers))
+                self._record_kv("frame_prefill", f, -1, -1)
+                for qi in sched.get(f, []):
+                    self._question(qi, f)
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        events = pd.concat(self.blocks, ignore_index=True) if self.blocks else pd.DataFrame(columns=COLUMN_NAMES)
+        events = events[COLUMN_NAMES].astype(NUMPY_DTYPES)
+        kv = pd.DataFrame(self.kv_rows, columns=["phase", "frame", "question", "step", "kv_slots", "tokens_seen"])
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "workload": wl.name,
+            "model": m.name,
+            "mode": self.mode,
+            "kv_policy": wl.kv_policy.name,
+            "kv_policy_params": dict(wl.kv_policy.params),
+            "fps": wl.stream.fps,
+            "frames": n_frames,
+            "questions": [{"at_s": q.at_s, "prompt_tokens": q.prompt_tokens, "answer_tokens": q.answer_tokens}
+                          for q in wl.stream.questions],
+            "tokens_per_frame": m.tokens_per_frame,
+            "llm_layers": m.llm.layers,
+            "vision_layers": m.vision.layers,
+            "kv_heads": m.llm.kv_heads,
+            "head_dim": m.llm.head_dim,
+            "batch": wl.batch,
+            "precision_bits": wl.precision.bits,
+            "weight_bytes_llm": _param_bytes(m, wl.precision.bits["weight"]),
+            "weight_bytes_vision": _vision_param_bytes(m, wl.precision.bits["weight"]),
+            "trace_wall_s": time.perf_counter() - t0,
+        }
+        return Trace(events=events, meta=meta, kv_tokens=kv)
+
+    def _vision(self, img: torch.Tensor) -> torch.Tensor:
+        self.rec.register(img, "activation")
+        x = self.vit.embed(img)
+        x = self.vit.forward_layers(x)
+        return self.vit.head(x)
+
+    def _question(self, qi: int, frame: int) -> None:
+        q = self.wl.stream.questions[qi]
+        self._set_phase("question_prefill", frame, qi, -1, q.at_s, q.prompt_tokens)
+        self._llm_pass(self.llm.embed_tokens(self._tokens(q.prompt_tokens)), q.prompt_tokens)
+        self.blocks.append(self._take(self.m.llm.layers))
+        self._record_kv("question_prefill", frame, qi, -1)
+        for j in range(q.answer_tokens):
+            self._set_phase("decode", frame, qi, j, q.at_s, 1)
+            h = self._llm_pass(self.llm.embed_tokens(self._tokens(1)), 1)
+            self.llm.logits_last(h)
+            self.blocks.append(self._take(self.m.llm.layers))
+        self._record_kv("decode", frame, qi, q.answer_tokens - 1)
+
+
+def _param_bytes(m, bits: int) -> int:
+    """Closed-form LLM weight bytes (all layers, embedding excluded, LM head included)."""
+    s = m.llm
+    attn = s.hidden * (s.heads + 2 * s.kv_heads) * s.head_dim + s.heads * s.head_dim * s.hidden
+    mlp = 3 * s.hidden * s.ffn
+    bias = (s.heads + 2 * s.kv_heads) * s.head_dim if s.qkv_bias else 0
+    per_layer = attn + bias + mlp + 2 * s.hidden
+    return (s.layers * per_layer + s.vocab * s.hidden + s.hidden) * bits // 8
+
+
+def _vision_param_bytes(m, bits: int) -> int:
+    """Closed-form vision tower + projector weight bytes."""
+    v = m.vision
+    layer = 4 * (v.hidden * v.hidden + v.hidden) + 2 * v.hidden * v.ffn + v.ffn + v.hidden + 4 * v.hidden
+    embed = 3 * v.patch_size**2 * v.hidden + v.hidden + v.patches * v.hidden
+    proj = v.hidden * m.llm.hidden + m.llm.hidden
+    if v.projector == "mlp2x_gelu":
+        proj += m.llm.hidden * m.llm.hidden + m.llm.hidden
+    return (v.layers * layer + embed + 2 * v.hidden + proj) * bits // 8
+
+
+def trace_workload(wl: WorkloadConfig, *, mode: str = "meta", progress: bool = False, seed: int = 0,
+                   source: str = "<workload>") -> Trace:
+    """Trace a workload's whole stream; see the module docstring for the modes."""
+    return StreamTracer(wl, mode=mode, source=source, seed=seed).run(progress=progress)
