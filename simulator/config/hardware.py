@@ -149,7 +149,8 @@ class GpuConfig:
     def validate(self, source: str, prefix: str) -> None:
         for prec, tflops in self.tensor_tflops.items():
             if prec not in PRECISIONS:
-                raise ConfigError(source, f"tensor_tflops.{prec}", f"unknown precision; allowed: {', '.join(PRECISIONS)}")
+                raise ConfigError(source, f"tensor_tflops.{prec}",
+                                  f"unknown precision; allowed: {', '.join(PRECISIONS)}")
             if not tflops > 0:
                 raise ConfigError(source, f"tensor_tflops.{prec}", f"got {tflops}; must be a number > 0")
 

@@ -6,6 +6,7 @@ and describes the stream: frame rate, duration, question times and answer length
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,16 @@ class WorkloadConfig:
     kv_policy: KvPolicyConfig = spec("KV-cache policy", default_factory=lambda: KvPolicyConfig(name="full"))
     batch: int = spec("streams served at once", ge=1, default=1)
     model_config: ModelConfig | None = field(default=None, init=False, compare=False, repr=False)
+
+    def replace(self, **changes) -> "WorkloadConfig":
+        """A copy with ``changes`` applied (``stream=``, ``kv_policy=`` ...), keeping the loaded model."""
+        new = dataclasses.replace(self, **changes)
+        object.__setattr__(new, "model_config", self.model_config)
+        return new
+
+    def with_stream(self, **changes) -> "WorkloadConfig":
+        """A copy whose stream has ``changes`` applied (e.g. ``duration_s=600``)."""
+        return self.replace(stream=dataclasses.replace(self.stream, **changes))
 
 
 def load_model(path: str | Path) -> ModelConfig:

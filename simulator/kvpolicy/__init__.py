@@ -7,10 +7,10 @@ retrieve from slower tiers (ReKV, ReSV) emit their retrieval work into the trace
 from __future__ import annotations
 
 from simulator.config.workload import KvPolicyConfig
+from simulator.errors import ConfigError
 from simulator.kvpolicy.base import KvPolicy
 from simulator.kvpolicy.full import FullPolicy
 from simulator.kvpolicy.sliding_window import SlidingWindowPolicy
-from simulator.errors import ConfigError
 
 POLICIES: dict[str, type[KvPolicy]] = {"full": FullPolicy, "sliding_window": SlidingWindowPolicy}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -159,7 +160,7 @@ class Recorder(TorchDispatchMode):
         mm, vec, shape = op_flops(name, args, out)
         reg.flops_matmul += mm
         reg.flops_vector += vec
-        if shape is not None and (reg.gemm is None or 2 * shape[0] * shape[1] * shape[2] * shape[3] > 2 * math_prod(reg.gemm)):
+        if shape is not None and (reg.gemm is None or math.prod(shape) > math.prod(reg.gemm)):
             reg.gemm = shape
         mutated = func._schema.is_mutable
         dst = tensors_in[0] if mutated and tensors_in else None
@@ -189,13 +190,6 @@ class Recorder(TorchDispatchMode):
             self.stack.pop()
             self._finish(reg)
         return out
-
-
-def math_prod(shape: tuple[int, ...]) -> int:
-    p = 1
-    for s in shape:
-        p *= s
-    return p
 
 
 @contextlib.contextmanager

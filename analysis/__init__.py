@@ -1,0 +1,1 @@
+"""Analysis on top of simulation results: benchmarks, sweeps and plots."""

@@ -1,0 +1,78 @@
+"""Hardware configs: the shipped files load; bad ones fail with one line naming file and key."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardware
+from simulator.errors import ConfigError
+
+
+def _vrex_dict(root):
+    return yaml.safe_load((root / "hwconfigs" / "vrex-edge.yaml").read_text())
+
+
+def _dump(tmp_path, data, name="hw.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_shipped_configs_load(root):
+    assert isinstance(load_hardware(root / "hwconfigs" / "vrex-edge.yaml"), AcceleratorConfig)
+    assert isinstance(load_hardware(root / "hwconfigs" / "orin-agx.yaml"), GpuConfig)
+
+
+@pytest.mark.parametrize(
+    "mutate, key, allowed",
+    [
+        (lambda d: d["dram"].update(bandwidth_gbps=0), "dram.bandwidth_gbps", "> 0"),
+        (lambda d: d["sram"].update(weight_kb=-4), "sram.weight_kb", "> 0"),
+        (lambda d: d["pe_array"].update(rows="many"), "pe_array.rows", "integer"),
+        (lambda d: d["pe_array"].update(dataflow="row_stationary"), "pe_array.dataflow", "output_stationary"),
+        (lambda d: d["dram"].update(bandwidth=10), "dram.bandwidth", "allowed here"),
+        (lambda d: d.update(clock_ghz=1), "clock_ghz", "allowed here"),
+        (lambda d: d["dram"].pop("capacity_gb"), "dram.capacity_gb", "missing"),
+        (lambda d: d["dram"].update(efficiency=1.5), "dram.efficiency", "<= 1"),
+        (lambda d: d["dre"].update(early_exit="yes"), "dre.early_exit", "true or false"),
+        (lambda d: d.update(kind="fpga"), "kind", "accelerator"),
+    ],
+)
+def test_bad_values_name_file_and_key(tmp_path, root, mutate, key, allowed):
+    data = _vrex_dict(root)
+    mutate(data)
+    p = _dump(tmp_path, data)
+    with pytest.raises(ConfigError) as ei:
+        load_hardware(p)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert str(p) in msg
+    assert f"'{key}'" in msg
+    assert allowed in msg
+
+
+def test_malformed_yaml(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: x\nkind: accelerator\n  pe_array: [1, 2\n")
+    with pytest.raises(ConfigError, match=re.escape(str(p)) + r".*malformed YAML at line \d+"):
+        load_hardware(p)
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_hardware(tmp_path / "nope.yaml")
+    p = tmp_path / "empty.yaml"
+    p.write_text("")
+    with pytest.raises(ConfigError, match="empty"):
+        load_hardware(p)
+
+
+def test_gpu_unknown_precision(tmp_path, root):
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    data["tensor_tflops"]["fp8"] = 100.0
+    p = _dump(tmp_path, data)
+    with pytest.raises(ConfigError, match="tensor_tflops.fp8"):
+        load_hardware(p)

@@ -1,0 +1,49 @@
+"""Shared fixtures: paths, small configs and cached traces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.config.hardware import load_hardware
+from simulator.config.workload import load_workload
+from simulator.tracer.stream import trace_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_workload():
+    return load_workload(ROOT / "workloads" / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_trace(tiny_workload):
+    return trace_workload(tiny_workload, mode="meta")
+
+
+@pytest.fixture(scope="session")
+def tiny_trace_real(tiny_workload):
+    return trace_workload(tiny_workload, mode="real")
+
+
+@pytest.fixture(scope="session")
+def vrex_hw():
+    return load_hardware(ROOT / "hwconfigs" / "vrex-edge.yaml")
+
+
+@pytest.fixture(scope="session")
+def orin_hw():
+    return load_hardware(ROOT / "hwconfigs" / "orin-agx.yaml")
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p

@@ -1,0 +1,90 @@
+"""The accelerator replay: roofline bound, monotonicity in bandwidth and clock, conservation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.engine.accelerator import Accelerator, replay, simulate_accelerator
+
+
+def _with(hw, **dram):
+    return dataclasses.replace(hw, dram=dataclasses.replace(hw.dram, **dram))
+
+
+def roofline_bound_s(trace, hw) -> float:
+    """Lower bound for the same work: each resource at its peak, perfectly overlapped."""
+    acc = Accelerator(hw)
+    ev = trace.events
+    compute = max(ev["flops_matmul"].sum() / acc.pe.peak_flops, ev["flops_vector"].sum() / acc.vector.peak_ops)
+    compulsory = ev["bytes_weight_read"].sum() + ev.loc[ev["kv_tier"] == "dram", ["bytes_kv_read",
+                                                                                   "bytes_kv_write"]].sum().sum()
+    return max(compute, compulsory / acc.dram.peak_bytes_per_s)
+
+
+def test_latency_never_below_roofline(tiny_trace, vrex_hw):
+    for bw in (1.0, 10.0, 102.4, 2000.0):
+        hw = _with(vrex_hw, bandwidth_gbps=bw)
+        res = simulate_accelerator(tiny_trace, hw)
+        assert res.total_s >= roofline_bound_s(tiny_trace, hw) * (1 - 1e-12)
+
+
+def test_doubling_bandwidth_never_slows(tiny_trace, vrex_hw):
+    prev = None
+    for bw in (0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256):
+        res = simulate_accelerator(tiny_trace, _with(vrex_hw, bandwidth_gbps=bw))
+        phase_ends = res.ops.groupby(["phase", "frame", "question", "step"])["end_s"].max()
+        if prev is not None:
+            assert res.total_s <= prev[0] * (1 + 1e-12)
+            assert (phase_ends.to_numpy() <= prev[1].to_numpy() * (1 + 1e-12)).all()
+        prev = (res.total_s, phase_ends)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(1, 40),
+    seed=st.integers(0, 10_000),
+    factor=st.floats(1.0, 8.0),
+)
+def test_replay_monotone_in_transfer_times(n, seed, factor):
+    """Shrinking every transfer (more bandwidth) never delays any op's completion."""
+    rng = np.random.default_rng(seed)
+    read = rng.exponential(1.0, n) * (rng.random(n) < 0.7)
+    write = rng.exponential(1.0, n) * (rng.random(n) < 0.5)
+    comp = rng.exponential(1.0, n) * (rng.random(n) < 0.8)
+    unit = rng.integers(0, 4, n)
+    slow = replay(read, comp, write, unit)
+    fast = replay(read / factor, comp, write / factor, unit)
+    for key in ("compute_end", "write_end"):
+        assert (fast[key] <= slow[key] + 1e-9).all()
+    # and ops never start computing before their inputs arrived, in program order
+    assert (slow["compute_start"] >= slow["read_end"] - 1e-12).all()
+    assert (np.diff(slow["compute_start"]) >= -1e-12).all()
+
+
+def test_faster_clock_never_slows(tiny_trace, vrex_hw):
+    slow = simulate_accelerator(tiny_trace, dataclasses.replace(vrex_hw, clock_mhz=500)).total_s
+    fast = simulate_accelerator(tiny_trace, dataclasses.replace(vrex_hw, clock_mhz=1000)).total_s
+    assert fast <= slow
+
+
+def test_conservation_of_bytes(tiny_trace, vrex_hw):
+    """Every compulsory DRAM byte of the trace (weights, KV) is moved by the simulation."""
+    res = simulate_accelerator(tiny_trace, vrex_hw)
+    ev = tiny_trace.events
+    compulsory = ev["bytes_weight_read"].sum() + ev["bytes_kv_read"].sum() + ev["bytes_kv_write"].sum()
+    assert len(res.ops) == len(ev)
+    assert res.ops["dram_bytes"].sum() >= compulsory
+    # with a huge activation buffer nothing spills: DRAM traffic is exactly the compulsory bytes
+    big = dataclasses.replace(vrex_hw, sram=dataclasses.replace(vrex_hw.sram, activation_kb=1 << 30))
+    assert simulate_accelerator(tiny_trace, big).ops["dram_bytes"].sum() == compulsory
+
+
+def test_pe_energy_counts_every_mac(tiny_trace, vrex_hw):
+    acc = Accelerator(vrex_hw)
+    res = simulate_accelerator(tiny_trace, vrex_hw)
+    pe_flops = tiny_trace.events.loc[res.ops["unit"] == "pe", "flops_matmul"].sum()
+    assert np.isclose(res.ops["e_pe_pj"].sum(), pe_flops / 2 * acc.pe.mac_pj)

@@ -1,0 +1,88 @@
+"""The command line: simulate end to end, JSON/Parquet output, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import yaml
+
+from simulator.cli import main
+
+
+def test_simulate_tiny_json(capsys, root, tmp_path):
+    out = tmp_path / "r.parquet"
+    rc = main(["simulate", "--workload", str(root / "workloads" / "tiny.yaml"), "--json", "--out", str(out),
+               "--no-progress"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["accelerator"]["hardware"] == "vrex-edge"
+    assert data["baseline"]["hardware"] == "orin-agx"
+    assert {c["phase"] for c in data["comparison"]} >= {"frame_prefill", "decode", "stream"}
+    df = pd.read_parquet(out)
+    assert list(df["role"]) == ["accelerator", "baseline"]
+    assert df.loc[0, "fps_sustained"] == data["accelerator"]["fps_sustained"]
+
+
+def test_simulate_text_report(capsys, root):
+    assert main(["simulate", "--workload", str(root / "workloads" / "tiny.yaml"), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    for needle in ("FPS sustained", "time to first token", "decode [tokens/s]", "energy per frame",
+                   "area [mm^2]", "speedup", "DRE share"):
+        assert needle in text
+
+
+def test_output_changes_with_config(capsys, root, tmp_path):
+    hw = yaml.safe_load((root / "hwconfigs" / "vrex-edge.yaml").read_text())
+    hw["clock_mhz"] = 250
+    p = tmp_path / "slow.yaml"
+    p.write_text(yaml.safe_dump(hw))
+    wl = str(root / "workloads" / "tiny.yaml")
+    main(["simulate", "--workload", wl, "--json", "--no-progress"])
+    a = json.loads(capsys.readouterr().out)
+    main(["simulate", "--workload", wl, "--hw", str(p), "--json", "--no-progress"])
+    b = json.loads(capsys.readouterr().out)
+    assert b["accelerator"]["frame_latency_mean_s"] > a["accelerator"]["frame_latency_mean_s"]
+    assert b["baseline"] == a["baseline"]
+
+
+def test_trace_then_replay(capsys, root, tmp_path):
+    t = tmp_path / "tiny.parquet"
+    assert main(["trace", "--workload", str(root / "workloads" / "tiny.yaml"), "--out", str(t),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    main(["simulate", "--trace", str(t), "--json", "--no-progress"])
+    replayed = json.loads(capsys.readouterr().out)
+    main(["simulate", "--workload", str(root / "workloads" / "tiny.yaml"), "--json", "--no-progress"])
+    direct = json.loads(capsys.readouterr().out)
+    assert replayed["accelerator"] == direct["accelerator"]
+
+
+def test_bad_config_exit_2_one_line(root, tmp_path):
+    hw = yaml.safe_load((root / "hwconfigs" / "vrex-edge.yaml").read_text())
+    hw["dram"]["bandwidth_gbps"] = 0
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(hw))
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "simulate", "--hw", str(p), "--workload",
+                           str(root / "workloads" / "tiny.yaml")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1
+    assert str(p) in err and "dram.bandwidth_gbps" in err and "> 0" in err
+    assert "Traceback" not in proc.stderr
+
+
+def test_corrupt_trace_exit_2(tmp_path):
+    p = tmp_path / "bad.parquet"
+    p.write_bytes(b"PAR1garbage")
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "simulate", "--trace", str(p)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and str(p) in proc.stderr
+
+
+def test_validate_command(capsys, root):
+    assert main(["validate", str(root / "hwconfigs" / "vrex-edge.yaml"), str(root / "workloads" / "tiny.yaml")]) == 0
+    assert capsys.readouterr().out.count(": ok") == 2

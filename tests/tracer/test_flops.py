@@ -1,0 +1,77 @@
+"""Traced FLOPs equal the closed-form count and torch.utils.flop_counter on the same module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from simulator.config.workload import LlmShape
+from simulator.models.decoder import DecoderLayer, rope_tables
+from simulator.models.kv_cache import KVCache
+from simulator.tracer.recorder import recording
+
+QWEN2_7B = LlmShape(arch="qwen2", layers=28, hidden=3584, heads=28, kv_heads=4, head_dim=128, ffn=18944,
+                    vocab=152064, qkv_bias=True)
+LLAMA3_8B = LlmShape(arch="llama", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128, ffn=14336,
+                     vocab=128256)
+BITS = {"weight": 16, "activation": 16, "kv": 16}
+
+
+def closed_form_layer_flops(s: LlmShape, q: int, kv_len: int) -> int:
+    """Matrix FLOPs of one decoder layer for q new tokens attending to kv_len keys (incl. themselves)."""
+    proj = 2 * q * s.hidden * (s.heads * s.head_dim) * 2 + 2 * q * s.hidden * (s.kv_heads * s.head_dim) * 2
+    mlp = 3 * 2 * q * s.hidden * s.ffn
+    attn = 2 * (2 * s.heads * q * kv_len * s.head_dim)
+    return proj + mlp + attn
+
+
+def _run_layer(s, q, past, device="meta"):
+    with torch.device(device):
+        layer = DecoderLayer(s)
+    cache = KVCache(1, s.kv_heads, s.head_dim, device=device, dtype=torch.float32)
+    if past:
+        with torch.device(device):
+            cache.append(torch.zeros(1, s.kv_heads, past, s.head_dim), torch.zeros(1, s.kv_heads, past, s.head_dim))
+    pos = np.arange(past, past + q)
+    x = torch.zeros(1, q, s.hidden, device=device)
+    cos, sin = rope_tables(pos, s.head_dim, s.rope_theta, device, torch.float32)
+    return layer, cache, x, cos, sin, pos
+
+
+@pytest.mark.parametrize("shape", [QWEN2_7B, LLAMA3_8B], ids=["qwen2-7b", "llama3-8b"])
+@pytest.mark.parametrize("q, past", [(196, 0), (196, 1960), (1, 5000), (24, 777)])
+def test_layer_flops_closed_form_and_flop_counter(shape, q, past):
+    layer, cache, x, cos, sin, pos = _run_layer(shape, q, past)
+    with recording(BITS, [layer]) as rec:
+        layer(x, cache, cos, sin, pos)
+    traced = sum(r["flops_matmul"] for r in rec.rows)
+    assert traced == closed_form_layer_flops(shape, q, past + q)
+
+    layer2, cache2, x2, cos2, sin2, pos2 = _run_layer(shape, q, past)
+    with FlopCounterMode(display=False) as fc:
+        layer2(x2, cache2, cos2, sin2, pos2)
+    assert traced == fc.get_total_flops()
+
+
+def test_weight_bytes_read_once_per_layer():
+    s = QWEN2_7B
+    layer, cache, x, cos, sin, pos = _run_layer(s, 196, 0)
+    with recording(BITS, [layer]) as rec:
+        layer(x, cache, cos, sin, pos)
+    weight_bytes = sum(p.numel() for p in layer.parameters()) * 2
+    assert sum(r["bytes_weight_read"] for r in rec.rows) == weight_bytes
+
+
+def test_attention_reads_whole_cache():
+    s = QWEN2_7B
+    past, q = 1000, 196
+    layer, cache, x, cos, sin, pos = _run_layer(s, q, past)
+    with recording(BITS, [layer]) as rec:
+        layer(x, cache, cos, sin, pos)
+    kv_read = sum(r["bytes_kv_read"] for r in rec.rows)
+    kv_write = sum(r["bytes_kv_write"] for r in rec.rows)
+    per_token = s.kv_heads * s.head_dim * 2  # bytes of K (or V) per token at 16 bit
+    assert kv_read == 2 * (past + q) * per_token  # K in scores, V in values
+    assert kv_write == 2 * q * per_token
