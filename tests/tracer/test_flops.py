@@ -75,3 +75,34 @@ def test_attention_reads_whole_cache():
     per_token = s.kv_heads * s.head_dim * 2  # bytes of K (or V) per token at 16 bit
     assert kv_read == 2 * (past + q) * per_token  # K in scores, V in values
     assert kv_write == 2 * q * per_token
+
+
+def test_phase_flops_7b_stream(root):
+    """Whole phases of the traced 7B stream equal the closed form summed over layers (+ LM head)."""
+    from simulator.config.workload import Question, load_workload
+    from simulator.tracer.stream import trace_workload
+
+    wl = load_workload(root / "workloads" / "coin-llava-ov-7b.yaml").with_stream(
+        duration_s=2.0, system_prompt_tokens=0, questions=(Question(at_s=1.0, prompt_tokens=24, answer_tokens=3),))
+    ev = trace_workload(wl).events
+    s, tpf = QWEN2_7B, 196
+    per_phase = ev.groupby(["phase", "frame", "question", "step"], sort=False)["flops_matmul"].sum()
+    q_frame = int(np.floor(1.0 * wl.stream.fps))  # the question follows the frame that arrived at t = 1 s
+    for f in range(wl.stream.frames):
+        kv = (f + 1) * tpf + (24 + 3 if f > q_frame else 0)  # question and answer tokens stay in the cache
+        assert per_phase[("frame_prefill", f, -1, -1)] == s.layers * closed_form_layer_flops(s, tpf, kv)
+    past = (q_frame + 1) * tpf
+    assert per_phase[("question_prefill", q_frame, 0, -1)] == s.layers * closed_form_layer_flops(s, 24, past + 24)
+    lm_head = 2 * s.hidden * s.vocab
+    for j in range(3):
+        expect = s.layers * closed_form_layer_flops(s, 1, past + 24 + j + 1) + lm_head
+        assert per_phase[("decode", q_frame, 0, j)] == expect
+
+
+def test_real_stream_total_equals_flop_counter(tiny_workload):
+    """Every phase of a real-valued stream, all layers: traced matrix FLOPs == FlopCounterMode's."""
+    from simulator.tracer.stream import trace_workload
+
+    with FlopCounterMode(display=False) as fc:
+        tr = trace_workload(tiny_workload, mode="real")
+    assert tr.events["flops_matmul"].sum() == fc.get_total_flops()

@@ -1,0 +1,129 @@
+"""Stream-level metrics from a SimResult: per-phase latency and energy, FPS, TTFT, tokens/s.
+
+Phases run back to back (the hardware's own capability, not gated by frame arrival). A phase's
+latency is the time it adds to the timeline: the end of its last op minus the end of the previous
+phase. Its energy is the dynamic energy of its ops plus leakage (static) power over its latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from simulator.engine.result import ENERGY_PARTS, SimResult
+
+PHASE_KEYS = ["phase", "frame", "question", "step"]
+DYN_PARTS = [p for p in ENERGY_PARTS if p != "leakage"]
+
+
+def phase_table(res: SimResult) -> pd.DataFrame:
+    """One row per phase instance: keys, latency_s, energy_j and energy by part (J)."""
+    ops = res.ops
+    if ops.empty:
+        return pd.DataFrame(columns=PHASE_KEYS + ["latency_s", "energy_j"])
+    # consecutive ops of the same phase instance form one group (phases do not interleave)
+    keys = ops[PHASE_KEYS]
+    change = (keys != keys.shift()).any(axis=1).to_numpy()
+    gid = np.cumsum(change) - 1
+    agg = {f"e_{p}_pj": "sum" for p in DYN_PARTS}
+    agg.update({"end_s": "max", "dram_bytes": "sum", "host_bytes": "sum"})
+    g = ops.groupby(gid, sort=False).agg(agg)
+    first = ops.groupby(gid, sort=False)[PHASE_KEYS].first()
+    g = pd.concat([first, g], axis=1)
+    end = g["end_s"].to_numpy()
+    prev = np.concatenate([[0.0], np.maximum.accumulate(end)[:-1]])
+    g["latency_s"] = np.maximum(end - prev, 0.0)
+    for p in DYN_PARTS:
+        g[f"energy_{p}_j"] = g.pop(f"e_{p}_pj") * 1e-12
+    g["energy_leakage_j"] = res.leakage_w * g["latency_s"]
+    g["energy_j"] = g[[f"energy_{p}_j" for p in ENERGY_PARTS]].sum(axis=1)
+    return g.drop(columns=["end_s"]).reset_index(drop=True)
+
+
+@dataclass
+class StreamMetrics:
+    hardware: str
+    frames: int
+    frame_latency_mean_s: float  # vision + frame prefill, per frame
+    frame_latency_last_s: float  # the last frame (largest KV cache)
+    fps_sustained: float  # frames per second of processing, averaged over the stream
+    fps_at_end: float  # at the last frame
+    realtime: bool  # fps_sustained >= stream fps
+    ttft_mean_s: float  # question prefill + first decode step
+    decode_tokens_per_s: float
+    question_prefill_s: float
+    decode_step_s: float
+    energy_per_frame_j: float
+    energy_total_j: float
+    avg_power_w: float
+    total_time_s: float
+    area_mm2: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _phase_sums(pt: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    out = {}
+    for ph in ("vision", "frame_prefill", "question_prefill", "retrieval", "decode"):
+        sel = pt[pt["phase"] == ph]
+        out[ph] = (float(sel["latency_s"].sum()), float(sel["energy_j"].sum()))
+    return out
+
+
+def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd.DataFrame]:
+    pt = phase_table(res)
+    fr = pt[pt["phase"].isin(["vision", "frame_prefill"])].groupby("frame")[["latency_s", "energy_j"]].sum()
+    n_frames = len(fr)
+    frame_lat = fr["latency_s"].to_numpy() if n_frames else np.zeros(1)
+    q = pt[pt["phase"] == "question_prefill"]
+    q = q[q["question"] >= 0]
+    d = pt[pt["phase"] == "decode"]
+    ret = pt[pt["phase"] == "retrieval"]
+    ttfts = []
+    for qi in q["question"].unique():
+        t = q.loc[q["question"] == qi, "latency_s"].sum() + ret.loc[ret["question"] == qi, "latency_s"].sum()
+        first = d[(d["question"] == qi) & (d["step"] == 0)]["latency_s"].sum()
+        ttfts.append(t + first)
+    dec_time = float(d["latency_s"].sum())
+    total_e = float(pt["energy_j"].sum())
+    total_t = float(pt["latency_s"].sum())
+    mean_lat = float(frame_lat.mean())
+    m = StreamMetrics(
+        hardware=res.hardware,
+        frames=n_frames,
+        frame_latency_mean_s=mean_lat,
+        frame_latency_last_s=float(frame_lat[-1]),
+        fps_sustained=1.0 / mean_lat if mean_lat > 0 else float("inf"),
+        fps_at_end=1.0 / float(frame_lat[-1]) if frame_lat[-1] > 0 else float("inf"),
+        realtime=bool(mean_lat > 0 and 1.0 / mean_lat >= stream_fps),
+        ttft_mean_s=float(np.mean(ttfts)) if ttfts else float("nan"),
+        decode_tokens_per_s=len(d) / dec_time if dec_time > 0 else float("nan"),
+        question_prefill_s=float(q["latency_s"].mean()) if len(q) else float("nan"),
+        decode_step_s=float(d["latency_s"].mean()) if len(d) else float("nan"),
+        energy_per_frame_j=float(fr["energy_j"].mean()) if n_frames else float("nan"),
+        energy_total_j=total_e,
+        avg_power_w=total_e / total_t if total_t > 0 else 0.0,
+        total_time_s=total_t,
+        area_mm2=float(sum(res.area_mm2.values())),
+    )
+    return m, pt
+
+
+def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFrame:
+    """Speedup and energy-efficiency of the accelerator over the baseline, per phase kind and overall."""
+    rows = []
+    for ph in ("vision", "frame_prefill", "question_prefill", "retrieval", "decode", "stream"):
+        if ph == "stream":
+            b, a = base_pt, acc_pt
+        else:
+            b, a = base_pt[base_pt["phase"] == ph], acc_pt[acc_pt["phase"] == ph]
+        if b.empty or a.empty:
+            continue
+        bt, at = b["latency_s"].sum(), a["latency_s"].sum()
+        be, ae = b["energy_j"].sum(), a["energy_j"].sum()
+        rows.append({"phase": ph, "baseline_s": bt, "accel_s": at, "speedup": bt / at if at > 0 else float("nan"),
+                     "baseline_j": be, "accel_j": ae, "energy_eff": be / ae if ae > 0 else float("nan")})
+    return pd.DataFrame(rows)
