@@ -7,8 +7,6 @@ its parts are separate events, and GQA is computed per KV head (queries of a gro
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
@@ -48,19 +46,6 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def causal_mask(q_pos: np.ndarray, k_pos: np.ndarray, device, dtype) -> torch.Tensor | None:
-    """Additive mask [q_len, kv_len]: -inf where a key is later than the query. None if nothing masked."""
-    if k_pos.size == 0 or (q_pos.size and k_pos.max() <= q_pos.min()):
-        return None
-    with context.paused():
-        if torch.device(device).type == "meta":
-            return torch.empty(q_pos.size, k_pos.size, device="meta", dtype=dtype)
-        blocked = k_pos[None, :] > q_pos[:, None]
-        m = torch.zeros(q_pos.size, k_pos.size, dtype=dtype)
-        m[torch.from_numpy(blocked)] = float("-inf")
-        return m.to(device)
-
-
 class Attention(nn.Module):
     """Grouped-query attention over a :class:`KVCache`."""
 
@@ -89,19 +74,8 @@ class Attention(nn.Module):
         with context.region("rope", "elementwise"):
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
-        cache.append(k, v)
-        keys, values, k_pos = cache.view()
-        with context.region("attn_score", "attn_score"):
-            qg = (q * (1.0 / math.sqrt(s.head_dim))).reshape(b, s.kv_heads, g * n, s.head_dim)
-            scores = torch.matmul(qg, keys.transpose(-1, -2))  # [b, kvh, g*n, L]
-        mask = causal_mask(q_pos, k_pos, x.device, scores.dtype)
-        with context.region("softmax", "softmax"):
-            if mask is not None:
-                scores = (scores.view(b, s.kv_heads, g, n, -1) + mask).view(b, s.kv_heads, g * n, -1)
-            probs = torch.softmax(scores, dim=-1)
-        with context.region("attn_value", "attn_value"):
-            out = torch.matmul(probs, values)  # [b, kvh, g*n, d]
-            out = out.view(b, s.kv_heads, g, n, s.head_dim).permute(0, 3, 1, 2, 4).reshape(b, n, -1)
+        cache.append(k, v, q_pos)
+        out = cache.attend(q, q_pos)  # [b, n, heads*head_dim]; the cache's policy picks the keys
         with context.region("o_proj", "gemm"):
             return self.o_proj(out)
 

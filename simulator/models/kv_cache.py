@@ -7,10 +7,58 @@ overwrite the oldest non-sink slots (ring buffer), which is the StreamingLLM sli
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from simulator.tracer import context
+
+
+def causal_mask(q_pos: np.ndarray, k_pos: np.ndarray, device, dtype) -> torch.Tensor | None:
+    """Additive mask [q_len, kv_len]: -inf where a key is later than the query. None if nothing masked."""
+    if k_pos.size == 0 or (q_pos.size and k_pos.max() <= q_pos.min()):
+        return None
+    with context.paused():
+        if torch.device(device).type == "meta":
+            return torch.empty(q_pos.size, k_pos.size, device="meta", dtype=dtype)
+        blocked = k_pos[None, :] > q_pos[:, None]
+        m = torch.zeros(q_pos.size, k_pos.size, dtype=dtype)
+        m[torch.from_numpy(blocked)] = float("-inf")
+        return m.to(device)
+
+
+def attend_over(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, q_pos: np.ndarray, k_pos: np.ndarray,
+                *, bias: torch.Tensor | None = None, head_group: int = -1) -> torch.Tensor:
+    """Grouped-query attention of q [b, kvh, g, n, d] over keys/values [b, kvh, L, d].
+
+    ``bias`` [L] is added to the scores (e.g. log cluster sizes); ``k_pos`` gives each key's token
+    position for the causal mask. Returns [b, kvh, g, n, d]. Records attn_score, softmax, attn_value.
+    """
+    b, kvh, g, n, d = q.shape
+    with context.region("attn_score", "attn_score", head_group):
+        qg = (q * (1.0 / math.sqrt(d))).reshape(b, kvh, g * n, d)
+        scores = torch.matmul(qg, keys.transpose(-1, -2))  # [b, kvh, g*n, L]
+    mask = causal_mask(q_pos, k_pos, q.device, scores.dtype)
+    with context.region("softmax", "softmax", head_group):
+        if mask is not None or bias is not None:
+            s5 = scores.view(b, kvh, g, n, -1)
+            if mask is not None:
+                s5 = s5 + mask
+            if bias is not None:
+                s5 = s5 + bias
+            scores = s5.view(b, kvh, g * n, -1)
+        probs = torch.softmax(scores, dim=-1)
+    with context.region("attn_value", "attn_value", head_group):
+        out = torch.matmul(probs, values)  # [b, kvh, g*n, d]
+    return out.view(b, kvh, g, n, d)
+
+
+def merge_heads(out: torch.Tensor) -> torch.Tensor:
+    """[b, kvh, g, n, d] -> [b, n, kvh*g*d] (head-major, as the o_proj input)."""
+    b, kvh, g, n, d = out.shape
+    with context.region("attn_merge", "copy"):
+        return out.permute(0, 3, 1, 2, 4).reshape(b, n, kvh * g * d)
 
 
 class KVCache:
@@ -64,7 +112,7 @@ class KVCache:
                 ring = ring + 1 if ring + 1 < limit else self.sinks
         return np.asarray(slots, dtype=np.int64), used, ring
 
-    def append(self, k_new: torch.Tensor, v_new: torch.Tensor) -> None:
+    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None) -> None:
         """Write new keys/values [batch, kv_heads, n, head_dim]; recorded as one ``kv_write`` event."""
         n = k_new.shape[2]
         slots, used_after, ring_after = self._plan(n)
@@ -87,6 +135,11 @@ class KVCache:
         self.positions[slots] = pos
         self.used, self.next_ring = used_after, ring_after
         self.tokens_seen += n
+
+    def attend(self, q: torch.Tensor, q_pos: np.ndarray) -> torch.Tensor:
+        """Attention of the phase's queries q [b, kvh, g, n, d] over every held token -> [b, n, heads*d]."""
+        keys, values, k_pos = self.view()
+        return merge_heads(attend_over(q, keys, values, q_pos, k_pos))
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Keys, values and token positions of the occupied slots."""

@@ -14,7 +14,8 @@ import torch
 
 
 class RegionSink(Protocol):
-    def begin_region(self, name: str, kind: str, head_group: int) -> None: ...
+    def begin_region(self, name: str, kind: str, head_group: int, kv_tier: str) -> None: ...
+    def annotate(self, **fields) -> None: ...
     def end_region(self) -> None: ...
     def register(self, tensor: torch.Tensor, tensor_class: str) -> None: ...
     def set_layer(self, layer: int) -> None: ...
@@ -39,17 +40,24 @@ def activate(sink: RegionSink) -> Iterator[RegionSink]:
 
 
 @contextlib.contextmanager
-def region(name: str, kind: str, head_group: int = -1) -> Iterator[None]:
-    """Group the ops inside into one event named ``name`` of kind ``kind``."""
+def region(name: str, kind: str, head_group: int = -1, kv_tier: str = "dram") -> Iterator[None]:
+    """Group the ops inside into one event named ``name`` of kind ``kind``; KV bytes inside use ``kv_tier``."""
     sink = active()
     if sink is None:
         yield
         return
-    sink.begin_region(name, kind, head_group)
+    sink.begin_region(name, kind, head_group, kv_tier)
     try:
         yield
     finally:
         sink.end_region()
+
+
+def annotate(**fields) -> None:
+    """Set extra event fields (``candidates``, ``selected``, ``bits_needed_mean``) on the open region."""
+    sink = active()
+    if sink is not None:
+        sink.annotate(**fields)
 
 
 def register(tensor: torch.Tensor, tensor_class: str) -> torch.Tensor:

@@ -24,6 +24,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from simulator.tracer import context
 from simulator.tracer.op_costs import COPY_OPS, FREE_OPS, op_flops
 
+GATHER_OPS = {"embedding", "index_select", "index", "gather"}
 _KIND_BY_OP = {"embedding": "embedding", "_softmax": "softmax", "native_layer_norm": "norm"}
 
 
@@ -32,6 +33,8 @@ class _Region:
     name: str
     kind: str
     head_group: int
+    kv_tier: str = "dram"
+    extra: dict = field(default_factory=dict)
     flops_matmul: int = 0
     flops_vector: int = 0
     gemm: tuple[int, int, int, int] | None = None
@@ -60,12 +63,16 @@ class Recorder(TorchDispatchMode):
         self._paused = 0
 
     # ---- RegionSink protocol (see context.py) ----
-    def begin_region(self, name: str, kind: str, head_group: int) -> None:
-        self.stack.append(_Region(name, kind, head_group))
+    def begin_region(self, name: str, kind: str, head_group: int, kv_tier: str = "dram") -> None:
+        self.stack.append(_Region(name, kind, head_group, kv_tier))
+
+    def annotate(self, **fields) -> None:
+        if self.stack:
+            self.stack[-1].extra.update(fields)
 
     def end_region(self) -> None:
         reg = self.stack.pop()
-        if reg.ops:
+        if reg.ops or reg.extra:
             self._finish(reg)
 
     def register(self, tensor: torch.Tensor, tensor_class: str) -> None:
@@ -106,6 +113,7 @@ class Recorder(TorchDispatchMode):
         row = {"layer": self.layer, "head_group": -1, "batch": 0, "m": 0, "n": 0, "k": 0, "flops_matmul": 0,
                "flops_vector": 0, "bytes_weight_read": 0, "bytes_act_read": 0, "bytes_act_write": 0,
                "bytes_kv_read": 0, "bytes_kv_write": 0, "kv_tier": "dram", "kv_len": 0,
+               "candidates": 0, "selected": 0, "bits_needed_mean": 0.0,
                "weight_bits": self.bits["weight"], "act_bits": self.bits["activation"], "kv_bits": self.bits["kv"]}
         row.update(self.phase)
         return row
@@ -124,7 +132,8 @@ class Recorder(TorchDispatchMode):
         row.update(op=reg.name, kind=reg.kind, head_group=reg.head_group, flops_matmul=reg.flops_matmul,
                    flops_vector=reg.flops_vector, bytes_weight_read=read["weight"], bytes_act_read=read["activation"],
                    bytes_act_write=written["activation"] + written["weight"], bytes_kv_read=read["kv"],
-                   bytes_kv_write=written["kv"])
+                   bytes_kv_write=written["kv"], kv_tier=reg.kv_tier)
+        row.update(reg.extra)
         if reg.gemm is not None:
             row["batch"], row["m"], row["n"], row["k"] = reg.gemm
             if reg.kind == "attn_score":
@@ -172,8 +181,8 @@ class Recorder(TorchDispatchMode):
                 reg.consumed.add(sid)
                 continue
             nbytes = self._bytes(t, cls)
-            if name == "embedding" and cls == "weight":  # a lookup reads only the gathered rows
-                nbytes = self._bytes(tensors_out[0], cls)
+            if name in GATHER_OPS and t is tensors_in[0] and tensors_out:
+                nbytes = min(nbytes, self._bytes(tensors_out[0], cls))  # a lookup reads only the gathered rows
             prev = reg.reads.get(sid)
             if prev is None or prev[1] < nbytes:
                 reg.reads[sid] = [cls, nbytes]
