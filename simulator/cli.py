@@ -61,6 +61,24 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def cmd_policies(args) -> int:
+    from analysis.policy_report import compare_policies, load_suite, render
+    from simulator.config.workload import load_workload
+    from simulator.pipeline import resolve
+
+    wl = load_workload(resolve(args.workload))
+    if args.duration_s is not None:
+        wl = wl.with_stream(duration_s=args.duration_s)
+    suite = load_suite(resolve(args.suite))
+    df = compare_policies(wl, suite, mode=args.mode, progress=not args.no_progress and sys.stderr.isatty())
+    print(render(df, wl.name, args.mode))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(args.out, index=False)
+        print(f"table written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_validate(args) -> int:
     from simulator.config.hardware import load_hardware
     from simulator.config.schema import load_yaml
@@ -93,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="output file (default traces/<workload>-<mode>.parquet)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_trace)
+    pp = sub.add_parser("policies", help="compare KV-cache policies on one stream (memory, fetches, recall)")
+    pp.add_argument("--workload", default="workloads/tiny.yaml")
+    pp.add_argument("--suite", default="workloads/policy-suite.yaml", help="policies to compare")
+    pp.add_argument("--mode", choices=("meta", "real"), default="real")
+    pp.add_argument("--duration-s", type=float, default=None, help="override the stream length")
+    pp.add_argument("--out", default=None, help="also write the table as Parquet")
+    pp.add_argument("--no-progress", action="store_true")
+    pp.set_defaults(func=cmd_policies)
     v = sub.add_parser("validate", help="check hardware or workload YAML files against the schema")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)

@@ -124,7 +124,7 @@ class PrecisionConfig:
                 "kv": PRECISION_BITS[self.kv]}
 
 
-KV_POLICIES = ("full", "sliding_window")
+KV_POLICIES = ("full", "sliding_window", "rekv", "resv")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -69,23 +69,30 @@ class Accelerator:
         is_pe = np.isin(kind, PE_KINDS)
         is_vec = np.isin(kind, VECTOR_KINDS)
         is_dma = np.isin(kind, DMA_KINDS)
-        is_score = np.isin(kind, ("retrieval_score", "cluster"))
+        is_score = kind == "retrieval_score"
+        is_cluster = kind == "cluster"
         is_topk = kind == "topk"
+        on_dre = (is_score | is_cluster | is_topk) & bool(dre_on)
         unit = np.full(len(ev), "vector", dtype=object)
         unit[is_pe] = "pe"
         unit[is_dma] = "dma"
-        unit[is_score] = "dre" if dre_on else "pe"
-        unit[is_topk] = "dre" if dre_on else "vector"
+        unit[on_dre] = "dre"
+        unit[is_score & ~on_dre] = "pe"
 
-        pe_mask = is_pe | (is_score & ~np.bool_(dre_on))
+        pe_mask = is_pe | (is_score & ~on_dre)
+        vec_mask = is_vec | ((is_cluster | is_topk) & ~on_dre)
         pe_cyc = np.where(pe_mask, self.pe.cycles(b, m, n, k), 0)
-        vec_cyc = np.where(is_vec | (is_topk & ~np.bool_(dre_on)), self.vector.cycles(fv), 0)
+        vec_cyc = np.where(vec_mask, self.vector.cycles(fv), 0)
         # matrix ops also have vector work (bias adds): pipelined on the vector unit behind the PE array
         vec_side = np.where(pe_mask, self.vector.cycles(fv), 0)
-        bit_ops = np.where(is_score & dre_on, self.dre.bit_ops(fm / 2, kv_bits), 0.0)
-        dre_cyc = self.dre.score_cycles(bit_ops)
-        topk_cmp = np.where(is_topk & dre_on, fv, 0.0)
-        dre_cyc = dre_cyc + self.dre.compare_cycles(topk_cmp, self.hw.dre.topk_per_cycle)
+        dre = self.dre
+        bits = dre.bits_evaluated(ev["score_bits"].to_numpy(), ev["bits_needed_mean"].to_numpy())
+        bit_ops = np.where(is_score & on_dre, dre.bit_ops(fm / 2, bits), 0.0)
+        checks = np.where(is_score & on_dre, dre.early_exit_checks(ev["candidates"].to_numpy(), bits), 0.0)
+        cl_ops = np.where(is_cluster & on_dre, fv, 0.0)
+        topk_cmp = np.where(is_topk & on_dre, fv, 0.0)
+        dre_cyc = (dre.score_cycles(bit_ops) + dre.compare_cycles(checks, max(1, self.hw.dre.early_exit_units))
+                   + dre.cluster_cycles(cl_ops) + dre.compare_cycles(topk_cmp, self.hw.dre.topk_per_cycle))
         compute_s = (np.maximum(pe_cyc, vec_side) + vec_cyc + dre_cyc) / clk
 
         # traffic
@@ -113,12 +120,13 @@ class Accelerator:
         e_sram = np.where(pe_mask, a_el * act_bits * sr["activation"] + b_el * b_buf_pj
                           + o_el * act_bits * sw["activation"], 0.0)
         e_sram += np.where(~pe_mask & ~is_dma, (a_r * sr["activation"] + a_w * sw["activation"]) * 8, 0.0)
+        e_sram += np.where(on_dre, kv_r * 8 * sr["kv"], 0.0)  # the DRE reads keys from the KV buffer
         e_sram += 8 * (w_r * sw["weight"] + (kv_dram_r + np.where(tier == "host", kv_r, 0)) * sw["kv"]
                        + sp_r * sw["activation"])  # DRAM fills land in SRAM
         e_pe = np.where(pe_mask, fm / 2 * self.pe.mac_pj, 0.0)
-        e_vec = (np.where(is_vec | (is_topk & ~np.bool_(dre_on)), fv, 0.0) + np.where(pe_mask, fv, 0.0)) \
-            * self.vector.op_pj
-        e_dre = bit_ops * self.dre.bit_op_pj + topk_cmp * self.dre.compare_pj
+        e_vec = (np.where(vec_mask, fv, 0.0) + np.where(pe_mask, fv, 0.0)) * self.vector.op_pj
+        # clustering similarities: one 8-bit multiply-add per element op, as 8 lane bit-operations
+        e_dre = (bit_ops + 8 * cl_ops) * dre.bit_op_pj + (checks + topk_cmp) * dre.compare_pj
         e_dram = self.dram.energy_pj(dram_read + dram_write)
         e_host = self.host.energy_pj(host_b)
         e_ctrl = self.hw.control_overhead * (e_pe + e_vec + e_dre + e_sram)

@@ -29,9 +29,8 @@ def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: dict) -> np.ndarray:
     """Bytes of KV held in all layers after each recorded phase (same rows as ``kv_tokens``)."""
     if kv_tokens is None or len(kv_tokens) == 0:
         return np.zeros(0)
-    per_token = (2 * meta["llm_layers"] * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"]
-                 // 8 * meta["batch"])
-    return kv_tokens["kv_slots"].to_numpy(dtype=np.float64) * per_token
+    per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"] // 8 * meta["batch"]
+    return kv_tokens["kv_slots_all_layers"].to_numpy(dtype=np.float64) * per_slot
 
 
 def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_bytes: float,

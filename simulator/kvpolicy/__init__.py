@@ -1,7 +1,8 @@
 """KV-cache policies, selectable by name in a workload's ``kv_policy``.
 
-A policy decides which tokens a layer's cache keeps (capacity, sinks, eviction). Policies that
-retrieve from slower tiers (ReKV, ReSV) emit their retrieval work into the trace as events.
+A policy builds each layer's KV store: what it keeps (capacity, sinks, eviction, clusters), where
+(device DRAM or the offload tier) and what each attention step reads. Retrieval policies (ReKV, ReSV)
+emit their scoring, selection and fetch work into the trace as events.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from simulator.config.workload import KvPolicyConfig
 from simulator.errors import ConfigError
 from simulator.kvpolicy.base import KvPolicy
 from simulator.kvpolicy.full import FullPolicy
+from simulator.kvpolicy.rekv import RekvPolicy
+from simulator.kvpolicy.resv import ResvPolicy
 from simulator.kvpolicy.sliding_window import SlidingWindowPolicy
 
-POLICIES: dict[str, type[KvPolicy]] = {"full": FullPolicy, "sliding_window": SlidingWindowPolicy}
+POLICIES: dict[str, type[KvPolicy]] = {"full": FullPolicy, "sliding_window": SlidingWindowPolicy,
+                                       "rekv": RekvPolicy, "resv": ResvPolicy}
 
 
 def make_policy(cfg: KvPolicyConfig, *, source: str = "<workload>") -> KvPolicy:

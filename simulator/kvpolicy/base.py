@@ -9,6 +9,20 @@ from simulator.config.schema import build
 from simulator.models.kv_cache import KVCache
 
 
+@dataclass(frozen=True)
+class CacheSpec:
+    """What a policy needs to build one layer's store."""
+
+    batch: int
+    kv_heads: int
+    head_dim: int
+    device: Any
+    dtype: Any
+    layer: int
+    tokens_per_frame: int
+    real: bool  # real tensors (decisions from values) or meta (decisions from profile parameters)
+
+
 @dataclass(frozen=True, kw_only=True)
 class KvPolicy:
     """Base: subclasses are dataclasses whose fields are the policy's hyperparameters."""
@@ -20,14 +34,18 @@ class KvPolicy:
         return build(cls, dict(params), source=source, prefix="kv_policy.params")
 
     def max_slots(self) -> int | None:
-        """Slots a layer's cache may hold (None = unbounded)."""
+        """Slots a layer's device cache may hold (None = unbounded)."""
         return None
 
     def sinks(self) -> int:
         return 0
 
-    def make_cache(self, batch: int, kv_heads: int, head_dim: int, *, device, dtype) -> KVCache:
-        return KVCache(batch, kv_heads, head_dim, device=device, dtype=dtype,
+    def device_budget_slots(self, spec: CacheSpec, largest_phase: int) -> int | None:
+        """The most slots a layer may ever hold on the device (None = unbounded)."""
+        return self.max_slots()
+
+    def make_cache(self, spec: CacheSpec) -> KVCache:
+        return KVCache(spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype,
                        max_slots=self.max_slots(), sinks=self.sinks())
 
     def check_fits(self, largest_append: int, *, source: str) -> None:

@@ -54,18 +54,55 @@ def attend_over(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, q_pos
     return out.view(b, kvh, g, n, d)
 
 
-def merge_heads(out: torch.Tensor) -> torch.Tensor:
-    """[b, kvh, g, n, d] -> [b, n, kvh*g*d] (head-major, as the o_proj input)."""
-    b, kvh, g, n, d = out.shape
+def merge_heads(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Per-group outputs [b, kvh_i, g, n, d] -> [b, n, kvh*g*d] (head-major, as the o_proj input)."""
     with context.region("attn_merge", "copy"):
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        b, kvh, g, n, d = out.shape
         return out.permute(0, 3, 1, 2, 4).reshape(b, n, kvh * g * d)
+
+
+class RecallProbe:
+    """Measures, on real tensors, how much of full attention's mass the attended tokens cover.
+
+    Keeps a shadow copy of every key written to a layer (not recorded). For each attention step,
+    attention probabilities over all tokens seen (causal) are averaged over the step's queries and
+    the group's heads; the recall of a KV head is the mass on the token positions it attended.
+    """
+
+    def __init__(self, layer: int):
+        self.layer = layer
+        self.keys: list[torch.Tensor] = []
+        self.pos: list[np.ndarray] = []
+        self.rows: list[tuple] = []
+
+    def add(self, k_new: torch.Tensor, positions: np.ndarray) -> None:
+        with context.paused():
+            self.keys.append(k_new.detach().clone())
+            self.pos.append(np.asarray(positions))
+
+    def measure(self, q: torch.Tensor, q_pos: np.ndarray, covered: list[np.ndarray], phase: dict) -> None:
+        with context.paused():
+            keys = torch.cat(self.keys, dim=2)  # [b, kvh, T, d]
+            pos = np.concatenate(self.pos)
+            b, kvh, g, n, d = q.shape
+            scores = torch.einsum("bhgnd,bhtd->bhgnt", q, keys) / math.sqrt(d)
+            blocked = torch.from_numpy(pos[None, :] > np.asarray(q_pos)[:, None])
+            scores = scores.masked_fill(blocked, float("-inf"))
+            mass = torch.softmax(scores, dim=-1).mean(dim=(0, 2, 3))  # [kvh, T]
+            for h in range(kvh):
+                hit = np.isin(pos, covered[h])
+                self.rows.append((phase.get("phase"), phase.get("frame"), phase.get("question"), phase.get("step"),
+                                  self.layer, h, float(mass[h, torch.from_numpy(hit)].sum()), int(hit.sum()),
+                                  len(pos)))
 
 
 class KVCache:
     """Keys and values of one layer: tensors of shape [batch, kv_heads, slots, head_dim]."""
 
     def __init__(self, batch: int, kv_heads: int, head_dim: int, *, device: str | torch.device,
-                 dtype: torch.dtype, max_slots: int | None = None, sinks: int = 0, initial_slots: int = 256):
+                 dtype: torch.dtype, max_slots: int | None = None, sinks: int = 0, initial_slots: int = 256,
+                 tier: str = "dram"):
         self.batch, self.kv_heads, self.head_dim = batch, kv_heads, head_dim
         self.device, self.dtype = torch.device(device), dtype
         self.max_slots = max_slots
@@ -77,6 +114,26 @@ class KVCache:
         self.used = 0  # slots holding a token
         self.next_ring = sinks  # next slot to overwrite once full
         self.tokens_seen = 0
+        self.tier = tier
+        self.phase: dict = {}
+        self.probe: "RecallProbe | None" = None
+
+    # ---- policy hooks (overridden by retrieval policies) ----
+    def begin_phase(self, phase: dict) -> None:
+        """Called before each LLM pass with the phase info (phase kind, frame, question, step)."""
+        self.phase = phase
+
+    def device_slots(self) -> int:
+        """Token (or cluster) slots held in device memory."""
+        return self.used
+
+    def host_slots(self) -> int:
+        """Token slots held in the offload tier."""
+        return 0
+
+    def policy_stats(self) -> dict[str, float]:
+        """Counters a policy reports (summed over layers into the trace metadata)."""
+        return {}
 
     def _alloc(self, slots: int) -> torch.Tensor:
         with context.paused():
@@ -112,14 +169,18 @@ class KVCache:
                 ring = ring + 1 if ring + 1 < limit else self.sinks
         return np.asarray(slots, dtype=np.int64), used, ring
 
-    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None) -> None:
-        """Write new keys/values [batch, kv_heads, n, head_dim]; recorded as one ``kv_write`` event."""
+    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
+               k_raw: torch.Tensor | None = None) -> None:
+        """Write new keys/values [batch, kv_heads, n, head_dim]; recorded as one ``kv_write`` event.
+
+        ``k_raw`` are the keys before the rotary embedding (used by policies that compare tokens).
+        """
         n = k_new.shape[2]
         slots, used_after, ring_after = self._plan(n)
         self._grow(int(slots.max()) + 1)
         context.register(self.k, "kv")
         context.register(self.v, "kv")
-        with context.region("kv_write", "kv_write"):
+        with context.region("kv_write", "kv_write", kv_tier=self.tier):
             if np.array_equal(slots, np.arange(slots[0], slots[0] + n)):
                 self.k[:, :, slots[0]:slots[0] + n].copy_(k_new)
                 self.v[:, :, slots[0]:slots[0] + n].copy_(v_new)
@@ -134,12 +195,16 @@ class KVCache:
         pos = np.arange(self.tokens_seen, self.tokens_seen + n)
         self.positions[slots] = pos
         self.used, self.next_ring = used_after, ring_after
+        if self.probe is not None:
+            self.probe.add(k_new, pos)
         self.tokens_seen += n
 
     def attend(self, q: torch.Tensor, q_pos: np.ndarray) -> torch.Tensor:
         """Attention of the phase's queries q [b, kvh, g, n, d] over every held token -> [b, n, heads*d]."""
         keys, values, k_pos = self.view()
-        return merge_heads(attend_over(q, keys, values, q_pos, k_pos))
+        if self.probe is not None:
+            self.probe.measure(q, q_pos, [k_pos] * self.kv_heads, self.phase)
+        return merge_heads([attend_over(q, keys, values, q_pos, k_pos)])
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Keys, values and token positions of the occupied slots."""

@@ -44,6 +44,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("candidates", pa.int64(), "retrieval: candidates scored or considered (tokens, clusters or frames), else 0"),
     ("selected", pa.int64(), "retrieval: candidates selected, else 0"),
     ("bits_needed_mean", pa.float32(), "DRE: mean key bits evaluated MSB-first until a candidate was decided"),
+    ("score_bits", pa.int8(), "DRE: key bits of bit-serial scoring (all evaluated without early exit), else 0"),
     ("weight_bits", pa.int8(), "bits per weight element"),
     ("act_bits", pa.int8(), "bits per activation element"),
     ("kv_bits", pa.int8(), "bits per KV element"),

@@ -113,7 +113,7 @@ class Recorder(TorchDispatchMode):
         row = {"layer": self.layer, "head_group": -1, "batch": 0, "m": 0, "n": 0, "k": 0, "flops_matmul": 0,
                "flops_vector": 0, "bytes_weight_read": 0, "bytes_act_read": 0, "bytes_act_write": 0,
                "bytes_kv_read": 0, "bytes_kv_write": 0, "kv_tier": "dram", "kv_len": 0,
-               "candidates": 0, "selected": 0, "bits_needed_mean": 0.0,
+               "candidates": 0, "selected": 0, "bits_needed_mean": 0.0, "score_bits": 0,
                "weight_bits": self.bits["weight"], "act_bits": self.bits["activation"], "kv_bits": self.bits["kv"]}
         row.update(self.phase)
         return row

@@ -24,7 +24,9 @@ import torch
 from simulator.config.workload import WorkloadConfig
 from simulator.errors import ConfigError
 from simulator.kvpolicy import make_policy
+from simulator.kvpolicy.base import CacheSpec
 from simulator.models.decoder import DecoderLM
+from simulator.models.kv_cache import RecallProbe
 from simulator.models.vision import VisionTower
 from simulator.tracer import context
 from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
@@ -39,6 +41,7 @@ class Trace:
     events: pd.DataFrame
     meta: dict = field(default_factory=dict)
     kv_tokens: pd.DataFrame | None = None  # per phase end: tokens held in a layer's cache
+    recall: pd.DataFrame | None = None  # real mode with probes: attention-mass recall per step
 
 
 def _replicate_layers(block: pd.DataFrame, n_layers: int) -> pd.DataFrame:
@@ -69,7 +72,8 @@ def _question_schedule(wl: WorkloadConfig) -> dict[int, list[int]]:
 class StreamTracer:
     """Runs a workload's stream through the models under a :class:`Recorder`."""
 
-    def __init__(self, wl: WorkloadConfig, *, mode: str = "meta", source: str = "<workload>", seed: int = 0):
+    def __init__(self, wl: WorkloadConfig, *, mode: str = "meta", source: str = "<workload>", seed: int = 0,
+                 measure_recall: bool = False):
         if mode not in ("meta", "real"):
             raise ConfigError(source, "mode", f"got {mode!r}; allowed: 'meta', 'real'")
         self.wl, self.mode, self.seed = wl, mode, seed
@@ -94,8 +98,12 @@ class StreamTracer:
         self.vit.eval()
         s = self.m.llm
         b = wl.batch
-        self.caches = [self.policy.make_cache(b, s.kv_heads, s.head_dim, device=device, dtype=self.dtype)
-                       for _ in range(len(self.llm.layers))]
+        self.caches = [self.policy.make_cache(CacheSpec(b, s.kv_heads, s.head_dim, device, self.dtype, i,
+                                                        self.m.tokens_per_frame, mode == "real"))
+                       for i in range(len(self.llm.layers))]
+        if mode == "real" and measure_recall:
+            for i, c in enumerate(self.caches):
+                c.probe = RecallProbe(i)
         self.rec = Recorder(wl.precision.bits)
         self.rec.register_module(self.llm)
         self.rec.register_module(self.vit)
@@ -105,12 +113,13 @@ class StreamTracer:
         self.hidden_after_frame: list[torch.Tensor] = []
 
     def _init_real_weights(self) -> None:
-        """Small random weights (std 0.02, as is usual at init) so activations stay well scaled."""
+        """Random weights scaled 1/sqrt(fan-in) (variance-preserving), so token features keep their
+        differences through the layers and attention logits have O(1) spread; norms start at 1."""
         for mod in (self.llm, self.vit):
             for name, p in mod.named_parameters():
                 with torch.no_grad():
                     if p.dim() >= 2:
-                        p.normal_(0.0, 0.02)
+                        p.normal_(0.0, 1.0 / max(1, p.shape[-1]) ** 0.5)
                     elif "weight" in name:
                         p.fill_(1.0)
                     else:
@@ -131,6 +140,8 @@ class StreamTracer:
         info = {"phase": phase, "frame": frame, "question": question, "step": step, "t_arrival_s": t,
                 "tokens": tokens}
         self.rec.phase = info
+        for c in self.caches:
+            c.begin_phase(info)
         return info
 
     def _llm_pass(self, x: torch.Tensor, n_tokens: int) -> torch.Tensor:
@@ -146,8 +157,12 @@ class StreamTracer:
             return torch.randint(0, self.m.llm.vocab, (self.wl.batch, n))
 
     def _record_kv(self, phase: str, frame: int, question: int, step: int) -> None:
+        """Slots held after a phase: layer 0, and summed over all layers (meta mode: replicated)."""
         c = self.caches[0]
-        self.kv_rows.append((phase, frame, question, step, c.used, c.tokens_seen))
+        rep = self.m.llm.layers if self.mode == "meta" else 1
+        dev_all = rep * sum(x.device_slots() for x in self.caches)
+        host_all = rep * sum(x.host_slots() for x in self.caches)
+        self.kv_rows.append((phase, frame, question, step, c.device_slots(), c.tokens_seen, dev_all, host_all))
 
     def run(self, progress: bool = False) -> Trace:
         wl, m = self.wl, self.m
@@ -205,7 +220,8 @@ class StreamTracer:
             bar.close()
         events = pd.concat(self.blocks, ignore_index=True) if self.blocks else pd.DataFrame(columns=COLUMN_NAMES)
         events = events[COLUMN_NAMES].astype(NUMPY_DTYPES)
-        kv = pd.DataFrame(self.kv_rows, columns=["phase", "frame", "question", "step", "kv_slots", "tokens_seen"])
+        kv = pd.DataFrame(self.kv_rows, columns=["phase", "frame", "question", "step", "kv_slots", "tokens_seen",
+                                                 "kv_slots_all_layers", "host_slots_all_layers"])
         meta = {
             "schema_version": SCHEMA_VERSION,
             "workload": wl.name,
@@ -228,7 +244,24 @@ class StreamTracer:
             "weight_bytes_vision": _vision_param_bytes(m, wl.precision.bits["weight"]),
             "trace_wall_s": time.perf_counter() - t0,
         }
-        return Trace(events=events, meta=meta, kv_tokens=kv)
+        stats: dict[str, float] = {}
+        rep = self.m.llm.layers if self.mode == "meta" else 1
+        for c in self.caches:
+            for key, val in c.policy_stats().items():
+                stats[key] = stats.get(key, 0) + rep * val
+        meta["policy_stats"] = stats
+        recall = self.recall_table()
+        if recall is not None:
+            meta["attention_recall_mean"] = float(recall["recall"].mean())
+        return Trace(events=events, meta=meta, kv_tokens=kv, recall=recall)
+
+    def recall_table(self) -> pd.DataFrame | None:
+        """Attention-mass recall per (phase, layer, KV head) measured by the probes (real mode)."""
+        rows = [r for c in self.caches if c.probe is not None for r in c.probe.rows]
+        if not rows:
+            return None
+        return pd.DataFrame(rows, columns=["phase", "frame", "question", "step", "layer", "head", "recall",
+                                           "attended", "tokens"])
 
     def _vision(self, img: torch.Tensor) -> torch.Tensor:
         self.rec.register(img, "activation")
@@ -272,6 +305,6 @@ def _vision_param_bytes(m, bits: int) -> int:
 
 
 def trace_workload(wl: WorkloadConfig, *, mode: str = "meta", progress: bool = False, seed: int = 0,
-                   source: str = "<workload>") -> Trace:
+                   source: str = "<workload>", measure_recall: bool = False) -> Trace:
     """Trace a workload's whole stream; see the module docstring for the modes."""
-    return StreamTracer(wl, mode=mode, source=source, seed=seed).run(progress=progress)
+    return StreamTracer(wl, mode=mode, source=source, seed=seed, measure_recall=measure_recall).run(progress=progress)
