@@ -64,6 +64,8 @@ def policy_row(label: str, tr: Trace) -> dict:
         "selected_share": float((score["selected"] / score["candidates"].clip(lower=1)).mean()) if len(score)
         else float("nan"),
         "dre_bits_needed": float(bit_rows["bits_needed_mean"].mean()) if len(bit_rows) else float("nan"),
+        "dre_bits_hist": " ".join(f"{k.rsplit('_', 1)[1]}b:{v}" for k, v in stats.items()
+                                  if k.startswith("dre_bits_hist_")),
         "merge_ratio": 1.0 - stats["frame_clusters_created"] / stats["frame_tokens"]
         if stats.get("frame_tokens") else float("nan"),
     }
@@ -100,6 +102,8 @@ def render(df: pd.DataFrame, workload: str, mode: str) -> str:
                 cells.append(f"{format(v, fmt):>12}")
         lines.append(" ".join(cells))
     lines += [""] + [f"  {r['policy']}: {r['params'] or 'no parameters'}" for _, r in df.iterrows()]
+    lines += [f"  {r['policy']} DRE candidates by key bits needed: {r['dre_bits_hist']}"
+              for _, r in df.iterrows() if r["dre_bits_hist"]]
     lines += ["", "KiB/frame, KiB/question: KV bytes read (all tiers) per frame prefill and per question "
               "(prefill + answer); recall: attention mass covered vs full attention over every token seen "
               "(real mode); selected: share of retrieval candidates attended; DRE bits: key bits evaluated "

@@ -86,3 +86,16 @@ def test_corrupt_trace_exit_2(tmp_path):
 def test_validate_command(capsys, root):
     assert main(["validate", str(root / "hwconfigs" / "vrex-edge.yaml"), str(root / "workloads" / "tiny.yaml")]) == 0
     assert capsys.readouterr().out.count(": ok") == 2
+
+
+def test_policies_report(capsys, root, tmp_path):
+    out = tmp_path / "pol.parquet"
+    assert main(["policies", "--workload", str(root / "workloads" / "tiny.yaml"), "--out", str(out),
+                 "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    for name in ("full", "sliding_window", "rekv", "resv"):
+        assert name in text
+    df = pd.read_parquet(out).set_index("policy")
+    assert df.loc["full", "recall_vs_full"] > 0.999
+    assert df.loc["resv", "kv_device_mib"] <= df.loc["full", "kv_device_mib"]
+    assert df.loc["rekv", "kv_host_mib"] == df.loc["full", "kv_device_mib"]

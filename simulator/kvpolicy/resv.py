@@ -70,6 +70,7 @@ class ResvStore(KVCache):
         self.stats: list[tuple] = []
         self.frame_tokens = 0  # frame tokens written
         self.frame_clusters = 0  # clusters those tokens opened
+        self.bits_hist = np.zeros(policy.score_bits, dtype=np.int64)  # candidates by key bits needed
 
     def begin_phase(self, phase: dict) -> None:
         super().begin_phase(phase)
@@ -79,7 +80,9 @@ class ResvStore(KVCache):
         return self.used
 
     def policy_stats(self) -> dict[str, float]:
-        return {"frame_tokens": self.frame_tokens, "frame_clusters_created": self.frame_clusters}
+        stats = {"frame_tokens": self.frame_tokens, "frame_clusters_created": self.frame_clusters}
+        stats.update({f"dre_bits_hist_{b + 1}": int(c) for b, c in enumerate(self.bits_hist)})
+        return stats
 
     # ---- write: clustering ----
     def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
@@ -286,7 +289,9 @@ class ResvStore(KVCache):
             qv = qm.mean(dim=0).double().numpy()
             kh = keys_h.mean(dim=0).double().numpy()
             raw_thr = (thr_adj - logn.double().numpy()) * math.sqrt(kh.shape[-1])
-            bits = float(bits_needed(qv, kh, raw_thr, self.pol.score_bits).mean()) if c_all else 0.0
+            need = bits_needed(qv, kh, raw_thr, self.pol.score_bits)
+            self.bits_hist += np.bincount(need - 1, minlength=self.pol.score_bits)
+            bits = float(need.mean()) if c_all else 0.0
         return np.union1d(chosen, own).astype(np.int64), bits
 
     def attention_mass_covered(self, qm: torch.Tensor, keys_h: torch.Tensor, sel: np.ndarray) -> float:

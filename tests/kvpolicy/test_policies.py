@@ -75,6 +75,10 @@ def test_resv_merges_and_selects(runs):
     score = ev[ev["kind"] == "retrieval_score"]
     assert (score["selected"] <= score["candidates"]).all()
     assert ((score["bits_needed_mean"] >= 1) & (score["bits_needed_mean"] <= score["score_bits"])).all()
+    hist = np.array([st[f"dre_bits_hist_{b}"] for b in range(1, 9)])
+    assert hist.sum() == score["candidates"].sum()  # every scored candidate is in the distribution
+    assert np.isclose((hist * np.arange(1, 9)).sum() / hist.sum(),
+                      (score["bits_needed_mean"] * score["candidates"]).sum() / score["candidates"].sum(), rtol=1e-4)
     # KV reads of the attention go through the selective fetch, never the whole cache
     assert ev.loc[(ev["kind"] == "kv_read") & (ev["phase"] != "vision"), "bytes_kv_read"].sum() > 0
 
