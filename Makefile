@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace clean
+.PHONY: setup simulate test bench lint trace sweep plots report clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,19 @@ lint: $(STAMP)
 
 trace: $(STAMP)
 	$(BIN)/vrex trace
+
+# Example design-space sweep (72 points; resumes where an interrupted run stopped).
+sweep: $(STAMP)
+	$(BIN)/vrex sweep analysis/specs/example-sweep.yaml --out results/example-sweep --resume
+
+# Figures (PNG + PDF) of the default run and the example sweep, and a Markdown report embedding them.
+plots: $(STAMP) results/example-sweep/pareto.parquet
+	$(BIN)/vrex simulate --save results/default-run --no-progress > /dev/null
+	$(BIN)/vrex plot results/default-run results/example-sweep --out results/plots
+	$(BIN)/vrex report results/default-run results/example-sweep --out results/report.md
+
+results/example-sweep/pareto.parquet:
+	$(MAKE) sweep
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -37,7 +37,53 @@ def cmd_simulate(args) -> int:
     if args.out:
         path = write_parquet(out.report, args.out)
         print(f"results written to {path}", file=sys.stderr)
+    if args.save:
+        from analysis.artefacts import save_run
+
+        print(f"run saved to {save_run(out, args.save)} (vrex plot {args.save})", file=sys.stderr)
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from analysis.sweep import run_sweep
+
+    out = args.out or f"results/{Path(args.spec).stem}"
+    df = run_sweep(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
+                   workers=args.workers, progress=not args.no_progress)
+    counts = df["status"].value_counts().to_dict() if "status" in df else {}
+    print(f"{out}: {len(df)} points ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+          f"Pareto front in {out}/pareto.parquet")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from analysis.plots import plot_inputs
+
+    inputs = [Path(p) for p in args.inputs]
+    _check_inputs(inputs)
+    out = Path(args.out) if args.out else inputs[0] / "plots"
+    paths = plot_inputs(inputs, out)
+    print(f"{len(paths)} files written to {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from analysis.plots import write_report
+
+    inputs = [Path(p) for p in args.inputs]
+    _check_inputs(inputs)
+    out = Path(args.out) if args.out else inputs[0] / "report.md"
+    print(f"report written to {write_report(inputs, out)}")
+    return 0
+
+
+def _check_inputs(inputs: list[Path]) -> None:
+    from analysis.artefacts import is_run_dir, is_sweep_dir
+    from simulator.errors import VrexError
+
+    for d in inputs:
+        if not (is_run_dir(d) or is_sweep_dir(d)):
+            raise VrexError(f"{d}: not a saved run (vrex simulate --save DIR) or a sweep directory (vrex sweep)")
 
 
 def cmd_trace(args) -> int:
@@ -103,8 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trace", default=None, help="replay this trace file instead of tracing the workload")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument("--out", default=None, help="also write the results as Parquet to this file")
+    s.add_argument("--save", default=None, help="save the run's tables to this directory for 'vrex plot'")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)
+    sw = sub.add_parser("sweep", help="design-space sweep over config paths (grid, random, lhs)")
+    sw.add_argument("spec", help="sweep spec YAML")
+    sw.add_argument("--out", default=None, help="results directory (default results/<spec name>)")
+    sw.add_argument("--resume", action="store_true", help="continue a sweep, skipping finished points")
+    sw.add_argument("--executor", choices=("local", "dask"), default="local")
+    sw.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
+    sw.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
+    sw.add_argument("--no-progress", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
+    pl = sub.add_parser("plot", help="draw figures (PNG and PDF) from saved runs and sweeps")
+    pl.add_argument("inputs", nargs="+", help="directories from 'vrex simulate --save' or 'vrex sweep'")
+    pl.add_argument("--out", default=None, help="figure directory (default <first input>/plots)")
+    pl.set_defaults(func=cmd_plot)
+    rp = sub.add_parser("report", help="write a Markdown report embedding the figures")
+    rp.add_argument("inputs", nargs="+")
+    rp.add_argument("--out", default=None, help="Markdown file (default <first input>/report.md)")
+    rp.set_defaults(func=cmd_report)
     t = sub.add_parser("trace", help="trace a workload to a Parquet trace file")
     t.add_argument("--workload", default="workloads/coin-llava-ov-7b.yaml")
     t.add_argument("--mode", choices=("meta", "real"), default="meta")

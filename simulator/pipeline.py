@@ -44,6 +44,7 @@ class RunOutput:
     accel: SimResult
     baseline: SimResult
     trace: Trace
+    accel_config: AcceleratorConfig
 
 
 def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAULT_WORKLOAD, *,
@@ -76,4 +77,4 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
                  trace_events=len(trace.events), trace_mode=trace.meta["mode"], accel=am, baseline=bm,
                  comparison=comp, area_breakdown=dict(acc.area_mm2), energy_breakdown=energy,
                  notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes])
-    return RunOutput(report=rep, accel=acc, baseline=base, trace=trace)
+    return RunOutput(report=rep, accel=acc, baseline=base, trace=trace, accel_config=hw)

@@ -1,0 +1,234 @@
+"""Figures from saved runs (``vrex simulate --save``) and sweeps (``vrex sweep``), as PNG and PDF.
+
+- latency_breakdown: per-frame busy time by accelerator unit and DRAM (stacked bars)
+- headline: speedup and energy efficiency over the baseline per workload, with the paper's ranges
+- kv_over_time: KV-cache size over stream time, one line per run (workload / policy)
+- area_power: area and energy share by unit
+- roofline: the kernels placed on the accelerator's roofline
+- pareto: sweep points on two objectives, the Pareto front highlighted
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# The paper's claims (arXiv 2512.12284 abstract): speedup 1.9-19.7x, energy efficiency 3.1-18.5x over AGX Orin.
+PAPER_SPEEDUP = (1.9, 19.7)
+PAPER_ENERGY_EFF = (3.1, 18.5)
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.tight_layout()
+    for p in paths:
+        fig.savefig(p, dpi=130)
+    plt.close(fig)
+    return paths
+
+
+def _load_run(d: Path) -> dict:
+    return {"dir": d, "report": json.loads((d / "report.json").read_text()),
+            "run": json.loads((d / "run.json").read_text()),
+            "unit_time": pd.read_parquet(d / "unit_time.parquet"),
+            "ops": pd.read_parquet(d / "ops_summary.parquet"),
+            "kv": pd.read_parquet(d / "kv_tokens.parquet") if (d / "kv_tokens.parquet").is_file() else None}
+
+
+def _label(r: dict) -> str:
+    rep = r["report"]
+    return f"{rep['workload']} [{rep['kv_policy']}]"
+
+
+def latency_breakdown(r: dict, out: Path) -> list[Path]:
+    ut = r["unit_time"].set_index("frame")
+    if len(ut) > 60:
+        ut = ut.iloc[np.linspace(0, len(ut) - 1, 60).astype(int)]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    bottom = np.zeros(len(ut))
+    for col in [c for c in ut.columns if ut[c].sum() > 0]:
+        ax.bar(ut.index, ut[col] * 1e3, bottom=bottom, label=col, width=0.8 * max(1, np.diff(ut.index).min()
+                                                                                    if len(ut) > 1 else 1))
+        bottom += ut[col].to_numpy() * 1e3
+    ax.set_xlabel("frame")
+    ax.set_ylabel("busy time per frame [ms]")
+    ax.set_title(f"Per-frame time by unit on {r['run']['hardware']}: {_label(r)}\n"
+                 "(units overlap with DRAM transfers, so bars exceed the frame latency)")
+    ax.legend(ncol=5, fontsize=8)
+    return _save(fig, out, "latency_breakdown")
+
+
+def headline(runs: list[dict], out: Path) -> list[Path]:
+    labels = [_label(r) for r in runs]
+    sp, ee = [], []
+    for r in runs:
+        comp = {c["phase"]: c for c in r["report"]["comparison"]}
+        sp.append(comp["stream"]["speedup"])
+        ee.append(comp["stream"]["energy_eff"])
+    x = np.arange(len(runs))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(runs) + 3), 4.5))
+    ax.bar(x - 0.2, sp, 0.4, label="speedup (ours)")
+    ax.bar(x + 0.2, ee, 0.4, label="energy efficiency (ours)")
+    ax.axhspan(*PAPER_SPEEDUP, color="C0", alpha=0.08, label=f"paper speedup {PAPER_SPEEDUP[0]}-{PAPER_SPEEDUP[1]}x")
+    ax.axhspan(*PAPER_ENERGY_EFF, color="C1", alpha=0.08,
+               label=f"paper energy eff. {PAPER_ENERGY_EFF[0]}-{PAPER_ENERGY_EFF[1]}x")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("x over the GPU baseline (whole stream)")
+    ax.set_title("Accelerator vs Orin-like baseline")
+    ax.legend(fontsize=8)
+    return _save(fig, out, "headline")
+
+
+def kv_over_time(runs: list[dict], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for r in runs:
+        kv, meta = r["kv"], r["run"]["trace_meta"]
+        if kv is None or kv.empty:
+            continue
+        per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"] / 8 * meta["batch"]
+        t = np.maximum(kv["frame"].to_numpy(), 0) / meta["fps"]
+        ax.plot(t, kv["kv_slots_all_layers"] * per_slot / 2**30, label=f"{_label(r)} device")
+        if kv["host_slots_all_layers"].max() > 0:
+            ax.plot(t, kv["host_slots_all_layers"] * per_slot / 2**30, ls="--", label=f"{_label(r)} host")
+    ax.set_xlabel("stream time [s]")
+    ax.set_ylabel("KV cache [GiB]")
+    ax.set_title("KV-cache size over the stream")
+    ax.legend(fontsize=8)
+    return _save(fig, out, "kv_over_time")
+
+
+def area_power(r: dict, out: Path) -> list[Path]:
+    rep = r["report"]
+    area = {k: v for k, v in rep["area_breakdown_mm2"].items() if v > 0}
+    energy = {k: v for k, v in rep["energy_breakdown_j"].items() if v > 0}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, data, title in ((a1, area, "area [mm^2]"), (a2, energy, "energy over the stream [J]")):
+        names = sorted(data, key=data.get, reverse=True)
+        vals = [data[n] for n in names]
+        tot = sum(vals)
+        ax.barh(names, vals)
+        for i, v in enumerate(vals):
+            ax.text(v, i, f" {100 * v / tot:.1f}%", va="center", fontsize=8)
+        ax.set_title(f"{rep['accelerator']['hardware']} {title}")
+        ax.invert_yaxis()
+    fig.suptitle("DRE share vs paper: 2.0% area, 2.2% power", fontsize=9)
+    return _save(fig, out, "area_power")
+
+
+def roofline(r: dict, out: Path) -> list[Path]:
+    ops = r["ops"]
+    ops = ops[(ops["time_s"] > 0) & (ops["flops"] > 0)].copy()
+    peak_f = r["run"]["peak_pe_flops"]
+    peak_b = r["run"]["peak_dram_bytes_per_s"]
+    ops["ai"] = ops["flops"] / ops["dram_bytes"].clip(lower=1.0)
+    ops["perf"] = ops["flops"] / ops["time_s"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    hi = max(5.0, float(np.log10(ops["ai"].max())) + 0.5) if len(ops) else 5.0
+    ai = np.logspace(-2, hi, 200)
+    ax.plot(ai, np.minimum(peak_f, ai * peak_b), "k-", lw=1.2, label="roofline (PE array, DRAM)")
+    for kind, g in ops.groupby("kind"):
+        ax.scatter(g["ai"], g["perf"], s=12 + 60 * g["time_s"] / ops["time_s"].max(), label=kind, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity [FLOP / DRAM byte] (on-chip kernels far right)")
+    ax.set_ylabel("achieved [FLOP/s]")
+    ax.set_title(f"Kernels on the {r['run']['hardware']} roofline (size ~ time share)")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, out, "roofline")
+
+
+def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Path) -> list[Path]:
+    ok = df[df["status"] == "ok"]
+    x, y = objectives[0], objectives[1]
+    c = objectives[2] if len(objectives) > 2 else None
+    fig, ax = plt.subplots(figsize=(7, 5))
+    sc = ax.scatter(ok[x], ok[y], c=ok[c] if c else None, cmap="viridis", s=25, alpha=0.8, label="feasible points")
+    if c:
+        fig.colorbar(sc, ax=ax, label=c)
+    bad = df[df["status"] != "ok"]
+    if len(bad) and x in bad and y in bad:
+        ax.scatter(bad[x], bad[y], marker="x", color="grey", s=20, label="infeasible / error")
+    if len(front):
+        f = front.sort_values(x)
+        ax.plot(f[x], f[y], "r-o", ms=5, mfc="none", label=f"Pareto front ({len(objectives)} objectives)")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title("Design-space sweep")
+    ax.legend(fontsize=8)
+    return _save(fig, out, "pareto")
+
+
+def plot_inputs(inputs: list[Path], out: Path) -> list[Path]:
+    """Draw every figure that the given run and sweep directories support."""
+    from analysis.artefacts import is_run_dir, is_sweep_dir
+    from analysis.sweep import load_results, load_spec, pareto_front
+
+    paths: list[Path] = []
+    runs = [_load_run(d) for d in inputs if is_run_dir(d)]
+    if runs:
+        paths += latency_breakdown(runs[0], out)
+        paths += headline(runs, out)
+        paths += kv_over_time(runs, out)
+        paths += area_power(runs[0], out)
+        paths += roofline(runs[0], out)
+    for d in inputs:
+        if is_sweep_dir(d):
+            sp = load_spec(d / "spec.yaml")
+            df = load_results(d)
+            if not df.empty and "status" in df and (df["status"] == "ok").any():
+                paths += pareto(df, pareto_front(df, list(sp.objectives)), list(sp.objectives), out)
+    return paths
+
+
+def write_report(inputs: list[Path], out_md: Path) -> Path:
+    """A Markdown report embedding the figures, with the headline tables."""
+    from analysis.artefacts import is_run_dir, is_sweep_dir
+    from analysis.sweep import load_results, load_spec, pareto_front
+
+    fig_dir = out_md.parent / "figures"
+    figs = plot_inputs(inputs, fig_dir)
+    lines = ["# vrex-sim report", ""]
+    for d in inputs:
+        if is_run_dir(d):
+            rep = json.loads((d / "report.json").read_text())
+            a, b = rep["accelerator"], rep["baseline"]
+            lines += [f"## {rep['workload']} (KV policy {rep['kv_policy']})", "",
+                      f"| metric | {a['hardware']} | {b['hardware']} |", "|---|---|---|"]
+            for key, label in (("fps_sustained", "FPS sustained"), ("frame_latency_mean_s", "frame latency [s]"),
+                               ("ttft_mean_s", "TTFT [s]"), ("decode_tokens_per_s", "decode tokens/s"),
+                               ("energy_per_frame_j", "energy/frame [J]"), ("avg_power_w", "power [W]"),
+                               ("area_mm2", "area [mm^2]")):
+                lines.append(f"| {label} | {a[key]:.4g} | {b[key]:.4g} |")
+            lines += ["", "| phase | speedup | energy eff. |", "|---|---|---|"]
+            lines += [f"| {c['phase']} | {c['speedup']:.3g}x | {c['energy_eff']:.3g}x |" for c in rep["comparison"]]
+            lines.append("")
+        elif is_sweep_dir(d):
+            sp = load_spec(d / "spec.yaml")
+            df = load_results(d)
+            front = pareto_front(df, list(sp.objectives))
+            counts = df["status"].value_counts().to_dict() if "status" in df else {}
+            lines += [f"## Sweep {sp.name}", "", f"{len(df)} points: " + ", ".join(f"{v} {k}" for k, v in
+                                                                                    counts.items()), "",
+                      f"Pareto front over {', '.join(sp.objectives)}: {len(front)} points", ""]
+            if len(front):
+                cols = [c for c in front.columns if c.startswith("axis:")] + list(sp.objectives)
+                lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                for _, r in front.head(20).iterrows():
+                    lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
+                                                   for c in cols) + " |")
+                lines.append("")
+    lines += ["## Figures", ""]
+    lines += [f"![{p.stem}](figures/{p.name})" for p in figs if p.suffix == ".png"]
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text("\n".join(lines) + "\n")
+    return out_md
