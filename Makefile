@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace sweep plots report clean
+.PHONY: setup simulate test bench lint trace sweep plots calibrate clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 trace: $(STAMP)
 	$(BIN)/vrex trace
+
+# Fit the Orin baseline's memory-bound efficiency on published decode rates (prints the table).
+calibrate: $(STAMP)
+	$(BIN)/python -m analysis.calibrate_orin
 
 # Example design-space sweep (72 points; resumes where an interrupted run stopped).
 sweep: $(STAMP)

@@ -65,15 +65,24 @@ class VisionShape:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """A streaming video LLM: vision encoder -> projector -> pooled tokens -> LLM."""
+    """A streaming video LLM: vision encoder -> projector -> pooled tokens -> LLM.
+
+    A text-only LLM (no ``vision``) takes no frames: its stream is the system prompt and the questions.
+    """
 
     name: str = spec("model name")
     llm: LlmShape = spec("language model")
-    vision: VisionShape = spec("vision encoder")
-    tokens_per_frame: int = spec("visual tokens per frame after pooling", ge=1)
+    vision: VisionShape | None = spec("vision encoder (omit for a text-only LLM)", default=None)
+    tokens_per_frame: int = spec("visual tokens per frame after pooling", ge=0, default=0)
     source: str = spec("where the shapes come from", default="")
 
     def validate(self, source: str, prefix: str) -> None:
+        if self.vision is None:
+            if self.tokens_per_frame:
+                raise ConfigError(source, "tokens_per_frame", "must be 0 (or absent) without a vision encoder")
+            return
+        if self.tokens_per_frame < 1:
+            raise ConfigError(source, "tokens_per_frame", "must be >= 1 with a vision encoder")
         if self.tokens_per_frame > self.vision.patches + 1:
             raise ConfigError(
                 source, "tokens_per_frame",

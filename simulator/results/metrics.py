@@ -60,6 +60,8 @@ class StreamMetrics:
     avg_power_w: float
     total_time_s: float
     area_mm2: float
+    stream_wall_s: float  # max(processing time, stream length): the device is on for the whole stream
+    energy_wall_j: float  # dynamic energy + leakage/static power over stream_wall_s (idle time included)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +93,8 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
     total_e = float(pt["energy_j"].sum())
     total_t = float(pt["latency_s"].sum())
     mean_lat = float(frame_lat.mean())
+    wall = max(total_t, n_frames / stream_fps)
+    dynamic = total_e - float(pt["energy_leakage_j"].sum()) if len(pt) else 0.0
     m = StreamMetrics(
         hardware=res.hardware,
         frames=n_frames,
@@ -108,6 +112,8 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
         avg_power_w=total_e / total_t if total_t > 0 else 0.0,
         total_time_s=total_t,
         area_mm2=float(sum(res.area_mm2.values())),
+        stream_wall_s=wall,
+        energy_wall_j=dynamic + res.leakage_w * wall,
     )
     return m, pt
 

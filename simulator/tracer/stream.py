@@ -91,11 +91,12 @@ class StreamTracer:
         vit_layers = 1 if mode == "meta" else None
         with torch.device(device):
             self.llm = DecoderLM(self.m.llm, n_layers=llm_layers)
-            self.vit = VisionTower(self.m, n_layers=vit_layers)
+            self.vit = VisionTower(self.m, n_layers=vit_layers) if self.m.vision is not None else None
         if mode == "real":
             self._init_real_weights()
         self.llm.eval()
-        self.vit.eval()
+        if self.vit is not None:
+            self.vit.eval()
         s = self.m.llm
         b = wl.batch
         self.caches = [self.policy.make_cache(CacheSpec(b, s.kv_heads, s.head_dim, device, self.dtype, i,
@@ -106,7 +107,8 @@ class StreamTracer:
                 c.probe = RecallProbe(i)
         self.rec = Recorder(wl.precision.bits)
         self.rec.register_module(self.llm)
-        self.rec.register_module(self.vit)
+        if self.vit is not None:
+            self.rec.register_module(self.vit)
         self.position = 0
         self.blocks: list[pd.DataFrame] = []
         self.kv_rows: list[tuple] = []
@@ -116,6 +118,8 @@ class StreamTracer:
         """Random weights scaled 1/sqrt(fan-in) (variance-preserving), so token features keep their
         differences through the layers and attention logits have O(1) spread; norms start at 1."""
         for mod in (self.llm, self.vit):
+            if mod is None:
+                continue
             for name, p in mod.named_parameters():
                 with torch.no_grad():
                     if p.dim() >= 2:
@@ -167,11 +171,12 @@ class StreamTracer:
     def run(self, progress: bool = False) -> Trace:
         wl, m = self.wl, self.m
         t0 = time.perf_counter()
-        n_frames = wl.stream.frames
-        sched = _question_schedule(wl)
+        n_frames = wl.stream.frames if m.vision is not None else 0
+        sched = _question_schedule(wl) if n_frames else {-1: sorted(range(len(wl.stream.questions)),
+                                                                   key=lambda i: wl.stream.questions[i].at_s)}
         vision_block = None
         frames_iter = None
-        if self.mode == "real":
+        if self.mode == "real" and n_frames:
             frames_iter = synthetic_frames(n_frames, m.vision.image_size, seed=self.seed)
         bar = None
         if progress:
@@ -235,7 +240,7 @@ class StreamTracer:
                           for q in wl.stream.questions],
             "tokens_per_frame": m.tokens_per_frame,
             "llm_layers": m.llm.layers,
-            "vision_layers": m.vision.layers,
+            "vision_layers": m.vision.layers if m.vision is not None else 0,
             "kv_heads": m.llm.kv_heads,
             "head_dim": m.llm.head_dim,
             "batch": wl.batch,
@@ -294,8 +299,10 @@ def _param_bytes(m, bits: int) -> int:
 
 
 def _vision_param_bytes(m, bits: int) -> int:
-    """Closed-form vision tower + projector weight bytes."""
+    """Closed-form vision tower + projector weight bytes (0 for a text-only model)."""
     v = m.vision
+    if v is None:
+        return 0
     layer = 4 * (v.hidden * v.hidden + v.hidden) + 2 * v.hidden * v.ffn + v.ffn + v.hidden + 4 * v.hidden
     embed = 3 * v.patch_size**2 * v.hidden + v.hidden + v.patches * v.hidden
     proj = v.hidden * m.llm.hidden + m.llm.hidden

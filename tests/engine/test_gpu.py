@@ -33,3 +33,14 @@ def test_decode_is_bandwidth_bound_on_7b(root, orin_hw):
     res = simulate_gpu(trace_workload(wl2), orin_hw)
     dec = res.ops[(res.ops["phase"] == "decode") & (res.ops["kind"] == "gemm")]
     assert (dec["bound"] == "bandwidth").mean() > 0.9
+
+
+def test_baseline_within_25_percent_of_calibration_measurements(orin_hw):
+    from analysis.calibrate_orin import MEASUREMENTS, decode_trace, predict_tokens_per_s
+
+    for model, measured, role in MEASUREMENTS:
+        pred = predict_tokens_per_s(decode_trace(model), orin_hw)
+        if role == "calibration":
+            assert abs(pred / measured - 1) <= 0.25, (model, pred, measured)
+        else:  # held out: reported, and kept honest with a looser bound
+            assert abs(pred / measured - 1) <= 0.5, (model, pred, measured)
