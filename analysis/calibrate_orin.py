@@ -20,8 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from simulator.config.hardware import GpuConfig, load_hardware
-from simulator.config.workload import KvPolicyConfig, PrecisionConfig, Question, StreamConfig, WorkloadConfig, \
-    load_model
+from simulator.config.workload import (
+    KvPolicyConfig,
+    PrecisionConfig,
+    Question,
+    StreamConfig,
+    WorkloadConfig,
+    load_model,
+)
 from simulator.engine.gpu import simulate_gpu
 from simulator.pipeline import resolve
 from simulator.tracer.stream import Trace, trace_workload
