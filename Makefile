@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace sweep plots calibrate clean
+.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ trace: $(STAMP)
 # Fit the Orin baseline's memory-bound efficiency on published decode rates (prints the table).
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate_orin
+
+# PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim).
+validate-scalesim: $(STAMP)
+	$(BIN)/pip install --quiet scalesim==3.0.0
+	$(BIN)/python -m analysis.validate_scalesim
+	$(BIN)/python -m pytest tests/engine/test_scalesim.py
 
 # Example design-space sweep (72 points; resumes where an interrupted run stopped).
 sweep: $(STAMP)
