@@ -13,8 +13,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from simulator.config.hardware import PeArrayConfig
 from simulator.config.tech import load_tech
 from simulator.engine.pe_array import PeArray

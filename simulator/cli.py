@@ -37,6 +37,12 @@ def cmd_simulate(args) -> int:
     if args.out:
         path = write_parquet(out.report, args.out)
         print(f"results written to {path}", file=sys.stderr)
+    if args.timeline:
+        cols = ["phase", "frame", "question", "step", "layer", "op", "kind", "unit", "start_s", "end_s",
+                "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "dram_bytes", "bound"]
+        Path(args.timeline).parent.mkdir(parents=True, exist_ok=True)
+        out.accel.ops[cols].to_parquet(args.timeline, index=False)
+        print(f"per-op timeline of {out.accel.hardware} written to {args.timeline}", file=sys.stderr)
     if args.save:
         from analysis.artefacts import save_run
 
@@ -149,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trace", default=None, help="replay this trace file instead of tracing the workload")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument("--out", default=None, help="also write the results as Parquet to this file")
+    s.add_argument("--timeline", default=None, help="write the accelerator's per-op timeline (Parquet)")
     s.add_argument("--save", default=None, help="save the run's tables to this directory for 'vrex plot'")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)

@@ -32,6 +32,13 @@ def resolve(path: str | Path) -> Path:
     return alt if alt.exists() else p
 
 
+def bound_share(res: SimResult) -> dict[str, float]:
+    """Share of op time (max of compute and memory per op) that is compute-, bandwidth- or capacity-bound."""
+    t = res.ops[["compute_s", "mem_s"]].max(axis=1)
+    tot = float(t.sum())
+    return {b: float(v / tot) for b, v in t.groupby(res.ops["bound"]).sum().items()} if tot > 0 else {}
+
+
 def simulate_any(trace: Trace, hw, tech) -> SimResult:
     if isinstance(hw, AcceleratorConfig):
         return simulate_accelerator(trace, hw, tech)
@@ -76,5 +83,7 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
                  stream_fps=fps, frames=trace.meta["frames"], questions=len(trace.meta["questions"]),
                  trace_events=len(trace.events), trace_mode=trace.meta["mode"], accel=am, baseline=bm,
                  comparison=comp, area_breakdown=dict(acc.area_mm2), energy_breakdown=energy,
+                 utilisation={acc.hardware: acc.utilisation, base.hardware: base.utilisation},
+                 bound_share={r.hardware: bound_share(r) for r in (acc, base)},
                  notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes])
     return RunOutput(report=rep, accel=acc, baseline=base, trace=trace, accel_config=hw)

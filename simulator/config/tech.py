@@ -29,6 +29,7 @@ class BaseTech:
     dre_compare_area_um2: float = spec("DRE comparator", unit="um^2", gt=0)
     sram_pj_per_bit_8kb: float = spec("SRAM read energy per bit of an 8 KiB bank", unit="pJ/bit", gt=0)
     sram_write_factor: float = spec("write/read energy ratio", gt=0)
+    sram_bank_periphery_kb: float = spec("per-bank periphery area, in KiB of macro", unit="KiB", ge=0)
 
     def validate(self, source: str, prefix: str) -> None:
         for table in ("mac_energy_pj", "mac_area_um2"):
@@ -109,8 +110,9 @@ class TechPoint:
         e = b.sram_pj_per_bit_8kb * math.sqrt(max(bank_kb, 1.0) / 8.0) * self._n.energy_scale
         return e * (b.sram_write_factor if write else 1.0)
 
-    def sram_mm2(self, kb: float) -> float:
-        return kb * self._n.sram_mm2_per_kb
+    def sram_mm2(self, kb: float, banks: int = 1) -> float:
+        """Area of ``kb`` KiB split into ``banks`` macros (each adds its periphery)."""
+        return (kb + banks * self.table.base.sram_bank_periphery_kb) * self._n.sram_mm2_per_kb
 
     def leakage_mw_per_mm2(self) -> float:
         return self._n.leakage_mw_per_mm2

@@ -29,6 +29,7 @@ from simulator.engine.host_link import HostLink
 from simulator.engine.kv_memory import check_capacity
 from simulator.engine.pe_array import PeArray
 from simulator.engine.result import SimResult
+from simulator.engine.schedule import dependencies
 from simulator.engine.sram import SramBuffers
 from simulator.engine.vector_unit import VectorUnit
 from simulator.tracer.stream import Trace
@@ -105,6 +106,14 @@ class Accelerator:
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         sp_r, sp_w = self.sram.activation_spill(np.where(on_chip, 0, a_r), np.where(on_chip, 0, a_w))
         kv_dram_r = np.where(tier == "dram", kv_r, 0.0)
+        # hierarchical KV memory: the on-chip KV buffer pins the hottest share of each phase's KV
+        # working set (clusters and tokens re-read phase after phase), served without DRAM traffic
+        keys = ev[["phase", "frame", "question", "step"]]
+        grp = np.cumsum((keys != keys.shift()).any(axis=1).to_numpy())
+        ws = pd.Series(kv_dram_r).groupby(grp).transform("sum").to_numpy()
+        hit = np.where(ws > 0, np.minimum(1.0, self.sram.kv_bytes / np.maximum(ws, 1.0)), 0.0)
+        kv_sram_r = kv_dram_r * hit
+        kv_dram_r = kv_dram_r - kv_sram_r
         kv_dram_w = np.where(tier == "dram", kv_w, 0.0)
         host_b = np.where(tier == "host", kv_r + kv_w, 0.0)
         dram_read = w_r + kv_dram_r + sp_r
@@ -132,7 +141,7 @@ class Accelerator:
         e_ctrl = self.hw.control_overhead * (e_pe + e_vec + e_dre + e_sram)
         return pd.DataFrame({
             "unit": unit, "compute_s": compute_s, "read_s": read_s, "write_s": write_s,
-            "dram_bytes": dram_read + dram_write, "host_bytes": host_b,
+            "dram_bytes": dram_read + dram_write, "host_bytes": host_b, "kv_sram_bytes": kv_sram_r,
             "e_pe_pj": e_pe, "e_sram_pj": e_sram, "e_dram_pj": e_dram, "e_host_pj": e_host,
             "e_vector_pj": e_vec, "e_dre_pj": e_dre, "e_control_pj": e_ctrl,
         })
@@ -145,23 +154,30 @@ class Accelerator:
 
 
 def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_idx: np.ndarray,
-           n_units: int = len(UNITS)) -> dict[str, np.ndarray]:
-    """Discrete-event replay with double buffering and one in-order DRAM controller.
+           deps: list[tuple[int, ...]] | None = None, n_units: int = len(UNITS)) -> dict[str, np.ndarray]:
+    """Discrete-event replay: one executor process per unit, one in-order DRAM controller.
 
-    Returns start/end arrays (seconds) for each op's read, compute and write.
+    Each unit executes its ops in program order once the op's inputs are loaded and the ops it
+    depends on (``deps``; default: the previous op) have computed. The DRAM controller serves, in the
+    fixed order R0, R1, W0, R2, W1, ..., the reads (op i's read waits for a free buffer slot: op i-2
+    has computed) and the write-backs (after the op computed). Fixed orders make the result
+    deterministic and monotone in every duration. Returns start/end arrays (s) of each op's read,
+    compute and write.
     """
     n = len(compute_s)
+    if deps is None:
+        deps = [(i - 1,) if i else () for i in range(n)]
     env = simpy.Environment()
-    units = [simpy.Resource(env, capacity=1) for _ in range(n_units)]
     read_done = [env.event() for _ in range(n)]
     comp_done = [env.event() for _ in range(n)]
     r0, r1, c0, c1, w0, w1 = (np.zeros(n) for _ in range(6))
     read_s, compute_s, write_s = (np.asarray(a, dtype=np.float64).tolist() for a in (read_s, compute_s, write_s))
-    unit_idx = np.asarray(unit_idx).tolist()
+    unit_idx = np.asarray(unit_idx)
+    ops_of = [np.flatnonzero(unit_idx == u).tolist() for u in range(n_units)]
 
     def dram_controller():
         def do_read(i):
-            if i >= 2:
+            if i >= 2 and not comp_done[i - 2].processed:
                 yield comp_done[i - 2]  # a buffer slot frees when op i-2 has computed
             r0[i] = env.now
             if read_s[i] > 0:
@@ -170,7 +186,8 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
             read_done[i].succeed()
 
         def do_write(i):
-            yield comp_done[i]
+            if not comp_done[i].processed:
+                yield comp_done[i]
             w0[i] = env.now
             if write_s[i] > 0:
                 yield env.timeout(write_s[i])
@@ -183,20 +200,23 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
         if n:
             yield from do_write(n - 1)
 
-    def executor():
-        for i in range(n):
-            yield read_done[i]
-            res = units[unit_idx[i]]
-            with res.request() as req:
-                yield req
-                c0[i] = env.now
-                if compute_s[i] > 0:
-                    yield env.timeout(compute_s[i])
-                c1[i] = env.now
+    def executor(ops):
+        for i in ops:
+            if not read_done[i].processed:
+                yield read_done[i]
+            for d in deps[i]:
+                if not comp_done[d].processed:
+                    yield comp_done[d]
+            c0[i] = env.now
+            if compute_s[i] > 0:
+                yield env.timeout(compute_s[i])
+            c1[i] = env.now
             comp_done[i].succeed()
 
     env.process(dram_controller())
-    env.process(executor())
+    for ops in ops_of:
+        if ops:
+            env.process(executor(ops))
     env.run()
     return {"read_start": r0, "read_end": r1, "compute_start": c0, "compute_end": c1,
             "write_start": w0, "write_end": w1}
@@ -208,9 +228,12 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     ev = trace.events
     costs = acc.op_costs(ev)
     unit_idx = pd.Categorical(costs["unit"], categories=UNITS).codes
-    t = replay(costs["read_s"].to_numpy(), costs["compute_s"].to_numpy(), costs["write_s"].to_numpy(), unit_idx)
+    t = replay(costs["read_s"].to_numpy(), costs["compute_s"].to_numpy(), costs["write_s"].to_numpy(), unit_idx,
+               dependencies(ev))
     ops = ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy()
     ops = pd.concat([ops, costs], axis=1)
+    ops["compute_start_s"] = t["compute_start"]
+    ops["compute_end_s"] = t["compute_end"]
     ops["start_s"] = np.minimum(t["read_start"], t["compute_start"])
     ops["end_s"] = np.maximum(t["compute_end"], t["write_end"])
     ops["mem_s"] = ops["read_s"] + ops["write_s"]
@@ -223,6 +246,17 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     if cap.overflow_frame is not None:
         notes.append(f"KV cache exceeds DRAM after frame {cap.overflow_frame} "
                      f"(t = {cap.overflow_time_s:.1f} s): capacity-bound; policy must offload or evict")
+        ops.loc[ops["frame"] > cap.overflow_frame, "bound"] = "capacity"
     total = float(ops["end_s"].max()) if len(ops) else 0.0
     return SimResult(hardware=hw.name, kind="accelerator", ops=ops, area_mm2=area, leakage_w=leak_w,
-                     total_s=total, notes=notes, capacity=cap.as_dict())
+                     total_s=total, notes=notes, capacity=cap.as_dict(), utilisation=utilisation(ops, total))
+
+
+def utilisation(ops: pd.DataFrame, total_s: float) -> dict[str, float]:
+    """Busy share of the run for each unit (compute time) and for DRAM (transfer time)."""
+    if total_s <= 0:
+        return {}
+    busy = ops.groupby("unit")["compute_s"].sum() / total_s
+    out = {u: float(v) for u, v in busy.items() if u != "dma"}
+    out["dram"] = float(ops["mem_s"].sum() / total_s)
+    return out

@@ -98,6 +98,13 @@ def simulate_gpu(trace: Trace, hw: GpuConfig, tech: TechTable | None = None) -> 
     notes = []
     if cap.overflow_frame is not None:
         notes.append(f"KV cache exceeds DRAM after frame {cap.overflow_frame} (t = {cap.overflow_time_s:.1f} s)")
+    total = float(end[-1]) if len(end) else 0.0
+    if cap.overflow_frame is not None:
+        ops.loc[ops["frame"] > cap.overflow_frame, "bound"] = "capacity"
+    util = {}
+    if total > 0:
+        util = {u: float(v) for u, v in (ops.groupby("unit")["compute_s"].sum() / total).items()}
+        util["dram"] = float(ops["mem_s"].sum() / total)
     return SimResult(hardware=hw.name, kind="gpu", ops=ops, area_mm2={"soc": hw.die_area_mm2},
-                     leakage_w=hw.power.static_w, total_s=float(end[-1]) if len(end) else 0.0,
-                     notes=notes, capacity=cap.as_dict())
+                     leakage_w=hw.power.static_w, total_s=total, notes=notes, capacity=cap.as_dict(),
+                     utilisation=util)

@@ -15,7 +15,8 @@ class SimResult:
 
     ``ops`` columns: trace keys (phase, frame, question, step, layer, op, kind), ``unit``,
     ``start_s``/``end_s`` (simulated time), ``compute_s``, ``mem_s`` (DRAM + host transfer time),
-    ``dram_bytes``, ``host_bytes``, ``bound`` (compute | bandwidth) and ``e_<part>_pj`` for each
+    ``dram_bytes``, ``host_bytes``, ``bound`` (compute | bandwidth | capacity: after the KV cache
+outgrew DRAM) and ``e_<part>_pj`` for each
     dynamic energy part. Leakage is a rate (``leakage_w``) charged over time by the metrics.
     """
 
@@ -27,3 +28,4 @@ class SimResult:
     total_s: float
     notes: list[str] = field(default_factory=list)
     capacity: dict = field(default_factory=dict)
+    utilisation: dict[str, float] = field(default_factory=dict)  # busy share of the run per unit

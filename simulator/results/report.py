@@ -27,6 +27,8 @@ class Report:
     comparison: pd.DataFrame
     area_breakdown: dict[str, float]
     energy_breakdown: dict[str, float]
+    utilisation: dict[str, dict[str, float]] = field(default_factory=dict)  # hardware -> unit -> share
+    bound_share: dict[str, dict[str, float]] = field(default_factory=dict)  # hardware -> bound -> time share
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -37,7 +39,7 @@ class Report:
             "accelerator": self.accel.as_dict(), "baseline": self.baseline.as_dict(),
             "comparison": self.comparison.to_dict(orient="records"),
             "area_breakdown_mm2": self.area_breakdown, "energy_breakdown_j": self.energy_breakdown,
-            "notes": self.notes,
+            "utilisation": self.utilisation, "time_share_by_bound": self.bound_share, "notes": self.notes,
         }
 
 
@@ -97,6 +99,10 @@ def render_text(r: Report) -> str:
     dre_a = 100 * r.area_breakdown.get("dre", 0) / tot_area if tot_area else 0
     dre_p = 100 * r.energy_breakdown.get("dre", 0) / tot_e if tot_e else 0
     lines.append(f"  DRE share: {dre_a:.1f}% of area, {dre_p:.1f}% of energy/power (paper: 2.0% area, 2.2% power)")
+    for hw, util in r.utilisation.items():
+        lines.append(f"  {hw} busy: " + ", ".join(f"{u} {100 * v:.0f}%" for u, v in util.items()))
+    for hw, share in r.bound_share.items():
+        lines.append(f"  {hw} op time by bound: " + ", ".join(f"{b} {100 * v:.0f}%" for b, v in share.items()))
     if r.notes:
         lines += ["", "notes:"] + [f"  - {n}" for n in r.notes]
     return "\n".join(lines)

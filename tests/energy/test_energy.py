@@ -24,6 +24,12 @@ def test_node_shrink_lowers_energy_per_mac():
     assert tech.at("28nm").sram_mm2(1024) > tech.at("7nm").sram_mm2(1024)
 
 
+def test_sram_cost_depends_on_macro_size():
+    t = load_tech().at("28nm")
+    assert t.sram_mm2(1024, banks=64) > t.sram_mm2(1024, banks=4)  # small macros: more periphery per bit
+    assert t.sram_pj_per_bit(64) > t.sram_pj_per_bit(8)  # big macros: longer bit lines
+
+
 def _zero_work_trace(tiny_trace) -> Trace:
     ev = tiny_trace.events.copy()
     for c in COLUMN_NAMES:

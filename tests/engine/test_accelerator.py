@@ -72,15 +72,21 @@ def test_faster_clock_never_slows(tiny_trace, vrex_hw):
 
 
 def test_conservation_of_bytes(tiny_trace, vrex_hw):
-    """Every compulsory DRAM byte of the trace (weights, KV) is moved by the simulation."""
+    """Every weight and KV byte of the trace is moved by the simulation, from DRAM or the KV buffer."""
     res = simulate_accelerator(tiny_trace, vrex_hw)
     ev = tiny_trace.events
     compulsory = ev["bytes_weight_read"].sum() + ev["bytes_kv_read"].sum() + ev["bytes_kv_write"].sum()
     assert len(res.ops) == len(ev)
-    assert res.ops["dram_bytes"].sum() >= compulsory
-    # with a huge activation buffer nothing spills: DRAM traffic is exactly the compulsory bytes
+    moved = res.ops["dram_bytes"] + res.ops["kv_sram_bytes"]
+    assert moved.sum() >= compulsory
+    # with a huge activation buffer nothing spills: weights and KV are all that move
     big = dataclasses.replace(vrex_hw, sram=dataclasses.replace(vrex_hw.sram, activation_kb=1 << 30))
-    assert simulate_accelerator(tiny_trace, big).ops["dram_bytes"].sum() == compulsory
+    ops = simulate_accelerator(tiny_trace, big).ops
+    assert np.isclose((ops["dram_bytes"] + ops["kv_sram_bytes"]).sum(), compulsory)
+    # a KV buffer too small to pin anything sends all KV reads to DRAM
+    tiny_kv = dataclasses.replace(big, sram=dataclasses.replace(big.sram, kv_kb=1))
+    ops = simulate_accelerator(tiny_trace, tiny_kv).ops
+    assert ops["kv_sram_bytes"].sum() < 0.2 * ev["bytes_kv_read"].sum()
 
 
 def test_pe_energy_counts_every_mac(tiny_trace, vrex_hw):
