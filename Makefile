@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim clean
+.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim paper clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ validate-scalesim: $(STAMP)
 	$(BIN)/pip install --quiet scalesim==3.0.0
 	$(BIN)/python -m analysis.validate_scalesim
 	$(BIN)/python -m pytest tests/engine/test_scalesim.py
+
+# The paper's headline table, ablation and figures (results/paper/paper.md); see analysis/PAPER.md.
+paper: $(STAMP)
+	$(BIN)/vrex paper --out results/paper
 
 # Example design-space sweep (72 points; resumes where an interrupted run stopped).
 sweep: $(STAMP)

@@ -131,6 +131,14 @@ def cmd_policies(args) -> int:
     return 0
 
 
+def cmd_paper(args) -> int:
+    from analysis.paper import run_paper
+
+    path = run_paper(args.out, progress=not args.no_progress and sys.stderr.isatty())
+    print(path.read_text())
+    return 0
+
+
 def cmd_validate(args) -> int:
     from simulator.config.hardware import load_hardware
     from simulator.config.schema import load_yaml
@@ -140,6 +148,18 @@ def cmd_validate(args) -> int:
         data = load_yaml(f)
         if isinstance(data, dict) and "kind" in data:
             load_hardware(f)
+        elif isinstance(data, dict) and "policies" in data:
+            from analysis.policy_report import load_suite
+
+            load_suite(f)
+        elif isinstance(data, dict) and "axes" in data:
+            from analysis.sweep import load_spec
+
+            load_spec(f)
+        elif isinstance(data, dict) and "llm" in data:
+            from simulator.config.workload import load_model
+
+            load_model(f)
         else:
             load_workload(f)
         print(f"{f}: ok")
@@ -190,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--out", default=None, help="also write the table as Parquet")
     pp.add_argument("--no-progress", action="store_true")
     pp.set_defaults(func=cmd_policies)
-    v = sub.add_parser("validate", help="check hardware or workload YAML files against the schema")
+    pa = sub.add_parser("paper", help="reproduce the V-Rex paper's headline table, with an ablation")
+    pa.add_argument("--out", default="results/paper")
+    pa.add_argument("--no-progress", action="store_true")
+    pa.set_defaults(func=cmd_paper)
+    v = sub.add_parser("validate", help="check hardware, workload, model, sweep or policy-suite YAML files")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
     return p
