@@ -26,7 +26,7 @@ from simulator.config.tech import TechTable, load_tech
 from simulator.engine.dram import Dram
 from simulator.engine.dre import Dre
 from simulator.engine.host_link import HostLink
-from simulator.engine.kv_memory import check_capacity
+from simulator.engine.kv_memory import check_capacity, host_share_per_op
 from simulator.engine.pe_array import PeArray
 from simulator.engine.result import SimResult
 from simulator.engine.schedule import dependencies
@@ -56,7 +56,13 @@ class Accelerator:
         self.host = HostLink(hw.host_link)
 
     # ---- static cost model (vectorised over ops) ----
-    def op_costs(self, ev: pd.DataFrame) -> pd.DataFrame:
+    def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None) -> pd.DataFrame:
+        """Per-op unit, compute/transfer times (s), bytes and dynamic energy (pJ).
+
+        ``host_share`` (per op): share of the held KV evicted to the host tier because it no longer
+        fits DRAM (see kv_memory.host_share_per_op); KV reads and writes of DRAM-tier ops move that
+        share over the host link instead.
+        """
         kind = ev["kind"].to_numpy()
         b, m, n, k = (ev[c].to_numpy(np.int64) for c in ("batch", "m", "n", "k"))
         fm = ev["flops_matmul"].to_numpy(np.float64)
@@ -106,6 +112,9 @@ class Accelerator:
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         sp_r, sp_w = self.sram.activation_spill(np.where(on_chip, 0, a_r), np.where(on_chip, 0, a_w))
         kv_dram_r = np.where(tier == "dram", kv_r, 0.0)
+        evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
+        kv_evicted_r = kv_dram_r * evicted
+        kv_dram_r = kv_dram_r - kv_evicted_r
         # hierarchical KV memory: the on-chip KV buffer pins the hottest share of each phase's KV
         # working set (clusters and tokens re-read phase after phase), served without DRAM traffic
         keys = ev[["phase", "frame", "question", "step"]]
@@ -115,7 +124,9 @@ class Accelerator:
         kv_sram_r = kv_dram_r * hit
         kv_dram_r = kv_dram_r - kv_sram_r
         kv_dram_w = np.where(tier == "dram", kv_w, 0.0)
-        host_b = np.where(tier == "host", kv_r + kv_w, 0.0)
+        # offloaded tiers: host-tier KV, plus (after DRAM overflows) evicted KV reads and the write-out of
+        # as much old KV as each new write displaces
+        host_b = np.where(tier == "host", kv_r + kv_w, 0.0) + kv_evicted_r + np.where(evicted > 0, kv_dram_w, 0.0)
         dram_read = w_r + kv_dram_r + sp_r
         dram_write = kv_dram_w + sp_w
         read_s = self.dram.transfer_s(dram_read) + self.host.transfer_s(host_b)
@@ -226,7 +237,10 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     """Replay ``trace`` on accelerator ``hw``; returns per-op timing/energy and area."""
     acc = Accelerator(hw, tech)
     ev = trace.events
-    costs = acc.op_costs(ev)
+    weight_bytes = trace.meta.get("weight_bytes_llm", 0) + trace.meta.get("weight_bytes_vision", 0)
+    room = acc.dram.capacity_bytes - weight_bytes
+    share = host_share_per_op(ev, trace.kv_tokens, trace.meta, room)
+    costs = acc.op_costs(ev, share)
     unit_idx = pd.Categorical(costs["unit"], categories=UNITS).codes
     t = replay(costs["read_s"].to_numpy(), costs["compute_s"].to_numpy(), costs["write_s"].to_numpy(), unit_idx,
                dependencies(ev))
@@ -240,13 +254,13 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     ops["bound"] = np.where(ops["compute_s"] >= ops["mem_s"], "compute", "bandwidth")
     area = acc.area_mm2()
     leak_w = sum(area.values()) * acc.tech.leakage_mw_per_mm2() * 1e-3
-    weight_bytes = trace.meta.get("weight_bytes_llm", 0) + trace.meta.get("weight_bytes_vision", 0)
     cap = check_capacity(trace.kv_tokens, trace.meta, acc.dram.capacity_bytes, weight_bytes)
     notes = []
     if cap.overflow_frame is not None:
-        notes.append(f"KV cache exceeds DRAM after frame {cap.overflow_frame} "
-                     f"(t = {cap.overflow_time_s:.1f} s): capacity-bound; policy must offload or evict")
-        ops.loc[ops["frame"] > cap.overflow_frame, "bound"] = "capacity"
+        notes.append(f"KV cache exceeds DRAM after frame {cap.overflow_frame} (t = {cap.overflow_time_s:.1f} s): "
+                     f"the oldest KV is evicted to the host tier (up to {100 * share.max():.0f}% of it) and "
+                     "read back over the host link; those ops are capacity-bound")
+        ops.loc[(share > 0) & (ops["host_bytes"] > 0), "bound"] = "capacity"
     total = float(ops["end_s"].max()) if len(ops) else 0.0
     return SimResult(hardware=hw.name, kind="accelerator", ops=ops, area_mm2=area, leakage_w=leak_w,
                      total_s=total, notes=notes, capacity=cap.as_dict(), utilisation=utilisation(ops, total))

@@ -19,7 +19,7 @@ from simulator.config.tech import TechTable, load_tech
 from simulator.engine.accelerator import ON_CHIP_KINDS, PE_KINDS
 from simulator.engine.dram import Dram
 from simulator.engine.host_link import HostLink
-from simulator.engine.kv_memory import check_capacity
+from simulator.engine.kv_memory import check_capacity, host_share_per_op
 from simulator.engine.result import SimResult
 from simulator.tracer.stream import Trace
 
@@ -43,7 +43,8 @@ class Gpu:
         lut = {b: peaks.get(p, fallback) for b, p in _PRECISION_BY_BITS.items()}
         return np.array([lut.get(int(b), fallback) for b in weight_bits]) * 1e12 * self.hw.efficiency.gemm
 
-    def op_costs(self, ev: pd.DataFrame) -> pd.DataFrame:
+    def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None) -> pd.DataFrame:
+        """Per-kernel times (s), bytes and dynamic energy (pJ); ``host_share`` as for the accelerator."""
         kind = ev["kind"].to_numpy()
         fm = ev["flops_matmul"].to_numpy(np.float64)
         fv = ev["flops_vector"].to_numpy(np.float64)
@@ -62,8 +63,11 @@ class Gpu:
         tier = ev["kv_tier"].to_numpy()
         kv = ev["bytes_kv_read"].to_numpy(np.float64) + ev["bytes_kv_write"].to_numpy(np.float64)
         w = ev["bytes_weight_read"].to_numpy(np.float64)
-        dram_b = w + np.where(tier == "host", 0.0, kv) + act_dram
-        host_b = np.where(tier == "host", kv, 0.0)
+        evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
+        kv_dram = np.where(tier == "host", 0.0, kv)
+        kv_evicted = kv_dram * evicted
+        dram_b = w + kv_dram - kv_evicted + act_dram
+        host_b = np.where(tier == "host", kv, 0.0) + kv_evicted
         mem_s = dram_b / self.bw + self.host.transfer_s(host_b)
         p = self.hw.power
         e_pe = np.where(is_mat, fm, 0.0) * p.pj_per_flop_tensor
@@ -87,20 +91,22 @@ class Gpu:
 def simulate_gpu(trace: Trace, hw: GpuConfig, tech: TechTable | None = None) -> SimResult:
     gpu = Gpu(hw, tech)
     ev = trace.events
-    costs = gpu.op_costs(ev)
+    weight_bytes = trace.meta.get("weight_bytes_llm", 0) + trace.meta.get("weight_bytes_vision", 0)
+    share = host_share_per_op(ev, trace.kv_tokens, trace.meta, gpu.dram.capacity_bytes - weight_bytes)
+    costs = gpu.op_costs(ev, share)
     ops = pd.concat([ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy(), costs], axis=1)
     end = np.cumsum(costs["dur_s"].to_numpy())
     ops["end_s"] = end
     ops["start_s"] = end - costs["dur_s"].to_numpy()
     ops["bound"] = np.where(ops["compute_s"] >= ops["mem_s"], "compute", "bandwidth")
-    weight_bytes = trace.meta.get("weight_bytes_llm", 0) + trace.meta.get("weight_bytes_vision", 0)
     cap = check_capacity(trace.kv_tokens, trace.meta, gpu.dram.capacity_bytes, weight_bytes)
     notes = []
     if cap.overflow_frame is not None:
-        notes.append(f"KV cache exceeds DRAM after frame {cap.overflow_frame} (t = {cap.overflow_time_s:.1f} s)")
+        notes.append(f"KV cache exceeds DRAM after frame {cap.overflow_frame} (t = {cap.overflow_time_s:.1f} s): "
+                     "the oldest KV is evicted to the host tier and read back over the host link")
     total = float(end[-1]) if len(end) else 0.0
     if cap.overflow_frame is not None:
-        ops.loc[ops["frame"] > cap.overflow_frame, "bound"] = "capacity"
+        ops.loc[(share > 0) & (ops["host_bytes"] > 0), "bound"] = "capacity"
     util = {}
     if total > 0:
         util = {u: float(v) for u, v in (ops.groupby("unit")["compute_s"].sum() / total).items()}

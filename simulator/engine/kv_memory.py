@@ -43,3 +43,19 @@ def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_byt
         frame = int(kv_tokens["frame"].iloc[over[0]])
         return KvCapacity(room, peak, frame, frame / meta["fps"])
     return KvCapacity(room, peak, None, None)
+
+
+def host_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, room_bytes: float
+                      ) -> np.ndarray:
+    """Capacity-triggered eviction: share of the held KV that lives in the host tier, for each op.
+
+    Once the KV held exceeds the DRAM left after the weights, the oldest KV is evicted to the host
+    tier; a read of the whole cache then finds that share of its bytes there. The share per frame is
+    taken after that frame's phases (question phases carry the frame they follow).
+    """
+    held = kv_bytes_held(kv_tokens, meta)
+    if held.size == 0 or held.max() <= room_bytes:
+        return np.zeros(len(ev))
+    share = np.where(held > 0, np.maximum(held - room_bytes, 0.0) / np.maximum(held, 1.0), 0.0)
+    by_frame = pd.Series(share).groupby(kv_tokens["frame"].to_numpy()).max()
+    return ev["frame"].map(by_frame).fillna(0.0).to_numpy(dtype=np.float64)
