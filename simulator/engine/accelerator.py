@@ -186,42 +186,29 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
     unit_idx = np.asarray(unit_idx)
     ops_of = [np.flatnonzero(unit_idx == u).tolist() for u in range(n_units)]
 
+    def stage(waits, duration, start, end, i):
+        """Wait for ``waits``, then hold the resource for ``duration``; record start and end."""
+        for ev in waits:
+            if not ev.processed:
+                yield ev
+        start[i] = env.now
+        if duration > 0:
+            yield env.timeout(duration)
+        end[i] = env.now
+
     def dram_controller():
-        def do_read(i):
-            if i >= 2 and not comp_done[i - 2].processed:
-                yield comp_done[i - 2]  # a buffer slot frees when op i-2 has computed
-            r0[i] = env.now
-            if read_s[i] > 0:
-                yield env.timeout(read_s[i])
-            r1[i] = env.now
-            read_done[i].succeed()
-
-        def do_write(i):
-            if not comp_done[i].processed:
-                yield comp_done[i]
-            w0[i] = env.now
-            if write_s[i] > 0:
-                yield env.timeout(write_s[i])
-            w1[i] = env.now
-
         for i in range(n):
-            yield from do_read(i)
+            # a read waits for a free buffer slot: op i-2 has computed
+            yield from stage([comp_done[i - 2]] if i >= 2 else [], read_s[i], r0, r1, i)
+            read_done[i].succeed()
             if i >= 1:
-                yield from do_write(i - 1)
+                yield from stage([comp_done[i - 1]], write_s[i - 1], w0, w1, i - 1)
         if n:
-            yield from do_write(n - 1)
+            yield from stage([comp_done[n - 1]], write_s[n - 1], w0, w1, n - 1)
 
     def executor(ops):
         for i in ops:
-            if not read_done[i].processed:
-                yield read_done[i]
-            for d in deps[i]:
-                if not comp_done[d].processed:
-                    yield comp_done[d]
-            c0[i] = env.now
-            if compute_s[i] > 0:
-                yield env.timeout(compute_s[i])
-            c1[i] = env.now
+            yield from stage([read_done[i], *(comp_done[d] for d in deps[i])], compute_s[i], c0, c1, i)
             comp_done[i].succeed()
 
     env.process(dram_controller())
