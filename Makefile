@@ -42,6 +42,7 @@ validate-scalesim: $(STAMP)
 	$(BIN)/python -m pytest tests/engine/test_scalesim.py
 
 # The paper's headline table, ablation and figures (results/paper/paper.md); see analysis/PAPER.md.
+# Finished runs are kept under results/paper/runs and reused if the target is run again.
 paper: $(STAMP)
 	$(BIN)/vrex paper --out results/paper
 

@@ -27,35 +27,40 @@ MODELS = {"llava-ov-7b": "workloads/coin-llava-ov-7b", "videollm-online-8b": "wo
 POLICIES = {"full": "", "rekv": "-rekv", "resv": "-resv"}
 
 
+def _row(model: str, pol: str, rep: dict) -> dict:
+    """One table row from a saved run's report.json."""
+    a, b = rep["accelerator"], rep["baseline"]
+    comp = {c["phase"]: c for c in rep["comparison"]}
+    area, energy = rep["area_breakdown_mm2"], rep["energy_breakdown_j"]
+    return {"model": model, "policy": pol, "accel_fps": a["fps_sustained"], "base_fps": b["fps_sustained"],
+            "accel_s": a["total_time_s"], "base_s": b["total_time_s"],
+            "accel_j": a["energy_total_j"], "base_j": b["energy_total_j"],
+            "accel_ttft_s": a["ttft_mean_s"], "base_ttft_s": b["ttft_mean_s"],
+            "speedup_same_policy": comp["stream"]["speedup"], "energy_eff_same_policy": comp["stream"]["energy_eff"],
+            "dre_area_pct": 100 * area.get("dre", 0) / sum(area.values()),
+            "dre_power_pct": 100 * energy.get("dre", 0) / sum(energy.values())}
+
+
 def _runs(out: Path, hw, base, progress: bool) -> pd.DataFrame:
+    """Every (model, policy) run; a run already saved under OUT/runs is reused (resume after a stop)."""
     from analysis.artefacts import save_run
 
     rows = []
     for model, stem in MODELS.items():
         for pol, suffix in POLICIES.items():
-            wl = load_workload(resolve(f"{stem}{suffix}.yaml"))
-            tr = trace_workload(wl, progress=progress)
-            res = run(hw=hw, baseline=base, trace=tr)
-            save_run(res, out / "runs" / f"{model}-{pol}")
-            a, b = res.report.accel, res.report.baseline
-            comp = res.report.comparison.set_index("phase")
-            area = res.accel.area_mm2
-            e = res.report.energy_breakdown
-            rows.append({"model": model, "policy": pol, "accel_fps": a.fps_sustained, "base_fps": b.fps_sustained,
-                         "accel_s": a.total_time_s, "base_s": b.total_time_s,
-                         "accel_j": a.energy_total_j, "base_j": b.energy_total_j,
-                         "accel_ttft_s": a.ttft_mean_s, "base_ttft_s": b.ttft_mean_s,
-                         "speedup_same_policy": float(comp.loc["stream", "speedup"]),
-                         "energy_eff_same_policy": float(comp.loc["stream", "energy_eff"]),
-                         "dre_area_pct": 100 * area.get("dre", 0) / sum(area.values()),
-                         "dre_power_pct": 100 * e.get("dre", 0) / sum(e.values())})
+            d = out / "runs" / f"{model}-{pol}"
+            if not (d / "report.json").is_file():
+                wl = load_workload(resolve(f"{stem}{suffix}.yaml"))
+                save_run(run(hw=hw, baseline=base, trace=trace_workload(wl, progress=progress)), d)
+            rows.append(_row(model, pol, json.loads((d / "report.json").read_text())))
     return pd.DataFrame(rows)
 
 
 def _ablation(hw, base, progress: bool) -> pd.DataFrame:
     variants = {
         "V-Rex (ReSV + DRE)": (hw, None),
-        "no DRE (scoring on PE array)": (dataclasses.replace(hw, dre=dataclasses.replace(hw.dre, enabled=False)), None),
+        "no DRE (scoring on PE array)": (dataclasses.replace(hw, dre=dataclasses.replace(hw.dre, enabled=False)),
+                                         None),
         "no early exit": (dataclasses.replace(hw, dre=dataclasses.replace(hw.dre, early_exit=False)), None),
         "no clustering": (hw, {"meta_merge_ratio": 0.0}),
     }

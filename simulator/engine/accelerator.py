@@ -100,6 +100,13 @@ class Accelerator:
         topk_cmp = np.where(is_topk & on_dre, fv, 0.0)
         dre_cyc = (dre.score_cycles(bit_ops) + dre.compare_cycles(checks, max(1, self.hw.dre.early_exit_units))
                    + dre.cluster_cycles(cl_ops) + dre.compare_cycles(topk_cmp, self.hw.dre.topk_per_cycle))
+        # on-chip bandwidth: a vector op streams its activations through the activation buffer's ports and
+        # the DRE streams candidate keys from the KV buffer: neither can be faster than the ports allow
+        act_port = self.sram.bytes_per_cycle
+        a_bytes = ev["bytes_act_read"].to_numpy(np.float64) + ev["bytes_act_write"].to_numpy(np.float64)
+        vec_cyc = np.where(vec_mask, np.maximum(vec_cyc, np.ceil(a_bytes / act_port)), vec_cyc)
+        kv_bytes = ev["bytes_kv_read"].to_numpy(np.float64)
+        dre_cyc = np.where(on_dre, np.maximum(dre_cyc, np.ceil(kv_bytes / act_port)), dre_cyc)
         compute_s = (np.maximum(pe_cyc, vec_side) + vec_cyc + dre_cyc) / clk
 
         # traffic

@@ -15,6 +15,7 @@ class SramBuffers:
         self.act_bytes = cfg.activation_kb * 1024
         self.kv_bytes = cfg.kv_kb * 1024
         total_kb = cfg.weight_kb + cfg.activation_kb + cfg.kv_kb
+        self.bytes_per_cycle = cfg.banks * cfg.port_width_bits / 8  # one buffer's ports, all banks
         self.area_mm2 = tech.sram_mm2(total_kb, banks=3 * cfg.banks)  # three buffers of ``banks`` banks
         bank = {name: kb / cfg.banks for name, kb in
                 (("weight", cfg.weight_kb), ("activation", cfg.activation_kb), ("kv", cfg.kv_kb))}

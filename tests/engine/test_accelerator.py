@@ -94,3 +94,12 @@ def test_pe_energy_counts_every_mac(tiny_trace, vrex_hw):
     res = simulate_accelerator(tiny_trace, vrex_hw)
     pe_flops = tiny_trace.events.loc[res.ops["unit"] == "pe", "flops_matmul"].sum()
     assert np.isclose(res.ops["e_pe_pj"].sum(), pe_flops / 2 * acc.pe.mac_pj)
+
+
+def test_narrow_sram_ports_slow_vector_work(tiny_trace, vrex_hw):
+    narrow = dataclasses.replace(vrex_hw, sram=dataclasses.replace(vrex_hw.sram, banks=1, port_width_bits=8))
+    a = simulate_accelerator(tiny_trace, vrex_hw).ops
+    b = simulate_accelerator(tiny_trace, narrow).ops
+    vec = a["unit"] == "vector"
+    assert (b.loc[vec, "compute_s"] >= a.loc[vec, "compute_s"]).all()
+    assert b.loc[vec, "compute_s"].sum() > a.loc[vec, "compute_s"].sum()
