@@ -39,12 +39,6 @@ def bound_share(res: SimResult) -> dict[str, float]:
     return {b: float(v / tot) for b, v in t.groupby(res.ops["bound"]).sum().items()} if tot > 0 else {}
 
 
-def simulate_any(trace: Trace, hw, tech) -> SimResult:
-    if isinstance(hw, AcceleratorConfig):
-        return simulate_accelerator(trace, hw, tech)
-    return simulate_gpu(trace, hw, tech)
-
-
 @dataclass
 class RunOutput:
     report: Report

@@ -67,7 +67,6 @@ class ResvStore(KVCache):
         self.grid_cluster: np.ndarray | None = None  # cluster id per grid position of the last frame
         self.touched: set[int] = set()  # clusters written in the current phase
         self.prev_feat: torch.Tensor | None = None  # last frame's normalised pre-RoPE keys [n, kvh*d]
-        self.stats: list[tuple] = []
         self.frame_tokens = 0  # frame tokens written
         self.frame_clusters = 0  # clusters those tokens opened
         self.bits_hist = np.zeros(policy.score_bits, dtype=np.int64)  # candidates by key bits needed
@@ -75,9 +74,6 @@ class ResvStore(KVCache):
     def begin_phase(self, phase: dict) -> None:
         super().begin_phase(phase)
         self.touched = set()
-
-    def device_slots(self) -> int:
-        return self.used
 
     def policy_stats(self) -> dict[str, float]:
         stats = {"frame_tokens": self.frame_tokens, "frame_clusters_created": self.frame_clusters}
@@ -194,34 +190,18 @@ class ResvStore(KVCache):
             else:
                 label[i] = next_label
                 next_label += 1
-        # a spatial group becomes one new cluster: its first token is "new", the rest merge into it
-        return self._resolve_spatial(assign, label)
-
-    def _resolve_spatial(self, assign: np.ndarray, label: np.ndarray) -> np.ndarray:
-        """Spatial groups: the first token of each group opens a cluster; later ones merge into it."""
-        out = assign.copy()
-        first_of = {}
+        # a spatial group becomes one new cluster: its first token opens it (stays -1, given the next free
+        # id by append in token order), the group's other tokens merge into it
+        first_of: dict[int, int] = {}
         for i, lab in enumerate(label):
-            if lab < 0:
-                continue
-            if lab in first_of:
-                out[i] = -2 - first_of[lab]  # marker: merge into the cluster opened by token first_of[lab]
-            else:
+            if lab >= 0 and lab not in first_of:
                 first_of[lab] = i
-        return self._finalise(out)
-
-    def _finalise(self, out: np.ndarray) -> np.ndarray:
-        """Turn markers into cluster ids: openers get consecutive new ids after the existing clusters."""
-        opener = out == -1
-        ids = np.full(len(out), -1)
-        ids[opener] = np.arange(self.used, self.used + int(opener.sum()))
-        res = out.copy()
-        res[opener] = -1
-        marked = out <= -2
-        res[marked] = ids[-2 - out[marked]]
-        # openers stay -1 here (append gives them the same consecutive ids); merged spatial members now
-        # point at those ids, which exist once the openers are written first.
-        return res
+        openers = np.array(sorted(first_of.values()), dtype=np.int64)
+        new_id = dict(zip(openers.tolist(), range(self.used, self.used + len(openers))))
+        for i, lab in enumerate(label):
+            if lab >= 0 and first_of[lab] != i:
+                assign[i] = new_id[first_of[lab]]
+        return assign
 
     def _meta_assign(self, n: int, prev: np.ndarray | None) -> np.ndarray:
         """Meta mode: merge the profile's share of tokens (into the previous frame's clusters)."""
@@ -265,7 +245,6 @@ class ResvStore(KVCache):
             parts.append(attend_over(q[:, h:h + 1], ks, vs, q_pos, self.positions[sel], bias=bias, head_group=h))
             if self.probe is not None:
                 covered.append(np.concatenate([self.members[c] for c in sel]) if len(sel) else np.zeros(0))
-            self.stats.append((self.phase.get("phase"), h, c_all, len(sel), bits))
         if self.probe is not None:
             self.probe.measure(q, q_pos, covered, self.phase)
         return merge_heads(parts)

@@ -14,7 +14,6 @@ PHASES = ("vision", "frame_prefill", "question_prefill", "retrieval", "decode")
 KINDS = ("gemm", "attn_score", "softmax", "attn_value", "norm", "elementwise", "embedding", "kv_write",
          "kv_read", "retrieval_score", "cluster", "topk", "copy")
 TIERS = ("sram", "dram", "host")
-TENSOR_CLASSES = ("weight", "activation", "kv")
 
 # (column, arrow type, description with unit)
 COLUMNS: list[tuple[str, pa.DataType, str]] = [
@@ -52,6 +51,4 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
 
 COLUMN_NAMES = [c[0] for c in COLUMNS]
 ARROW_SCHEMA = pa.schema([pa.field(name, tp) for name, tp, _ in COLUMNS])
-INT_COLUMNS = [name for name, tp, _ in COLUMNS if pa.types.is_integer(tp)]
-STR_COLUMNS = [name for name, tp, _ in COLUMNS if pa.types.is_string(tp)]
 NUMPY_DTYPES = {name: tp.to_pandas_dtype() for name, tp, _ in COLUMNS if not pa.types.is_string(tp)}

@@ -112,7 +112,6 @@ class StreamTracer:
         self.position = 0
         self.blocks: list[pd.DataFrame] = []
         self.kv_rows: list[tuple] = []
-        self.hidden_after_frame: list[torch.Tensor] = []
 
     def _init_real_weights(self) -> None:
         """Random weights scaled 1/sqrt(fan-in) (variance-preserving), so token features keep their
@@ -212,9 +211,7 @@ class StreamTracer:
                     tokens = self._vision(img)
                     self.blocks.append(self._take(m.vision.layers))
                 self._set_phase("frame_prefill", f, -1, -1, t, m.tokens_per_frame)
-                h = self._llm_pass(tokens, m.tokens_per_frame)
-                if self.mode == "real":
-                    self.hidden_after_frame.append(h.detach())
+                self._llm_pass(tokens, m.tokens_per_frame)
                 self.blocks.append(self._take(m.llm.layers))
                 self._record_kv("frame_prefill", f, -1, -1)
                 for qi in sched.get(f, []):
