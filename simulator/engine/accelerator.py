@@ -70,6 +70,12 @@ class Accelerator:
         kv_bits = ev["kv_bits"].to_numpy(np.float64)
         act_bits = ev["act_bits"].to_numpy(np.float64)
         w_bits = ev["weight_bits"].to_numpy(np.float64)
+        tier = ev["kv_tier"].to_numpy()
+        kv_r = ev["bytes_kv_read"].to_numpy(np.float64)
+        kv_w = ev["bytes_kv_write"].to_numpy(np.float64)
+        w_r = ev["bytes_weight_read"].to_numpy(np.float64)
+        a_r = ev["bytes_act_read"].to_numpy(np.float64)
+        a_w = ev["bytes_act_write"].to_numpy(np.float64)
         clk = self.hw.clock_hz
         dre_on = self.hw.dre.enabled
 
@@ -102,20 +108,12 @@ class Accelerator:
                    + dre.cluster_cycles(cl_ops) + dre.compare_cycles(topk_cmp, self.hw.dre.topk_per_cycle))
         # on-chip bandwidth: a vector op streams its activations through the activation buffer's ports and
         # the DRE streams candidate keys from the KV buffer: neither can be faster than the ports allow
-        act_port = self.sram.bytes_per_cycle
-        a_bytes = ev["bytes_act_read"].to_numpy(np.float64) + ev["bytes_act_write"].to_numpy(np.float64)
-        vec_cyc = np.where(vec_mask, np.maximum(vec_cyc, np.ceil(a_bytes / act_port)), vec_cyc)
-        kv_bytes = ev["bytes_kv_read"].to_numpy(np.float64)
-        dre_cyc = np.where(on_dre, np.maximum(dre_cyc, np.ceil(kv_bytes / act_port)), dre_cyc)
+        port = self.sram.bytes_per_cycle
+        vec_cyc = np.where(vec_mask, np.maximum(vec_cyc, np.ceil((a_r + a_w) / port)), vec_cyc)
+        dre_cyc = np.where(on_dre, np.maximum(dre_cyc, np.ceil(kv_r / port)), dre_cyc)
         compute_s = (np.maximum(pe_cyc, vec_side) + vec_cyc + dre_cyc) / clk
 
         # traffic
-        tier = ev["kv_tier"].to_numpy()
-        kv_r = ev["bytes_kv_read"].to_numpy(np.float64)
-        kv_w = ev["bytes_kv_write"].to_numpy(np.float64)
-        w_r = ev["bytes_weight_read"].to_numpy(np.float64)
-        a_r = ev["bytes_act_read"].to_numpy(np.float64)
-        a_w = ev["bytes_act_write"].to_numpy(np.float64)
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         sp_r, sp_w = self.sram.activation_spill(np.where(on_chip, 0, a_r), np.where(on_chip, 0, a_w))
         kv_dram_r = np.where(tier == "dram", kv_r, 0.0)
@@ -148,8 +146,8 @@ class Accelerator:
                           + o_el * act_bits * sw["activation"], 0.0)
         e_sram += np.where(~pe_mask & ~is_dma, (a_r * sr["activation"] + a_w * sw["activation"]) * 8, 0.0)
         e_sram += np.where(on_dre, kv_r * 8 * sr["kv"], 0.0)  # the DRE reads keys from the KV buffer
-        e_sram += 8 * (w_r * sw["weight"] + (kv_dram_r + np.where(tier == "host", kv_r, 0)) * sw["kv"]
-                       + sp_r * sw["activation"])  # DRAM fills land in SRAM
+        fills_kv = kv_dram_r + kv_evicted_r + np.where(tier == "host", kv_r, 0.0)  # from DRAM or the host
+        e_sram += 8 * (w_r * sw["weight"] + fills_kv * sw["kv"] + sp_r * sw["activation"])  # fills land in SRAM
         e_pe = np.where(pe_mask, fm / 2 * self.pe.mac_pj, 0.0)
         e_vec = (np.where(vec_mask, fv, 0.0) + np.where(pe_mask, fv, 0.0)) * self.vector.op_pj
         # clustering similarities: one 8-bit multiply-add per element op, as 8 lane bit-operations
