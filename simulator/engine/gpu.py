@@ -37,11 +37,12 @@ class Gpu:
         self.vector_flops = hw.fp32_tflops * 1e12 * eff.vector
         self.l2_bytes = hw.l2_mb * 2**20
 
-    def tensor_flops(self, weight_bits: np.ndarray) -> np.ndarray:
+    def tensor_flops(self, weight_bits: int) -> float:
+        """Achieved tensor-core FLOP/s at the precision of ``weight_bits`` (FP16 rate if not listed)."""
         peaks = self.hw.tensor_tflops
         fallback = peaks.get("fp16", max(peaks.values()))
-        lut = {b: peaks.get(p, fallback) for b, p in _PRECISION_BY_BITS.items()}
-        return np.array([lut.get(int(b), fallback) for b in weight_bits]) * 1e12 * self.hw.efficiency.gemm
+        prec = _PRECISION_BY_BITS.get(int(weight_bits))
+        return peaks.get(prec, fallback) * 1e12 * self.hw.efficiency.gemm
 
     def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None) -> pd.DataFrame:
         """Per-kernel times (s), bytes and dynamic energy (pJ); ``host_share`` as for the accelerator."""
@@ -49,11 +50,8 @@ class Gpu:
         fm = ev["flops_matmul"].to_numpy(np.float64)
         fv = ev["flops_vector"].to_numpy(np.float64)
         is_mat = np.isin(kind, PE_KINDS + ("retrieval_score", "cluster"))
-        wbits = ev["weight_bits"].to_numpy()
-        uniq = np.unique(wbits)
-        peak = np.zeros(len(ev))
-        for b in uniq:
-            peak[wbits == b] = self.tensor_flops(np.array([b]))[0]
+        wbits = ev["weight_bits"]
+        peak = wbits.map({b: self.tensor_flops(b) for b in wbits.unique()}).to_numpy(np.float64)
         compute_s = np.where(is_mat, fm / peak, 0.0) + fv / self.vector_flops
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         a_r = np.where(on_chip, 0.0, ev["bytes_act_read"].to_numpy(np.float64))
