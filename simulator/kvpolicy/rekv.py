@@ -21,7 +21,7 @@ import torch
 from simulator.config.schema import spec
 from simulator.errors import ConfigError
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
-from simulator.models.kv_cache import KVCache, attend_over, merge_heads
+from simulator.models.kv_cache import KVCache, attend_over, host_tensor, merge_heads
 from simulator.tracer import context
 
 
@@ -98,9 +98,7 @@ class RekvStore(KVCache):
         with context.paused():
             frames = np.sort(top.numpy()) if self.device.type != "meta" else np.arange(k)
         slots = np.concatenate([np.arange(*self.frame_span[f]) for f in frames]) if k else np.zeros(0, np.int64)
-        with context.paused():
-            idx = torch.as_tensor(slots, dtype=torch.long) if self.device.type != "meta" else \
-                torch.empty(len(slots), dtype=torch.long, device="meta")
+        idx = host_tensor(slots, torch.long, self.device)
         context.register(self.host.k, "kv")
         context.register(self.host.v, "kv")
         with context.region("kv_fetch", "kv_read", kv_tier="host"):
@@ -115,12 +113,10 @@ class RekvStore(KVCache):
             if self.retrieved is None:
                 self._retrieve(q)
             rk, rv, rpos = self.retrieved
-            window = set(k_pos.tolist())
-            keep = np.array([p not in window for p in rpos], dtype=bool)  # a frame may still be local
+            keep = ~np.isin(rpos, k_pos)  # a retrieved frame may still be in the local window
             if not keep.all():
+                kt = host_tensor(np.flatnonzero(keep), torch.long, self.device)
                 with context.paused():
-                    kt = torch.as_tensor(np.flatnonzero(keep), dtype=torch.long) if self.device.type != "meta" \
-                        else torch.empty(int(keep.sum()), dtype=torch.long, device="meta")
                     rk, rv = rk.index_select(2, kt), rv.index_select(2, kt)
                 rpos = rpos[keep]
             with context.region("kv_gather", "copy"):

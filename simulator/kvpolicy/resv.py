@@ -17,7 +17,7 @@ selected clusters' K/V are read.
 With real tensors every decision is taken on values, and the DRE's bit-serial early-exit statistics
 are measured. In meta mode (shapes only) the decisions follow the profile parameters
 (``meta_merge_ratio``, ``meta_select_ratio``, ``meta_bits_needed``), measured beforehand in real mode
-(``vrex policy-report``) and written in the workload.
+(``vrex policies``) and written in the workload.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ import torch
 from simulator.config.schema import spec
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
 from simulator.kvpolicy.bitserial import bits_needed
-from simulator.models.kv_cache import KVCache, attend_over, merge_heads
+from simulator.models.kv_cache import KVCache, attend_over, host_tensor, merge_heads
 from simulator.tracer import context
 
 
 @dataclass(frozen=True, kw_only=True)
 class ResvPolicy(KvPolicy):
     name: ClassVar[str] = "resv"
-    temporal_threshold: float = spec("cosine similarity to merge with the same position's cluster of the "
-                                     "previous frame (strictly above)", gt=0, le=1, default=0.9)
+    temporal_threshold: float = spec("cosine similarity to merge with the previous frame's token at the same "
+                                     "position (strictly above)", gt=0, le=1, default=0.9)
     spatial_threshold: float = spec("cosine similarity to merge with a neighbour's cluster in the frame",
                                     gt=0, le=1, default=0.95)
     attention_share: float = spec("share of estimated attention mass the selected clusters cover", gt=0, le=1,
@@ -128,21 +128,14 @@ class ResvStore(KVCache):
             self.probe.add(k_new, positions)
 
     def _index(self, idx: np.ndarray) -> torch.Tensor:
-        with context.paused():
-            if self.device.type == "meta":
-                return torch.empty(len(idx), dtype=torch.long, device="meta")
-            return torch.as_tensor(idx, dtype=torch.long)
+        return host_tensor(idx, torch.long, self.device)
 
     def _merge_into(self, k_new, v_new, tok: np.ndarray, clusters: np.ndarray) -> None:
         """Running-mean update of the centroids that absorb tokens ``tok``."""
         uniq, inv = np.unique(clusters, return_inverse=True)
-        cl = self._index(uniq)
-        with context.paused():
-            old_n = torch.as_tensor(self.counts[uniq], dtype=self.dtype) if self.device.type != "meta" else \
-                torch.empty(len(uniq), device="meta")
-            add_n = torch.as_tensor(np.bincount(inv, minlength=len(uniq)), dtype=self.dtype) \
-                if self.device.type != "meta" else torch.empty(len(uniq), device="meta")
-            inv_t = self._index(inv)
+        cl, inv_t = self._index(uniq), self._index(inv)
+        old_n = host_tensor(self.counts[uniq], self.dtype, self.device)
+        add_n = host_tensor(np.bincount(inv, minlength=len(uniq)), self.dtype, self.device)
         for store, new in ((self.k, k_new), (self.v, v_new)):
             old = store.index_select(2, cl)  # [b, kvh, U, d]
             sums = torch.zeros_like(old).index_add_(2, inv_t, new.index_select(2, self._index(tok)))
@@ -215,11 +208,7 @@ class ResvStore(KVCache):
     def attend(self, q: torch.Tensor, q_pos: np.ndarray) -> torch.Tensor:
         b, kvh, g, n, d = q.shape
         c_all = self.used
-        with context.paused():
-            if self.device.type == "meta":
-                logn = torch.empty(c_all, device="meta")
-            else:
-                logn = torch.log(torch.as_tensor(self.counts[:c_all], dtype=self.dtype))
+        logn = host_tensor(np.log(self.counts[:c_all]), self.dtype, self.device)
         keys = self.k[:, :, :c_all]
         values = self.v[:, :, :c_all]
         own = np.array(sorted(self.touched), dtype=np.int64)
@@ -241,7 +230,7 @@ class ResvStore(KVCache):
                 ks = keys[:, h].index_select(1, idx)[:, None]
                 vs = values[:, h].index_select(1, idx)[:, None]
             with context.paused():
-                bias = logn.index_select(0, idx) if self.device.type != "meta" else torch.empty(len(sel), device="meta")
+                bias = logn.index_select(0, idx)
             parts.append(attend_over(q[:, h:h + 1], ks, vs, q_pos, self.positions[sel], bias=bias, head_group=h))
             if self.probe is not None:
                 covered.append(np.concatenate([self.members[c] for c in sel]) if len(sel) else np.zeros(0))

@@ -15,17 +15,24 @@ import torch
 from simulator.tracer import context
 
 
+def host_tensor(values, dtype: torch.dtype, device) -> torch.Tensor:
+    """Bookkeeping values (indices, masks, cluster sizes) as a tensor on ``device``, not recorded.
+
+    On the meta device only the shape is kept, so meta and real runs trace the same ops.
+    """
+    values = np.asarray(values)
+    with context.paused():
+        if torch.device(device).type == "meta":
+            return torch.empty(values.shape, dtype=dtype, device="meta")
+        return torch.as_tensor(values, dtype=dtype, device=device)
+
+
 def causal_mask(q_pos: np.ndarray, k_pos: np.ndarray, device, dtype) -> torch.Tensor | None:
     """Additive mask [q_len, kv_len]: -inf where a key is later than the query. None if nothing masked."""
     if k_pos.size == 0 or (q_pos.size and k_pos.max() <= q_pos.min()):
         return None
-    with context.paused():
-        if torch.device(device).type == "meta":
-            return torch.empty(q_pos.size, k_pos.size, device="meta", dtype=dtype)
-        blocked = k_pos[None, :] > q_pos[:, None]
-        m = torch.zeros(q_pos.size, k_pos.size, dtype=dtype)
-        m[torch.from_numpy(blocked)] = float("-inf")
-        return m.to(device)
+    blocked = k_pos[None, :] > q_pos[:, None]
+    return host_tensor(np.where(blocked, -np.inf, 0.0), dtype, device)
 
 
 def attend_over(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, q_pos: np.ndarray, k_pos: np.ndarray,
