@@ -184,19 +184,16 @@ def _set(d: dict, parts: list[str], value: Any) -> None:
 
 def point_configs(sp: SweepSpec, values: dict[str, Any], root: Path, source: str):
     """(hw, baseline, workload) for one point, validated by the schema (errors name the axis path)."""
-    from simulator.config.workload import load_model
-    from simulator.kvpolicy import check_policy_params
+    from simulator.config.workload import build_workload
 
     raw = {role: copy.deepcopy(load_yaml(root / getattr(sp.base, role))) for role in ROLES}
     for path, v in values.items():
         role, *rest = path.split(".")
         _set(raw[role], rest, v)
-    hw = build(AcceleratorConfig, raw["hw"], source=f"{source} (point {values})")
-    base = build(GpuConfig, raw["baseline"], source=f"{source} (point {values})")
-    wl_path = root / sp.base.workload
-    wl = build(WorkloadConfig, raw["workload"], source=f"{source} (point {values})")
-    object.__setattr__(wl, "model_config", load_model((wl_path.parent / wl.model).resolve()))
-    check_policy_params(wl.kv_policy, source=f"{source} (point {values})")
+    where = f"{source} (point {values})"
+    hw = build(AcceleratorConfig, raw["hw"], source=where)
+    base = build(GpuConfig, raw["baseline"], source=where)
+    wl = build_workload(raw["workload"], root / sp.base.workload, source=where)
     if sp.base.duration_s is not None:
         wl = wl.with_stream(duration_s=sp.base.duration_s,
                             questions=tuple(q for q in wl.stream.questions if q.at_s <= sp.base.duration_s))
@@ -326,8 +323,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
     out = Path(out)
     points = sample_points(sp)
     # validate every point's configs before anything runs
-    for vals in points:
-        point_configs(sp, vals, root, str(spec_path))
+    configs = {point_id(v): point_configs(sp, v, root, str(spec_path)) for v in points}
     if out.exists() and done_ids(out) and not resume:
         raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
                                         "or choose another --out")
@@ -338,7 +334,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
     # one trace per distinct workload, made before the points fan out
     seen = set()
     for vals in todo:
-        _, _, wl = point_configs(sp, vals, root, str(spec_path))
+        _, _, wl = configs[point_id(vals)]
         key = workload_key(wl)
         if key not in seen:
             seen.add(key)

@@ -171,15 +171,23 @@ def load_model(path: str | Path) -> ModelConfig:
     return build(ModelConfig, load_yaml(path), source=str(path))
 
 
-def load_workload(path: str | Path) -> WorkloadConfig:
-    """Load a workload and the model file it names; both are validated."""
+def build_workload(data: Any, path: str | Path, *, source: str | None = None) -> WorkloadConfig:
+    """Build a workload from parsed YAML ``data`` as if read from ``path`` (the model file is resolved next
+    to it); the workload, its model and its KV-policy parameters are validated. ``source`` names the
+    input in errors (default: ``path``)."""
     path = Path(path)
-    wl = build(WorkloadConfig, load_yaml(path), source=str(path))
+    source = source or str(path)
+    wl = build(WorkloadConfig, data, source=source)
     model_path = (path.parent / wl.model).resolve()
     if not model_path.is_file():
-        raise ConfigError(str(path), "model", f"model file '{wl.model}' not found next to the workload")
+        raise ConfigError(source, "model", f"model file '{wl.model}' not found next to the workload")
     object.__setattr__(wl, "model_config", load_model(model_path))
     from simulator.kvpolicy import check_policy_params  # local: policies validate their own params
 
-    check_policy_params(wl.kv_policy, source=str(path))
+    check_policy_params(wl.kv_policy, source=source)
     return wl
+
+
+def load_workload(path: str | Path) -> WorkloadConfig:
+    """Load a workload and the model file it names; both are validated."""
+    return build_workload(load_yaml(path), path)
