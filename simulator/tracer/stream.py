@@ -57,14 +57,15 @@ def _replicate_layers(block: pd.DataFrame, n_layers: int) -> pd.DataFrame:
     return pd.concat([block.iloc[:first], reps, block.iloc[last + 1:]], ignore_index=True)
 
 
-def _question_schedule(wl: WorkloadConfig) -> dict[int, list[int]]:
-    """Questions asked after each frame: frame index -> question indices (frame -1: before any frame)."""
+def _question_schedule(wl: WorkloadConfig, n_frames: int) -> dict[int, list[int]]:
+    """Questions asked after each frame: frame index -> question indices (frame -1: before any frame,
+    which is where every question of a text-only stream goes)."""
     sched: dict[int, list[int]] = {}
-    fps, n = wl.stream.fps, wl.stream.frames
+    fps = wl.stream.fps
     order = sorted(range(len(wl.stream.questions)), key=lambda i: wl.stream.questions[i].at_s)
     for qi in order:
         at = wl.stream.questions[qi].at_s
-        last_frame = min(n - 1, int(np.floor(at * fps + 1e-9)))  # frames with arrival <= at
+        last_frame = min(n_frames - 1, int(np.floor(at * fps + 1e-9)))  # frames with arrival <= at
         sched.setdefault(last_frame, []).append(qi)
     return sched
 
@@ -159,20 +160,23 @@ class StreamTracer:
                 return torch.empty(self.wl.batch, n, dtype=torch.long, device="meta")
             return torch.randint(0, self.m.llm.vocab, (self.wl.batch, n))
 
+    @property
+    def layer_copies(self) -> int:
+        """LLM layers each traced cache stands for: all of them in meta mode (one representative layer)."""
+        return self.m.llm.layers if self.mode == "meta" else 1
+
     def _record_kv(self, phase: str, frame: int, question: int, step: int) -> None:
         """Slots held after a phase: layer 0, and summed over all layers (meta mode: replicated)."""
         c = self.caches[0]
-        rep = self.m.llm.layers if self.mode == "meta" else 1
-        dev_all = rep * sum(x.device_slots() for x in self.caches)
-        host_all = rep * sum(x.host_slots() for x in self.caches)
+        dev_all = self.layer_copies * sum(x.device_slots() for x in self.caches)
+        host_all = self.layer_copies * sum(x.host_slots() for x in self.caches)
         self.kv_rows.append((phase, frame, question, step, c.device_slots(), c.tokens_seen, dev_all, host_all))
 
     def run(self, progress: bool = False) -> Trace:
         wl, m = self.wl, self.m
         t0 = time.perf_counter()
         n_frames = wl.stream.frames if m.vision is not None else 0
-        sched = _question_schedule(wl) if n_frames else {-1: sorted(range(len(wl.stream.questions)),
-                                                                   key=lambda i: wl.stream.questions[i].at_s)}
+        sched = _question_schedule(wl, n_frames)
         vision_block = None
         frames_iter = None
         if self.mode == "real" and n_frames:
@@ -247,10 +251,9 @@ class StreamTracer:
             "trace_wall_s": time.perf_counter() - t0,
         }
         stats: dict[str, float] = {}
-        rep = self.m.llm.layers if self.mode == "meta" else 1
         for c in self.caches:
             for key, val in c.policy_stats().items():
-                stats[key] = stats.get(key, 0) + rep * val
+                stats[key] = stats.get(key, 0) + self.layer_copies * val
         meta["policy_stats"] = stats
         recall = self.recall_table()
         if recall is not None:
