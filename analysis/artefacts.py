@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulator.results.metrics import phase_table
 from simulator.results.report import write_json
 
 
@@ -21,8 +20,8 @@ def save_run(out, directory: str | Path) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     (d / "report.json").write_text(write_json(out.report))
-    phase_table(out.accel).to_parquet(d / "accel_phases.parquet", index=False)
-    phase_table(out.baseline).to_parquet(d / "baseline_phases.parquet", index=False)
+    out.accel_phases.to_parquet(d / "accel_phases.parquet", index=False)
+    out.baseline_phases.to_parquet(d / "baseline_phases.parquet", index=False)
     ops = out.accel.ops
     frames = ops[ops["phase"].isin(["vision", "frame_prefill"])]
     busy = frames.pivot_table(index="frame", columns="unit", values="compute_s", aggfunc="sum", fill_value=0.0)
@@ -31,8 +30,7 @@ def save_run(out, directory: str | Path) -> Path:
     ev = out.trace.events
     summ = pd.DataFrame({"phase": ev["phase"], "op": ev["op"], "kind": ev["kind"],
                          "flops": ev["flops_matmul"] + ev["flops_vector"], "dram_bytes": ops["dram_bytes"],
-                         "time_s": ops["compute_s"].where(ops["compute_s"] > ops["read_s"] + ops["write_s"],
-                                                          ops["read_s"] + ops["write_s"]),
+                         "time_s": ops[["compute_s", "mem_s"]].max(axis=1),
                          "unit": ops["unit"]})
     summ.groupby(["phase", "op", "kind", "unit"], as_index=False).sum().to_parquet(d / "ops_summary.parquet",
                                                                                   index=False)

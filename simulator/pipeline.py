@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardware
 from simulator.config.tech import DEFAULT_TECH, load_tech
 from simulator.config.workload import WorkloadConfig, load_workload
@@ -46,6 +48,8 @@ class RunOutput:
     baseline: SimResult
     trace: Trace
     accel_config: AcceleratorConfig
+    accel_phases: pd.DataFrame  # phase_table of the accelerator run
+    baseline_phases: pd.DataFrame
 
 
 def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAULT_WORKLOAD, *,
@@ -80,4 +84,5 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
                  utilisation={acc.hardware: acc.utilisation, base.hardware: base.utilisation},
                  bound_share={r.hardware: bound_share(r) for r in (acc, base)},
                  notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes])
-    return RunOutput(report=rep, accel=acc, baseline=base, trace=trace, accel_config=hw)
+    return RunOutput(report=rep, accel=acc, baseline=base, trace=trace, accel_config=hw, accel_phases=apt,
+                     baseline_phases=bpt)
