@@ -1,4 +1,4 @@
-"""Command line: ``vrex simulate``, ``vrex trace``, ``vrex validate``.
+"""Command line: ``vrex simulate | trace | sweep | plot | report | policies | paper | validate``.
 
 User errors (bad configs, corrupt traces) print one line ``vrex: error: ...`` and exit with code 2.
 """
@@ -11,6 +11,11 @@ from pathlib import Path
 
 from simulator import __version__
 from simulator.errors import VrexError
+
+
+def _progress(args) -> bool:
+    """Progress bars only on an interactive terminal and unless --no-progress."""
+    return not args.no_progress and sys.stderr.isatty()
 
 
 def _add_sim_args(p: argparse.ArgumentParser) -> None:
@@ -29,7 +34,7 @@ def cmd_simulate(args) -> int:
     from simulator.results.report import render_text, write_json, write_parquet
 
     out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode,
-              tech_path=args.tech or DEFAULT_TECH, progress=not args.no_progress and sys.stderr.isatty())
+              tech_path=args.tech or DEFAULT_TECH, progress=_progress(args))
     if args.json:
         print(write_json(out.report))
     else:
@@ -103,7 +108,7 @@ def cmd_trace(args) -> int:
     wl_path = resolve(args.workload)
     wl = load_workload(wl_path)
     t0 = time.perf_counter()
-    tr = trace_workload(wl, mode=args.mode, progress=not args.no_progress and sys.stderr.isatty(),
+    tr = trace_workload(wl, mode=args.mode, progress=_progress(args),
                         source=str(wl_path))
     out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
     write_trace(tr, out)
@@ -122,7 +127,7 @@ def cmd_policies(args) -> int:
     if args.duration_s is not None:
         wl = wl.with_stream(duration_s=args.duration_s)
     suite = load_suite(resolve(args.suite))
-    df = compare_policies(wl, suite, mode=args.mode, progress=not args.no_progress and sys.stderr.isatty())
+    df = compare_policies(wl, suite, mode=args.mode, progress=_progress(args))
     print(render(df, wl.name, args.mode))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +139,7 @@ def cmd_policies(args) -> int:
 def cmd_paper(args) -> int:
     from analysis.paper import run_paper
 
-    path = run_paper(args.out, progress=not args.no_progress and sys.stderr.isatty())
+    path = run_paper(args.out, progress=_progress(args))
     print(path.read_text())
     return 0
 
