@@ -1,10 +1,11 @@
-"""Compare KV-cache policies on one stream: memory, bytes fetched, attention recall, DRE statistics.
+"""Compare KV-cache policies on one stream: memory, bytes fetched, attention recall, ReSV statistics.
 
 Each policy of a suite (``workloads/policy-suite.yaml``) traces the same workload. In real mode (small
 models) every decision is taken on real tensors and the attention-mass recall against full attention
 over every token seen is measured; in meta mode the figures follow the policies' profile parameters.
-The ``profile`` columns (merge ratio, selected share, DRE bits) are what a meta-mode ReSV workload
-takes as ``meta_*`` parameters.
+For ReSV the row also gives the retrieval ratios in frame processing and text generation (tokens
+attended out of the cached frame tokens), the mean cluster size, the share of scores the WTU walks
+before its early exit and the HC-table size beside the KV size: the quantities its meta profile takes.
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ def policy_row(label: str, tr: Trace) -> dict:
     quest = reads[reads["phase"].isin(["question_prefill", "decode"])]
     n_frames = max(1, meta["frames"])
     n_q = max(1, len(meta["questions"]))
-    score = ev[ev["kind"] == "retrieval_score"]
-    bit_rows = score[score["score_bits"] > 0]
+    score = ev[ev["kind"].isin(["wicsum", "topk"])]
     stats = meta.get("policy_stats", {})
+
+    def ratio(a: str, b: str) -> float:
+        return float(stats[a] / stats[b]) if stats.get(b) else float("nan")
+
     row = {
         "policy": label,
         "stream_min": meta["frames"] / meta["fps"] / 60.0,
@@ -63,29 +67,81 @@ def policy_row(label: str, tr: Trace) -> dict:
         "recall_vs_full": tr.meta.get("attention_recall_mean", float("nan")),
         "selected_share": float((score["selected"] / score["candidates"].clip(lower=1)).mean()) if len(score)
         else float("nan"),
-        "dre_bits_needed": float(bit_rows["bits_needed_mean"].mean()) if len(bit_rows) else float("nan"),
-        "dre_bits_hist": " ".join(f"{k.rsplit('_', 1)[1]}b:{v}" for k, v in stats.items()
-                                  if k.startswith("dre_bits_hist_")),
-        "merge_ratio": 1.0 - stats["frame_clusters_created"] / stats["frame_tokens"]
-        if stats.get("frame_tokens") else float("nan"),
+        "frame_retrieval": ratio("frame_selected", "frame_available"),
+        "text_retrieval": ratio("text_selected", "text_available"),
+        "tokens_per_cluster": ratio("frame_tokens", "clusters"),
+        "wtu_processed": ratio("wtu_processed", "wtu_scores"),
+        "hc_table_kib": stats["hc_table_bytes"] / 1024 if "hc_table_bytes" in stats else float("nan"),
+        "kv_kib": stats["kv_bytes"] / 1024 if "kv_bytes" in stats else float("nan"),
     }
     return row
 
 
-def compare_policies(wl: WorkloadConfig, suite: PolicySuite, *, mode: str = "real", progress: bool = False
-                     ) -> pd.DataFrame:
+def retrieval_heatmap(tr: Trace, phase: str = "frame") -> pd.DataFrame:
+    """ReSV's retrieval share per layer (rows) and KV head (columns) for ``phase`` (frame or text)."""
+    stats = tr.meta.get("policy_stats", {})
+    cells = {}
+    for key, val in stats.items():
+        if key.startswith(f"{phase}_selected/"):
+            _, layer, head = key.split("/")
+            avail = stats.get(key.replace("_selected/", "_available/"), 0)
+            cells[(int(layer[1:]), int(head[1:]))] = val / avail if avail else float("nan")
+    if not cells:
+        return pd.DataFrame()
+    s = pd.Series(cells)
+    return s.unstack().sort_index()
+
+
+def compare_policies(wl: WorkloadConfig, suite: PolicySuite, *, mode: str = "real", progress: bool = False,
+                     traces: dict[str, Trace] | None = None) -> pd.DataFrame:
+    """One row per policy; ``traces``, if given, receives each policy's trace by name."""
     rows = []
     for p in suite.policies:
         tr = trace_workload(wl.replace(kv_policy=p), mode=mode, measure_recall=(mode == "real"), progress=progress)
         rows.append(policy_row(p.name, tr) | {"params": _params(p)})
+        if traces is not None:
+            traces[p.name] = tr
     return pd.DataFrame(rows)
+
+
+def plot_retrieval_heatmaps(traces: dict[str, Trace], path) -> list:
+    """Per-layer x per-head retrieval share (frame processing, text generation) of each policy that has
+    one (ReSV), as PNG and PDF; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    maps = [(name, ph, retrieval_heatmap(tr, ph)) for name, tr in traces.items() for ph in ("frame", "text")]
+    maps = [m for m in maps if not m[2].empty]
+    if not maps:
+        return []
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 4.0), squeeze=False)
+    for ax, (name, ph, tab) in zip(axes[0], maps):
+        im = ax.imshow(tab.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=max(0.05, float(np.nanmax(tab))))
+        ax.set_title(f"{name}: {'frame processing' if ph == 'frame' else 'text generation'}")
+        ax.set_xlabel("KV head")
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(tab.shape[1]))
+        ax.set_yticks(range(0, tab.shape[0], max(1, tab.shape[0] // 8)))
+        fig.colorbar(im, ax=ax, label="retrieval share (tokens attended / cached)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    for f in out:
+        fig.savefig(f, dpi=150)
+    plt.close(fig)
+    return out
 
 
 def render(df: pd.DataFrame, workload: str, mode: str) -> str:
     cols = [("policy", "policy", "s"), ("kv_device_mib", "KV dev MiB", ".3g"), ("kv_host_mib", "KV host MiB", ".3g"),
             ("kv_fetched_per_frame_kib", "KiB/frame", ".4g"), ("kv_fetched_per_question_kib", "KiB/question", ".4g"),
-            ("recall_vs_full", "recall", ".3f"), ("selected_share", "selected", ".3f"),
-            ("dre_bits_needed", "DRE bits", ".2f"), ("merge_ratio", "merged", ".3f")]
+            ("recall_vs_full", "recall", ".3f"), ("frame_retrieval", "frame retr", ".3f"),
+            ("text_retrieval", "text retr", ".3f"), ("tokens_per_cluster", "tok/cluster", ".3g"),
+            ("wtu_processed", "WTU walked", ".3f"), ("hc_table_kib", "HC KiB", ".4g"), ("kv_kib", "KV KiB", ".4g")]
     minutes = df["stream_min"].iloc[0] if len(df) else 0
     lines = [f"KV policies on {workload} ({mode} mode), KV memory after {minutes:.2f} min of stream", ""]
     width = max(12, max((len(p) for p in df["policy"]), default=10))
@@ -102,10 +158,10 @@ def render(df: pd.DataFrame, workload: str, mode: str) -> str:
                 cells.append(f"{format(v, fmt):>12}")
         lines.append(" ".join(cells))
     lines += [""] + [f"  {r['policy']}: {r['params'] or 'no parameters'}" for _, r in df.iterrows()]
-    lines += [f"  {r['policy']} DRE candidates by key bits needed: {r['dre_bits_hist']}"
-              for _, r in df.iterrows() if r["dre_bits_hist"]]
     lines += ["", "KiB/frame, KiB/question: KV bytes read (all tiers) per frame prefill and per question "
               "(prefill + answer); recall: attention mass covered vs full attention over every token seen "
-              "(real mode); selected: share of retrieval candidates attended; DRE bits: key bits evaluated "
-              "per candidate with early exit; merged: share of frame tokens merged into clusters."]
+              "(real mode); frame/text retr: ReSV's retrieval ratio (frame tokens attended out of those cached) "
+              "in frame processing and text generation; tok/cluster: mean cluster size; WTU walked: share of "
+              "the scores the WTU processes before its early exit; HC KiB beside KV KiB: the HC table (cluster "
+              "keys, codes, counts) and the whole KV cache of one layer set, all layers."]
     return "\n".join(lines)

@@ -127,8 +127,15 @@ def cmd_policies(args) -> int:
     if args.duration_s is not None:
         wl = wl.with_stream(duration_s=args.duration_s)
     suite = load_suite(resolve(args.suite))
-    df = compare_policies(wl, suite, mode=args.mode, progress=_progress(args))
+    traces: dict = {}
+    df = compare_policies(wl, suite, mode=args.mode, progress=_progress(args), traces=traces)
     print(render(df, wl.name, args.mode))
+    if args.heatmap:
+        from analysis.policy_report import plot_retrieval_heatmaps
+
+        files = plot_retrieval_heatmaps(traces, args.heatmap)
+        print(f"retrieval heatmaps: {', '.join(map(str, files)) or 'none (no per-head retrieval policy)'}",
+              file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         df.to_parquet(args.out, index=False)
@@ -210,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp = sub.add_parser("policies", help="compare KV-cache policies on one stream (memory, fetches, recall)")
     pp.add_argument("--workload", default="workloads/tiny.yaml")
     pp.add_argument("--suite", default="workloads/policy-suite.yaml", help="policies to compare")
+    pp.add_argument("--heatmap", default=None, help="write the per-layer x per-head retrieval heatmap (PNG + PDF)")
     pp.add_argument("--mode", choices=("meta", "real"), default="real")
     pp.add_argument("--duration-s", type=float, default=None, help="override the stream length")
     pp.add_argument("--out", default=None, help="also write the table as Parquet")

@@ -47,3 +47,18 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     p = tmp_path / name
     p.write_text(text)
     return p
+
+
+@pytest.fixture(scope="session")
+def tiny_resv_trace(tiny_workload):
+    """ReSV on real tensors with a short recent window, so that clusters are offloaded and fetched."""
+    from simulator.config.workload import KvPolicyConfig
+
+    wl = tiny_workload.with_stream(duration_s=4.0).replace(
+        kv_policy=KvPolicyConfig(name="resv", params={"recent_window": 32}))
+    return trace_workload(wl, mode="real")
+
+
+@pytest.fixture(scope="session")
+def vrex8_hw():
+    return load_hardware(ROOT / "hwconfigs" / "vrex8-edge.yaml")

@@ -15,8 +15,12 @@ from simulator.errors import ConfigError
 
 PRECISIONS = ("int4", "int8", "fp16", "bf16")
 PRECISION_BITS = {"int4": 4, "int8": 8, "fp16": 16, "bf16": 16}
-DRAM_TYPES = ("lpddr4x", "lpddr5", "lpddr5x")
-TECH_NODES = ("28nm", "16nm", "7nm", "samsung8nm")
+DRAM_TYPES = ("lpddr4x", "lpddr5", "lpddr5x", "hbm2e", "ddr4")
+TECH_NODES = ("28nm", "16nm", "14nm", "7nm", "samsung8nm")
+OFFLOAD_TIERS = ("ssd", "host_memory")
+# PCIe data rate per lane and direction after line coding, GB/s (PCI-SIG base specs: 3.0 = 8 GT/s,
+# 4.0 = 16 GT/s, 5.0 = 32 GT/s, all 128b/130b): 8e9 * 128/130 / 8 = 0.985 GB/s for 3.0.
+PCIE_GBPS_PER_LANE = {3: 8 * 128 / 130 / 8, 4: 16 * 128 / 130 / 8, 5: 32 * 128 / 130 / 8}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,13 +36,51 @@ class DramConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class HostLinkConfig:
-    """Slower tier for offloaded KV (host memory or flash): bandwidth, latency, capacity."""
+class PcieLinkConfig:
+    """The link between the device and its offload tier."""
 
-    bandwidth_gbps: float = spec("link bandwidth", unit="GB/s", gt=0)
-    latency_us: float = spec("latency per transfer", unit="us", ge=0, default=10.0)
-    capacity_gb: float = spec("capacity", unit="GiB", gt=0)
-    energy_pj_per_bit: float = spec("energy per bit moved over the link", unit="pJ/bit", ge=0)
+    gen: int = spec("PCIe generation; sets the per-lane rate (3: 0.985, 4: 1.969, 5: 3.938 GB/s)", ge=3, le=5)
+    lanes: int = spec("lanes", choices=(1, 2, 4, 8, 16))
+    efficiency: float = spec("achievable fraction of the raw lane rate (TLP/DLLP overhead)", gt=0, le=1,
+                             default=1.0)
+    w_per_lane: float = spec("power per lane while transferring at full load", unit="W", ge=0)
+
+    @property
+    def bytes_per_s(self) -> float:
+        return PCIE_GBPS_PER_LANE[self.gen] * 1e9 * self.lanes * self.efficiency
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffloadDeviceConfig:
+    """The memory behind the link: an NVMe SSD or host DRAM."""
+
+    read_gbps: float = spec("sequential read bandwidth of the device", unit="GB/s", gt=0)
+    write_gbps: float = spec("sequential write bandwidth of the device", unit="GB/s", gt=0)
+    read_latency_us: float = spec("latency of one read request (command to first data)", unit="us", ge=0)
+    write_latency_us: float = spec("latency of one write request", unit="us", ge=0)
+    queue_depth: int = spec("requests in flight at once", ge=1)
+    max_request_kb: int = spec("largest single request; longer runs are split", unit="KiB", ge=1)
+    active_read_w: float = spec("device power while reading at full bandwidth", unit="W", ge=0)
+    active_write_w: float = spec("device power while writing at full bandwidth", unit="W", ge=0)
+    idle_w: float = spec("device power when idle (charged over the whole run)", unit="W", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffloadConfig:
+    """Offload tier for KV that does not stay in device DRAM: an SSD or host memory behind PCIe."""
+
+    tier: str = spec("kind of offload memory", choices=OFFLOAD_TIERS)
+    capacity_gb: float = spec("capacity available for KV", unit="GiB", gt=0)
+    link: PcieLinkConfig = spec("PCIe link to the tier")
+    device: OffloadDeviceConfig = spec("the SSD or host memory itself")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NocConfig:
+    """On-chip interconnect between cores (exchange of partial outputs after a split op)."""
+
+    bandwidth_gbps: float = spec("bandwidth each core can send and receive", unit="GB/s", gt=0)
+    latency_ns: float = spec("latency of one synchronisation (barrier + first flit)", unit="ns", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,12 +96,31 @@ class SramConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class PeArrayConfig:
-    """Systolic PE array for GEMMs and attention."""
+    """Matrix engine of one core: a systolic array or MAC trees (the LPU/V-Rex DPE)."""
 
-    rows: int = spec("PE rows", ge=1)
-    cols: int = spec("PE columns", ge=1)
-    dataflow: str = spec("systolic dataflow", choices=("output_stationary", "weight_stationary"))
+    kind: str = spec("matrix engine", choices=("systolic", "mac_tree"), default="systolic")
+    rows: int | None = spec("systolic: PE rows", ge=1, default=None)
+    cols: int | None = spec("systolic: PE columns", ge=1, default=None)
+    dataflow: str | None = spec("systolic: dataflow", choices=("output_stationary", "weight_stationary"),
+                                default=None)
+    trees: int | None = spec("mac_tree: MAC trees working in parallel (one output column each)", ge=1, default=None)
+    tree_inputs: int | None = spec("mac_tree: products reduced by one tree per cycle", ge=2, default=None)
     precision: str = spec("MAC precision", choices=PRECISIONS)
+
+    def validate(self, source: str, prefix: str) -> None:
+        need = {"systolic": ("rows", "cols", "dataflow"), "mac_tree": ("trees", "tree_inputs")}[self.kind]
+        other = {"systolic": ("trees", "tree_inputs"), "mac_tree": ("rows", "cols", "dataflow")}[self.kind]
+        for name in need:
+            if getattr(self, name) is None:
+                raise ConfigError(source, f"{prefix}.{name}", f"missing; required when kind is '{self.kind}'")
+        for name in other:
+            if getattr(self, name) is not None:
+                raise ConfigError(source, f"{prefix}.{name}", f"not used when kind is '{self.kind}'; "
+                                  f"allowed here: kind, {', '.join(need)}, precision")
+
+    @property
+    def macs(self) -> int:
+        return self.rows * self.cols if self.kind == "systolic" else self.trees * self.tree_inputs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,33 +133,44 @@ class VectorUnitConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class DreConfig:
-    """Dynamic KV-cache retrieval engine: bit-level scoring, early exit, top-k/threshold, clustering."""
+    """Dynamic KV retrieval engine of one core (V-Rex): KVPU (HCU + WTU) and KVMU."""
 
-    enabled: bool = spec("if false, retrieval scoring runs on the PE array", default=True)
-    bit_units: int = spec("bit-level dot-product units", ge=1)
-    lanes_per_unit: int = spec("elements per bit-level unit per cycle", ge=1, default=16)
-    bits_per_cycle: int = spec("score bits resolved per unit per cycle", ge=1, default=1)
-    early_exit: bool = spec("stop scoring candidates that can no longer be selected", default=True)
-    early_exit_units: int = spec("bound-checking units", ge=0, default=8)
-    topk_per_cycle: int = spec("candidates compared per cycle by the top-k/threshold unit", ge=1, default=8)
-    cluster_units: int = spec("similarity units of the clustering unit", ge=1, default=16)
+    enabled: bool = spec("if false, clustering and WiCSum selection run on the vector unit", default=True)
+    hash_bits: int = spec("hash-code width N_hp the HCU compares", ge=1, le=64, default=32)
+    hcu_units: int = spec("HCU XOR-accumulators: Hamming distances per cycle", ge=1)
+    wtu_cores: int = spec("WTU cores (one query row at a time each)", ge=1)
+    wtu_lanes: int = spec("scores one WTU core bins, weights and accumulates per cycle", ge=1)
+    early_exit: bool = spec("WTU stops walking buckets once the WiCSum threshold is passed", default=True)
+    kvmu: bool = spec("KVMU cluster-wise layout: one offload request per contiguous cluster run "
+                      "(false: tokens in arrival order, one request per contiguous token run)", default=True)
+    prefetch: bool = spec("next-layer prediction and KV prefetch overlap the current layer", default=True)
+    sram_kb: float = spec("DRE SRAM (hash bits, scores, token counts)", unit="KiB", gt=0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class AcceleratorConfig:
-    """A V-Rex-like edge accelerator."""
+    """A V-Rex-like accelerator: ``cores`` identical cores sharing DRAM and the offload tier.
+
+    ``pe_array``, ``vector_unit``, ``sram`` and ``dre`` describe one core.
+    """
 
     name: str = spec("config name")
     kind: str = spec("config kind", choices=("accelerator",))
     clock_mhz: float = spec("core clock", unit="MHz", gt=0)
     tech_node: str = spec("process node; selects the tech-table column", choices=TECH_NODES)
-    pe_array: PeArrayConfig = spec("PE array")
-    vector_unit: VectorUnitConfig = spec("vector / special-function unit")
-    sram: SramConfig = spec("on-chip buffers")
-    dram: DramConfig = spec("off-chip DRAM")
-    dre: DreConfig = spec("retrieval engine")
-    host_link: HostLinkConfig = spec("offload tier")
+    cores: int = spec("identical cores; ops are split across them", ge=1, default=1)
+    pe_array: PeArrayConfig = spec("matrix engine (per core)")
+    vector_unit: VectorUnitConfig = spec("vector / special-function unit (per core)")
+    sram: SramConfig = spec("on-chip buffers (per core)")
+    dram: DramConfig = spec("off-chip DRAM (shared)")
+    dre: DreConfig = spec("retrieval engine (per core)")
+    offload: OffloadConfig = spec("offload tier for KV (shared)")
+    noc: NocConfig | None = spec("on-chip interconnect; required when cores > 1", default=None)
     control_overhead: float = spec("control/NoC share added to area and dynamic energy", ge=0, lt=1, default=0.1)
+
+    def validate(self, source: str, prefix: str) -> None:
+        if self.cores > 1 and self.noc is None:
+            raise ConfigError(source, "noc", f"missing; required when cores is {self.cores} (> 1)")
 
     @property
     def clock_hz(self) -> float:
@@ -141,7 +213,7 @@ class GpuConfig:
     fp32_tflops: float = spec("CUDA-core FP32 peak", unit="TFLOP/s", gt=0)
     l2_mb: float = spec("L2 cache", unit="MiB", gt=0)
     dram: DramConfig = spec("off-chip DRAM")
-    host_link: HostLinkConfig = spec("offload tier (NVMe / host memory)")
+    offload: OffloadConfig = spec("offload tier for KV (NVMe SSD / host memory)")
     efficiency: GpuEfficiency = spec("achieved efficiency factors")
     power: GpuPower = spec("power model")
     die_area_mm2: float = spec("die area, for area comparison", unit="mm^2", gt=0)

@@ -23,10 +23,14 @@ class BaseTech:
     pe_overhead: float = spec("PE register/wiring share of MAC area", ge=0)
     vector_op_energy_pj: float = spec("vector element op", unit="pJ", gt=0)
     vector_lane_area_um2: float = spec("vector lane", unit="um^2", gt=0)
-    dre_bit_op_energy_pj: float = spec("DRE bit-level lane op", unit="pJ", gt=0)
-    dre_lane_area_um2: float = spec("DRE bit-level lane", unit="um^2", gt=0)
-    dre_compare_energy_pj: float = spec("DRE compare", unit="pJ", gt=0)
-    dre_compare_area_um2: float = spec("DRE comparator", unit="um^2", gt=0)
+    hcu_xor_energy_pj: float = spec("HCU: one Hamming distance (XOR + popcount + compare) of 32-bit codes",
+                                    unit="pJ", gt=0)
+    hcu_unit_area_um2: float = spec("HCU XOR-accumulator", unit="um^2", gt=0)
+    wtu_score_energy_pj: float = spec("WTU: one score binned, weighted by its token count and accumulated",
+                                      unit="pJ", gt=0)
+    wtu_lane_area_um2: float = spec("WTU lane (bucket compare, multiplier, adder-tree input)", unit="um^2", gt=0)
+    kvmu_area_um2: float = spec("KVMU address generator and request queue, per core", unit="um^2", gt=0)
+    noc_pj_per_bit: float = spec("on-chip interconnect energy per bit moved between cores", unit="pJ/bit", gt=0)
     sram_pj_per_bit_8kb: float = spec("SRAM read energy per bit of an 8 KiB bank", unit="pJ/bit", gt=0)
     sram_write_factor: float = spec("write/read energy ratio", gt=0)
     sram_bank_periphery_kb: float = spec("per-bank periphery area, in KiB of macro", unit="KiB", ge=0)
@@ -92,17 +96,29 @@ class TechPoint:
     def vector_lane_mm2(self) -> float:
         return self.table.base.vector_lane_area_um2 * self._n.logic_area_scale * 1e-6
 
-    def dre_bit_op_pj(self) -> float:
-        return self.table.base.dre_bit_op_energy_pj * self._n.energy_scale
+    def _energy(self, base_pj: float) -> float:
+        return base_pj * self._n.energy_scale
 
-    def dre_lane_mm2(self) -> float:
-        return self.table.base.dre_lane_area_um2 * self._n.logic_area_scale * 1e-6
+    def _logic_mm2(self, base_um2: float) -> float:
+        return base_um2 * self._n.logic_area_scale * 1e-6
 
-    def dre_compare_pj(self) -> float:
-        return self.table.base.dre_compare_energy_pj * self._n.energy_scale
+    def hcu_xor_pj(self) -> float:
+        return self._energy(self.table.base.hcu_xor_energy_pj)
 
-    def dre_compare_mm2(self) -> float:
-        return self.table.base.dre_compare_area_um2 * self._n.logic_area_scale * 1e-6
+    def hcu_unit_mm2(self) -> float:
+        return self._logic_mm2(self.table.base.hcu_unit_area_um2)
+
+    def wtu_score_pj(self) -> float:
+        return self._energy(self.table.base.wtu_score_energy_pj)
+
+    def wtu_lane_mm2(self) -> float:
+        return self._logic_mm2(self.table.base.wtu_lane_area_um2)
+
+    def kvmu_mm2(self) -> float:
+        return self._logic_mm2(self.table.base.kvmu_area_um2)
+
+    def noc_pj_per_bit(self) -> float:
+        return self._energy(self.table.base.noc_pj_per_bit)
 
     def sram_pj_per_bit(self, bank_kb: float, write: bool = False) -> float:
         """Energy per bit of one access to a bank of ``bank_kb`` KiB (sqrt rule, see the table)."""

@@ -1,18 +1,22 @@
-"""SimPy model of the V-Rex-like accelerator replaying a trace.
+"""SimPy model of a V-Rex-like accelerator replaying a trace.
 
-Each trace event is one op. Its cost is computed per component (pe_array, vector_unit, dre, sram,
-dram, host_link); the discrete-event part then overlaps transfers with compute:
+Each unit module owns its cost model (cycles and energy from the event table and its config):
+``pe_array`` (DPE, split over cores by ``multicore``), ``vector_unit`` (VPE), ``hcu`` and ``wtu``
+(the DRE's KVPU), ``kvmu`` (KV transfers and their request counts). This module assigns each op
+to a unit (``UNIT_OF_KIND`` plus the units' own ``kinds``), adds the memory system (SRAM, DRAM,
+offload tier) and overlaps everything in the discrete-event replay:
 
-- double buffering: op i+1's inputs are fetched from DRAM while op i computes (two buffer slots);
-- one DRAM controller serves reads and write-backs in a fixed program order
-  (R0, R1, W0, R2, W1, ...), so results are deterministic and monotone in every duration
-  (more bandwidth or a faster clock can never make a run slower);
-- ops execute in program order on their unit (PE array, vector unit, DRE or the DMA engine), each a
-  SimPy resource.
+- double buffering: op i+1's inputs are fetched while op i computes (two buffer slots);
+- two in-order channels, DRAM and the offload link, each serving reads and write-backs in a fixed
+  program order (R0, R1, W0, R2, W1, ...), so results are deterministic and monotone in every
+  duration (more bandwidth, cores or a faster clock never make a run slower);
+- a fetch whose addresses come from a selection (a ``kv_read`` op) waits for the ops it depends on;
+- ops execute in program order on their unit, each a SimPy process; per-KV-head chains fan out
+  (``schedule.dependencies``) and, with the DRE's prefetch, the next layer's prediction and fetch are
+  issued right after the current layer's QKV generation (``schedule.prefetch_order``).
 
-Attention is executed fused and tiled (scores and probabilities never leave the chip), as in
-FlashAttention-style accelerator dataflows; other activations stay on chip when an op's inputs and
-outputs fit the activation buffer and spill the excess to DRAM otherwise.
+Attention runs fused and tiled (scores stay on chip); other activations stay on chip when an op's
+inputs and outputs fit the activation buffers and spill the excess to DRAM otherwise.
 """
 
 from __future__ import annotations
@@ -24,104 +28,104 @@ import simpy
 from simulator.config.hardware import AcceleratorConfig
 from simulator.config.tech import TechTable, load_tech
 from simulator.engine.dram import Dram
-from simulator.engine.dre import Dre
-from simulator.engine.host_link import HostLink
+from simulator.engine.hcu import Hcu
 from simulator.engine.kv_memory import check_capacity, host_share_per_op
+from simulator.engine.kvmu import Kvmu
+from simulator.engine.multicore import Noc, split_matrix
+from simulator.engine.offload import OffloadTier
+from simulator.engine.ops import OpArrays
 from simulator.engine.pe_array import PeArray
 from simulator.engine.result import SimResult
-from simulator.engine.schedule import dependencies
+from simulator.engine.schedule import dependencies, prefetch_order
 from simulator.engine.sram import SramBuffers
 from simulator.engine.vector_unit import VectorUnit
+from simulator.engine.wtu import Wtu
 from simulator.tracer.stream import Trace
 
-UNITS = ("pe", "vector", "dre", "dma")
+UNITS = ("pe", "vector", "hcu", "wtu", "dma")
 PE_KINDS = ("gemm", "attn_score", "attn_value")
-VECTOR_KINDS = ("softmax", "norm", "elementwise", "embedding", "copy")
+VECTOR_KINDS = ("softmax", "norm", "elementwise", "embedding", "copy", "topk")
+DRE_KINDS = ("cluster", "wicsum")  # on the HCU / WTU, or on the vector unit without a DRE
 DMA_KINDS = ("kv_write", "kv_read")
 ON_CHIP_KINDS = ("attn_score", "softmax", "attn_value")  # fused attention
+# kind -> unit for the units without a module of their own; DRE units add their kinds when enabled
+UNIT_OF_KIND = {**{k: "pe" for k in PE_KINDS + ("retrieval_score",)}, **{k: "vector" for k in VECTOR_KINDS + DRE_KINDS},
+                **{k: "dma" for k in DMA_KINDS}}
 
 
 class Accelerator:
-    """Component models of one accelerator config."""
+    """Unit models of one accelerator config (all cores)."""
 
     def __init__(self, hw: AcceleratorConfig, tech: TechTable | None = None):
         self.hw = hw
         self.tech = (tech or load_tech()).at(hw.tech_node)
-        clk = hw.clock_hz
+        clk, n = hw.clock_hz, hw.cores
+        self.cores = n
         self.pe = PeArray(hw.pe_array, clk, self.tech)
-        self.vector = VectorUnit(hw.vector_unit, clk, self.tech)
-        self.dre = Dre(hw.dre, clk, self.tech)
-        self.sram = SramBuffers(hw.sram, self.tech)
+        self.noc = Noc(hw.noc, n, self.tech)
+        self.vector = VectorUnit(hw.vector_unit, clk, self.tech, n)
+        self.sram = SramBuffers(hw.sram, self.tech, n, hw.dre.sram_kb if hw.dre.enabled else 0.0)
         self.dram = Dram(hw.dram, self.tech)
-        self.host = HostLink(hw.host_link)
+        self.offload = OffloadTier(hw.offload)
+        self.dre_units = [Hcu(hw.dre, clk, self.tech, n), Wtu(hw.dre, clk, self.tech, n)] if hw.dre.enabled else []
+        self.kvmu = Kvmu(hw.dre, clk, self.tech, n)
+        self.unit_of_kind = dict(UNIT_OF_KIND)
+        for u in self.dre_units:
+            self.unit_of_kind.update({k: u.name for k in u.kinds})
+        self.peak_flops = n * (self.pe.peak_flops + self.vector.peak_flops)
+
+    def assign(self, kind: np.ndarray) -> np.ndarray:
+        return pd.Series(kind).map(self.unit_of_kind).fillna("vector").to_numpy(dtype=object)
 
     # ---- static cost model (vectorised over ops) ----
     def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None) -> pd.DataFrame:
         """Per-op unit, compute/transfer times (s), bytes and dynamic energy (pJ).
 
-        ``host_share`` (per op): share of the held KV evicted to the host tier because it no longer
+        ``host_share`` (per op): share of the held KV evicted to the offload tier because it no longer
         fits DRAM (see kv_memory.host_share_per_op); KV reads and writes of DRAM-tier ops move that
-        share over the host link instead.
+        share over the offload link instead.
         """
-        kind = ev["kind"].to_numpy()
-        b, m, n, k = (ev[c].to_numpy(np.int64) for c in ("batch", "m", "n", "k"))
-        fm = ev["flops_matmul"].to_numpy(np.float64)
-        fv = ev["flops_vector"].to_numpy(np.float64)
-        kv_bits = ev["kv_bits"].to_numpy(np.float64)
-        act_bits = ev["act_bits"].to_numpy(np.float64)
-        w_bits = ev["weight_bits"].to_numpy(np.float64)
-        tier = ev["kv_tier"].to_numpy()
-        kv_r = ev["bytes_kv_read"].to_numpy(np.float64)
-        kv_w = ev["bytes_kv_write"].to_numpy(np.float64)
-        w_r = ev["bytes_weight_read"].to_numpy(np.float64)
-        a_r = ev["bytes_act_read"].to_numpy(np.float64)
-        a_w = ev["bytes_act_write"].to_numpy(np.float64)
+        ops = OpArrays.from_events(ev)
+        kind, tier = ops.kind, ops.tier
+        b, m, n, k = ops["batch"], ops["m"], ops["n"], ops["k"]
+        fm, fv = ops["flops_matmul"], ops["flops_vector"]
+        kv_bits, act_bits, w_bits = ops["kv_bits"], ops["act_bits"], ops["weight_bits"]
+        kv_r, kv_w = ops["bytes_kv_read"], ops["bytes_kv_write"]
+        w_r, a_r, a_w = ops["bytes_weight_read"], ops["bytes_act_read"], ops["bytes_act_write"]
+        hc_r, hc_w = ops["bytes_hc_read"], ops["bytes_hc_write"]
         clk = self.hw.clock_hz
-        dre_on = self.hw.dre.enabled
+        unit = self.assign(kind)
 
-        is_pe = np.isin(kind, PE_KINDS)
-        is_vec = np.isin(kind, VECTOR_KINDS)
-        is_dma = np.isin(kind, DMA_KINDS)
-        is_score = kind == "retrieval_score"
-        is_cluster = kind == "cluster"
-        is_topk = kind == "topk"
-        on_dre = (is_score | is_cluster | is_topk) & bool(dre_on)
-        unit = np.full(len(ev), "vector", dtype=object)
-        unit[is_pe] = "pe"
-        unit[is_dma] = "dma"
-        unit[on_dre] = "dre"
-        unit[is_score & ~on_dre] = "pe"
-
-        pe_mask = is_pe | (is_score & ~on_dre)
-        vec_mask = is_vec | ((is_cluster | is_topk) & ~on_dre)
-        pe_cyc = np.where(pe_mask, self.pe.cycles(b, m, n, k), 0)
-        vec_cyc = np.where(vec_mask, self.vector.cycles(fv), 0)
-        # matrix ops also have vector work (bias adds): pipelined on the vector unit behind the PE array
-        vec_side = np.where(pe_mask, self.vector.cycles(fv), 0)
-        dre = self.dre
-        bits = dre.bits_evaluated(ev["score_bits"].to_numpy(), ev["bits_needed_mean"].to_numpy())
-        bit_ops = np.where(is_score & on_dre, dre.bit_ops(fm / 2, bits), 0.0)
-        checks = np.where(is_score & on_dre, dre.early_exit_checks(ev["candidates"].to_numpy(), bits), 0.0)
-        cl_ops = np.where(is_cluster & on_dre, fv, 0.0)
-        topk_cmp = np.where(is_topk & on_dre, fv, 0.0)
-        dre_cyc = (dre.score_cycles(bit_ops) + dre.compare_cycles(checks, max(1, self.hw.dre.early_exit_units))
-                   + dre.cluster_cycles(cl_ops) + dre.compare_cycles(topk_cmp, self.hw.dre.topk_per_cycle))
-        # on-chip bandwidth: a vector op streams its activations through the activation buffer's ports and
-        # the DRE streams candidate keys from the KV buffer: neither can be faster than the ports allow
+        # compute: the matrix engine (split over cores, with the NoC exchange), the vector unit, the DRE
+        pe_mask = unit == "pe"
+        vec_mask = unit == "vector"
+        pe_s, noc_s, noc_bytes = split_matrix(self.pe, self.noc, clk, np.where(pe_mask, b, 0), m, n, k, a_w)
+        noc_bytes = np.where(pe_mask, noc_bytes, 0.0)
+        fallback = np.where(vec_mask, self.vector.retrieval_element_ops(kind, ops["hash_compares"], m,
+                                                                         ops["candidates"]), 0.0)
+        vec_ops = np.where(vec_mask, fv, 0.0) + fallback
+        vec_cyc = self.vector.cycles(vec_ops)
+        # a vector op cannot stream its activations faster than the activation buffers' ports allow
         port = self.sram.bytes_per_cycle
-        vec_cyc = np.where(vec_mask, np.maximum(vec_cyc, np.ceil((a_r + a_w) / port)), vec_cyc)
-        dre_cyc = np.where(on_dre, np.maximum(dre_cyc, np.ceil(kv_r / port)), dre_cyc)
-        compute_s = (np.maximum(pe_cyc, vec_side) + vec_cyc + dre_cyc) / clk
+        vec_cyc = np.where(vec_mask, np.maximum(vec_cyc, np.ceil((a_r + a_w) / port)), 0.0)
+        # matrix ops also have vector work (bias adds), pipelined on the vector unit behind the DPE
+        vec_side = np.where(pe_mask, self.vector.cycles(fv), 0.0) / clk
+        compute_s = np.maximum(pe_s, vec_side) + noc_s + vec_cyc / clk
+        e_dre = np.zeros(len(ops))
+        for u in (*self.dre_units, self.kvmu):
+            c = u.cost(ops, unit == u.name)
+            compute_s = compute_s + c.compute_s
+            e_dre = e_dre + c.energy_pj
 
         # traffic
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         sp_r, sp_w = self.sram.activation_spill(np.where(on_chip, 0, a_r), np.where(on_chip, 0, a_w))
         kv_dram_r = np.where(tier == "dram", kv_r, 0.0)
-        evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
+        evicted = np.zeros(len(ops)) if host_share is None else np.asarray(host_share, dtype=np.float64)
         kv_evicted_r = kv_dram_r * evicted
         kv_dram_r = kv_dram_r - kv_evicted_r
-        # hierarchical KV memory: the on-chip KV buffer pins the hottest share of each phase's KV
-        # working set (clusters and tokens re-read phase after phase), served without DRAM traffic
+        # hierarchical KV memory: the on-chip KV buffers pin the hottest share of each phase's KV
+        # working set (tokens re-read phase after phase), served without DRAM traffic
         keys = ev[["phase", "frame", "question", "step"]]
         grp = np.cumsum((keys != keys.shift()).any(axis=1).to_numpy())
         ws = pd.Series(kv_dram_r).groupby(grp).transform("sum").to_numpy()
@@ -129,13 +133,17 @@ class Accelerator:
         kv_sram_r = kv_dram_r * hit
         kv_dram_r = kv_dram_r - kv_sram_r
         kv_dram_w = np.where(tier == "dram", kv_w, 0.0)
-        # offloaded tiers: host-tier KV, plus (after DRAM overflows) evicted KV reads and the write-out of
-        # as much old KV as each new write displaces
-        host_b = np.where(tier == "host", kv_r + kv_w, 0.0) + kv_evicted_r + np.where(evicted > 0, kv_dram_w, 0.0)
-        dram_read = w_r + kv_dram_r + sp_r
-        dram_write = kv_dram_w + sp_w
-        read_s = self.dram.transfer_s(dram_read) + self.host.transfer_s(host_b)
+        # offload tier: its own KV (fetches and write-outs), plus (after DRAM overflows) evicted KV read back
+        # and the write-out of as much old KV as each new write displaces
+        link_r = np.where(tier == "host", kv_r, 0.0) + kv_evicted_r
+        link_w = np.where(tier == "host", kv_w, 0.0) + np.where(evicted > 0, kv_dram_w, 0.0)
+        runs = self.kvmu.requests(ops)
+        dram_read = w_r + kv_dram_r + sp_r + hc_r
+        dram_write = kv_dram_w + sp_w + hc_w
+        read_s = self.dram.transfer_s(dram_read)
         write_s = self.dram.transfer_s(dram_write)
+        link_read_s = self.offload.transfer_s(link_r, np.where(tier == "host", runs, 0))
+        link_write_s = self.offload.transfer_s(link_w, np.where(tier == "host", runs, 0), write=True)
 
         # dynamic energy (pJ)
         sr = self.sram.read_pj_per_bit
@@ -144,85 +152,144 @@ class Accelerator:
         b_buf_pj = np.where(kind == "gemm", sr["weight"] * w_bits, sr["kv"] * kv_bits)
         e_sram = np.where(pe_mask, a_el * act_bits * sr["activation"] + b_el * b_buf_pj
                           + o_el * act_bits * sw["activation"], 0.0)
-        e_sram += np.where(~pe_mask & ~is_dma, (a_r * sr["activation"] + a_w * sw["activation"]) * 8, 0.0)
-        e_sram += np.where(on_dre, kv_r * 8 * sr["kv"], 0.0)  # the DRE reads keys from the KV buffer
-        fills_kv = kv_dram_r + kv_evicted_r + np.where(tier == "host", kv_r, 0.0)  # from DRAM or the host
-        e_sram += 8 * (w_r * sw["weight"] + fills_kv * sw["kv"] + sp_r * sw["activation"])  # fills land in SRAM
+        e_sram += np.where(vec_mask, (a_r * sr["activation"] + a_w * sw["activation"]) * 8, 0.0)
+        fills_kv = kv_dram_r + link_r  # KV arriving from DRAM or the offload tier lands in SRAM
+        e_sram += 8 * (w_r * sw["weight"] + fills_kv * sw["kv"] + sp_r * sw["activation"] + hc_r * sw["kv"])
         e_pe = np.where(pe_mask, fm / 2 * self.pe.mac_pj, 0.0)
-        e_vec = (np.where(vec_mask, fv, 0.0) + np.where(pe_mask, fv, 0.0)) * self.vector.op_pj
-        # clustering similarities: one 8-bit multiply-add per element op, as 8 lane bit-operations
-        e_dre = (bit_ops + 8 * cl_ops) * dre.bit_op_pj + (checks + topk_cmp) * dre.compare_pj
+        e_vec = (vec_ops + np.where(pe_mask, fv, 0.0)) * self.vector.op_pj
+        e_noc = noc_bytes * 8 * self.noc.pj_per_bit
         e_dram = self.dram.energy_pj(dram_read + dram_write)
-        e_host = self.host.energy_pj(host_b)
+        e_host = self.offload.energy_pj(link_r) + self.offload.energy_pj(link_w, write=True)
         e_ctrl = self.hw.control_overhead * (e_pe + e_vec + e_dre + e_sram)
         return pd.DataFrame({
             "unit": unit, "compute_s": compute_s, "read_s": read_s, "write_s": write_s,
-            "dram_bytes": dram_read + dram_write, "host_bytes": host_b, "kv_sram_bytes": kv_sram_r,
-            "e_pe_pj": e_pe, "e_sram_pj": e_sram, "e_dram_pj": e_dram, "e_host_pj": e_host,
-            "e_vector_pj": e_vec, "e_dre_pj": e_dre, "e_control_pj": e_ctrl,
+            "link_read_s": link_read_s, "link_write_s": link_write_s,
+            "link_read_latency_s": np.where(link_r > 0, self.offload.read_latency_s, 0.0),
+            "dram_bytes": dram_read + dram_write, "host_bytes": link_r + link_w, "kv_sram_bytes": kv_sram_r,
+            "noc_bytes": noc_bytes, "e_pe_pj": e_pe, "e_sram_pj": e_sram, "e_dram_pj": e_dram, "e_host_pj": e_host,
+            "e_vector_pj": e_vec, "e_dre_pj": e_dre, "e_noc_pj": e_noc, "e_control_pj": e_ctrl,
         })
 
-    def area_mm2(self) -> dict[str, float]:
-        parts = {"pe": self.pe.area_mm2, "sram": self.sram.area_mm2, "vector": self.vector.area_mm2,
-                 "dre": self.dre.area_mm2}
+    def area_per_core_mm2(self) -> dict[str, float]:
+        """Area of one core's blocks: DPE, VPE, on-chip memory, and the DRE's HCU, WTU, KVMU and SRAM."""
+        parts = {"dpe": self.pe.area_mm2, "vpe": self.vector.area_mm2, "sram": self.sram.area_mm2}
+        if self.hw.dre.enabled:
+            hcu, wtu = self.dre_units
+            parts.update(dre_hcu=hcu.area_mm2, dre_wtu=wtu.area_mm2, dre_kvmu=self.kvmu.area_mm2,
+                         dre_sram=self.sram.dre_area_mm2)
         parts["control"] = self.hw.control_overhead * sum(parts.values())
         return parts
 
+    def area_mm2(self) -> dict[str, float]:
+        """Chip area by block (all cores)."""
+        return {k: v * self.cores for k, v in self.area_per_core_mm2().items()}
+
 
 def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_idx: np.ndarray,
-           deps: list[tuple[int, ...]] | None = None, n_units: int = len(UNITS)) -> dict[str, np.ndarray]:
-    """Discrete-event replay: one executor process per unit, one in-order DRAM controller.
+           deps: list[tuple[int, ...]] | None = None, n_units: int = len(UNITS), *,
+           link_read_s: np.ndarray | None = None, link_write_s: np.ndarray | None = None,
+           read_waits_deps: np.ndarray | None = None, link_latency_s: np.ndarray | None = None
+           ) -> dict[str, np.ndarray]:
+    """Discrete-event replay: one executor process per unit, two in-order channels (DRAM, offload link).
 
     Each unit executes its ops in program order once the op's inputs are loaded and the ops it
-    depends on (``deps``; default: the previous op) have computed. The DRAM controller serves, in the
-    fixed order R0, R1, W0, R2, W1, ..., the reads (op i's read waits for a free buffer slot: op i-2
-    has computed) and the write-backs (after the op computed). Fixed orders make the result
-    deterministic and monotone in every duration. Returns start/end arrays (s) of each op's read,
-    compute and write.
+    depends on (``deps``; default: the previous op) have computed. Each channel serves, in the fixed
+    order R0, R1, W0, R2, W1, ..., its reads (a read waits for a free buffer slot: the second-last op
+    whose inputs the channel loaded has computed; and, where ``read_waits_deps[i]``, for op i's
+    dependencies, because the addresses come from them) and its write-backs (after the op computed).
+    A channel with nothing to move for an op does not wait for it. Offload-link reads overlap their request latency (``link_latency_s``) with the
+    transfers before them. Fixed orders make the result deterministic and monotone in every duration.
+    Returns start/end arrays (s) of each op's read, compute and write.
     """
     n = len(compute_s)
     if deps is None:
         deps = [(i - 1,) if i else () for i in range(n)]
+    zeros = np.zeros(n)
+    link_read_s = zeros if link_read_s is None else link_read_s
+    link_write_s = zeros if link_write_s is None else link_write_s
+    waits_deps = np.zeros(n, dtype=bool) if read_waits_deps is None else np.asarray(read_waits_deps, dtype=bool)
     env = simpy.Environment()
-    read_done = [env.event() for _ in range(n)]
     comp_done = [env.event() for _ in range(n)]
-    r0, r1, c0, c1, w0, w1 = (np.zeros(n) for _ in range(6))
-    read_s, compute_s, write_s = (np.asarray(a, dtype=np.float64).tolist() for a in (read_s, compute_s, write_s))
+    r1, c0, c1, w1 = (np.zeros(n) for _ in range(4))
+    lr1, lw1 = np.zeros(n), np.zeros(n)
+    r0, lr0 = np.full(n, np.inf), np.full(n, np.inf)  # read issue times (inf: the channel read nothing)
+    compute_l = np.asarray(compute_s, dtype=np.float64).tolist()
+    uses_link = (np.asarray(link_read_s) > 0).tolist()
     unit_idx = np.asarray(unit_idx)
     ops_of = [np.flatnonzero(unit_idx == u).tolist() for u in range(n_units)]
 
     def stage(waits, duration, start, end, i):
-        """Wait for ``waits``, then hold the resource for ``duration``; record start and end."""
+        """Wait for ``waits``, then hold the channel or unit for ``duration``; record start and end."""
         for ev in waits:
             if not ev.processed:
                 yield ev
-        start[i] = env.now
+        if start is not None:
+            start[i] = env.now
         if duration > 0:
             yield env.timeout(duration)
         end[i] = env.now
 
-    def dram_controller():
+    def channel(reads, writes, done, rs, re, we, latency=None):
+        """In-order controller of one channel (DRAM or the offload link); ops with nothing to move on it
+        pass without waiting. A read waits for a free buffer slot: the second-last op this channel loaded
+        has computed.
+
+        With ``latency`` (per op, s; the offload link) a transfer holds the channel only for its data
+        time (duration - latency) and completes ``latency`` after its issue at the earliest: requests of
+        consecutive ops overlap their latencies, as a device with a command queue does.
+        """
+        reads, writes = np.asarray(reads, dtype=np.float64).tolist(), np.asarray(writes, dtype=np.float64).tolist()
+        lat = [0.0] * n if latency is None else np.asarray(latency, dtype=np.float64).tolist()
+
+        def finish(i, t_done, ev):
+            if t_done > env.now:
+                yield env.timeout(t_done - env.now)
+            re[i] = env.now
+            ev.succeed()
+
+        readers: list[int] = []  # ops this channel has loaded: two buffer slots
         for i in range(n):
-            # a read waits for a free buffer slot: op i-2 has computed
-            yield from stage([comp_done[i - 2]] if i >= 2 else [], read_s[i], r0, r1, i)
-            read_done[i].succeed()
-            if i >= 1:
-                yield from stage([comp_done[i - 1]], write_s[i - 1], w0, w1, i - 1)
-        if n:
-            yield from stage([comp_done[n - 1]], write_s[n - 1], w0, w1, n - 1)
+            if reads[i] > 0:
+                waits = [comp_done[readers[-2]]] if len(readers) >= 2 else []
+                readers.append(i)
+                if waits_deps[i] and reads[i] > 0:
+                    waits += [comp_done[d] for d in deps[i]]
+                if lat[i] > 0:
+                    for ev in waits:
+                        if not ev.processed:
+                            yield ev
+                    issued = env.now
+                    rs[i] = issued
+                    yield env.timeout(max(reads[i] - lat[i], 0.0))
+                    env.process(finish(i, issued + reads[i], done[i]))
+                else:
+                    yield from stage(waits, reads[i], rs, re, i)
+                    done[i].succeed()
+            else:
+                done[i].succeed()
+            if i >= 1 and writes[i - 1] > 0:
+                yield from stage([comp_done[i - 1]], writes[i - 1], None, we, i - 1)
+        if n and writes[n - 1] > 0:
+            yield from stage([comp_done[n - 1]], writes[n - 1], None, we, n - 1)
+
+    dram_done = [env.event() for _ in range(n)]
+    link_done = [env.event() for _ in range(n)]
 
     def executor(ops):
         for i in ops:
-            yield from stage([read_done[i], *(comp_done[d] for d in deps[i])], compute_s[i], c0, c1, i)
+            inputs = [dram_done[i], link_done[i]] if uses_link[i] else [dram_done[i]]
+            yield from stage([*inputs, *(comp_done[d] for d in deps[i])], compute_l[i], c0, c1, i)
             comp_done[i].succeed()
 
-    env.process(dram_controller())
+    env.process(channel(read_s, write_s, dram_done, r0, r1, w1))
+    env.process(channel(link_read_s, link_write_s, link_done, lr0, lr1, lw1, link_latency_s))
     for ops in ops_of:
         if ops:
             env.process(executor(ops))
     env.run()
-    return {"read_start": r0, "read_end": r1, "compute_start": c0, "compute_end": c1,
-            "write_start": w0, "write_end": w1}
+    read_start = np.minimum(np.minimum(r0, lr0), c0)
+    return {"read_start": read_start, "read_end": np.maximum(r1, lr1), "compute_start": c0, "compute_end": c1,
+            "write_end": np.maximum(w1, lw1)}
 
 
 def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | None = None) -> SimResult:
@@ -234,35 +301,48 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     share = host_share_per_op(ev, trace.kv_tokens, trace.meta, room)
     costs = acc.op_costs(ev, share)
     unit_idx = pd.Categorical(costs["unit"], categories=UNITS).codes
-    t = replay(costs["read_s"].to_numpy(), costs["compute_s"].to_numpy(), costs["write_s"].to_numpy(), unit_idx,
-               dependencies(ev))
+    deps = dependencies(ev)
+    order = np.arange(len(ev))
+    if hw.dre.enabled and hw.dre.prefetch:
+        order, deps = prefetch_order(ev, deps)
+    pos = np.empty(len(order), dtype=np.int64)
+    pos[order] = np.arange(len(order))
+    deps_new = [tuple(int(pos[d]) for d in deps[i]) for i in order]
+    is_fetch = (ev["kind"].to_numpy() == "kv_read")
+    t = replay(costs["read_s"].to_numpy()[order], costs["compute_s"].to_numpy()[order],
+               costs["write_s"].to_numpy()[order], unit_idx[order], deps_new,
+               link_read_s=costs["link_read_s"].to_numpy()[order], link_write_s=costs["link_write_s"].to_numpy()[order],
+               read_waits_deps=is_fetch[order], link_latency_s=costs["link_read_latency_s"].to_numpy()[order])
+    t = {key: arr[pos] for key, arr in t.items()}  # back to trace order
     ops = ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy()
     ops = pd.concat([ops, costs], axis=1)
     ops["compute_start_s"] = t["compute_start"]
     ops["compute_end_s"] = t["compute_end"]
     ops["start_s"] = np.minimum(t["read_start"], t["compute_start"])
     ops["end_s"] = np.maximum(t["compute_end"], t["write_end"])
-    ops["mem_s"] = ops["read_s"] + ops["write_s"]
+    ops["mem_s"] = ops["read_s"] + ops["write_s"] + ops["link_read_s"] + ops["link_write_s"]
     ops["bound"] = np.where(ops["compute_s"] >= ops["mem_s"], "compute", "bandwidth")
     area = acc.area_mm2()
-    leak_w = sum(area.values()) * acc.tech.leakage_mw_per_mm2() * 1e-3
+    leak_w = sum(area.values()) * acc.tech.leakage_mw_per_mm2() * 1e-3 + acc.offload.idle_w
     cap = check_capacity(trace.kv_tokens, trace.meta, acc.dram.capacity_bytes, weight_bytes)
     notes = []
     if cap.overflow_frame is not None:
         notes.append(f"KV cache exceeds DRAM after frame {cap.overflow_frame} (t = {cap.overflow_time_s:.1f} s): "
-                     f"the oldest KV is evicted to the host tier (up to {100 * share.max():.0f}% of it) and "
-                     "read back over the host link; those ops are capacity-bound")
+                     f"the oldest KV is evicted to the offload tier (up to {100 * share.max():.0f}% of it) and "
+                     "read back over the link; those ops are capacity-bound")
         ops.loc[(share > 0) & (ops["host_bytes"] > 0), "bound"] = "capacity"
     total = float(ops["end_s"].max()) if len(ops) else 0.0
     return SimResult(hardware=hw.name, kind="accelerator", ops=ops, area_mm2=area, leakage_w=leak_w,
-                     total_s=total, notes=notes, capacity=cap.as_dict(), utilisation=utilisation(ops, total))
+                     total_s=total, notes=notes, capacity=cap.as_dict(), utilisation=utilisation(ops, total),
+                     area_per_core_mm2=acc.area_per_core_mm2(), peak_tflops=acc.peak_flops / 1e12)
 
 
 def utilisation(ops: pd.DataFrame, total_s: float) -> dict[str, float]:
-    """Busy share of the run for each unit (compute time) and for DRAM (transfer time)."""
+    """Busy share of the run for each unit (compute time), DRAM and the offload link (transfer time)."""
     if total_s <= 0:
         return {}
     busy = ops.groupby("unit")["compute_s"].sum() / total_s
     out = {u: float(v) for u, v in busy.items() if u != "dma"}
-    out["dram"] = float(ops["mem_s"].sum() / total_s)
+    out["dram"] = float((ops["read_s"] + ops["write_s"]).sum() / total_s)
+    out["offload_link"] = float((ops["link_read_s"] + ops["link_write_s"]).sum() / total_s)
     return out

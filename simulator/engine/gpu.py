@@ -18,9 +18,10 @@ from simulator.config.hardware import GpuConfig
 from simulator.config.tech import TechTable, load_tech
 from simulator.engine.accelerator import ON_CHIP_KINDS, PE_KINDS
 from simulator.engine.dram import Dram
-from simulator.engine.host_link import HostLink
 from simulator.engine.kv_memory import check_capacity, host_share_per_op
+from simulator.engine.offload import OffloadTier
 from simulator.engine.result import SimResult
+from simulator.engine.vector_unit import VectorUnit
 from simulator.tracer.stream import Trace
 
 _PRECISION_BY_BITS = {4: "int4", 8: "int8", 16: "fp16"}
@@ -31,7 +32,7 @@ class Gpu:
         self.hw = hw
         self.tech = (tech or load_tech()).at(hw.tech_node)
         self.dram = Dram(hw.dram, self.tech)
-        self.host = HostLink(hw.host_link)
+        self.offload = OffloadTier(hw.offload)
         eff = hw.efficiency
         self.bw = hw.dram.bandwidth_gbps * 1e9 * eff.gemv_bandwidth
         self.vector_flops = hw.fp32_tflops * 1e12 * eff.vector
@@ -48,8 +49,11 @@ class Gpu:
         """Per-kernel times (s), bytes and dynamic energy (pJ); ``host_share`` as for the accelerator."""
         kind = ev["kind"].to_numpy()
         fm = ev["flops_matmul"].to_numpy(np.float64)
-        fv = ev["flops_vector"].to_numpy(np.float64)
-        is_mat = np.isin(kind, PE_KINDS + ("retrieval_score", "cluster"))
+        # ReSV's clustering and WiCSum run as CUDA-core kernels (element ops as on a vector unit)
+        fv = ev["flops_vector"].to_numpy(np.float64) + VectorUnit.retrieval_element_ops(
+            kind, ev["hash_compares"].to_numpy(np.float64), ev["m"].to_numpy(np.float64),
+            ev["candidates"].to_numpy(np.float64))
+        is_mat = np.isin(kind, PE_KINDS + ("retrieval_score",))
         wbits = ev["weight_bits"]
         peak = wbits.map({b: self.tensor_flops(b) for b in wbits.unique()}).to_numpy(np.float64)
         compute_s = np.where(is_mat, fm / peak, 0.0) + fv / self.vector_flops
@@ -64,15 +68,20 @@ class Gpu:
         evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
         kv_dram = np.where(tier == "host", 0.0, kv)
         kv_evicted = kv_dram * evicted
-        dram_b = w + kv_dram - kv_evicted + act_dram
-        host_b = np.where(tier == "host", kv, 0.0) + kv_evicted
-        mem_s = dram_b / self.bw + self.host.transfer_s(host_b)
+        hc = ev["bytes_hc_read"].to_numpy(np.float64) + ev["bytes_hc_write"].to_numpy(np.float64)
+        dram_b = w + kv_dram - kv_evicted + act_dram + hc
+        runs = ev["kv_token_runs"].to_numpy(np.float64)  # GPU software keeps tokens in arrival order
+        link_r = np.where(tier == "host", ev["bytes_kv_read"].to_numpy(np.float64), 0.0) + kv_evicted
+        link_w = np.where(tier == "host", ev["bytes_kv_write"].to_numpy(np.float64), 0.0)
+        host_b = link_r + link_w
+        mem_s = (dram_b / self.bw + self.offload.transfer_s(link_r, np.where(tier == "host", runs, 0))
+                 + self.offload.transfer_s(link_w, np.where(tier == "host", runs, 0), write=True))
         p = self.hw.power
         e_pe = np.where(is_mat, fm, 0.0) * p.pj_per_flop_tensor
         e_vec = fv * p.pj_per_flop_vector
         e_dram = self.dram.energy_pj(dram_b)
         e_l2 = (act_l2 + dram_b) * 8 * p.l2_pj_per_bit  # everything passes L2
-        e_host = self.host.energy_pj(host_b)
+        e_host = self.offload.energy_pj(link_r) + self.offload.energy_pj(link_w, write=True)
         launch = self.hw.efficiency.kernel_launch_us * 1e-6
         dur = np.maximum(compute_s, mem_s) + launch
         dyn_pj = e_pe + e_vec + e_dram + e_l2 + e_host
@@ -82,7 +91,7 @@ class Gpu:
             "unit": np.where(is_mat, "tensor", "cuda"), "compute_s": compute_s, "mem_s": mem_s, "dur_s": dur,
             "dram_bytes": dram_b, "host_bytes": host_b,
             "e_pe_pj": e_pe, "e_sram_pj": e_l2, "e_dram_pj": e_dram, "e_host_pj": e_host, "e_vector_pj": e_vec,
-            "e_dre_pj": 0.0, "e_control_pj": 0.0,
+            "e_dre_pj": 0.0, "e_noc_pj": 0.0, "e_control_pj": 0.0,
         })
 
 
@@ -110,5 +119,5 @@ def simulate_gpu(trace: Trace, hw: GpuConfig, tech: TechTable | None = None) -> 
         util = {u: float(v) for u, v in (ops.groupby("unit")["compute_s"].sum() / total).items()}
         util["dram"] = float(ops["mem_s"].sum() / total)
     return SimResult(hardware=hw.name, kind="gpu", ops=ops, area_mm2={"soc": hw.die_area_mm2},
-                     leakage_w=hw.power.static_w, total_s=total, notes=notes, capacity=cap.as_dict(),
-                     utilisation=util)
+                     leakage_w=hw.power.static_w + gpu.offload.idle_w, total_s=total, notes=notes, capacity=cap.as_dict(),
+                     utilisation=util, peak_tflops=max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")))

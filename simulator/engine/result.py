@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-ENERGY_PARTS = ("pe", "sram", "dram", "host", "vector", "dre", "control", "leakage")
+# "host" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU and WTU; "noc" the
+# exchange between cores; "leakage" the static power (accelerator leakage, GPU idle, offload device idle)
+ENERGY_PARTS = ("pe", "sram", "dram", "host", "vector", "dre", "noc", "control", "leakage")
 
 
 @dataclass
@@ -29,3 +31,5 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     notes: list[str] = field(default_factory=list)
     capacity: dict = field(default_factory=dict)
     utilisation: dict[str, float] = field(default_factory=dict)  # busy share of the run per unit
+    area_per_core_mm2: dict[str, float] = field(default_factory=dict)  # accelerator blocks of one core
+    peak_tflops: float = 0.0  # dense peak at the matrix precision (whole chip)

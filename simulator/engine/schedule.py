@@ -40,3 +40,64 @@ def dependencies(ev: pd.DataFrame) -> list[tuple[int, ...]]:
             join[j] = tuple(sorted(last.values()))
         i = j
     return deps
+
+
+PREDICTION_KINDS = ("retrieval_score", "wicsum", "topk", "kv_read")
+
+
+def prefetch_order(ev: pd.DataFrame, deps: list[tuple[int, ...]]) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """Program order with next-layer prediction and prefetch (V-Rex's DRE; InfiniGen-style).
+
+    In each LLM pass, layer l's prediction block (the contiguous run of retrieval scoring, selection and
+    KV fetch ops that precedes its attention) is issued right after layer l-1's KV write, i.e. as soon
+    as layer l-1's QKV generation is done, so its scoring, selection and fetch overlap the rest of layer
+    l-1. The block's ops then depend on that KV write instead of layer l's earlier ops; layer l's
+    attention still waits for the block. Returns the new order (trace indices) and the updated
+    dependencies (trace indices).
+    """
+    n = len(ev)
+    kind = ev["kind"].to_numpy()
+    layer = ev["layer"].to_numpy()
+    keys = ev[["phase", "frame", "question", "step"]]
+    inst = np.cumsum((keys != keys.shift()).any(axis=1).to_numpy())
+    is_llm = (ev["phase"].to_numpy() != "vision") & (layer >= 0)
+    pred = np.isin(kind, PREDICTION_KINDS) & is_llm
+    writes = (kind == "kv_write") & is_llm
+    # first op of each (instance, layer) prediction run, and the last KV write of each (instance, layer)
+    starts = np.flatnonzero(pred & ~np.r_[False, pred[:-1]])
+    last_write = {}
+    for i in np.flatnonzero(writes):
+        last_write[(int(inst[i]), int(layer[i]))] = int(i)
+    moved_after: dict[int, np.ndarray] = {}
+    moved = np.zeros(n, dtype=bool)
+    deps = list(deps)
+    seen_block: set[tuple[int, int]] = set()
+    for s in starts:
+        key = (int(inst[s]), int(layer[s]))
+        if key in seen_block:
+            continue  # one block per layer and pass: the run before attention
+        seen_block.add(key)
+        anchor = last_write.get((key[0], key[1] - 1))
+        if anchor is None:
+            continue
+        e = s
+        while e < n and pred[e] and inst[e] == inst[s] and layer[e] == layer[s]:
+            e += 1
+        block = np.arange(s, e)
+        inside = set(block.tolist())
+        for i in block:
+            outside = tuple(d for d in deps[i] if d not in inside)
+            if outside:
+                deps[i] = tuple(sorted({*(d for d in deps[i] if d in inside), anchor}))
+        moved[block] = True
+        moved_after[anchor] = block
+    if not moved_after:
+        return np.arange(n), deps
+    order = []
+    for i in range(n):
+        if moved[i]:
+            continue
+        order.append(i)
+        if i in moved_after:
+            order.extend(moved_after[i].tolist())
+    return np.asarray(order, dtype=np.int64), deps

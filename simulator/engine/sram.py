@@ -9,14 +9,17 @@ from simulator.config.tech import TechPoint
 
 
 class SramBuffers:
-    def __init__(self, cfg: SramConfig, tech: TechPoint):
+    """The buffers of all ``cores`` (capacities and port bandwidth add up); areas are per core."""
+
+    def __init__(self, cfg: SramConfig, tech: TechPoint, cores: int = 1, dre_kb: float = 0.0):
         self.cfg = cfg
-        self.weight_bytes = cfg.weight_kb * 1024
-        self.act_bytes = cfg.activation_kb * 1024
-        self.kv_bytes = cfg.kv_kb * 1024
+        self.weight_bytes = cfg.weight_kb * 1024 * cores
+        self.act_bytes = cfg.activation_kb * 1024 * cores
+        self.kv_bytes = cfg.kv_kb * 1024 * cores
         total_kb = cfg.weight_kb + cfg.activation_kb + cfg.kv_kb
-        self.bytes_per_cycle = cfg.banks * cfg.port_width_bits / 8  # one buffer's ports, all banks
+        self.bytes_per_cycle = cfg.banks * cfg.port_width_bits / 8 * cores  # one buffer's ports, all banks
         self.area_mm2 = tech.sram_mm2(total_kb, banks=3 * cfg.banks)  # three buffers of ``banks`` banks
+        self.dre_area_mm2 = tech.sram_mm2(dre_kb, banks=4) if dre_kb else 0.0  # the DRE's four small SRAMs
         bank = {name: kb / cfg.banks for name, kb in
                 (("weight", cfg.weight_kb), ("activation", cfg.activation_kb), ("kv", cfg.kv_kb))}
         self.read_pj_per_bit = {n: tech.sram_pj_per_bit(kb) for n, kb in bank.items()}

@@ -1,4 +1,9 @@
-"""SIMD vector / special-function unit: softmax, norms, elementwise ops, data movement."""
+"""Vector engine (VPE) of one core: softmax, norms, elementwise ops; also the fallback for the DRE.
+
+Peak: ``lanes x ops_per_lane_per_cycle`` element ops per cycle; each lane is a fused multiply-add,
+so it counts 2 FLOPs per cycle in the peak FLOP/s (V-Rex's per-core peak includes the VPE this way).
+Work is divided evenly over the cores (see multicore.py).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,33 @@ import numpy as np
 from simulator.config.hardware import VectorUnitConfig
 from simulator.config.tech import TechPoint
 
+# Element ops of ReSV's retrieval steps when no DRE is present (the DRE-disabled ablation):
+# one Hamming distance = XOR, popcount and compare on a lane; WiCSum on a vector unit sorts each
+# row (log2(C) compare-exchange passes over C scores) and then multiplies, accumulates and compares.
+HAMMING_OPS = 3
+WICSUM_OPS_PER_SCORE = 3
+
 
 class VectorUnit:
-    def __init__(self, cfg: VectorUnitConfig, clock_hz: float, tech: TechPoint):
+    def __init__(self, cfg: VectorUnitConfig, clock_hz: float, tech: TechPoint, cores: int = 1):
         self.cfg = cfg
         self.clock_hz = clock_hz
-        self.ops_per_cycle = cfg.lanes * cfg.ops_per_lane_per_cycle
-        self.peak_ops = self.ops_per_cycle * clock_hz
+        self.cores = cores
+        self.ops_per_cycle = cfg.lanes * cfg.ops_per_lane_per_cycle  # per core
+        self.peak_ops = self.ops_per_cycle * clock_hz * cores  # whole chip
+        self.peak_flops = 2.0 * cfg.lanes * clock_hz  # per core (FMA lanes)
         self.op_pj = tech.vector_op_pj()
-        self.area_mm2 = cfg.lanes * tech.vector_lane_mm2()
+        self.area_mm2 = cfg.lanes * tech.vector_lane_mm2()  # per core
 
-    def cycles(self, element_ops: np.ndarray) -> np.ndarray:
-        return np.ceil(np.asarray(element_ops, dtype=np.float64) / self.ops_per_cycle)
+    def cycles(self, element_ops) -> np.ndarray:
+        """Cycles of ``element_ops`` spread over all cores' lanes."""
+        return np.ceil(np.asarray(element_ops, dtype=np.float64) / (self.ops_per_cycle * self.cores))
+
+    @staticmethod
+    def retrieval_element_ops(kind: np.ndarray, hash_compares: np.ndarray, m: np.ndarray,
+                              candidates: np.ndarray) -> np.ndarray:
+        """Element ops of clustering and WiCSum selection when they run here instead of on the DRE."""
+        c = np.asarray(candidates, dtype=np.float64)
+        sort = c * np.ceil(np.log2(np.maximum(c, 2.0)))
+        wicsum = np.maximum(np.asarray(m, dtype=np.float64), 1.0) * (sort + WICSUM_OPS_PER_SCORE * c)
+        return np.where(kind == "cluster", HAMMING_OPS * hash_compares, 0.0) + np.where(kind == "wicsum", wicsum, 0.0)

@@ -21,6 +21,9 @@ class CacheSpec:
     layer: int
     tokens_per_frame: int
     real: bool  # real tensors (decisions from values) or meta (decisions from profile parameters)
+    layers: int = 1  # LLM layers in the model (for per-layer profiles)
+    kv_bits: int = 16  # bits per stored KV element (workload precision)
+    layer_group: tuple[int, ...] = ()  # meta mode: the layers this traced layer stands for
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +35,10 @@ class KvPolicy:
     @classmethod
     def from_params(cls, params: dict[str, Any], *, source: str) -> "KvPolicy":
         return build(cls, dict(params), source=source, prefix="kv_policy.params")
+
+    def meta_trace_groups(self, n_layers: int) -> list[list[int]]:
+        """Meta mode: groups of layers, one representative traced per group (default: one group)."""
+        return [list(range(n_layers))]
 
     def max_slots(self) -> int | None:
         """Slots a layer's device cache may hold (None = unbounded)."""

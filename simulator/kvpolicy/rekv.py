@@ -91,7 +91,7 @@ class RekvStore(KVCache):
             fk = torch.stack(self.frame_keys, dim=2)  # [b, kvh, F, d]
             qm = q.mean(dim=(2, 3))  # [b, kvh, d]
             scores = torch.matmul(qm.unsqueeze(2), fk.transpose(-1, -2)).squeeze(2).mean(dim=(0, 1))  # [F]
-            context.annotate(candidates=n_frames, selected=k, bits_needed_mean=0.0)
+            context.annotate(candidates=n_frames, selected=k)
         with context.region("topk", "topk"):
             _, top = torch.topk(scores, k)
             context.annotate(candidates=n_frames, selected=k)

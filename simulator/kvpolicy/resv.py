@@ -1,272 +1,479 @@
-"""``resv``: ReSV-style dynamic KV-cache retrieval (after V-Rex, arXiv 2512.12284).
+"""``resv``: ReSV, V-Rex's training-free KV retrieval (arXiv 2512.12284, section 4 of vrex.md).
 
-Storage: the cache holds *clusters*, each with a centroid key/value (running mean of its members),
-a member count and the position of its first member.
-- Temporal clustering: a frame token whose key before the rotary embedding (all KV heads, batch-mean)
-  has cosine similarity above ``temporal_threshold`` with the previous frame's token at the same grid
-  position joins that token's cluster (so a static region stays one cluster across frames).
-- Spatial clustering: a remaining token joins its left or upper neighbour's new cluster in the same
-  frame when their similarity is above ``spatial_threshold``.
-- Text tokens (prompt, answer) are never merged.
-Retrieval, per layer and per KV head: the phase's mean query scores every cluster centroid (with the
-log of the cluster size added, so a cluster of n equal tokens gets n tokens' attention); clusters are
-taken in descending estimated attention mass until ``attention_share`` of it is covered (a dynamic
-count, not a fixed top-k). Clusters written in the current phase are always attended. Only the
-selected clusters' K/V are read.
+Per layer and KV head (``cluster_scope: per_kv_head``; ``shared``: one clustering of the head-mean
+keys serves every head):
 
-With real tensors every decision is taken on values, and the DRE's bit-serial early-exit statistics
-are measured. In meta mode (shapes only) the decisions follow the profile parameters
-(``meta_merge_ratio``, ``meta_select_ratio``, ``meta_bits_needed``), measured beforehand in real mode
-(``vrex policies``) and written in the workload.
+1. **Hash bits.** Each new frame's keys (after RoPE) are projected on ``hash_bits`` (N_hp = 32)
+   seeded random hyperplanes and binarised (> 0 -> 1). Traced as a GEMM (``hash_proj``) on the
+   matrix engine.
+2. **Clustering.** A token's code is compared (XOR + popcount: Hamming distance) with the codes of
+   the *open* clusters (opened by a token still inside the recent window, including clusters opened
+   earlier in the same frame); it joins the nearest one when the distance is below
+   ``hamming_threshold`` (Th_hd = 7), otherwise it opens a cluster. A cluster's code is its opening
+   token's code (our choice: a mean key would need another projection); its key is the mean of its
+   members' keys and its token count TC is kept in the HC table (DRAM). Members keep their own K/V
+   (retrieval, not merging). Traced: ``cluster`` (``hash_compares`` for the HCU) and ``hc_update``
+   (the running-mean update of the touched cluster keys on the vector unit, HC-table bytes).
+3. **Tiers.** A cluster is open while its opener is among the last ``recent_window`` tokens; when it
+   closes, its members are written out to the offload tier as one contiguous run (the KVMU's
+   cluster-wise layout), so device DRAM holds the open clusters plus the text tokens.
+4. **Scoring.** Each query row (the head group's query heads x the phase's tokens) scores the cluster
+   keys (Q x K_cluster^T / sqrt(d), ``retrieval_score``, a GEMM reading the HC table).
+5. **WiCSum.** Per row i, with weights w_ij (the softmax of the row's scores when
+   ``softmax_scores``, else the raw scores): Sum_i = sum_j w_ij TC_j; sorted by score, descending,
+   clusters are taken until the accumulated w TC exceeds ``wicsum_threshold`` (Th_r = 0.3) x Sum_i.
+   The WTU's early exit is measured as it works: scores are binned into ``wtu_buckets`` equal score
+   ranges and walked from the top bucket; ``scores_processed`` counts the scores of every bucket
+   visited up to the one where the threshold is passed.
+6. The union over the rows (and streams) gives the head's clusters; attention runs over their member
+   tokens, plus the phase's own tokens and the text tokens (prompts and answers are not clustered:
+   they stay in device DRAM and are always attended, our choice). Members in closed clusters are
+   fetched from the offload tier (``kv_fetch``: one request per selected cluster, ``kv_runs``; in
+   arrival order they would be ``kv_token_runs`` requests); open ones are gathered from DRAM.
+
+Real mode takes every decision on tensor values (streams in a batch are identical copies, so stream
+0 decides for all). Meta mode follows a profile (the ``meta_*`` parameters): the paper's measured
+statistics for VideoLLM-online (vrex.md section 3), spread over layers (see :func:`layer_shares`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from simulator.config.schema import spec
+from simulator.errors import ConfigError
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
-from simulator.kvpolicy.bitserial import bits_needed
 from simulator.models.kv_cache import KVCache, attend_over, host_tensor, merge_heads
 from simulator.tracer import context
+
+HC_ENTRY_META_BYTES = 4 + 4 + 8  # per cluster besides its key: hash code (<= 32 bits), token count, start address
 
 
 @dataclass(frozen=True, kw_only=True)
 class ResvPolicy(KvPolicy):
     name: ClassVar[str] = "resv"
-    temporal_threshold: float = spec("cosine similarity to merge with the previous frame's token at the same "
-                                     "position (strictly above)", gt=0, le=1, default=0.9)
-    spatial_threshold: float = spec("cosine similarity to merge with a neighbour's cluster in the frame",
-                                    gt=0, le=1, default=0.95)
-    attention_share: float = spec("share of estimated attention mass the selected clusters cover", gt=0, le=1,
-                                  default=0.9)
-    score_bits: int = spec("key bits of the DRE's bit-serial scoring", ge=2, le=16, default=8)
-    meta_merge_ratio: float = spec("meta mode: share of frame tokens merged into clusters", ge=0, lt=1,
-                                   default=0.0)
-    meta_select_ratio: float = spec("meta mode: share of clusters selected per head", gt=0, le=1, default=1.0)
-    meta_bits_needed: float = spec("meta mode: mean key bits the DRE evaluates per candidate", gt=0,
-                                   default=8.0)
+    hash_bits: int = spec("N_hp: random hyperplanes per hash code", ge=1, le=64, default=32)
+    hamming_threshold: int = spec("Th_hd: a token joins a cluster at Hamming distance below this", ge=1,
+                                  default=7)
+    wicsum_threshold: float = spec("Th_r: share of the row's weighted score sum the selection must pass", gt=0,
+                                   le=1, default=0.3)
+    softmax_scores: bool = spec("(open) WiCSum weights are softmax-normalised scores (else raw scores)",
+                                default=True)
+    cluster_scope: str = spec("(open) cluster per KV head, or once on head-mean keys shared by all heads",
+                              choices=("per_kv_head", "shared"), default="per_kv_head")
+    recent_window: int = spec("(open) recent tokens whose clusters stay open and in device DRAM", unit="tokens",
+                              ge=1, default=1024)
+    wtu_buckets: int = spec("(open) score buckets of the WTU's bucket sorters", ge=1, default=16)
+    seed: int = spec("seed of the random hyperplanes", ge=0, default=0)
+    meta_frame_share: float = spec("meta mode: mean share of the cache read in frame processing", gt=0, le=1,
+                                   default=0.327)
+    meta_text_share: float = spec("meta mode: mean share of the cache read in text generation", gt=0, le=1,
+                                  default=0.025)
+    meta_layer_min: float = spec("meta mode: smallest per-layer frame share", gt=0, le=1, default=0.042)
+    meta_layer_max: float = spec("meta mode: largest per-layer frame share", gt=0, le=1, default=0.44)
+    meta_cluster_tokens: float = spec("meta mode: mean tokens per cluster", ge=1, default=32.0)
+    meta_wtu_processed: float = spec("meta mode: share of a row's scores the WTU walks", gt=0, le=1, default=0.16)
+    meta_token_run: float = spec("meta mode: mean contiguous run of selected tokens in arrival order", ge=1,
+                                 default=1.0)
+    meta_layer_groups: int = spec("meta mode: groups of consecutive layers, one traced per group with the "
+                                  "group's mean share (tracing speed vs profile resolution)", ge=1, default=4)
+
+    def validate(self, source: str, prefix: str) -> None:
+        lo, mean, hi = self.meta_layer_min, self.meta_frame_share, self.meta_layer_max
+        if not lo <= mean <= hi:
+            raise ConfigError(source, f"{prefix}.meta_frame_share",
+                              f"{mean} must lie between meta_layer_min ({lo}) and meta_layer_max ({hi})")
 
     def make_cache(self, spec: CacheSpec) -> "ResvStore":
         return ResvStore(self, spec)
 
+    def meta_trace_groups(self, n_layers: int) -> list[list[int]]:
+        return [g.tolist() for g in np.array_split(np.arange(n_layers), min(self.meta_layer_groups, n_layers))]
+
+
+def layer_shares(n_layers: int, mean: float, lo: float, hi: float) -> np.ndarray:
+    """Per-layer read shares from ``lo`` (layer 0) rising to ``hi`` (last layer) with the given mean.
+
+    Shape (our choice; the paper gives the range and the mean, vrex.md section 3): s(x) = lo +
+    (hi - lo) (1 - (1 - x)^a), x = layer / (layers - 1), with a >= 0 solved by bisection so that the
+    mean over the layers equals ``mean`` (early layers read little, as the range's low end suggests).
+    """
+    if n_layers == 1:
+        return np.array([mean])
+    x = np.arange(n_layers) / (n_layers - 1)
+
+    def shares(a: float) -> np.ndarray:
+        return lo + (hi - lo) * (1 - (1 - x) ** a)
+
+    a_lo, a_hi = 1e-6, 1e3
+    for _ in range(200):  # mean of shares(a) rises with a
+        mid = math.sqrt(a_lo * a_hi)
+        if shares(mid).mean() < mean:
+            a_lo = mid
+        else:
+            a_hi = mid
+    return shares(math.sqrt(a_lo * a_hi))
+
+
+def wicsum_select(scores: np.ndarray, counts: np.ndarray, threshold: float, softmax: bool = True,
+                  buckets: int = 16) -> tuple[np.ndarray, int]:
+    """WiCSum on one row: (selected cluster indices, scores the WTU walks before its early exit).
+
+    Sorted by score, descending, clusters are accumulated (weight x token count) until the sum exceeds
+    ``threshold`` x the row's total; the fewest such clusters in score order are selected. The WTU walks
+    score buckets (``buckets`` equal ranges between the row's min and max score) from the top; every
+    score in a visited bucket is processed, up to the bucket that holds the last selected score.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    c = len(scores)
+    if c == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    w = np.exp(scores - scores.max()) if softmax else scores
+    wt = w * counts
+    total = wt.sum()
+    order = np.argsort(-scores, kind="stable")
+    cum = np.cumsum(wt[order])
+    passed = np.flatnonzero(cum > threshold * total)
+    k = int(passed[0]) + 1 if passed.size else c
+    chosen = order[:k]
+    lo, hi = scores.min(), scores.max()
+    if hi > lo:
+        b = np.minimum(((scores - lo) / (hi - lo) * buckets).astype(np.int64), buckets - 1)
+        processed = int((b >= b[order[k - 1]]).sum())
+    else:
+        processed = c
+    return np.sort(chosen), processed
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.uint64)
+    return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(axis=-1)
+
+
+def contiguous_runs(positions: np.ndarray) -> int:
+    """Runs of consecutive integers in ``positions`` (sorted or not)."""
+    if len(positions) == 0:
+        return 0
+    p = np.sort(np.asarray(positions))
+    return int(1 + np.count_nonzero(np.diff(p) != 1))
+
+
+@dataclass
+class _Head:
+    """Clusters of one scope head (a KV head, or all heads when shared)."""
+
+    code: list = field(default_factory=list)  # opener's hash code per cluster (int)
+    opener: list = field(default_factory=list)  # opener's token position per cluster
+    members: list = field(default_factory=list)  # token positions per cluster
+    closed: list = field(default_factory=list)  # written out to the offload tier
+    n_open_from: int = 0  # clusters before this index are all closed
+
 
 class ResvStore(KVCache):
-    """Cluster store of one layer (see the module docstring)."""
+    """Token store of one layer plus ReSV's HC table (see the module docstring)."""
 
     def __init__(self, policy: ResvPolicy, spec: CacheSpec):
         super().__init__(spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype)
         self.pol, self.spec = policy, spec
-        self.counts = np.zeros(0, dtype=np.int64)
-        self.members: list[list[int]] = []  # token positions per cluster (real mode, for recall)
-        self.grid_cluster: np.ndarray | None = None  # cluster id per grid position of the last frame
-        self.touched: set[int] = set()  # clusters written in the current phase
-        self.prev_feat: torch.Tensor | None = None  # last frame's normalised pre-RoPE keys [n, kvh*d]
-        self.frame_tokens = 0  # frame tokens written
-        self.frame_clusters = 0  # clusters those tokens opened
-        self.bits_hist = np.zeros(policy.score_bits, dtype=np.int64)  # candidates by key bits needed
+        self.scope = spec.kv_heads if policy.cluster_scope == "per_kv_head" else 1
+        gen = torch.Generator().manual_seed(policy.seed * 100003 + spec.layer)
+        planes = torch.randn(spec.head_dim, policy.hash_bits, generator=gen)
+        with context.paused():
+            self.planes = planes.to(spec.device, spec.dtype)
+        context.register(self.planes, "weight")
+        self.heads = [_Head() for _ in range(self.scope)]
+        self.hc_keys = self._alloc_hc(64)  # [b, scope, clusters, d]: cluster mean keys (HC table, DRAM)
+        self.frame_pos: list[int] = []  # positions of frame tokens (clustered)
+        self.text_pos: list[int] = []  # positions of text tokens (always attended, device DRAM)
+        group = list(spec.layer_group) or [spec.layer]
+        self.share = float(layer_shares(spec.layers, policy.meta_frame_share, policy.meta_layer_min,
+                                        policy.meta_layer_max)[group].mean())  # meta mode
+        self.text_share = policy.meta_text_share * self.share / policy.meta_frame_share
+        self.stats: dict[str, float] = {}
+        self.meta_clusters = 0  # meta mode: clusters per scope head so far
+        self.meta_closed_tokens = 0
 
-    def begin_phase(self, phase: dict) -> None:
-        super().begin_phase(phase)
-        self.touched = set()
+    # ---- bookkeeping ----
+    def _alloc_hc(self, clusters: int) -> torch.Tensor:
+        with context.paused():
+            return torch.zeros(self.batch, self.scope, clusters, self.head_dim, device=self.device, dtype=self.dtype)
+
+    def _grow_hc(self, need: int) -> None:
+        cap = self.hc_keys.shape[2]
+        if need <= cap:
+            return
+        new = self._alloc_hc(max(need, 2 * cap))
+        if self.device.type != "meta":
+            with context.paused():
+                new[:, :, :cap].copy_(self.hc_keys)
+        self.hc_keys = new
+
+    def _add(self, key: str, value: float) -> None:
+        self.stats[key] = self.stats.get(key, 0.0) + value
 
     def policy_stats(self) -> dict[str, float]:
-        stats = {"frame_tokens": self.frame_tokens, "frame_clusters_created": self.frame_clusters}
-        stats.update({f"dre_bits_hist_{b + 1}": int(c) for b, c in enumerate(self.bits_hist)})
-        return stats
+        out = dict(self.stats)
+        n_clusters = self.meta_clusters * self.scope if not self.spec.real else sum(len(h.code) for h in self.heads)
+        entry = self.head_dim * self._kv_bytes_per_elem() + HC_ENTRY_META_BYTES
+        out["clusters"] = n_clusters
+        out["hc_table_bytes"] = n_clusters * entry * self.batch
+        out["kv_bytes"] = 2 * self.batch * self.kv_heads * self.tokens_seen * self.head_dim * self._kv_bytes_per_elem()
+        return out
 
-    # ---- write: clustering ----
+    def _kv_bytes_per_elem(self) -> float:
+        return self.spec.kv_bits / 8
+
+    def device_slots(self) -> int:
+        return self.tokens_seen - self.host_slots()
+
+    def host_slots(self) -> int:
+        if not self.spec.real:
+            return self.meta_closed_tokens
+        closed = [sum(len(m) for m, c in zip(h.members, h.closed) if c) for h in self.heads]
+        return int(round(sum(closed) / len(closed)))
+
+    def _host_bytes_per_token(self, heads: float) -> float:
+        return 2 * self.batch * heads * self.head_dim * self._kv_bytes_per_elem()
+
+    # ---- write: hash, cluster, store, close ----
     def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
                k_raw: torch.Tensor | None = None) -> None:
         n = k_new.shape[2]
         positions = np.arange(self.tokens_seen, self.tokens_seen + n)
-        is_frame = self.phase.get("phase") == "frame_prefill"
-        if is_frame:
-            assign = self._cluster_frame(k_raw if k_raw is not None else k_new)
+        super().append(k_new, v_new, q_pos)  # every token's own K/V, in device DRAM first
+        if self.phase.get("phase") == "frame_prefill":
+            self._cluster_frame(k_new, positions)
+            self.frame_pos.extend(positions.tolist())
         else:
-            assign = np.full(n, -1)
-        new = assign < 0
-        n_new = int(new.sum())
-        first_new = self.used
-        assign[new] = np.arange(first_new, first_new + n_new)
-        self._grow(first_new + n_new)
-        context.register(self.k, "kv")
-        context.register(self.v, "kv")
-        with context.region("kv_write", "kv_write", kv_tier=self.tier):
-            if n_new:
-                idx_new = np.flatnonzero(new)
-                if n_new == n:
-                    self.k[:, :, first_new:first_new + n].copy_(k_new)
-                    self.v[:, :, first_new:first_new + n].copy_(v_new)
-                else:
-                    sel = self._index(idx_new)
-                    self.k[:, :, first_new:first_new + n_new].copy_(k_new.index_select(2, sel))
-                    self.v[:, :, first_new:first_new + n_new].copy_(v_new.index_select(2, sel))
-            self.counts = np.concatenate([self.counts, np.ones(n_new, dtype=np.int64)])
-            merged = np.flatnonzero(~new)
-            if merged.size:
-                self._merge_into(k_new, v_new, merged, assign[merged])
-                np.add.at(self.counts, assign[merged], 1)
-        self.positions[first_new:first_new + n_new] = positions[new]
+            self.text_pos.extend(positions.tolist())
+        self._close_clusters()
+
+    def _cluster_frame(self, k_new: torch.Tensor, positions: np.ndarray) -> None:
+        n = k_new.shape[2]
+        with context.region("hash_proj", "gemm"):
+            keys = k_new if self.scope == self.kv_heads else k_new.mean(dim=1, keepdim=True)
+            bits = torch.matmul(keys, self.planes) > 0  # [b, scope, n, N_hp]
         if self.spec.real:
-            self.members.extend([] for _ in range(n_new))
-            for p, c in zip(positions, assign):
-                self.members[c].append(int(p))
-        if is_frame:
-            self.grid_cluster = assign.copy()
-            self.frame_tokens += n
-            self.frame_clusters += n_new
-        self.used = first_new + n_new
-        self.touched.update(int(c) for c in np.unique(assign))
-        self.tokens_seen += n
-        if self.probe is not None:
-            self.probe.add(k_new, positions)
-
-    def _index(self, idx: np.ndarray) -> torch.Tensor:
-        return host_tensor(idx, torch.long, self.device)
-
-    def _merge_into(self, k_new, v_new, tok: np.ndarray, clusters: np.ndarray) -> None:
-        """Running-mean update of the centroids that absorb tokens ``tok``."""
-        uniq, inv = np.unique(clusters, return_inverse=True)
-        cl, inv_t = self._index(uniq), self._index(inv)
-        old_n = host_tensor(self.counts[uniq], self.dtype, self.device)
-        add_n = host_tensor(np.bincount(inv, minlength=len(uniq)), self.dtype, self.device)
-        for store, new in ((self.k, k_new), (self.v, v_new)):
-            old = store.index_select(2, cl)  # [b, kvh, U, d]
-            sums = torch.zeros_like(old).index_add_(2, inv_t, new.index_select(2, self._index(tok)))
-            upd = (old * old_n[:, None] + sums) / (old_n + add_n)[:, None]
-            store.index_copy_(2, cl, upd)
-
-    def _cluster_frame(self, k_new: torch.Tensor) -> np.ndarray:
-        """Cluster id per new token (-1 = new cluster); the similarity work is recorded."""
-        b, kvh, n, d = k_new.shape
-        side = int(math.isqrt(n))
-        grid = side if side * side == n else 0
-        prev = self.grid_cluster if self.grid_cluster is not None and len(self.grid_cluster) == n else None
-        with context.region("cluster", "cluster"):
-            feat = k_new.mean(dim=0).permute(1, 0, 2).reshape(n, kvh * d)
-            feat = feat / (feat.norm(dim=-1, keepdim=True) + 1e-6)
-            sim_t = None
-            if prev is not None and self.prev_feat is not None:
-                sim_t = (feat * self.prev_feat).sum(-1)
-            self.prev_feat = feat
-            sim_l = (feat[1:] * feat[:-1]).sum(-1)
-            sim_u = (feat[grid:] * feat[:-grid]).sum(-1) if grid else None
-        if not self.spec.real:
-            return self._meta_assign(n, prev)
-        with context.paused():
-            st = sim_t.numpy() if sim_t is not None else None
-            sl = sim_l.numpy()
-            su = sim_u.numpy() if sim_u is not None else None
-        assign = np.full(n, -1)
-        if st is not None:
-            hit = st > self.pol.temporal_threshold
-            assign[hit] = prev[hit]
-        # spatial: greedy raster scan over tokens not merged in time; join a neighbour's *new* cluster
-        label = np.full(n, -1)  # provisional new-cluster label
-        next_label = 0
-        for i in range(n):
-            if assign[i] >= 0:
-                continue
-            cand = []
-            if i >= 1 and (not grid or i % grid) and assign[i - 1] < 0 and sl[i - 1] > self.pol.spatial_threshold:
-                cand.append((sl[i - 1], label[i - 1]))
-            if grid and i >= grid and assign[i - grid] < 0 and su[i - grid] > self.pol.spatial_threshold:
-                cand.append((su[i - grid], label[i - grid]))
-            if cand:
-                label[i] = max(cand)[1]
-            else:
-                label[i] = next_label
-                next_label += 1
-        # a spatial group becomes one new cluster: its first token opens it (stays -1, given the next free
-        # id by append in token order), the group's other tokens merge into it
-        first_of: dict[int, int] = {}
-        for i, lab in enumerate(label):
-            if lab >= 0 and lab not in first_of:
-                first_of[lab] = i
-        openers = np.array(sorted(first_of.values()), dtype=np.int64)
-        new_id = dict(zip(openers.tolist(), range(self.used, self.used + len(openers))))
-        for i, lab in enumerate(label):
-            if lab >= 0 and first_of[lab] != i:
-                assign[i] = new_id[first_of[lab]]
-        return assign
-
-    def _meta_assign(self, n: int, prev: np.ndarray | None) -> np.ndarray:
-        """Meta mode: merge the profile's share of tokens (into the previous frame's clusters)."""
-        merged = int(round(n * self.pol.meta_merge_ratio)) if prev is not None else 0
-        assign = np.full(n, -1)
-        if merged:
-            assign[:merged] = prev[:merged]
-        return assign
-
-    # ---- read: dynamic retrieval per KV head ----
-    def attend(self, q: torch.Tensor, q_pos: np.ndarray) -> torch.Tensor:
-        b, kvh, g, n, d = q.shape
-        c_all = self.used
-        logn = host_tensor(np.log(self.counts[:c_all]), self.dtype, self.device)
-        keys = self.k[:, :, :c_all]
-        values = self.v[:, :, :c_all]
-        own = np.array(sorted(self.touched), dtype=np.int64)
-        parts, covered = [], []
-        for h in range(kvh):
-            with context.region("retrieval_score", "retrieval_score", h):
-                qm = q[:, h].mean(dim=(1, 2))  # [b, d]
-                scores = torch.matmul(qm.unsqueeze(1), keys[:, h].transpose(-1, -2)).squeeze(1) / math.sqrt(d)
-                sel, bits = self._select(qm, keys[:, h], scores, logn, own)
-                context.annotate(candidates=c_all, selected=len(sel), bits_needed_mean=bits,
-                                 score_bits=self.pol.score_bits)
-            with context.region("topk", "topk", h):
-                mass = torch.softmax(scores + logn, dim=-1)
-                ordered, _ = torch.sort(mass, dim=-1, descending=True)
-                torch.cumsum(ordered, dim=-1)
-                context.annotate(candidates=c_all, selected=len(sel))
-            idx = self._index(sel)
-            with context.region("kv_read", "kv_read", h, kv_tier=self.tier):
-                ks = keys[:, h].index_select(1, idx)[:, None]
-                vs = values[:, h].index_select(1, idx)[:, None]
             with context.paused():
-                bias = logn.index_select(0, idx)
-            parts.append(attend_over(q[:, h:h + 1], ks, vs, q_pos, self.positions[sel], bias=bias, head_group=h))
-            if self.probe is not None:
-                covered.append(np.concatenate([self.members[c] for c in sel]) if len(sel) else np.zeros(0))
-        if self.probe is not None:
-            self.probe.measure(q, q_pos, covered, self.phase)
-        return merge_heads(parts)
+                b0 = bits[0].numpy().astype(np.uint64)  # stream 0 decides (streams are identical copies)
+            codes = (b0 << np.arange(self.pol.hash_bits, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)  # [scope, n]
+            assign, compares = self._assign_real(codes, positions)
+        else:
+            assign, compares = self._assign_meta(n, positions)
+        touched = sorted({int(c) for row in assign for c in row})
+        self._grow_hc(max([len(h.code) for h in self.heads] + [self.meta_clusters]))
+        context.emit(op="cluster", kind="cluster", hash_compares=int(compares) * self.batch,
+                     candidates=int(compares), selected=len(touched),
+                     bytes_hc_write=len(touched) * self.scope * HC_ENTRY_META_BYTES * self.batch)
+        self._update_keys(keys, assign, touched)
+        self._add("hash_compares", compares)
+        self._add("frame_tokens", n * self.scope)
 
-    def _select(self, qm, keys_h, scores, logn, own) -> tuple[np.ndarray, float]:
-        """Clusters to attend (descending estimated mass until the share is covered) and DRE bits."""
-        c_all = self.used
+    def _assign_real(self, codes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, int]:
+        """Cluster index per (scope head, new token); Hamming distances computed."""
+        n = codes.shape[1]
+        assign = np.zeros((self.scope, n), dtype=np.int64)
+        compares = 0
+        lowest_open = positions[0] - self.pol.recent_window  # openers at or after this position are open
+        for s, head in enumerate(self.heads):
+            start = head.n_open_from
+            for t in range(n):
+                cand = np.arange(start, len(head.code))
+                cand = cand[np.asarray(head.opener, dtype=np.int64)[cand] >= lowest_open] if cand.size else cand
+                best = -1
+                if cand.size:
+                    dist = _popcount(np.asarray(head.code, dtype=np.uint64)[cand] ^ codes[s, t])
+                    compares += cand.size
+                    j = int(np.argmin(dist))
+                    if dist[j] < self.pol.hamming_threshold:
+                        best = int(cand[j])
+                if best < 0:
+                    head.code.append(int(codes[s, t]))
+                    head.opener.append(int(positions[t]))
+                    head.members.append([])
+                    head.closed.append(False)
+                    best = len(head.code) - 1
+                head.members[best].append(int(positions[t]))
+                assign[s, t] = best
+        return assign, compares
+
+    def _assign_meta(self, n: int, positions: np.ndarray) -> tuple[np.ndarray, int]:
+        """Meta mode: clusters of ``meta_cluster_tokens`` tokens on average; each token is compared with
+        the open clusters (those opened within the recent window)."""
+        seen = len(self.frame_pos)
+        before = self.meta_clusters
+        after = max(before, math.ceil((seen + n) / self.pol.meta_cluster_tokens))
+        window_clusters = math.ceil(min(seen, self.pol.recent_window) / self.pol.meta_cluster_tokens)
+        compares = n * window_clusters * self.scope
+        self.meta_clusters = after
+        new = list(range(before, after))
+        old = [before - 1] if before else []
+        ids = (new + old) or [0]
+        assign = np.array([[ids[t % len(ids)] for t in range(n)]] * self.scope, dtype=np.int64)
+        return assign, compares
+
+    def _update_keys(self, keys: torch.Tensor, assign: np.ndarray, touched: list[int]) -> None:
+        """Running-mean update of the touched clusters' keys in the HC table (vector unit, DRAM bytes).
+
+        The traced region reads the touched entries and the new keys and writes the entries back; in real
+        mode the exact member means are then set (not recorded).
+        """
+        if not touched:
+            return
+        context.register(self.hc_keys, "hc")
+        idx = host_tensor(np.asarray(touched, dtype=np.int64), torch.long, self.device)
+        with context.region("hc_update", "elementwise"):
+            old = self.hc_keys.index_select(2, idx)  # [b, scope, U, d]
+            upd = old + keys.sum(dim=2, keepdim=True)
+            self.hc_keys.index_copy_(2, idx, upd)
         if not self.spec.real:
-            k = min(c_all, max(len(own), math.ceil(self.pol.meta_select_ratio * c_all)))
-            rest = np.setdiff1d(np.arange(c_all), own)[: max(0, k - len(own))]
-            return np.union1d(own, rest), float(self.pol.meta_bits_needed)
+            return
         with context.paused():
-            adj = (scores + logn).mean(dim=0).double().numpy()  # batch-mean estimate [C]
-            order = np.argsort(-adj, kind="stable")
-            mass = np.exp(adj[order] - adj[order[0]])
-            cum = np.cumsum(mass) / mass.sum()
-            k = int(np.searchsorted(cum, self.pol.attention_share - 1e-12) + 1)
-            chosen = order[:k]
-            # DRE: the boundary score is the threshold each candidate is decided against
-            thr_adj = adj[order[k - 1]]
-            qv = qm.mean(dim=0).double().numpy()
-            kh = keys_h.mean(dim=0).double().numpy()
-            raw_thr = (thr_adj - logn.double().numpy()) * math.sqrt(kh.shape[-1])
-            need = bits_needed(qv, kh, raw_thr, self.pol.score_bits)
-            self.bits_hist += np.bincount(need - 1, minlength=self.pol.score_bits)
-            bits = float(need.mean()) if c_all else 0.0
-        return np.union1d(chosen, own).astype(np.int64), bits
+            src = self.k[:, :, : self.used] if self.scope == self.kv_heads else self.k[:, :, : self.used].mean(
+                dim=1, keepdim=True)
+            for sc in range(self.scope):
+                head = self.heads[sc]
+                for c in {int(x) for x in assign[sc]}:
+                    sel = torch.as_tensor(head.members[c], dtype=torch.long)
+                    self.hc_keys[:, sc, c] = src[:, sc].index_select(1, sel).mean(dim=1)
 
-    def attention_mass_covered(self, qm: torch.Tensor, keys_h: torch.Tensor, sel: np.ndarray) -> float:
-        """Estimated mass (the selection's own criterion) on ``sel``; used by tests."""
-        with context.paused():
-            d = keys_h.shape[-1]
-            adj = (torch.matmul(qm.unsqueeze(1), keys_h.transpose(-1, -2)).squeeze(1) / math.sqrt(d)).mean(0).double()
-            adj = adj + torch.log(torch.as_tensor(self.counts[: self.used], dtype=torch.float64))
-            p = torch.softmax(adj, dim=-1).numpy()
-        return float(p[sel].sum())
+    def _close_clusters(self) -> None:
+        """Write out clusters whose opener left the recent window: one contiguous run each."""
+        lowest_open = self.tokens_seen - self.pol.recent_window
+        if self.spec.real:
+            runs = token_runs = tokens = 0
+            for h in self.heads:
+                while h.n_open_from < len(h.code) and h.opener[h.n_open_from] < lowest_open:
+                    c = h.n_open_from
+                    h.closed[c] = True
+                    runs += 1
+                    tokens += len(h.members[c])
+                    token_runs += contiguous_runs(np.asarray(h.members[c]))
+                    h.n_open_from += 1
+            heads_per_scope = self.kv_heads / self.scope
+        else:
+            closed_tokens = int(np.searchsorted(np.asarray(self.frame_pos), lowest_open))
+            new_tokens = closed_tokens - self.meta_closed_tokens
+            self.meta_closed_tokens = max(self.meta_closed_tokens, closed_tokens)
+            tokens = max(0, new_tokens) * self.scope
+            runs = math.ceil(tokens / self.pol.meta_cluster_tokens) if tokens else 0
+            token_runs = math.ceil(tokens / self.pol.meta_token_run) if tokens else 0
+            heads_per_scope = self.kv_heads / self.scope
+        if tokens:
+            nbytes = int(tokens * self._host_bytes_per_token(heads_per_scope))
+            context.emit(op="kv_offload", kind="kv_write", kv_tier="host", bytes_kv_write=nbytes,
+                         kv_runs=runs * self.batch, kv_token_runs=token_runs * self.batch)
+            self._add("offloaded_tokens", tokens)
+
+    # ---- read: score, WiCSum, fetch, attend ----
+    def attend(self, q: torch.Tensor, q_pos: np.ndarray) -> torch.Tensor:
+        """Prediction for every head (score, WiCSum, fetch, gather), then attention for every head."""
+        b, kvh, g, n, d = q.shape
+        own = set(int(p) for p in q_pos)
+        text = np.asarray([p for p in self.text_pos if p not in own], dtype=np.int64)
+        frame_text = "frame" if self.phase.get("phase") == "frame_prefill" else "text"
+        own_pos = np.asarray(sorted(own), dtype=np.int64)
+        context.register(self.hc_keys, "hc")
+        # meta mode: every head makes the same decisions, so head 0 is traced and repeated for the others
+        traced = kvh if self.spec.real else 1
+        self._head_weight = kvh // traced  # aggregate statistics count every head
+        gathered = []
+        start = context.row_count()
+        for h in range(traced):
+            s = h if self.scope == kvh else 0
+            sel_host, sel_dev, runs, token_runs, available = self._select(q, h, s, own)
+            self._add(f"{frame_text}_selected", (len(sel_host) + len(sel_dev)) * self._head_weight)
+            self._add(f"{frame_text}_available", available * self._head_weight)
+            self._add(f"{frame_text}_selected/L{self.spec.layer}/H{h}", len(sel_host) + len(sel_dev))
+            self._add(f"{frame_text}_available/L{self.spec.layer}/H{h}", available)
+            ks, vs = [], []
+            if len(sel_host):
+                with context.region("kv_fetch", "kv_read", h, kv_tier="host"):
+                    idx = host_tensor(sel_host, torch.long, self.device)
+                    ks.append(self.k[:, h].index_select(1, idx))
+                    vs.append(self.v[:, h].index_select(1, idx))
+                    context.annotate(kv_runs=runs * b, kv_token_runs=token_runs * b)
+            dev = np.concatenate([sel_dev, text, own_pos]).astype(np.int64)
+            with context.region("kv_gather", "kv_read", h, kv_tier="dram"):
+                idx = host_tensor(dev, torch.long, self.device)
+                ks.append(self.k[:, h].index_select(1, idx))
+                vs.append(self.v[:, h].index_select(1, idx))
+            with context.paused():
+                keys = torch.cat(ks, dim=1)[:, None]
+                values = torch.cat(vs, dim=1)[:, None]
+            gathered.append((keys, values, np.concatenate([sel_host, dev]).astype(np.int64)))
+        self._repeat_heads(start, kvh, traced)
+        parts = []
+        start = context.row_count()
+        for h, (keys, values, k_pos) in enumerate(gathered):
+            parts.append(attend_over(q[:, h:h + 1], keys, values, q_pos, k_pos, head_group=h))
+        self._repeat_heads(start, kvh, traced)
+        if self.probe is not None:
+            self.probe.measure(q, q_pos, [k_pos for _, _, k_pos in gathered], self.phase)
+        return merge_heads(parts * (kvh // traced))
+
+    def _repeat_heads(self, start: int, kvh: int, traced: int) -> None:
+        """Meta mode: repeat head 0's events (and per-head statistics) for the other heads."""
+        if traced == kvh:
+            return
+        end = context.row_count()
+        for h in range(1, kvh):
+            context.repeat_rows(start, end, head_group=h)
+            for key in [k for k in self.stats if k.endswith("/H0")]:
+                self.stats[key[:-1] + str(h)] = self.stats[key]
+
+    def _select(self, q: torch.Tensor, h: int, s: int, own: set[int]):
+        """Score the clusters, run WiCSum; returns the selected tokens by tier and the transfer runs."""
+        b, kvh, g, n, d = q.shape
+        head = self.heads[s]
+        n_c = len(head.code) if self.spec.real else self.meta_clusters
+        in_frame = self.phase.get("phase") == "frame_prefill"
+        avail_pos = self.frame_pos[: len(self.frame_pos) - n] if in_frame else self.frame_pos
+        available = len(avail_pos)
+        empty = np.zeros(0, dtype=np.int64)
+        if n_c == 0:
+            return empty, empty, 0, 0, 0
+        rows = g * n
+        with context.region("retrieval_score", "retrieval_score", h):
+            qr = q[:, h].reshape(b, rows, d)
+            scores = torch.matmul(qr, self.hc_keys[:, s, :n_c].transpose(-1, -2)) / math.sqrt(d)  # [b, rows, C]
+        if self.spec.real:
+            with context.paused():
+                sc = scores[0].double().numpy()
+            counts = np.array([len(m) for m in head.members], dtype=np.float64)
+            chosen: set[int] = set()
+            processed = 0
+            for r in range(rows):
+                sel, p = wicsum_select(sc[r], counts, self.pol.wicsum_threshold, self.pol.softmax_scores,
+                                       self.pol.wtu_buckets)
+                chosen.update(sel.tolist())
+                processed += p
+            picked = np.asarray(sorted(chosen), dtype=np.int64)
+            members = [p for c in picked for p in head.members[c] if p not in own]
+            closed = [c for c in picked if head.closed[c]]
+            host = np.asarray(sorted(p for c in closed for p in head.members[c] if p not in own), dtype=np.int64)
+            dev = np.asarray(sorted(set(members) - set(host.tolist())), dtype=np.int64)
+            runs = contiguous_runs(np.asarray(closed))  # closed clusters are stored one after another
+            token_runs = contiguous_runs(host)
+        else:
+            share = self.share if in_frame else self.text_share
+            want = int(round(share * available))
+            processed = int(math.ceil(self.pol.meta_wtu_processed * n_c)) * rows
+            picked = np.arange(min(n_c, max(1, math.ceil(want / self.pol.meta_cluster_tokens))))
+            host_share = min(1.0, self.meta_closed_tokens / max(1, available))
+            n_host = int(round(want * host_share))
+            host = np.arange(n_host, dtype=np.int64)
+            dev = np.asarray(avail_pos[available - (want - n_host):], dtype=np.int64) \
+                if want > n_host else np.zeros(0, dtype=np.int64)
+            runs = math.ceil(n_host / self.pol.meta_cluster_tokens) if n_host else 0
+            token_runs = math.ceil(n_host / self.pol.meta_token_run) if n_host else 0
+        with context.region("wicsum", "wicsum", h):
+            context.annotate(batch=b, m=rows, candidates=n_c, selected=len(picked), scores_processed=processed * b)
+        self._add("wtu_scores", rows * n_c * self._head_weight)
+        self._add("wtu_processed", processed * self._head_weight)
+        return host, dev, runs, token_runs, available

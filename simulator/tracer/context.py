@@ -21,6 +21,8 @@ class RegionSink(Protocol):
     def set_layer(self, layer: int) -> None: ...
     def pause(self) -> contextlib.AbstractContextManager: ...
     def emit(self, **event) -> None: ...
+    def row_count(self) -> int: ...
+    def repeat_rows(self, start: int, end: int | None = None, **changes) -> None: ...
 
 
 _ACTIVE: list[RegionSink] = []
@@ -85,3 +87,17 @@ def emit(**event) -> None:
     sink = active()
     if sink is not None:
         sink.emit(**event)
+
+
+def row_count() -> int:
+    """Events recorded so far (a mark for :func:`repeat_rows`); 0 with no recorder."""
+    sink = active()
+    return sink.row_count() if sink is not None else 0
+
+
+def repeat_rows(start: int, end: int | None = None, **changes) -> None:
+    """Append copies of the events recorded between marks ``start`` and ``end`` (default: now) with
+    ``changes`` applied (meta mode: work that is identical for several heads is traced once and repeated)."""
+    sink = active()
+    if sink is not None:
+        sink.repeat_rows(start, end, **changes)

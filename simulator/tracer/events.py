@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PHASES = ("vision", "frame_prefill", "question_prefill", "retrieval", "decode")
 KINDS = ("gemm", "attn_score", "softmax", "attn_value", "norm", "elementwise", "embedding", "kv_write",
-         "kv_read", "retrieval_score", "cluster", "topk", "copy")
+         "kv_read", "retrieval_score", "cluster", "wicsum", "topk", "copy")
+# KV tiers: on-chip SRAM, device DRAM, and the offload tier ("host": an SSD or host memory behind PCIe,
+# whichever the platform has)
 TIERS = ("sram", "dram", "host")
 
 # (column, arrow type, description with unit)
@@ -42,8 +44,12 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("kv_len", pa.int64(), "context length attended (tokens) or 0"),
     ("candidates", pa.int64(), "retrieval: candidates scored or considered (tokens, clusters or frames), else 0"),
     ("selected", pa.int64(), "retrieval: candidates selected, else 0"),
-    ("bits_needed_mean", pa.float32(), "DRE: mean key bits evaluated MSB-first until a candidate was decided"),
-    ("score_bits", pa.int8(), "DRE: key bits of bit-serial scoring (all evaluated without early exit), else 0"),
+    ("hash_compares", pa.int64(), "ReSV clustering: Hamming distances computed (XOR + popcount of hash codes)"),
+    ("scores_processed", pa.int64(), "WiCSum: scores walked before the early exit, summed over query rows"),
+    ("kv_runs", pa.int64(), "KV transfer requests in the cluster-contiguous layout (contiguous runs), 0 = one stream"),
+    ("kv_token_runs", pa.int64(), "KV transfer requests in arrival-order layout (contiguous token runs), 0 = one stream"),
+    ("bytes_hc_read", pa.int64(), "HC-table bytes read from DRAM [B]"),
+    ("bytes_hc_write", pa.int64(), "HC-table bytes written to DRAM [B]"),
     ("weight_bits", pa.int8(), "bits per weight element"),
     ("act_bits", pa.int8(), "bits per activation element"),
     ("kv_bits", pa.int8(), "bits per KV element"),

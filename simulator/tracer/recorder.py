@@ -48,12 +48,14 @@ class _Region:
 class Recorder(TorchDispatchMode):
     """Records events into ``self.rows`` (list of dicts). Use ``with Recorder(bits) as r, context.activate(r)``.
 
-    ``bits`` maps tensor class (weight, activation, kv) to bits per element.
+    ``bits`` maps tensor class (weight, activation, kv) to bits per element; the HC table (class ``hc``:
+    cluster keys of ReSV) is stored at the KV precision.
     """
 
     def __init__(self, bits: dict[str, int]):
         super().__init__()
         self.bits = dict(bits)
+        self.bits.setdefault("hc", self.bits["kv"])
         self.info: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> (storage id, class)
         self._ids = itertools.count(1)
         self.stack: list[_Region] = []
@@ -98,6 +100,12 @@ class Recorder(TorchDispatchMode):
         row.update(event)
         self.rows.append(row)
 
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def repeat_rows(self, start: int, end: int | None = None, **changes) -> None:
+        self.rows.extend([{**row, **changes} for row in self.rows[start:end]])
+
     # ---- bookkeeping ----
     def _meta(self, t: torch.Tensor) -> tuple[int, str]:
         got = self.info.get(t)
@@ -113,17 +121,18 @@ class Recorder(TorchDispatchMode):
         row = {"layer": self.layer, "head_group": -1, "batch": 0, "m": 0, "n": 0, "k": 0, "flops_matmul": 0,
                "flops_vector": 0, "bytes_weight_read": 0, "bytes_act_read": 0, "bytes_act_write": 0,
                "bytes_kv_read": 0, "bytes_kv_write": 0, "kv_tier": "dram", "kv_len": 0,
-               "candidates": 0, "selected": 0, "bits_needed_mean": 0.0, "score_bits": 0,
+               "candidates": 0, "selected": 0, "hash_compares": 0, "scores_processed": 0, "kv_runs": 0,
+               "kv_token_runs": 0, "bytes_hc_read": 0, "bytes_hc_write": 0,
                "weight_bits": self.bits["weight"], "act_bits": self.bits["activation"], "kv_bits": self.bits["kv"]}
         row.update(self.phase)
         return row
 
     def _finish(self, reg: _Region) -> None:
         row = self._base_row()
-        read = {"weight": 0, "activation": 0, "kv": 0}
+        read = {"weight": 0, "activation": 0, "kv": 0, "hc": 0}
         for sid, (cls, nbytes) in reg.reads.items():
             read[cls] += nbytes
-        written = {"weight": 0, "activation": 0, "kv": 0}
+        written = {"weight": 0, "activation": 0, "kv": 0, "hc": 0}
         for sid, (cls, nbytes) in reg.produced.items():
             if sid not in reg.consumed:
                 written[cls] += nbytes
@@ -132,7 +141,8 @@ class Recorder(TorchDispatchMode):
         row.update(op=reg.name, kind=reg.kind, head_group=reg.head_group, flops_matmul=reg.flops_matmul,
                    flops_vector=reg.flops_vector, bytes_weight_read=read["weight"], bytes_act_read=read["activation"],
                    bytes_act_write=written["activation"] + written["weight"], bytes_kv_read=read["kv"],
-                   bytes_kv_write=written["kv"], kv_tier=reg.kv_tier)
+                   bytes_kv_write=written["kv"], kv_tier=reg.kv_tier, bytes_hc_read=read["hc"],
+                   bytes_hc_write=written["hc"])
         row.update(reg.extra)
         if reg.gemm is not None:
             row["batch"], row["m"], row["n"], row["k"] = reg.gemm

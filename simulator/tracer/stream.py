@@ -44,16 +44,23 @@ class Trace:
     recall: pd.DataFrame | None = None  # real mode with probes: attention-mass recall per step
 
 
-def _replicate_layers(block: pd.DataFrame, n_layers: int) -> pd.DataFrame:
-    """Expand a block traced with one representative layer (layer 0) to ``n_layers`` layers."""
+def _replicate_layers(block: pd.DataFrame, groups: list[list[int]]) -> pd.DataFrame:
+    """Expand a block traced with one representative layer per group (traced layer g stands for the
+    layers ``groups[g]``) to every layer, in layer order."""
     is_layer = (block["layer"] >= 0).to_numpy()
-    if not is_layer.any() or n_layers == 1:
+    if not is_layer.any() or all(len(g) == 1 and g[0] == i for i, g in enumerate(groups)):
         return block
     idx = np.flatnonzero(is_layer)
     first, last = idx[0], idx[-1]
     layer_rows = block.iloc[first:last + 1]
-    reps = layer_rows.iloc[np.tile(np.arange(len(layer_rows)), n_layers)].copy()
-    reps["layer"] = np.repeat(np.arange(n_layers, dtype=np.int16), len(layer_rows))
+    traced = layer_rows["layer"].to_numpy()
+    rows_of = [np.flatnonzero(traced == g) for g in range(len(groups))]
+    owner = {layer: g for g, members in enumerate(groups) for layer in members}
+    n_layers = len(owner)
+    take = np.concatenate([rows_of[owner[layer]] for layer in range(n_layers)])
+    reps = layer_rows.iloc[take].copy()
+    reps["layer"] = np.concatenate([np.full(len(rows_of[owner[layer]]), layer, dtype=np.int16)
+                                    for layer in range(n_layers)])
     return pd.concat([block.iloc[:first], reps, block.iloc[last + 1:]], ignore_index=True)
 
 
@@ -88,10 +95,17 @@ class StreamTracer:
         device = "meta" if mode == "meta" else "cpu"
         self.device, self.dtype = torch.device(device), torch.float32
         torch.manual_seed(seed)
-        llm_layers = 1 if mode == "meta" else None
+        # meta mode traces one representative LLM layer and replicates it over the stack; a policy that
+        # behaves differently per layer (ReSV's per-layer retrieval profile) names groups of layers, one
+        # representative traced per group. Real mode traces every layer.
+        n_llm = self.m.llm.layers
+        if mode == "real":
+            self.layer_groups = [[i] for i in range(n_llm)]
+        else:
+            self.layer_groups = self.policy.meta_trace_groups(n_llm)
         vit_layers = 1 if mode == "meta" else None
         with torch.device(device):
-            self.llm = DecoderLM(self.m.llm, n_layers=llm_layers)
+            self.llm = DecoderLM(self.m.llm, n_layers=len(self.layer_groups))
             self.vit = VisionTower(self.m, n_layers=vit_layers) if self.m.vision is not None else None
         if mode == "real":
             self._init_real_weights()
@@ -100,9 +114,10 @@ class StreamTracer:
             self.vit.eval()
         s = self.m.llm
         b = wl.batch
-        self.caches = [self.policy.make_cache(CacheSpec(b, s.kv_heads, s.head_dim, device, self.dtype, i,
-                                                        self.m.tokens_per_frame, mode == "real"))
-                       for i in range(len(self.llm.layers))]
+        self.caches = [self.policy.make_cache(CacheSpec(b, s.kv_heads, s.head_dim, device, self.dtype, g[0],
+                                                        self.m.tokens_per_frame, mode == "real", s.layers,
+                                                        wl.precision.bits["kv"], tuple(g)))
+                       for g in self.layer_groups]
         if mode == "real" and measure_recall:
             for i, c in enumerate(self.caches):
                 c.probe = RecallProbe(i)
@@ -130,14 +145,16 @@ class StreamTracer:
                         p.zero_()
 
     # ---- phases ----
-    def _take(self, n_layers: int) -> pd.DataFrame:
+    def _take(self, n_layers: int, llm: bool = True) -> pd.DataFrame:
         rows = self.rec.rows
         self.rec.rows = []
         if not rows:
             return pd.DataFrame(columns=COLUMN_NAMES)
         block = pd.DataFrame(rows)
-        if self.mode == "meta":
-            block = _replicate_layers(block, n_layers)
+        if llm:
+            block = _replicate_layers(block, self.layer_groups)
+        elif self.mode == "meta":
+            block = _replicate_layers(block, [list(range(n_layers))])
         return block
 
     def _set_phase(self, phase: str, frame: int, question: int, step: int, t: float, tokens: int) -> dict:
@@ -160,16 +177,12 @@ class StreamTracer:
                 return torch.empty(self.wl.batch, n, dtype=torch.long, device="meta")
             return torch.randint(0, self.m.llm.vocab, (self.wl.batch, n))
 
-    @property
-    def layer_copies(self) -> int:
-        """LLM layers each traced cache stands for: all of them in meta mode (one representative layer)."""
-        return self.m.llm.layers if self.mode == "meta" else 1
-
     def _record_kv(self, phase: str, frame: int, question: int, step: int) -> None:
-        """Slots held after a phase: layer 0, and summed over all layers (meta mode: replicated)."""
+        """Slots held after a phase: layer 0, and summed over all layers (each traced cache counted for the
+        layers it stands for)."""
         c = self.caches[0]
-        dev_all = self.layer_copies * sum(x.device_slots() for x in self.caches)
-        host_all = self.layer_copies * sum(x.host_slots() for x in self.caches)
+        dev_all = sum(len(g) * x.device_slots() for g, x in zip(self.layer_groups, self.caches))
+        host_all = sum(len(g) * x.host_slots() for g, x in zip(self.layer_groups, self.caches))
         self.kv_rows.append((phase, frame, question, step, c.device_slots(), c.tokens_seen, dev_all, host_all))
 
     def run(self, progress: bool = False) -> Trace:
@@ -202,7 +215,7 @@ class StreamTracer:
                         self._set_phase("vision", 0, -1, -1, 0.0, m.vision.patches)
                         img = torch.empty(wl.batch, 3, m.vision.image_size, m.vision.image_size, device="meta")
                         self._vision(img)
-                        vision_block = self._take(m.vision.layers)
+                        vision_block = self._take(m.vision.layers, llm=False)
                     vb = vision_block.copy()
                     vb["frame"], vb["t_arrival_s"] = f, t
                     self.blocks.append(vb)
@@ -213,7 +226,7 @@ class StreamTracer:
                     with context.paused():
                         img = next(frames_iter).unsqueeze(0).expand(wl.batch, -1, -1, -1).contiguous()
                     tokens = self._vision(img)
-                    self.blocks.append(self._take(m.vision.layers))
+                    self.blocks.append(self._take(m.vision.layers, llm=False))
                 self._set_phase("frame_prefill", f, -1, -1, t, m.tokens_per_frame)
                 self._llm_pass(tokens, m.tokens_per_frame)
                 self.blocks.append(self._take(m.llm.layers))
@@ -251,9 +264,14 @@ class StreamTracer:
             "trace_wall_s": time.perf_counter() - t0,
         }
         stats: dict[str, float] = {}
-        for c in self.caches:
+        for group, c in zip(self.layer_groups, self.caches):
             for key, val in c.policy_stats().items():
-                stats[key] = stats.get(key, 0) + self.layer_copies * val
+                if "/L" in key:  # a per-layer statistic "name/L<layer>/...": one entry per layer of the group
+                    name, _, rest = key.split("/", 2)
+                    for layer in group:
+                        stats[f"{name}/L{layer}/{rest}"] = stats.get(f"{name}/L{layer}/{rest}", 0) + val
+                else:
+                    stats[key] = stats.get(key, 0) + len(group) * val
         meta["policy_stats"] = stats
         recall = self.recall_table()
         if recall is not None:

@@ -45,15 +45,3 @@ def test_replay_respects_deps_and_is_monotone(hg, seed, factor):
         assert t["compute_start"][i] >= t["read_end"][i] - 1e-12
     fast = replay(read / factor, comp, write / factor, unit, deps)
     assert (fast["compute_end"] <= t["compute_end"] + 1e-9).all()
-
-
-def test_dre_overlaps_pe_under_resv(tiny_workload, vrex_hw):
-    p = KvPolicyConfig(name="resv", params={"temporal_threshold": 0.9995, "spatial_threshold": 0.997})
-    tr = trace_workload(tiny_workload.replace(kv_policy=p), mode="real")
-    ops = simulate_accelerator(tr, vrex_hw).ops
-    dre = ops[(ops["unit"] == "dre") & (ops["compute_s"] > 0)]
-    pe = ops[(ops["unit"] == "pe") & (ops["compute_s"] > 0)]
-    starts, ends = pe["compute_start_s"].to_numpy(), pe["compute_end_s"].to_numpy()
-    overlapping = sum(((starts < e) & (ends > s)).any()
-                      for s, e in zip(dre["compute_start_s"], dre["compute_end_s"]))
-    assert overlapping > 0

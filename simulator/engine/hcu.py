@@ -1,0 +1,34 @@
+"""HCU, the hash-bit cluster unit of V-Rex's KVPU (one per core).
+
+``hcu_units`` XOR-accumulators each compute one Hamming distance per cycle between a token's hash
+code and a cluster code (XOR, then popcount, then a compare against Th_hd); codes wider than 32
+bits take ``ceil(hash_bits / 32)`` cycles. The trace says how many distances ReSV computed
+(``hash_compares`` of its ``cluster`` ops); they are spread over all cores' units. The codes of the
+recent clusters sit in the DRE SRAM; updated HC-table entries go to DRAM (``bytes_hc_write``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulator.config.hardware import DreConfig
+from simulator.config.tech import TechPoint
+from simulator.engine.ops import OpArrays, UnitCost
+
+
+class Hcu:
+    name = "hcu"
+    kinds = ("cluster",)
+
+    def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
+        self.cfg, self.clock_hz, self.cores = cfg, clock_hz, cores
+        self.words = math.ceil(cfg.hash_bits / 32)  # 32-bit XOR-popcount passes per distance
+        self.pj = tech.hcu_xor_pj() * self.words
+        self.area_mm2 = cfg.hcu_units * tech.hcu_unit_mm2()  # per core
+
+    def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
+        compares = np.where(mask, ops["hash_compares"], 0.0)
+        cycles = np.ceil(compares * self.words / (self.cfg.hcu_units * self.cores))
+        return UnitCost(cycles / self.clock_hz, compares * self.pj)

@@ -1,0 +1,58 @@
+"""The offload tier: an NVMe SSD or host memory behind PCIe, shared by accelerators and GPUs.
+
+A transfer of B bytes in R requests (contiguous runs; longer runs are split at ``max_request_kb``)
+takes
+
+    latency + max(B / bandwidth, (ceil(R / queue_depth) - 1) x latency)
+
+seconds: the first request's latency is exposed, then either the bandwidth or the request rate
+(``queue_depth`` requests in flight, each ``latency`` long: Little's law) bounds the rest. Bandwidth
+is the lower of the PCIe link's and the device's. So a fetch of scattered tokens pays a latency per
+``queue_depth`` requests, and a cluster-contiguous fetch of the same bytes amortises it.
+
+Energy: the link at ``w_per_lane`` per lane while it carries data at full rate (V-Rex uses 3 W per
+lane at full load) plus the device at its active power while it transfers; the device's idle
+power is static (charged over the run by the metrics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.config.hardware import OffloadConfig
+
+
+class OffloadTier:
+    def __init__(self, cfg: OffloadConfig):
+        self.cfg = cfg
+        d = cfg.device
+        self.link_bytes_per_s = cfg.link.bytes_per_s
+        self.read_bytes_per_s = min(self.link_bytes_per_s, d.read_gbps * 1e9)
+        self.write_bytes_per_s = min(self.link_bytes_per_s, d.write_gbps * 1e9)
+        self.capacity_bytes = cfg.capacity_gb * 2**30
+        self.max_request_bytes = d.max_request_kb * 1024
+        self.link_w = cfg.link.lanes * cfg.link.w_per_lane
+        self.idle_w = d.idle_w
+        self.read_latency_s = d.read_latency_us * 1e-6
+
+    def requests(self, nbytes, runs) -> np.ndarray:
+        """Requests a transfer takes: its runs, split at the largest request size (at least one)."""
+        nbytes = np.asarray(nbytes, dtype=np.float64)
+        by_size = np.ceil(nbytes / self.max_request_bytes)
+        return np.where(nbytes > 0, np.maximum(np.maximum(np.asarray(runs, dtype=np.float64), by_size), 1.0), 0.0)
+
+    def transfer_s(self, nbytes, runs=0, write: bool = False) -> np.ndarray:
+        nbytes = np.asarray(nbytes, dtype=np.float64)
+        d = self.cfg.device
+        lat = (d.write_latency_us if write else d.read_latency_us) * 1e-6
+        bw = self.write_bytes_per_s if write else self.read_bytes_per_s
+        waves = np.ceil(self.requests(nbytes, runs) / d.queue_depth)
+        t = lat + np.maximum(nbytes / bw, (waves - 1) * lat)
+        return np.where(nbytes > 0, t, 0.0)
+
+    def energy_pj(self, nbytes, write: bool = False) -> np.ndarray:
+        nbytes = np.asarray(nbytes, dtype=np.float64)
+        d = self.cfg.device
+        dev_w, dev_bw = (d.active_write_w, d.write_gbps) if write else (d.active_read_w, d.read_gbps)
+        joules = nbytes / self.link_bytes_per_s * self.link_w + nbytes / (dev_bw * 1e9) * dev_w
+        return joules * 1e12
