@@ -39,8 +39,9 @@ def save_run(out, directory: str | Path) -> Path:
     from simulator.engine.accelerator import Accelerator
 
     acc = Accelerator(out.accel_config)
-    run = {"trace_meta": out.trace.meta, "peak_pe_flops": acc.pe.peak_flops, "peak_vector_ops": acc.vector.peak_ops,
-           "peak_dram_bytes_per_s": acc.dram.peak_bytes_per_s, "hardware": out.accel.hardware}
+    run = {"trace_meta": out.trace.meta, "peak_pe_flops": acc.cores * acc.pe.peak_flops,
+           "peak_vector_ops": acc.vector.peak_ops, "peak_dram_bytes_per_s": acc.dram.peak_bytes_per_s,
+           "hardware": out.accel.hardware}
     (d / "run.json").write_text(json.dumps(run, default=str, indent=1))
     return d
 

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     n = len(tr.events)
     print(f"trace  (meta):  {dt:7.2f} s wall, {n:,} events, {n / dt:,.0f} events/s   [target < 60 s]")
 
-    hw = load_hardware(resolve("hwconfigs/vrex-edge.yaml"))
+    hw = load_hardware(resolve("hwconfigs/vrex8-edge.yaml"))
     t0 = time.perf_counter()
     res = simulate_accelerator(tr, hw)
     dt = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 
 Runs both streaming models the paper evaluates (LLaVA-OneVision-7B, VideoLLM-online-8B) on COIN-like
 streams under the KV policies full / ReKV / ReSV, on the V-Rex-like accelerator and the AGX-Orin-like
-baseline, then an ablation of the accelerator (no DRE, no early exit, no clustering). Writes
+baseline, then an ablation of the accelerator (KVPU only, no DRE, no early exit). Writes
 ``OUT/paper.md`` (tables: ours beside the paper's claims with the ratio ours/paper), the saved runs
 and the figures. Every figure is computed by the simulator; the paper's numbers are only quoted.
 """
@@ -31,14 +31,13 @@ def _row(model: str, pol: str, rep: dict) -> dict:
     """One table row from a saved run's report.json."""
     a, b = rep["accelerator"], rep["baseline"]
     comp = {c["phase"]: c for c in rep["comparison"]}
-    area, energy = rep["area_breakdown_mm2"], rep["energy_breakdown_j"]
     return {"model": model, "policy": pol, "accel_fps": a["fps_sustained"], "base_fps": b["fps_sustained"],
             "accel_s": a["total_time_s"], "base_s": b["total_time_s"],
             "accel_j": a["energy_total_j"], "base_j": b["energy_total_j"],
             "accel_ttft_s": a["ttft_mean_s"], "base_ttft_s": b["ttft_mean_s"],
             "speedup_same_policy": comp["stream"]["speedup"], "energy_eff_same_policy": comp["stream"]["energy_eff"],
-            "dre_area_pct": 100 * area.get("dre", 0) / sum(area.values()),
-            "dre_power_pct": 100 * energy.get("dre", 0) / sum(energy.values())}
+            "dre_area_pct": 100 * rep.get("chip", {}).get("dre_area_share", 0.0),
+            "dre_power_pct": 100 * rep.get("chip", {}).get("dre_power_share", 0.0)}
 
 
 def _runs(out: Path, hw, base, progress: bool) -> pd.DataFrame:
@@ -61,12 +60,14 @@ def _ablation(hw, progress: bool) -> pd.DataFrame:
     from simulator.engine.accelerator import simulate_accelerator
     from simulator.results.metrics import stream_metrics
 
+    def dre(**changes):
+        return dataclasses.replace(hw, dre=dataclasses.replace(hw.dre, **changes))
+
     variants = {
         "V-Rex (ReSV + DRE)": (hw, None),
-        "no DRE (scoring on PE array)": (dataclasses.replace(hw, dre=dataclasses.replace(hw.dre, enabled=False)),
-                                         None),
-        "no early exit": (dataclasses.replace(hw, dre=dataclasses.replace(hw.dre, early_exit=False)), None),
-        "no clustering": (hw, {"meta_merge_ratio": 0.0}),
+        "KVPU only (no KVMU layout or prefetch)": (dre(kvmu=False, prefetch=False), None),
+        "no DRE (clustering and WiCSum on the VPE)": (dre(enabled=False), None),
+        "no early exit": (dre(early_exit=False), None),
     }
     rows = []
     for model, stem in MODELS.items():
@@ -130,7 +131,7 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False) -> Path
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    hw = load_hardware(resolve("hwconfigs/vrex-edge.yaml"))
+    hw = load_hardware(resolve("hwconfigs/vrex8-edge.yaml"))
     base = load_hardware(resolve("hwconfigs/orin-agx.yaml"))
     runs = _runs(out, hw, base, progress)
     runs.to_parquet(out / "runs.parquet", index=False)
@@ -140,7 +141,7 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False) -> Path
     saved = [_load_run(d) for d in sorted((out / "runs").iterdir())]
     figs = headline(saved, out / "figures") + kv_over_time(saved, out / "figures")
     md = ["# V-Rex headline results: ours beside the paper's", "",
-          "Produced by `make paper` (analysis/paper.py). Accelerator `hwconfigs/vrex-edge.yaml`, baseline "
+          "Produced by `make paper` (analysis/paper.py). Accelerator `hwconfigs/vrex8-edge.yaml`, baseline "
           "`hwconfigs/orin-agx.yaml`; COIN-like 2-minute streams at 2 FPS with two questions. Speedup and energy "
           "efficiency compare V-Rex running ReSV with the Orin baseline running each policy (full, ReKV, ReSV), "
           "over the whole stream. Assumptions and differences: analysis/PAPER.md.", "",

@@ -253,7 +253,8 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -
             comp = res.report.comparison.set_index("phase")
             m["speedup"] = float(comp.loc["stream", "speedup"])
             m["energy_eff"] = float(comp.loc["stream", "energy_eff"])
-            m["dre_area_share"] = res.accel.area_mm2.get("dre", 0.0) / sum(res.accel.area_mm2.values())
+            m["dre_area_share"] = (sum(v for k, v in res.accel.area_mm2.items() if k.startswith("dre_"))
+                                   / sum(res.accel.area_mm2.values()))
             row.update({k: v for k, v in m.items() if k != "hardware"})
             row["status"] = "ok" if _constraints_ok(sp, m) else "infeasible"
     except VrexError as exc:

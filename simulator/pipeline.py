@@ -14,13 +14,13 @@ from simulator.engine.accelerator import simulate_accelerator
 from simulator.engine.gpu import simulate_gpu
 from simulator.engine.result import ENERGY_PARTS, SimResult
 from simulator.errors import ConfigError
-from simulator.results.metrics import phase_comparison, stream_metrics
+from simulator.results.metrics import chip_blocks, phase_comparison, stream_metrics
 from simulator.results.report import Report
 from simulator.tracer.stream import Trace, trace_workload
 from simulator.tracer.trace_file import read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_HW = "hwconfigs/vrex-edge.yaml"
+DEFAULT_HW = "hwconfigs/vrex8-edge.yaml"  # the paper's edge system (shared/reference/vrex.md)
 DEFAULT_BASELINE = "hwconfigs/orin-agx.yaml"
 DEFAULT_WORKLOAD = "workloads/coin-llava-ov-7b.yaml"
 
@@ -83,6 +83,7 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
                  comparison=comp, area_breakdown=dict(acc.area_mm2), energy_breakdown=energy,
                  utilisation={acc.hardware: acc.utilisation, base.hardware: base.utilisation},
                  bound_share={r.hardware: bound_share(r) for r in (acc, base)},
-                 notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes])
+                 notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes],
+                 chip=chip_blocks(acc))
     return RunOutput(report=rep, accel=acc, baseline=base, trace=trace, accel_config=hw, accel_phases=apt,
                      baseline_phases=bpt)

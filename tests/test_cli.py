@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 import yaml
 
 from simulator.cli import main
@@ -18,12 +19,27 @@ def test_simulate_tiny_json(capsys, root, tmp_path):
                "--no-progress"])
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["accelerator"]["hardware"] == "vrex-edge"
+    assert data["accelerator"]["hardware"] == "vrex8-edge"
     assert data["baseline"]["hardware"] == "orin-agx"
     assert {c["phase"] for c in data["comparison"]} >= {"frame_prefill", "decode", "stream"}
     df = pd.read_parquet(out)
     assert list(df["role"]) == ["accelerator", "baseline"]
     assert df.loc[0, "fps_sustained"] == data["accelerator"]["fps_sustained"]
+
+
+def test_simulate_vrex8_reports_chip_blocks(capsys, root):
+    rc = main(["simulate", "--hw", str(root / "hwconfigs" / "vrex8-edge.yaml"), "--workload",
+               str(root / "workloads" / "tiny.yaml"), "--json", "--no-progress"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    chip = data["chip"]
+    assert abs(data["peak_tflops"] - 53.3) / 53.3 < 0.01
+    for blocks in (chip["area_breakdown_mm2"], chip["area_breakdown_mm2_per_core"], chip["power_breakdown_w"],
+                   chip["power_breakdown_w_per_core"]):
+        assert {"dpe", "vpe", "sram", "dre_hcu", "dre_wtu", "dre_kvmu"} <= set(blocks)
+    assert chip["area_breakdown_mm2"]["dpe"] == pytest.approx(8 * chip["area_breakdown_mm2_per_core"]["dpe"])
+    assert chip["chip_area_mm2"] == pytest.approx(sum(chip["area_breakdown_mm2"].values()))
+    assert chip["chip_power_w"] > 0 and 0 < chip["dre_area_share"] < 1
 
 
 def test_simulate_text_report(capsys, root):
@@ -35,7 +51,7 @@ def test_simulate_text_report(capsys, root):
 
 
 def test_output_changes_with_config(capsys, root, tmp_path):
-    hw = yaml.safe_load((root / "hwconfigs" / "vrex-edge.yaml").read_text())
+    hw = yaml.safe_load((root / "hwconfigs" / "vrex8-edge.yaml").read_text())
     hw["clock_mhz"] = 250
     p = tmp_path / "slow.yaml"
     p.write_text(yaml.safe_dump(hw))

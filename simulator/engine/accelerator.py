@@ -334,7 +334,8 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     total = float(ops["end_s"].max()) if len(ops) else 0.0
     return SimResult(hardware=hw.name, kind="accelerator", ops=ops, area_mm2=area, leakage_w=leak_w,
                      total_s=total, notes=notes, capacity=cap.as_dict(), utilisation=utilisation(ops, total),
-                     area_per_core_mm2=acc.area_per_core_mm2(), peak_tflops=acc.peak_flops / 1e12)
+                     area_per_core_mm2=acc.area_per_core_mm2(), peak_tflops=acc.peak_flops / 1e12,
+                     cores=hw.cores, leakage_mw_per_mm2=acc.tech.leakage_mw_per_mm2())
 
 
 def utilisation(ops: pd.DataFrame, total_s: float) -> dict[str, float]:

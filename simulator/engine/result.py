@@ -33,3 +33,5 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     utilisation: dict[str, float] = field(default_factory=dict)  # busy share of the run per unit
     area_per_core_mm2: dict[str, float] = field(default_factory=dict)  # accelerator blocks of one core
     peak_tflops: float = 0.0  # dense peak at the matrix precision (whole chip)
+    cores: int = 1
+    leakage_mw_per_mm2: float = 0.0  # on-chip leakage density (accelerator)

@@ -7,7 +7,8 @@ emit their scoring, selection and fetch work into the trace as events.
 
 from __future__ import annotations
 
-from simulator.config.workload import KvPolicyConfig
+from typing import Any, Protocol
+
 from simulator.errors import ConfigError
 from simulator.kvpolicy.base import KvPolicy
 from simulator.kvpolicy.full import FullPolicy
@@ -19,12 +20,19 @@ POLICIES: dict[str, type[KvPolicy]] = {"full": FullPolicy, "sliding_window": Sli
                                        "rekv": RekvPolicy, "resv": ResvPolicy}
 
 
-def make_policy(cfg: KvPolicyConfig, *, source: str = "<workload>") -> KvPolicy:
+class PolicyChoice(Protocol):
+    """What a workload says about its policy (``simulator.config.workload.KvPolicyConfig``)."""
+
+    name: str
+    params: dict[str, Any]
+
+
+def make_policy(cfg: PolicyChoice, *, source: str = "<workload>") -> KvPolicy:
     cls = POLICIES.get(cfg.name)
     if cls is None:
         raise ConfigError(source, "kv_policy.name", f"got {cfg.name!r}; allowed: {', '.join(POLICIES)}")
     return cls.from_params(cfg.params, source=source)
 
 
-def check_policy_params(cfg: KvPolicyConfig, *, source: str) -> None:
+def check_policy_params(cfg: PolicyChoice, *, source: str) -> None:
     make_policy(cfg, source=source)

@@ -31,6 +31,7 @@ class KvPolicy:
     """Base: subclasses are dataclasses whose fields are the policy's hyperparameters."""
 
     name: ClassVar[str] = "base"
+    summary: ClassVar[str] = ""  # one line for the README's policy table
 
     @classmethod
     def from_params(cls, params: dict[str, Any], *, source: str) -> "KvPolicy":

@@ -133,3 +133,43 @@ def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFram
         rows.append({"phase": ph, "baseline_s": bt, "accel_s": at, "speedup": bt / at if at > 0 else float("nan"),
                      "baseline_j": be, "accel_j": ae, "energy_eff": be / ae if ae > 0 else float("nan")})
     return pd.DataFrame(rows)
+
+
+# on-chip blocks of an accelerator and the dynamic-energy column each is charged from (per op); the DRE's
+# HCU and WTU share ``e_dre_pj``, told apart by the unit the op ran on
+_BLOCK_ENERGY = {"dpe": ("e_pe_pj", None), "vpe": ("e_vector_pj", None), "sram": ("e_sram_pj", None),
+                 "dre_hcu": ("e_dre_pj", "hcu"), "dre_wtu": ("e_dre_pj", "wtu"), "dre_kvmu": (None, None),
+                 "dre_sram": (None, None), "control": ("e_control_pj", None), "noc": ("e_noc_pj", None)}
+
+
+def chip_blocks(res: SimResult) -> dict:
+    """Area and power of an accelerator's on-chip blocks, per core and per chip, over the run.
+
+    A block's power is its dynamic energy over the run time plus its leakage (area x the node's leakage
+    density). DRAM and the offload tier are off chip and not included; the NoC has energy but no area of
+    its own (its wiring is in ``control``).
+    """
+    ops, total = res.ops, res.total_s
+    if total <= 0 or not res.area_per_core_mm2:
+        return {}
+    area = dict(res.area_mm2)
+    power = {}
+    for block, (col, unit) in _BLOCK_ENERGY.items():
+        if block not in area and col is None:
+            continue
+        dyn = 0.0
+        if col is not None:
+            sel = ops[col] if unit is None else ops.loc[ops["unit"] == unit, col]
+            dyn = float(sel.sum()) * 1e-12
+        power[block] = dyn / total + area.get(block, 0.0) * res.leakage_mw_per_mm2 * 1e-3
+    n = res.cores
+    chip_area, chip_power = sum(area.values()), sum(power.values())
+    dre_area = sum(v for k, v in area.items() if k.startswith("dre_"))
+    dre_power = sum(v for k, v in power.items() if k.startswith("dre_"))
+    return {
+        "cores": n, "peak_tflops": res.peak_tflops, "chip_area_mm2": chip_area, "chip_power_w": chip_power,
+        "area_breakdown_mm2": area, "area_breakdown_mm2_per_core": dict(res.area_per_core_mm2),
+        "power_breakdown_w": power, "power_breakdown_w_per_core": {k: v / n for k, v in power.items()},
+        "dre_area_share": dre_area / chip_area if chip_area else 0.0,
+        "dre_power_share": dre_power / chip_power if chip_power else 0.0,
+    }

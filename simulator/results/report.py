@@ -30,6 +30,7 @@ class Report:
     utilisation: dict[str, dict[str, float]] = field(default_factory=dict)  # hardware -> unit -> share
     bound_share: dict[str, dict[str, float]] = field(default_factory=dict)  # hardware -> bound -> time share
     notes: list[str] = field(default_factory=list)
+    chip: dict = field(default_factory=dict)  # the accelerator's blocks: see metrics.chip_blocks
 
     def as_dict(self) -> dict:
         return {
@@ -39,6 +40,7 @@ class Report:
             "accelerator": self.accel.as_dict(), "baseline": self.baseline.as_dict(),
             "comparison": self.comparison.to_dict(orient="records"),
             "area_breakdown_mm2": self.area_breakdown, "energy_breakdown_j": self.energy_breakdown,
+            "chip": self.chip, "peak_tflops": self.chip.get("peak_tflops"),
             "utilisation": self.utilisation, "time_share_by_bound": self.bound_share, "notes": self.notes,
         }
 
@@ -88,17 +90,21 @@ def render_text(r: Report) -> str:
         lines.append(f"{c['phase']:18s} {_fmt(c['accel_s']):>10s} {_fmt(c['baseline_s']):>10s} "
                      f"{_fmt(c['speedup'], '.2f'):>8s}x {_fmt(c['accel_j']):>10s} {_fmt(c['baseline_j']):>10s} "
                      f"{_fmt(c['energy_eff'], '.2f'):>9s}x")
-    tot_area = sum(r.area_breakdown.values())
+    c = r.chip
+    if c:
+        lines += ["", f"{a.hardware}: {c['cores']} core(s), peak {c['peak_tflops']:.1f} TFLOP/s, "
+                      f"{c['chip_area_mm2']:.2f} mm^2, {c['chip_power_w']:.3g} W on chip over the run",
+                  f"  {'block':10s} {'mm^2/core':>10s} {'mm^2 chip':>10s} {'W/core':>10s} {'W chip':>10s}"]
+        for blk in c["power_breakdown_w"] | c["area_breakdown_mm2"]:
+            lines.append(f"  {blk:10s} {c['area_breakdown_mm2_per_core'].get(blk, 0):10.4g} "
+                         f"{c['area_breakdown_mm2'].get(blk, 0):10.4g} {c['power_breakdown_w_per_core'].get(blk, 0):10.3g} "
+                         f"{c['power_breakdown_w'].get(blk, 0):10.3g}")
+        lines.append(f"  DRE share: {100 * c['dre_area_share']:.1f}% of area, {100 * c['dre_power_share']:.1f}% of "
+                     "on-chip power (paper: 2.0% area, 2.2% power)")
     tot_e = sum(r.energy_breakdown.values())
-    lines += ["", f"{a.hardware} area and energy by unit"]
-    for unit in sorted(set(r.area_breakdown) | set(r.energy_breakdown)):
-        ar = r.area_breakdown.get(unit)
-        en = r.energy_breakdown.get(unit, 0.0)
-        ar_txt = f"{ar:8.3f} mm^2 ({100 * ar / tot_area:5.1f}%)" if ar is not None else " " * 21
-        lines.append(f"  {unit:10s} {ar_txt}   {en:10.3g} J ({100 * en / tot_e if tot_e else 0:5.1f}%)")
-    dre_a = 100 * r.area_breakdown.get("dre", 0) / tot_area if tot_area else 0
-    dre_p = 100 * r.energy_breakdown.get("dre", 0) / tot_e if tot_e else 0
-    lines.append(f"  DRE share: {dre_a:.1f}% of area, {dre_p:.1f}% of energy/power (paper: 2.0% area, 2.2% power)")
+    lines += ["", f"{a.hardware} energy by part (whole run, off-chip DRAM and offload tier included)"]
+    for part, en in r.energy_breakdown.items():
+        lines.append(f"  {part:10s} {en:10.3g} J ({100 * en / tot_e if tot_e else 0:5.1f}%)")
     for hw, util in r.utilisation.items():
         lines.append(f"  {hw} busy: " + ", ".join(f"{u} {100 * v:.0f}%" for u, v in util.items()))
     for hw, share in r.bound_share.items():

@@ -24,6 +24,44 @@ def _dump(tmp_path, data, name="hw.yaml"):
 def test_shipped_configs_load(root):
     assert isinstance(load_hardware(root / "hwconfigs" / "vrex-edge.yaml"), AcceleratorConfig)
     assert isinstance(load_hardware(root / "hwconfigs" / "orin-agx.yaml"), GpuConfig)
+    v8 = load_hardware(root / "hwconfigs" / "vrex8-edge.yaml")
+    v48 = load_hardware(root / "hwconfigs" / "vrex48-server.yaml")
+    assert (v8.cores, v48.cores) == (8, 48)
+    assert v8.pe_array.kind == "mac_tree" and v8.pe_array.macs == 4096
+    assert v8.offload.tier == "ssd" and v48.offload.tier == "host_memory"
+    assert v8.dre.sram_kb == 20.125
+
+
+def _vrex8_dict(root):
+    return yaml.safe_load((root / "hwconfigs" / "vrex8-edge.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "mutate, key, allowed",
+    [
+        (lambda d: d.update(cores=0), "cores", ">= 1"),
+        (lambda d: d["offload"].update(tier="tape"), "offload.tier", "'ssd', 'host_memory'"),
+        (lambda d: d["offload"].pop("link"), "offload.link", "missing"),
+        (lambda d: d.pop("offload"), "offload", "missing"),
+        (lambda d: d.pop("noc"), "noc", "required when cores is 8"),
+        (lambda d: d["pe_array"].pop("trees"), "pe_array.trees", "required when kind is 'mac_tree'"),
+        (lambda d: d["pe_array"].update(rows=64), "pe_array.rows", "not used when kind is 'mac_tree'"),
+        (lambda d: d["pe_array"].update(kind="dataflow"), "pe_array.kind", "'systolic', 'mac_tree'"),
+        (lambda d: d["offload"]["link"].update(gen=2), "offload.link.gen", ">= 3"),
+        (lambda d: d["offload"]["link"].update(lanes=3), "offload.link.lanes", "1, 2, 4, 8, 16"),
+        (lambda d: d["offload"]["device"].update(queue_depth=0), "offload.device.queue_depth", ">= 1"),
+        (lambda d: d["dre"].update(hcu_units=0), "dre.hcu_units", ">= 1"),
+        (lambda d: d.update(tech_node="3nm"), "tech_node", "14nm"),
+    ],
+)
+def test_bad_vrex8_configs(tmp_path, root, mutate, key, allowed):
+    data = _vrex8_dict(root)
+    mutate(data)
+    p = _dump(tmp_path, data)
+    with pytest.raises(ConfigError) as ei:
+        load_hardware(p)
+    msg = str(ei.value)
+    assert "\n" not in msg and str(p) in msg and f"'{key}'" in msg and allowed in msg
 
 
 @pytest.mark.parametrize(

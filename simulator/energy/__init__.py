@@ -1,1 +1,0 @@
-"""Energy, power and area accounting (per-event energies live in the technology table)."""
