@@ -30,7 +30,7 @@ from simulator.config.workload import (
 )
 from simulator.engine.gpu import simulate_gpu
 from simulator.pipeline import resolve
-from simulator.tracer.stream import Trace, trace_workload
+from simulator.stream import Trace, trace_workload
 
 SOURCE = "Lin et al., AWQ, MLSys 2024 (arXiv 2306.00978): TinyChat W4A16 decode on Jetson Orin 64GB"
 # (model file, measured decode tokens/s, role)

@@ -18,7 +18,7 @@ import pandas as pd
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, load_workload
 from simulator.pipeline import resolve, run
-from simulator.tracer.stream import trace_workload
+from simulator.stream import trace_workload
 
 # The paper's claims (arXiv 2512.12284, abstract; shared/reference/vrex.md).
 PAPER = {"fps": (3.9, 8.3), "speedup": (1.9, 19.7), "energy_eff": (3.1, 18.5), "dre_area_pct": 2.0,

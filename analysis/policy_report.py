@@ -17,7 +17,7 @@ import pandas as pd
 
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import KvPolicyConfig, WorkloadConfig
-from simulator.tracer.stream import Trace, trace_workload
+from simulator.stream import Trace, trace_workload
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -212,7 +212,7 @@ _TRACE_CACHE: dict[str, Any] = {}
 
 def _trace_for(wl: WorkloadConfig, trace_dir: Path):
     """The workload's trace: from this process's cache, the sweep's trace directory, or traced now."""
-    from simulator.tracer.stream import trace_workload
+    from simulator.stream import trace_workload
     from simulator.tracer.trace_file import read_trace, write_trace
 
     key = workload_key(wl)

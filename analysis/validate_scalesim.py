@@ -25,7 +25,7 @@ def traced_shapes(max_macs: int = 1_000_000_000) -> list[tuple[str, int, int, in
     """(name, m, n, k) of distinct GEMMs in traces of the tiny model and VideoLLM-online-8B's frames."""
     from simulator.config.workload import load_workload
     from simulator.pipeline import resolve
-    from simulator.tracer.stream import trace_workload
+    from simulator.stream import trace_workload
 
     out: dict[tuple[int, int, int], str] = {}
     for wl_path, dur in (("workloads/tiny.yaml", 1.0), ("workloads/coin-videollm-online-8b.yaml", 1.0)):

@@ -102,7 +102,7 @@ def cmd_trace(args) -> int:
 
     from simulator.config.workload import load_workload
     from simulator.pipeline import resolve
-    from simulator.tracer.stream import trace_workload
+    from simulator.stream import trace_workload
     from simulator.tracer.trace_file import write_trace
 
     wl_path = resolve(args.workload)

@@ -16,7 +16,7 @@ from simulator.engine.result import ENERGY_PARTS, SimResult
 from simulator.errors import ConfigError
 from simulator.results.metrics import chip_blocks, phase_comparison, stream_metrics
 from simulator.results.report import Report
-from simulator.tracer.stream import Trace, trace_workload
+from simulator.stream import Trace, trace_workload
 from simulator.tracer.trace_file import read_trace
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import pytest
 
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import load_workload
-from simulator.tracer.stream import trace_workload
+from simulator.stream import trace_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 

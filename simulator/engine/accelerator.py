@@ -36,11 +36,11 @@ from simulator.engine.offload import OffloadTier
 from simulator.engine.ops import OpArrays
 from simulator.engine.pe_array import PeArray
 from simulator.engine.result import SimResult
-from simulator.engine.schedule import dependencies, prefetch_order
+from simulator.engine.schedule import dependencies, prefetch_order, run_ids
 from simulator.engine.sram import SramBuffers
 from simulator.engine.vector_unit import VectorUnit
 from simulator.engine.wtu import Wtu
-from simulator.tracer.stream import Trace
+from simulator.tracer.trace_file import Trace
 
 UNITS = ("pe", "vector", "hcu", "wtu", "dma")
 PE_KINDS = ("gemm", "attn_score", "attn_value")
@@ -78,13 +78,29 @@ class Accelerator:
         return pd.Series(kind).map(self.unit_of_kind).fillna("vector").to_numpy(dtype=object)
 
     # ---- static cost model (vectorised over ops) ----
+    CHUNK_OPS = 200_000  # ops costed at a time (bounds the temporaries' memory)
+
     def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None) -> pd.DataFrame:
         """Per-op unit, compute/transfer times (s), bytes and dynamic energy (pJ).
 
         ``host_share`` (per op): share of the held KV evicted to the offload tier because it no longer
         fits DRAM (see kv_memory.host_share_per_op); KV reads and writes of DRAM-tier ops move that
-        share over the offload link instead.
+        share over the offload link instead. Costed in chunks of rows; the one quantity that spans rows,
+        each phase's KV working set (for the on-chip KV buffers), is summed over the whole table first.
         """
+        evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
+        kv_dram = np.where(ev["kv_tier"].to_numpy() == "dram", ev["bytes_kv_read"].to_numpy(np.float64), 0.0)
+        grp = run_ids(ev)
+        working_set = np.bincount(grp, weights=kv_dram * (1 - evicted))[grp]
+        del kv_dram, grp
+        parts = [self._op_costs(ev.iloc[a:a + self.CHUNK_OPS], evicted[a:a + self.CHUNK_OPS],
+                                working_set[a:a + self.CHUNK_OPS])
+                 for a in range(0, len(ev), self.CHUNK_OPS)]
+        if not parts:
+            return self._op_costs(ev, evicted, working_set)
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _op_costs(self, ev: pd.DataFrame, evicted: np.ndarray, ws: np.ndarray) -> pd.DataFrame:
         ops = OpArrays.from_events(ev)
         kind, tier = ops.kind, ops.tier
         b, m, n, k = ops["batch"], ops["m"], ops["n"], ops["k"]
@@ -121,14 +137,10 @@ class Accelerator:
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         sp_r, sp_w = self.sram.activation_spill(np.where(on_chip, 0, a_r), np.where(on_chip, 0, a_w))
         kv_dram_r = np.where(tier == "dram", kv_r, 0.0)
-        evicted = np.zeros(len(ops)) if host_share is None else np.asarray(host_share, dtype=np.float64)
         kv_evicted_r = kv_dram_r * evicted
         kv_dram_r = kv_dram_r - kv_evicted_r
         # hierarchical KV memory: the on-chip KV buffers pin the hottest share of each phase's KV
-        # working set (tokens re-read phase after phase), served without DRAM traffic
-        keys = ev[["phase", "frame", "question", "step"]]
-        grp = np.cumsum((keys != keys.shift()).any(axis=1).to_numpy())
-        ws = pd.Series(kv_dram_r).groupby(grp).transform("sum").to_numpy()
+        # working set ``ws`` (tokens re-read phase after phase), served without DRAM traffic
         hit = np.where(ws > 0, np.minimum(1.0, self.sram.kv_bytes / np.maximum(ws, 1.0)), 0.0)
         kv_sram_r = kv_dram_r * hit
         kv_dram_r = kv_dram_r - kv_sram_r
@@ -197,92 +209,127 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
     order R0, R1, W0, R2, W1, ..., its reads (a read waits for a free buffer slot: the second-last op
     whose inputs the channel loaded has computed; and, where ``read_waits_deps[i]``, for op i's
     dependencies, because the addresses come from them) and its write-backs (after the op computed).
-    A channel with nothing to move for an op does not wait for it. Offload-link reads overlap their request latency (``link_latency_s``) with the
-    transfers before them. Fixed orders make the result deterministic and monotone in every duration.
+    A channel with nothing to move for an op does not wait for it. Offload-link reads overlap their
+    request latency (``link_latency_s``) with the transfers before them. Fixed orders make the result
+    deterministic and monotone in every duration.
     Returns start/end arrays (s) of each op's read, compute and write.
     """
     n = len(compute_s)
     if deps is None:
         deps = [(i - 1,) if i else () for i in range(n)]
     zeros = np.zeros(n)
-    link_read_s = zeros if link_read_s is None else link_read_s
-    link_write_s = zeros if link_write_s is None else link_write_s
+    link_read_s = zeros if link_read_s is None else np.asarray(link_read_s, dtype=np.float64)
+    link_write_s = zeros if link_write_s is None else np.asarray(link_write_s, dtype=np.float64)
+    link_latency_s = zeros if link_latency_s is None else np.asarray(link_latency_s, dtype=np.float64)
     waits_deps = np.zeros(n, dtype=bool) if read_waits_deps is None else np.asarray(read_waits_deps, dtype=bool)
+    read_s, write_s = np.asarray(read_s, dtype=np.float64), np.asarray(write_s, dtype=np.float64)
     env = simpy.Environment()
-    comp_done = [env.event() for _ in range(n)]
+    timeout = env.timeout
     r1, c0, c1, w1 = (np.zeros(n) for _ in range(4))
     lr1, lw1 = np.zeros(n), np.zeros(n)
     r0, lr0 = np.full(n, np.inf), np.full(n, np.inf)  # read issue times (inf: the channel read nothing)
     compute_l = np.asarray(compute_s, dtype=np.float64).tolist()
-    uses_link = (np.asarray(link_read_s) > 0).tolist()
     unit_idx = np.asarray(unit_idx)
     ops_of = [np.flatnonzero(unit_idx == u).tolist() for u in range(n_units)]
 
-    def stage(waits, duration, start, end, i):
-        """Wait for ``waits``, then hold the channel or unit for ``duration``; record start and end."""
-        for ev in waits:
-            if not ev.processed:
-                yield ev
-        if start is not None:
-            start[i] = env.now
-        if duration > 0:
-            yield env.timeout(duration)
-        end[i] = env.now
+    class Flags:
+        """Completion flags of one kind (computed, loaded by DRAM, loaded by the link); a SimPy event is
+        made only when a process has to wait for a flag that is not set yet (saves memory)."""
 
-    def channel(reads, writes, done, rs, re, we, latency=None):
-        """In-order controller of one channel (DRAM or the offload link); ops with nothing to move on it
-        pass without waiting. A read waits for a free buffer slot: the second-last op this channel loaded
-        has computed.
+        def __init__(self, preset=None):
+            self.set = bytearray(n) if preset is None else bytearray((~preset).astype(np.uint8).tobytes())
+            self.pending: dict[int, simpy.Event] = {}
 
-        With ``latency`` (per op, s; the offload link) a transfer holds the channel only for its data
-        time (duration - latency) and completes ``latency`` after its issue at the earliest: requests of
-        consecutive ops overlap their latencies, as a device with a command queue does.
+        def wait(self, i):
+            if self.set[i]:
+                return None
+            ev = self.pending.get(i)
+            if ev is None:
+                ev = self.pending[i] = env.event()
+            return ev
+
+        def mark(self, i):
+            self.set[i] = 1
+            ev = self.pending.pop(i, None)
+            if ev is not None:
+                ev.succeed()
+
+    comp = Flags()
+    dram = Flags(read_s > 0)  # ops with nothing to load from DRAM count as loaded
+    link = Flags(link_read_s > 0)
+
+    def channel(reads, writes, loaded, rs, re, we, latency):
+        """In-order controller of one channel (DRAM or the offload link).
+
+        Its program, R0, R1, W0, R2, W1, ..., holds only the ops with something to move on it. A read waits
+        for a free buffer slot (the second-last op this channel loaded has computed) and, where
+        ``read_waits_deps``, for the op's dependencies. With a ``latency`` (the offload link) a read holds
+        the channel only for its data time (duration - latency) and completes ``latency`` after its issue
+        at the earliest: requests of consecutive ops overlap their latencies, as a device with a command
+        queue does. A write-back waits for its op to compute.
         """
-        reads, writes = np.asarray(reads, dtype=np.float64).tolist(), np.asarray(writes, dtype=np.float64).tolist()
-        lat = [0.0] * n if latency is None else np.asarray(latency, dtype=np.float64).tolist()
+        program = []  # (is_read, op)
+        for i in np.flatnonzero((reads > 0) | (np.r_[0.0, writes[:-1]] > 0)).tolist():
+            if reads[i] > 0:
+                program.append((True, i))
+            if i >= 1 and writes[i - 1] > 0:
+                program.append((False, i - 1))
+        if n and writes[n - 1] > 0:
+            program.append((False, n - 1))
+        reads_l, writes_l, lat = reads.tolist(), writes.tolist(), latency.tolist()
 
-        def finish(i, t_done, ev):
+        def finish(i, t_done):
             if t_done > env.now:
-                yield env.timeout(t_done - env.now)
+                yield timeout(t_done - env.now)
             re[i] = env.now
-            ev.succeed()
+            loaded.mark(i)
 
         readers: list[int] = []  # ops this channel has loaded: two buffer slots
-        for i in range(n):
-            if reads[i] > 0:
-                waits = [comp_done[readers[-2]]] if len(readers) >= 2 else []
-                readers.append(i)
-                if waits_deps[i] and reads[i] > 0:
-                    waits += [comp_done[d] for d in deps[i]]
-                if lat[i] > 0:
-                    for ev in waits:
-                        if not ev.processed:
-                            yield ev
-                    issued = env.now
-                    rs[i] = issued
-                    yield env.timeout(max(reads[i] - lat[i], 0.0))
-                    env.process(finish(i, issued + reads[i], done[i]))
-                else:
-                    yield from stage(waits, reads[i], rs, re, i)
-                    done[i].succeed()
+        for is_read, i in program:
+            if not is_read:
+                ev = comp.wait(i)
+                if ev is not None:
+                    yield ev
+                yield timeout(writes_l[i])
+                we[i] = env.now
+                continue
+            if len(readers) >= 2:
+                ev = comp.wait(readers[-2])
+                if ev is not None:
+                    yield ev
+            readers.append(i)
+            if waits_deps[i]:
+                for d in deps[i]:
+                    ev = comp.wait(d)
+                    if ev is not None:
+                        yield ev
+            rs[i] = env.now
+            if lat[i] > 0:
+                yield timeout(max(reads_l[i] - lat[i], 0.0))
+                env.process(finish(i, rs[i] + reads_l[i]))
             else:
-                done[i].succeed()
-            if i >= 1 and writes[i - 1] > 0:
-                yield from stage([comp_done[i - 1]], writes[i - 1], None, we, i - 1)
-        if n and writes[n - 1] > 0:
-            yield from stage([comp_done[n - 1]], writes[n - 1], None, we, n - 1)
-
-    dram_done = [env.event() for _ in range(n)]
-    link_done = [env.event() for _ in range(n)]
+                yield timeout(reads_l[i])
+                re[i] = env.now
+                loaded.mark(i)
 
     def executor(ops):
         for i in ops:
-            inputs = [dram_done[i], link_done[i]] if uses_link[i] else [dram_done[i]]
-            yield from stage([*inputs, *(comp_done[d] for d in deps[i])], compute_l[i], c0, c1, i)
-            comp_done[i].succeed()
+            for flags in (dram, link):
+                ev = flags.wait(i)
+                if ev is not None:
+                    yield ev
+            for d in deps[i]:
+                ev = comp.wait(d)
+                if ev is not None:
+                    yield ev
+            c0[i] = env.now
+            if compute_l[i] > 0:
+                yield timeout(compute_l[i])
+            c1[i] = env.now
+            comp.mark(i)
 
-    env.process(channel(read_s, write_s, dram_done, r0, r1, w1))
-    env.process(channel(link_read_s, link_write_s, link_done, lr0, lr1, lw1, link_latency_s))
+    env.process(channel(read_s, write_s, dram, r0, r1, w1, zeros))
+    env.process(channel(link_read_s, link_write_s, link, lr0, lr1, lw1, link_latency_s))
     for ops in ops_of:
         if ops:
             env.process(executor(ops))
@@ -305,14 +352,17 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     order = np.arange(len(ev))
     if hw.dre.enabled and hw.dre.prefetch:
         order, deps = prefetch_order(ev, deps)
+    reordered = not np.array_equal(order, np.arange(len(order)))
     pos = np.empty(len(order), dtype=np.int64)
     pos[order] = np.arange(len(order))
-    deps_new = [tuple(int(pos[d]) for d in deps[i]) for i in order]
+    if reordered:
+        deps = [tuple(int(pos[d]) for d in deps[i]) for i in order]
     is_fetch = (ev["kind"].to_numpy() == "kv_read")
     t = replay(costs["read_s"].to_numpy()[order], costs["compute_s"].to_numpy()[order],
-               costs["write_s"].to_numpy()[order], unit_idx[order], deps_new,
+               costs["write_s"].to_numpy()[order], unit_idx[order], deps,
                link_read_s=costs["link_read_s"].to_numpy()[order], link_write_s=costs["link_write_s"].to_numpy()[order],
                read_waits_deps=is_fetch[order], link_latency_s=costs["link_read_latency_s"].to_numpy()[order])
+    del deps
     t = {key: arr[pos] for key, arr in t.items()}  # back to trace order
     ops = ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy()
     ops = pd.concat([ops, costs], axis=1)

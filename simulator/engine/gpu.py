@@ -22,7 +22,7 @@ from simulator.engine.kv_memory import check_capacity, host_share_per_op
 from simulator.engine.offload import OffloadTier
 from simulator.engine.result import SimResult
 from simulator.engine.vector_unit import VectorUnit
-from simulator.tracer.stream import Trace
+from simulator.tracer.trace_file import Trace
 
 _PRECISION_BY_BITS = {4: "int4", 8: "int8", 16: "fp16"}
 

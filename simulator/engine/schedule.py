@@ -13,12 +13,26 @@ import numpy as np
 import pandas as pd
 
 
+PHASE_KEYS = ("phase", "frame", "question", "step")
+
+
+def run_ids(ev: pd.DataFrame, cols=PHASE_KEYS) -> np.ndarray:
+    """Id of each op's run of consecutive rows with equal ``cols`` (e.g. one phase instance), from 1."""
+    n = len(ev)
+    change = np.zeros(n, dtype=bool)
+    if n:
+        change[0] = True
+    for c in cols:
+        v = ev[c].to_numpy()
+        change[1:] |= v[1:] != v[:-1]
+    return np.cumsum(change)
+
+
 def dependencies(ev: pd.DataFrame) -> list[tuple[int, ...]]:
     """For each op, the indices of the ops whose results it needs (all earlier in program order)."""
     n = len(ev)
     hg = ev["head_group"].to_numpy()
-    keys = ev[["phase", "frame", "question", "step", "layer"]]
-    grp = np.cumsum((keys != keys.shift()).any(axis=1).to_numpy())
+    grp = run_ids(ev, PHASE_KEYS + ("layer",))
     deps: list[tuple[int, ...]] = [()] * n
     join: dict[int, tuple[int, ...]] = {}
     i = 0
@@ -58,8 +72,7 @@ def prefetch_order(ev: pd.DataFrame, deps: list[tuple[int, ...]]) -> tuple[np.nd
     n = len(ev)
     kind = ev["kind"].to_numpy()
     layer = ev["layer"].to_numpy()
-    keys = ev[["phase", "frame", "question", "step"]]
-    inst = np.cumsum((keys != keys.shift()).any(axis=1).to_numpy())
+    inst = run_ids(ev)
     is_llm = (ev["phase"].to_numpy() != "vision") & (layer >= 0)
     pred = np.isin(kind, PREDICTION_KINDS) & is_llm
     writes = (kind == "kv_write") & is_llm

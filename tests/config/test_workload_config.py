@@ -55,7 +55,7 @@ def test_bad_workloads(tmp_path, root, mutate, key):
     with pytest.raises(ConfigError) as ei:
         wl = load_workload(p)
         # window too small for a frame is found when the stream is set up
-        from simulator.tracer.stream import StreamTracer
+        from simulator.stream import StreamTracer
 
         StreamTracer(wl, source=str(p))
     assert f"'{key}'" in str(ei.value)

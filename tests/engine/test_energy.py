@@ -13,7 +13,7 @@ from simulator.engine.accelerator import simulate_accelerator
 from simulator.engine.gpu import simulate_gpu
 from simulator.results.metrics import phase_table, stream_metrics
 from simulator.tracer.events import COLUMN_NAMES
-from simulator.tracer.stream import Trace
+from simulator.tracer.trace_file import Trace
 
 
 def test_node_shrink_lowers_energy_per_mac():

@@ -26,7 +26,7 @@ def test_gpu_bandwidth_monotone(tiny_trace, orin_hw):
 
 def test_decode_is_bandwidth_bound_on_7b(root, orin_hw):
     from simulator.config.workload import Question, load_workload
-    from simulator.tracer.stream import trace_workload
+    from simulator.stream import trace_workload
 
     wl = load_workload(root / "workloads" / "coin-llava-ov-7b.yaml")
     wl2 = wl.with_stream(duration_s=1.0, questions=(Question(at_s=0.5, prompt_tokens=8, answer_tokens=2),))

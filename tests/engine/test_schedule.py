@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from simulator.config.workload import KvPolicyConfig
 from simulator.engine.accelerator import replay, simulate_accelerator
 from simulator.engine.schedule import dependencies
-from simulator.tracer.stream import trace_workload
+from simulator.stream import trace_workload
 
 
 def _ev(head_groups, layers=None):

@@ -8,7 +8,7 @@ import pytest
 from simulator.config.workload import KvPolicyConfig
 from simulator.kvpolicy import make_policy
 from simulator.kvpolicy.base import CacheSpec
-from simulator.tracer.stream import StreamTracer, trace_workload
+from simulator.stream import StreamTracer, trace_workload
 
 POLICIES = {
     "full": {},

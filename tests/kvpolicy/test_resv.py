@@ -17,7 +17,7 @@ from simulator.kvpolicy import make_policy
 from simulator.kvpolicy.base import CacheSpec
 from simulator.kvpolicy.resv import contiguous_runs, layer_shares, wicsum_select
 from simulator.models.kv_cache import KVCache
-from simulator.tracer.stream import trace_workload
+from simulator.stream import trace_workload
 
 D = 16
 

@@ -80,7 +80,7 @@ def test_attention_reads_whole_cache():
 def test_phase_flops_7b_stream(root):
     """Whole phases of the traced 7B stream equal the closed form summed over layers (+ LM head)."""
     from simulator.config.workload import Question, load_workload
-    from simulator.tracer.stream import trace_workload
+    from simulator.stream import trace_workload
 
     wl = load_workload(root / "workloads" / "coin-llava-ov-7b.yaml").with_stream(
         duration_s=2.0, system_prompt_tokens=0, questions=(Question(at_s=1.0, prompt_tokens=24, answer_tokens=3),))
@@ -101,7 +101,7 @@ def test_phase_flops_7b_stream(root):
 
 def test_real_stream_total_equals_flop_counter(tiny_workload):
     """Every phase of a real-valued stream, all layers: traced matrix FLOPs == FlopCounterMode's."""
-    from simulator.tracer.stream import trace_workload
+    from simulator.stream import trace_workload
 
     with FlopCounterMode(display=False) as fc:
         tr = trace_workload(tiny_workload, mode="real")

@@ -50,3 +50,44 @@ def test_wrong_version(tmp_path, tiny_trace):
 def test_missing(tmp_path):
     with pytest.raises(TraceError, match="not found"):
         read_trace(tmp_path / "none.parquet")
+
+
+def _corrupt(tmp_path, trace, col, value, row=3):
+    ev = trace.events.copy()
+    ev.loc[row, col] = value
+    from simulator.tracer.trace_file import Trace
+
+    return write_trace(Trace(events=ev, meta=trace.meta, kv_tokens=trace.kv_tokens), tmp_path / "bad.parquet")
+
+
+@pytest.mark.parametrize("col, value, needle", [
+    ("flops_matmul", -5, "below 0"),
+    ("bytes_kv_read", -1, "below 0"),
+    ("t_arrival_s", float("nan"), "not a finite number"),
+    ("kind", "warp", "is not one of"),
+    ("kv_tier", "tape", "is not one of"),
+    ("phase", "lunch", "is not one of"),
+    ("kv_bits", 0, "below 1"),
+])
+def test_corrupt_values_one_line(tmp_path, tiny_trace, col, value, needle):
+    p = _corrupt(tmp_path, tiny_trace, col, value)
+    with pytest.raises(TraceError) as ei:
+        read_trace(p)
+    msg = str(ei.value)
+    assert "\n" not in msg and str(p) in msg and f"column '{col}'" in msg and "row 3" in msg and needle in msg
+
+
+def test_flops_inconsistent_with_shape(tmp_path, tiny_trace):
+    row = int(tiny_trace.events.index[tiny_trace.events["m"] > 0][0])
+    p = _corrupt(tmp_path, tiny_trace, "flops_matmul", int(tiny_trace.events.loc[row, "flops_matmul"]) + 2, row)
+    with pytest.raises(TraceError, match=f"column 'flops_matmul', row {row}: .* differs from 2 x batch"):
+        read_trace(p)
+
+
+def test_phases_out_of_order(tmp_path, tiny_trace):
+    ev = tiny_trace.events
+    last = len(ev) - 1
+    assert ev["t_arrival_s"].iloc[last - 1] > 0
+    p = _corrupt(tmp_path, tiny_trace, "t_arrival_s", 0.0, last)
+    with pytest.raises(TraceError, match=f"column 't_arrival_s', row {last}: .*stream order"):
+        read_trace(p)

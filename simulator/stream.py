@@ -1,4 +1,4 @@
-"""Streaming driver: frames arrive at the workload's fps and are prefilled one at a time.
+"""Streaming driver (wires the models, the KV policy and the recorder; above all three): frames arrive at the workload's fps and are prefilled one at a time.
 
 Per frame: vision encoder -> projector -> pooling -> *frame prefill* of the frame's tokens against
 the current KV cache (iterative prefill) -> cache update by the KV policy. At each question:
@@ -32,16 +32,7 @@ from simulator.tracer import context
 from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
 from simulator.tracer.recorder import Recorder
 from simulator.tracer.synthetic_video import synthetic_frames
-
-
-@dataclass
-class Trace:
-    """Events (one row per kernel, see events.py) and metadata of one traced stream."""
-
-    events: pd.DataFrame
-    meta: dict = field(default_factory=dict)
-    kv_tokens: pd.DataFrame | None = None  # per phase end: tokens held in a layer's cache
-    recall: pd.DataFrame | None = None  # real mode with probes: attention-mass recall per step
+from simulator.tracer.trace_file import Trace
 
 
 def _replicate_layers(block: pd.DataFrame, groups: list[list[int]]) -> pd.DataFrame:

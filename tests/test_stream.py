@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simulator.config.workload import KvPolicyConfig, load_workload
-from simulator.tracer.stream import trace_workload
+from simulator.stream import trace_workload
 
 
 def _kv_bytes_per_token(wl):
