@@ -110,8 +110,9 @@ def plot_retrieval_heatmaps(traces: dict[str, Trace], path) -> list:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from pathlib import Path
+
+    import matplotlib.pyplot as plt
 
     maps = [(name, ph, retrieval_heatmap(tr, ph)) for name, tr in traces.items() for ph in ("frame", "text")]
     maps = [m for m in maps if not m[2].empty]

@@ -1,4 +1,6 @@
-"""Streaming driver (wires the models, the KV policy and the recorder; above all three): frames arrive at the workload's fps and are prefilled one at a time.
+"""Streaming driver, above the models, the KV policies and the recorder, which it wires together.
+
+Frames arrive at the workload's fps and are prefilled one at a time.
 
 Per frame: vision encoder -> projector -> pooling -> *frame prefill* of the frame's tokens against
 the current KV cache (iterative prefill) -> cache update by the KV policy. At each question:
@@ -15,7 +17,6 @@ Two modes:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd

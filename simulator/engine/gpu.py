@@ -119,5 +119,6 @@ def simulate_gpu(trace: Trace, hw: GpuConfig, tech: TechTable | None = None) -> 
         util = {u: float(v) for u, v in (ops.groupby("unit")["compute_s"].sum() / total).items()}
         util["dram"] = float(ops["mem_s"].sum() / total)
     return SimResult(hardware=hw.name, kind="gpu", ops=ops, area_mm2={"soc": hw.die_area_mm2},
-                     leakage_w=hw.power.static_w + gpu.offload.idle_w, total_s=total, notes=notes, capacity=cap.as_dict(),
-                     utilisation=util, peak_tflops=max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")))
+                     leakage_w=hw.power.static_w + gpu.offload.idle_w, total_s=total, notes=notes,
+                     capacity=cap.as_dict(), utilisation=util,
+                     peak_tflops=max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
 PHASE_KEYS = ("phase", "frame", "question", "step")
 
 

@@ -10,5 +10,7 @@ from simulator.kvpolicy.base import KvPolicy
 
 @dataclass(frozen=True, kw_only=True)
 class FullPolicy(KvPolicy):
-    summary: ClassVar[str] = ("keep every token in device DRAM and attend to all (until memory runs out; then the oldest KV is evicted to the offload tier)")
+    summary: ClassVar[str] = (
+        "keep every token in device DRAM and attend to all (until memory runs out; then the oldest KV is "
+        "evicted to the offload tier)")
     name: ClassVar[str] = "full"

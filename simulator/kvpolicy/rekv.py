@@ -27,7 +27,10 @@ from simulator.tracer import context
 
 @dataclass(frozen=True, kw_only=True)
 class RekvPolicy(KvPolicy):
-    summary: ClassVar[str] = ("ReKV: sliding-window encoding; every token also written to the offload tier; per question and layer, frames scored by the mean query against frame-mean keys, the top-k frames fetched back and attended with the window")
+    summary: ClassVar[str] = (
+        "ReKV: sliding-window encoding; every token also written to the offload tier; per question and layer,"
+        " frames scored by the mean query against frame-mean keys, the top-k frames fetched back and attended"
+        " with the window")
     name: ClassVar[str] = "rekv"
     window: int = spec("local attention window kept on the device", unit="tokens", ge=1)
     sink_tokens: int = spec("first tokens kept on the device", ge=0, default=4)

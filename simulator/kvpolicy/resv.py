@@ -56,7 +56,13 @@ HC_ENTRY_META_BYTES = 4 + 4 + 8  # per cluster besides its key: hash code (<= 32
 
 @dataclass(frozen=True, kw_only=True)
 class ResvPolicy(KvPolicy):
-    summary: ClassVar[str] = ("ReSV (V-Rex): post-RoPE keys hashed on `hash_bits` random hyperplanes, clustered by Hamming distance < `hamming_threshold` against the open clusters (HC table: mean key, code, token count); closed clusters offloaded as contiguous runs; per layer, KV head and query row, clusters selected by WiCSum (`wicsum_threshold` of the token-count-weighted score sum, WTU early exit measured); attention over the selected members plus the phase's own and the text tokens. `meta_*`: the profile of meta-mode runs")
+    summary: ClassVar[str] = (
+        "ReSV (V-Rex): post-RoPE keys hashed on `hash_bits` random hyperplanes, clustered by Hamming distance"
+        " < `hamming_threshold` against the open clusters (HC table: mean key, code, token count); closed "
+        "clusters offloaded as contiguous runs; per layer, KV head and query row, clusters selected by WiCSum"
+        " (`wicsum_threshold` of the token-count-weighted score sum, WTU early exit measured); attention over"
+        " the selected members plus the phase's own and the text tokens. `meta_*`: the profile of meta-mode "
+        "runs")
     name: ClassVar[str] = "resv"
     hash_bits: int = spec("N_hp: random hyperplanes per hash code", ge=1, le=64, default=32)
     hamming_threshold: int = spec("Th_hd: a token joins a cluster at Hamming distance below this", ge=1,

@@ -12,7 +12,8 @@ from simulator.kvpolicy.base import KvPolicy
 
 @dataclass(frozen=True, kw_only=True)
 class SlidingWindowPolicy(KvPolicy):
-    summary: ClassVar[str] = ("StreamingLLM: attention sinks + the most recent window; `window` must hold one phase's tokens")
+    summary: ClassVar[str] = (
+        "StreamingLLM: attention sinks + the most recent window; `window` must hold one phase's tokens")
     name: ClassVar[str] = "sliding_window"
     sink_tokens: int = spec("first tokens kept forever", ge=0, default=4)
     window: int = spec("most recent tokens kept", unit="tokens", ge=1)

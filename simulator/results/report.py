@@ -97,7 +97,8 @@ def render_text(r: Report) -> str:
                   f"  {'block':10s} {'mm^2/core':>10s} {'mm^2 chip':>10s} {'W/core':>10s} {'W chip':>10s}"]
         for blk in c["power_breakdown_w"] | c["area_breakdown_mm2"]:
             lines.append(f"  {blk:10s} {c['area_breakdown_mm2_per_core'].get(blk, 0):10.4g} "
-                         f"{c['area_breakdown_mm2'].get(blk, 0):10.4g} {c['power_breakdown_w_per_core'].get(blk, 0):10.3g} "
+                         f"{c['area_breakdown_mm2'].get(blk, 0):10.4g} "
+                         f"{c['power_breakdown_w_per_core'].get(blk, 0):10.3g} "
                          f"{c['power_breakdown_w'].get(blk, 0):10.3g}")
         lines.append(f"  DRE share: {100 * c['dre_area_share']:.1f}% of area, {100 * c['dre_power_share']:.1f}% of "
                      "on-chip power (paper: 2.0% area, 2.2% power)")

@@ -47,7 +47,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("hash_compares", pa.int64(), "ReSV clustering: Hamming distances computed (XOR + popcount of hash codes)"),
     ("scores_processed", pa.int64(), "WiCSum: scores walked before the early exit, summed over query rows"),
     ("kv_runs", pa.int64(), "KV transfer requests in the cluster-contiguous layout (contiguous runs), 0 = one stream"),
-    ("kv_token_runs", pa.int64(), "KV transfer requests in arrival-order layout (contiguous token runs), 0 = one stream"),
+    ("kv_token_runs", pa.int64(), "KV transfer requests in arrival order (contiguous token runs), 0 = one stream"),
     ("bytes_hc_read", pa.int64(), "HC-table bytes read from DRAM [B]"),
     ("bytes_hc_write", pa.int64(), "HC-table bytes written to DRAM [B]"),
     ("weight_bits", pa.int8(), "bits per weight element"),

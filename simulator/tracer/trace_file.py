@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from simulator.errors import TraceError
 from simulator.tracer.events import ARROW_SCHEMA, COLUMN_NAMES, KINDS, NUMPY_DTYPES, PHASES, SCHEMA_VERSION, TIERS
 
+
 @dataclass
 class Trace:
     """Events (one row per kernel, see events.py) and metadata of one traced stream."""

@@ -7,10 +7,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.config.workload import KvPolicyConfig
-from simulator.engine.accelerator import replay, simulate_accelerator
+from simulator.engine.accelerator import replay
 from simulator.engine.schedule import dependencies
-from simulator.stream import trace_workload
 
 
 def _ev(head_groups, layers=None):

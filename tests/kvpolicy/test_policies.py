@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from simulator.config.workload import KvPolicyConfig
-from simulator.kvpolicy import make_policy
 from simulator.kvpolicy.base import CacheSpec
-from simulator.stream import StreamTracer, trace_workload
+from simulator.stream import StreamTracer
 
 POLICIES = {
     "full": {},

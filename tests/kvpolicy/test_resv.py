@@ -127,7 +127,6 @@ def test_wicsum_threshold_one_selects_everything():
 def test_threshold_one_equals_full_attention(tiny_workload):
     """With Th_r = 1 every cluster is selected: ReSV's attention output equals full attention's."""
     wl = tiny_workload.with_stream(duration_s=3.0)
-    full = trace_workload(wl, mode="real", seed=3, measure_recall=True)
     resv = trace_workload(wl.replace(kv_policy=KvPolicyConfig(name="resv", params={"wicsum_threshold": 1.0,
                                                                                      "recent_window": 32})),
                           mode="real", seed=3, measure_recall=True)
