@@ -36,6 +36,8 @@ def resolve(path: str | Path) -> Path:
 
 def bound_share(res: SimResult) -> dict[str, float]:
     """Share of op time (max of compute and memory per op) that is compute-, bandwidth- or capacity-bound."""
+    if not res.ok:
+        return {}
     t = res.ops[["compute_s", "mem_s"]].max(axis=1)
     tot = float(t.sum())
     return {b: float(v / tot) for b, v in t.groupby(res.ops["bound"]).sum().items()} if tot > 0 else {}
@@ -84,6 +86,6 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
                  utilisation={acc.hardware: acc.utilisation, base.hardware: base.utilisation},
                  bound_share={r.hardware: bound_share(r) for r in (acc, base)},
                  notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes],
-                 chip=chip_blocks(acc))
+                 chip=chip_blocks(acc) if acc.ok else {})
     return RunOutput(report=rep, accel=acc, baseline=base, trace=trace, accel_config=hw, accel_phases=apt,
                      baseline_phases=bpt)

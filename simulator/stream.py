@@ -120,6 +120,14 @@ class StreamTracer:
         self.position = 0
         self.blocks: list[pd.DataFrame] = []
         self.kv_rows: list[tuple] = []
+        if wl.kv_prefill_tokens:
+            if mode != "meta":
+                raise ConfigError(source, "kv_prefill_tokens", "a pre-computed KV cache needs --mode meta "
+                                  f"(got {wl.kv_prefill_tokens} tokens in {mode} mode)")
+            for c in self.caches:
+                c.prefill(wl.kv_prefill_tokens, self.m.tokens_per_frame)
+            self.position = wl.kv_prefill_tokens
+            self._record_kv("kv_prefill", -1, -1, -1)
 
     def _init_real_weights(self) -> None:
         """Random weights scaled 1/sqrt(fan-in) (variance-preserving), so token features keep their
@@ -251,6 +259,8 @@ class StreamTracer:
             "head_dim": m.llm.head_dim,
             "batch": wl.batch,
             "precision_bits": wl.precision.bits,
+            "kv_bits_stored": self.policy.stored_bits(wl.precision.bits["kv"]),
+            "kv_prefill_tokens": wl.kv_prefill_tokens,
             "weight_bytes_llm": _param_bytes(m, wl.precision.bits["weight"]),
             "weight_bytes_vision": _vision_param_bytes(m, wl.precision.bits["weight"]),
             "trace_wall_s": time.perf_counter() - t0,

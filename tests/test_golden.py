@@ -17,7 +17,7 @@ from simulator.engine.gpu import simulate_gpu
 from simulator.stream import trace_workload
 
 CASES = {"full-meta": ("full", {}, "meta"), "resv-meta": ("resv", {"recent_window": 32}, "meta"),
-         "rekv-meta": ("rekv", {"window": 40}, "meta")}
+         "rekv-meta": ("rekv", {}, "meta")}
 TRACE_COLS = ["flops_matmul", "flops_vector", "bytes_weight_read", "bytes_act_read", "bytes_act_write",
               "bytes_kv_read", "bytes_kv_write", "hash_compares", "scores_processed", "kv_runs", "kv_token_runs",
               "bytes_hc_read", "bytes_hc_write"]

@@ -164,7 +164,8 @@ class AcceleratorConfig:
     sram: SramConfig = spec("on-chip buffers (per core)")
     dram: DramConfig = spec("off-chip DRAM (shared)")
     dre: DreConfig = spec("retrieval engine (per core)")
-    offload: OffloadConfig = spec("offload tier for KV (shared)")
+    offload: OffloadConfig | None = spec("offload tier for KV (shared); none: KV that outgrows DRAM is out of "
+                                         "memory", default=None)
     noc: NocConfig | None = spec("on-chip interconnect; required when cores > 1", default=None)
     control_overhead: float = spec("control/NoC share added to area and dynamic energy", ge=0, lt=1, default=0.1)
 
@@ -213,7 +214,8 @@ class GpuConfig:
     fp32_tflops: float = spec("CUDA-core FP32 peak", unit="TFLOP/s", gt=0)
     l2_mb: float = spec("L2 cache", unit="MiB", gt=0)
     dram: DramConfig = spec("off-chip DRAM")
-    offload: OffloadConfig = spec("offload tier for KV (NVMe SSD / host memory)")
+    offload: OffloadConfig | None = spec("offload tier for KV (NVMe SSD / host memory); none: KV that outgrows "
+                                         "DRAM is out of memory", default=None)
     efficiency: GpuEfficiency = spec("achieved efficiency factors")
     power: GpuPower = spec("power model")
     die_area_mm2: float = spec("die area, for area comparison", unit="mm^2", gt=0)

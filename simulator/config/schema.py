@@ -214,6 +214,12 @@ def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, str, st
         if dataclasses.is_dataclass(tp):
             rows.extend(describe_fields(tp, key))
             continue
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1 \
+                and dataclasses.is_dataclass(args[0]):  # an optional section: its keys, marked optional
+            rows.append((key, "a mapping or null", "", "", f"{f.metadata.get('doc', '')} (optional section)"))
+            rows.extend(describe_fields(args[0], key))
+            continue
         meta = f.metadata
         allowed = _range_text(meta)
         if meta.get("choices"):

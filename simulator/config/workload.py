@@ -133,7 +133,7 @@ class PrecisionConfig:
                 "kv": PRECISION_BITS[self.kv]}
 
 
-KV_POLICIES = ("full", "sliding_window", "rekv", "resv")
+KV_POLICIES = ("full", "sliding_window", "rekv", "resv", "flexgen", "infinigen", "infinigenp", "oaken")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +154,8 @@ class WorkloadConfig:
     precision: PrecisionConfig = spec("tensor precisions", default_factory=PrecisionConfig)
     kv_policy: KvPolicyConfig = spec("KV-cache policy", default_factory=lambda: KvPolicyConfig(name="full"))
     batch: int = spec("streams served at once", ge=1, default=1)
+    kv_prefill_tokens: int = spec("tokens already in the KV cache when the trace starts (a pre-computed cache, "
+                                  "placed in tiers as the policy would have left them; meta mode)", ge=0, default=0)
     model_config: ModelConfig | None = field(default=None, init=False, compare=False, repr=False)
 
     def replace(self, **changes) -> "WorkloadConfig":

@@ -29,10 +29,10 @@ from simulator.config.hardware import AcceleratorConfig
 from simulator.config.tech import TechTable, load_tech
 from simulator.engine.dram import Dram
 from simulator.engine.hcu import Hcu
-from simulator.engine.kv_memory import check_capacity, host_share_per_op
+from simulator.engine.kv_memory import check_capacity, host_share_per_op, run_status
 from simulator.engine.kvmu import Kvmu
 from simulator.engine.multicore import Noc, split_matrix
-from simulator.engine.offload import OffloadTier
+from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.ops import OpArrays
 from simulator.engine.pe_array import PeArray
 from simulator.engine.result import SimResult
@@ -66,7 +66,7 @@ class Accelerator:
         self.vector = VectorUnit(hw.vector_unit, clk, self.tech, n)
         self.sram = SramBuffers(hw.sram, self.tech, n, hw.dre.sram_kb if hw.dre.enabled else 0.0)
         self.dram = Dram(hw.dram, self.tech)
-        self.offload = OffloadTier(hw.offload)
+        self.offload = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
         self.dre_units = [Hcu(hw.dre, clk, self.tech, n), Wtu(hw.dre, clk, self.tech, n)] if hw.dre.enabled else []
         self.kvmu = Kvmu(hw.dre, clk, self.tech, n)
         self.unit_of_kind = dict(UNIT_OF_KIND)
@@ -150,12 +150,13 @@ class Accelerator:
         link_r = np.where(tier == "host", kv_r, 0.0) + kv_evicted_r
         link_w = np.where(tier == "host", kv_w, 0.0) + np.where(evicted > 0, kv_dram_w, 0.0)
         runs = self.kvmu.requests(ops)
+        off = self.offload
         dram_read = w_r + kv_dram_r + sp_r + hc_r
         dram_write = kv_dram_w + sp_w + hc_w
         read_s = self.dram.transfer_s(dram_read)
         write_s = self.dram.transfer_s(dram_write)
-        link_read_s = self.offload.transfer_s(link_r, np.where(tier == "host", runs, 0))
-        link_write_s = self.offload.transfer_s(link_w, np.where(tier == "host", runs, 0), write=True)
+        link_read_s = off.transfer_s(link_r, np.where(tier == "host", runs, 0))
+        link_write_s = off.transfer_s(link_w, np.where(tier == "host", runs, 0), write=True)
 
         # dynamic energy (pJ)
         sr = self.sram.read_pj_per_bit
@@ -171,12 +172,12 @@ class Accelerator:
         e_vec = (vec_ops + np.where(pe_mask, fv, 0.0)) * self.vector.op_pj
         e_noc = noc_bytes * 8 * self.noc.pj_per_bit
         e_dram = self.dram.energy_pj(dram_read + dram_write)
-        e_host = self.offload.energy_pj(link_r) + self.offload.energy_pj(link_w, write=True)
+        e_host = off.energy_pj(link_r) + off.energy_pj(link_w, write=True)
         e_ctrl = self.hw.control_overhead * (e_pe + e_vec + e_dre + e_sram)
         return pd.DataFrame({
             "unit": unit, "compute_s": compute_s, "read_s": read_s, "write_s": write_s,
             "link_read_s": link_read_s, "link_write_s": link_write_s,
-            "link_read_latency_s": np.where(link_r > 0, self.offload.read_latency_s, 0.0),
+            "link_read_latency_s": np.where(link_r > 0, off.read_latency_s, 0.0),
             "dram_bytes": dram_read + dram_write, "host_bytes": link_r + link_w, "kv_sram_bytes": kv_sram_r,
             "noc_bytes": noc_bytes, "e_pe_pj": e_pe, "e_sram_pj": e_sram, "e_dram_pj": e_dram, "e_host_pj": e_host,
             "e_vector_pj": e_vec, "e_dre_pj": e_dre, "e_noc_pj": e_noc, "e_control_pj": e_ctrl,
@@ -344,6 +345,13 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     acc = Accelerator(hw, tech)
     ev = trace.events
     weight_bytes = trace.meta.get("weight_bytes_llm", 0) + trace.meta.get("weight_bytes_vision", 0)
+    status = run_status(ev, trace.kv_tokens, trace.meta, acc.dram.capacity_bytes, weight_bytes,
+                        hw.offload is not None)
+    if status != "ok":
+        return SimResult(hardware=hw.name, kind="accelerator", ops=pd.DataFrame(), area_mm2=acc.area_mm2(),
+                         leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
+                         area_per_core_mm2=acc.area_per_core_mm2(), peak_tflops=acc.peak_flops / 1e12,
+                         cores=hw.cores, leakage_mw_per_mm2=acc.tech.leakage_mw_per_mm2())
     room = acc.dram.capacity_bytes - weight_bytes
     share = host_share_per_op(ev, trace.kv_tokens, trace.meta, room)
     costs = acc.op_costs(ev, share)

@@ -29,7 +29,8 @@ def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: dict) -> np.ndarray:
     """Bytes of KV held in all layers after each recorded phase (same rows as ``kv_tokens``)."""
     if kv_tokens is None or len(kv_tokens) == 0:
         return np.zeros(0)
-    per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"] // 8 * meta["batch"]
+    bits = meta.get("kv_bits_stored", meta["precision_bits"]["kv"])  # a quantising policy stores fewer bits
+    per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * bits / 8 * meta["batch"]
     return kv_tokens["kv_slots_all_layers"].to_numpy(dtype=np.float64) * per_slot
 
 
@@ -59,3 +60,22 @@ def host_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: di
     share = np.where(held > 0, np.maximum(held - room_bytes, 0.0) / np.maximum(held, 1.0), 0.0)
     by_frame = pd.Series(share).groupby(kv_tokens["frame"].to_numpy()).max()
     return ev["frame"].map(by_frame).fillna(0.0).to_numpy(dtype=np.float64)
+
+
+def run_status(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_bytes: float,
+               weight_bytes: float, has_offload: bool) -> str:
+    """"ok", or why the point cannot run on this platform: the weights alone do not fit DRAM, the KV outgrows
+    DRAM with no offload tier to evict it to (out of memory), or the policy offloads KV and there is none."""
+    room = dram_capacity_bytes - weight_bytes
+    if room < 0:
+        return (f"out of memory: the weights ({weight_bytes / 2**30:.1f} GiB) exceed DRAM "
+                f"({dram_capacity_bytes / 2**30:.1f} GiB)")
+    if has_offload:
+        return "ok"
+    held = kv_bytes_held(kv_tokens, meta)
+    if held.size and held.max() > room:
+        return (f"out of memory: the KV cache reaches {held.max() / 2**30:.2f} GiB, DRAM holds "
+                f"{room / 2**30:.2f} GiB beside the weights, and there is no offload tier")
+    if (ev["kv_tier"].to_numpy() == "host").any():
+        return "not runnable: the KV policy offloads KV but the platform has no offload tier"
+    return "ok"

@@ -56,3 +56,20 @@ class OffloadTier:
         dev_w, dev_bw = (d.active_write_w, d.write_gbps) if write else (d.active_read_w, d.read_gbps)
         joules = nbytes / self.link_bytes_per_s * self.link_w + nbytes / (dev_bw * 1e9) * dev_w
         return joules * 1e12
+
+
+class NoOffload:
+    """A platform without an offload tier: nothing may be moved to it (``kv_memory.run_status`` reports such
+    points as out of memory or not runnable before any cost is computed)."""
+
+    read_latency_s = 0.0
+    idle_w = 0.0
+
+    def transfer_s(self, nbytes, runs=0, write: bool = False) -> np.ndarray:
+        nbytes = np.asarray(nbytes, dtype=np.float64)
+        if nbytes.any():
+            raise ValueError("KV bytes sent to a platform without an offload tier")
+        return np.zeros_like(nbytes)
+
+    def energy_pj(self, nbytes, write: bool = False) -> np.ndarray:
+        return np.zeros_like(np.asarray(nbytes, dtype=np.float64))

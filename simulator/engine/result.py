@@ -35,3 +35,8 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     peak_tflops: float = 0.0  # dense peak at the matrix precision (whole chip)
     cores: int = 1
     leakage_mw_per_mm2: float = 0.0  # on-chip leakage density (accelerator)
+    status: str = "ok"  # "ok", or why the point cannot run (e.g. "out of memory"): then ``ops`` is empty
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"

@@ -11,13 +11,18 @@ from typing import Any, Protocol
 
 from simulator.errors import ConfigError
 from simulator.kvpolicy.base import KvPolicy
+from simulator.kvpolicy.flexgen import FlexgenPolicy
 from simulator.kvpolicy.full import FullPolicy
+from simulator.kvpolicy.infinigen import InfinigenPolicy
+from simulator.kvpolicy.infinigenp import InfinigenpPolicy
+from simulator.kvpolicy.oaken import OakenPolicy
 from simulator.kvpolicy.rekv import RekvPolicy
 from simulator.kvpolicy.resv import ResvPolicy
 from simulator.kvpolicy.sliding_window import SlidingWindowPolicy
 
-POLICIES: dict[str, type[KvPolicy]] = {"full": FullPolicy, "sliding_window": SlidingWindowPolicy,
-                                       "rekv": RekvPolicy, "resv": ResvPolicy}
+POLICIES: dict[str, type[KvPolicy]] = {
+    "full": FullPolicy, "sliding_window": SlidingWindowPolicy, "resv": ResvPolicy, "flexgen": FlexgenPolicy,
+    "infinigen": InfinigenPolicy, "infinigenp": InfinigenpPolicy, "rekv": RekvPolicy, "oaken": OakenPolicy}
 
 
 class PolicyChoice(Protocol):

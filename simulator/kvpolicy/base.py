@@ -41,6 +41,10 @@ class KvPolicy:
         """Meta mode: groups of layers, one representative traced per group (default: one group)."""
         return [list(range(n_layers))]
 
+    def stored_bits(self, kv_bits: int) -> float:
+        """Bits a stored KV element takes in memory (a quantising policy stores fewer, plus scales)."""
+        return kv_bits
+
     def max_slots(self) -> int | None:
         """Slots a layer's device cache may hold (None = unbounded)."""
         return None

@@ -247,6 +247,14 @@ class ResvStore(KVCache):
     def _host_bytes_per_token(self, heads: float) -> float:
         return 2 * self.batch * heads * self.head_dim * self._kv_bytes_per_elem()
 
+    def prefill(self, n_tokens: int, tokens_per_frame: int) -> None:
+        if self.spec.real:
+            raise ValueError("a pre-computed ReSV cache needs meta mode (its clusters come from the profile)")
+        super().prefill(n_tokens, tokens_per_frame)
+        self.frame_pos = list(range(n_tokens))
+        self.meta_clusters = math.ceil(n_tokens / self.pol.meta_cluster_tokens)
+        self.meta_closed_tokens = max(0, n_tokens - self.pol.recent_window)
+
     # ---- write: hash, cluster, store, close ----
     def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
                k_raw: torch.Tensor | None = None) -> None:

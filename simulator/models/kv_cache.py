@@ -110,6 +110,8 @@ class RecallProbe:
 class KVCache:
     """Keys and values of one layer: tensors of shape [batch, kv_heads, slots, head_dim]."""
 
+    kv_class = "kv"  # tensor class of the stored K/V for the recorder (its bits per element)
+
     def __init__(self, batch: int, kv_heads: int, head_dim: int, *, device: str | torch.device,
                  dtype: torch.dtype, max_slots: int | None = None, sinks: int = 0, initial_slots: int = 256,
                  tier: str = "dram"):
@@ -144,6 +146,15 @@ class KVCache:
     def policy_stats(self) -> dict[str, float]:
         """Counters a policy reports (summed over layers into the trace metadata)."""
         return {}
+
+    def prefill(self, n_tokens: int, tokens_per_frame: int) -> None:
+        """Start from a pre-computed cache of ``n_tokens`` frame tokens (positions 0 .. n-1), as the policy
+        would hold them after those frames, without tracing their prefill (meta mode: shapes only)."""
+        slots, used, ring = self._plan(n_tokens)
+        self._grow(int(slots.max()) + 1 if n_tokens else 0)
+        self.positions[slots] = np.arange(n_tokens)
+        self.used, self.next_ring = used, ring
+        self.tokens_seen = n_tokens
 
     def _alloc(self, slots: int) -> torch.Tensor:
         with context.paused():
@@ -188,8 +199,8 @@ class KVCache:
         n = k_new.shape[2]
         slots, used_after, ring_after = self._plan(n)
         self._grow(int(slots.max()) + 1)
-        context.register(self.k, "kv")
-        context.register(self.v, "kv")
+        context.register(self.k, self.kv_class)
+        context.register(self.v, self.kv_class)
         with context.region("kv_write", "kv_write", kv_tier=self.tier):
             if np.array_equal(slots, np.arange(slots[0], slots[0] + n)):
                 self.k[:, :, slots[0]:slots[0] + n].copy_(k_new)
@@ -218,8 +229,8 @@ class KVCache:
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Keys, values and token positions of the occupied slots."""
-        context.register(self.k, "kv")
-        context.register(self.v, "kv")
+        context.register(self.k, self.kv_class)
+        context.register(self.v, self.kv_class)
         return self.k[:, :, : self.used], self.v[:, :, : self.used], self.positions[: self.used]
 
     def bytes_stored(self, bits: int) -> int:

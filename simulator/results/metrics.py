@@ -7,7 +7,7 @@ phase. Its energy is the dynamic energy of its ops plus leakage (static) power o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,7 @@ class StreamMetrics:
     area_mm2: float
     stream_wall_s: float  # max(processing time, stream length): the device is on for the whole stream
     energy_wall_j: float  # dynamic energy + leakage/static power over stream_wall_s (idle time included)
+    status: str = "ok"  # or why the point could not run (e.g. out of memory): every figure is then NaN
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +77,13 @@ def _phase_sums(pt: pd.DataFrame) -> dict[str, tuple[float, float]]:
 
 
 def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd.DataFrame]:
+    if not res.ok:  # reported as such, never as a number
+        nan = float("nan")
+        figures = {f.name: nan for f in fields(StreamMetrics) if f.type in ("float", float)}
+        figures.update(hardware=res.hardware, frames=0, realtime=False, area_mm2=float(sum(res.area_mm2.values())),
+                       status=res.status)
+        cols = PHASE_KEYS + ["latency_s", "energy_j"] + [f"energy_{p}_j" for p in ENERGY_PARTS]
+        return StreamMetrics(**figures), pd.DataFrame(columns=cols)
     pt = phase_table(res)
     fr = pt[pt["phase"].isin(["vision", "frame_prefill"])].groupby("frame")[["latency_s", "energy_j"]].sum()
     n_frames = len(fr)

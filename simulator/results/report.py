@@ -59,6 +59,7 @@ def render_text(r: Report) -> str:
         f"workload {r.workload}: {r.model}, {r.frames} frames at {r.stream_fps:g} FPS, {r.questions} question(s), "
         f"KV policy '{r.kv_policy}'",
         f"trace: {r.trace_events:,} events ({r.trace_mode} mode)",
+        *[f"** {m.hardware}: {m.status}" for m in (r.accel, r.baseline) if m.status != "ok"],
         "",
         f"{'metric':34s} {a.hardware:>14s} {b.hardware:>14s} {'ratio':>9s}",
     ]

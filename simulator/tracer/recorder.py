@@ -25,6 +25,7 @@ from simulator.tracer import context
 from simulator.tracer.op_costs import COPY_OPS, FREE_OPS, op_flops
 
 GATHER_OPS = {"embedding", "index_select", "index", "gather"}
+_COLUMN_OF = {"kv4": "kv"}  # tensor classes counted in another class's byte columns
 _KIND_BY_OP = {"embedding": "embedding", "_softmax": "softmax", "native_layer_norm": "norm"}
 
 
@@ -56,6 +57,7 @@ class Recorder(TorchDispatchMode):
         super().__init__()
         self.bits = dict(bits)
         self.bits.setdefault("hc", self.bits["kv"])
+        self.bits.setdefault("kv4", 4)  # KV quantised to 4 bits by the policy (Oaken), counted as KV bytes
         self.info: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> (storage id, class)
         self._ids = itertools.count(1)
         self.stack: list[_Region] = []
@@ -131,13 +133,13 @@ class Recorder(TorchDispatchMode):
         row = self._base_row()
         read = {"weight": 0, "activation": 0, "kv": 0, "hc": 0}
         for sid, (cls, nbytes) in reg.reads.items():
-            read[cls] += nbytes
+            read[_COLUMN_OF.get(cls, cls)] += nbytes
         written = {"weight": 0, "activation": 0, "kv": 0, "hc": 0}
         for sid, (cls, nbytes) in reg.produced.items():
             if sid not in reg.consumed:
-                written[cls] += nbytes
+                written[_COLUMN_OF.get(cls, cls)] += nbytes
         for cls, nbytes in reg.inplace.items():
-            written[cls] += nbytes
+            written[_COLUMN_OF.get(cls, cls)] += nbytes
         row.update(op=reg.name, kind=reg.kind, head_group=reg.head_group, flops_matmul=reg.flops_matmul,
                    flops_vector=reg.flops_vector, bytes_weight_read=read["weight"], bytes_act_read=read["activation"],
                    bytes_act_write=written["activation"] + written["weight"], bytes_kv_read=read["kv"],

@@ -42,7 +42,6 @@ def _vrex8_dict(root):
         (lambda d: d.update(cores=0), "cores", ">= 1"),
         (lambda d: d["offload"].update(tier="tape"), "offload.tier", "'ssd', 'host_memory'"),
         (lambda d: d["offload"].pop("link"), "offload.link", "missing"),
-        (lambda d: d.pop("offload"), "offload", "missing"),
         (lambda d: d.pop("noc"), "noc", "required when cores is 8"),
         (lambda d: d["pe_array"].pop("trees"), "pe_array.trees", "required when kind is 'mac_tree'"),
         (lambda d: d["pe_array"].update(rows=64), "pe_array.rows", "not used when kind is 'mac_tree'"),

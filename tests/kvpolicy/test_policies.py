@@ -12,7 +12,7 @@ from simulator.stream import StreamTracer
 POLICIES = {
     "full": {},
     "sliding_window": {"window": 40, "sink_tokens": 4},
-    "rekv": {"window": 40, "sink_tokens": 4, "top_k_frames": 2},
+    "rekv": {},
     "resv": {"recent_window": 32},
 }
 
@@ -54,7 +54,12 @@ def test_offload_keeps_every_token_on_host(runs):
     assert tr.kv_tokens["host_slots_all_layers"].iloc[-1] == tr.kv_tokens["tokens_seen"].iloc[-1] * len(tracer.caches)
     ev = tr.events
     assert ev.loc[ev["kv_tier"] == "host", "bytes_kv_read"].sum() > 0
-    assert (ev.loc[(ev["kv_tier"] == "host") & (ev["phase"] == "frame_prefill"), "bytes_kv_read"] == 0).all()
+    # ReKV retrieves whole frames in frame processing too (the paper's baseline), a share of them
+    frame_reads = ev.loc[(ev["kv_tier"] == "host") & (ev["phase"] == "frame_prefill"), "bytes_kv_read"]
+    assert frame_reads.sum() > 0
+    st = tr.meta["policy_stats"]
+    assert 0.3 < st["frame_selected"] / st["frame_available"] < 0.9
+    assert tr.recall["recall"].mean() < 1.0
 
 
 def test_resv_offloads_closed_clusters_and_fetches_selectively(runs):

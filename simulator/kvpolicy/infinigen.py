@@ -1,0 +1,26 @@
+"""``infinigen``: speculative KV retrieval in text generation (InfiniGen, Lee et al., OSDI 2024). See
+``offloaded.py``. Default shares: the paper's measured read shares (vrex.md section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from simulator.config.schema import spec
+from simulator.kvpolicy.offloaded import OffloadedPolicy
+
+
+@dataclass(frozen=True, kw_only=True)
+class InfinigenPolicy(OffloadedPolicy):
+    summary: ClassVar[str] = (
+        "InfiniGen: in text generation, partial queries score a device copy of the partial keys and the best "
+        "`text_share` tokens per KV head are fetched token by token; frame processing reads everything")
+    name: ClassVar[str] = "infinigen"
+    scoring: ClassVar[str] = "partial"
+    text_share: float = spec("share of the cached tokens read per step in text generation (paper: 6.8%)", gt=0,
+                             le=1, default=0.068)
+    partial_dim_ratio: float = spec("share of each key's dimensions kept in device memory for the speculation "
+                                    "(ours: InfiniGen's partial weight ratio 0.3)", gt=0, le=1, default=0.3)
+
+    def selects(self, in_frame: bool) -> bool:
+        return not in_frame
