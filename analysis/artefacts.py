@@ -50,5 +50,9 @@ def is_run_dir(d: Path) -> bool:
     return (d / "report.json").is_file() and (d / "run.json").is_file()
 
 
+def is_realtime_dir(d: Path) -> bool:
+    return (d / "summary.json").is_file() and (d / "jobs.parquet").is_file()
+
+
 def is_sweep_dir(d: Path) -> bool:
     return (d / "spec.yaml").is_file() and (d / "points").is_dir()

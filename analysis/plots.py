@@ -6,6 +6,8 @@
 - area_power: area and energy share by unit
 - roofline: the kernels placed on the accelerator's roofline
 - pareto: sweep points on two objectives, the Pareto front highlighted
+- realtime: arrival-driven runs (``vrex stream --out DIR``): frame-latency CDF, queue depth and drops over
+  time, answer latency (TTFT loaded vs unloaded, TPOT) per question
 """
 
 from __future__ import annotations
@@ -174,9 +176,53 @@ def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Pa
     return _save(fig, out, "pareto")
 
 
+def realtime(d: Path, out: Path) -> list[Path]:
+    """Figures of an arrival-driven run directory (summary.json, jobs.parquet, queue.parquet)."""
+    summ = json.loads((d / "summary.json").read_text())
+    jobs = pd.read_parquet(d / "jobs.parquet")
+    queue = pd.read_parquet(d / "queue.parquet")
+    name = summ.get("label", d.name)
+    frames = jobs[jobs["kind"] == "frame"]
+    done = frames[~frames["dropped"].astype(bool)]
+    lat = np.sort((done["end_s"] - done["arrival_s"]).to_numpy())
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    ax = axes[0]
+    if lat.size:
+        ax.plot(lat * 1e3, np.arange(1, lat.size + 1) / lat.size, drawstyle="steps-post")
+    ax.axvline(1e3 / summ["fps"], color="grey", ls="--", lw=1, label="frame period (deadline)")
+    ax.set_xscale("log")
+    ax.set_xlabel("frame latency, arrival to done [ms]")
+    ax.set_ylabel("share of processed frames")
+    ax.set_title(f"{name}: frame latency CDF")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for s, q in queue.groupby("stream"):
+        ax.step(q["t_s"], q["depth"], where="post", lw=0.8, label=f"stream {s} queue")
+    drops = frames[frames["dropped"].astype(bool)]
+    if len(drops):
+        ax.plot(drops["arrival_s"], np.full(len(drops), -0.3), "rx", ms=3, label=f"dropped ({len(drops)})")
+    ax.set_xlabel("stream time [s]")
+    ax.set_ylabel("waiting frames")
+    ax.set_title("queue depth and drops")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    ans = pd.DataFrame(summ.get("answers", []))
+    if len(ans):
+        x = np.arange(len(ans))
+        ax.bar(x - 0.2, ans["ttft_s"] * 1e3, 0.4, label="TTFT under load")
+        ax.bar(x + 0.2, ans["ttft_unloaded_s"] * 1e3, 0.4, label="TTFT unloaded")
+        ax.plot(x, ans["tpot_s"] * 1e3, "ko", label="TPOT")
+        ax.set_xticks(x, [f"s{r.stream} q{r.question}" for r in ans.itertuples()])
+    ax.set_ylabel("ms")
+    ax.set_title("answers")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out, f"realtime_{d.name}")
+
+
 def plot_inputs(inputs: list[Path], out: Path) -> list[Path]:
     """Draw every figure that the given run and sweep directories support."""
-    from analysis.artefacts import is_run_dir, is_sweep_dir
+    from analysis.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
     from analysis.sweep import load_results, load_spec, pareto_front
 
     paths: list[Path] = []
@@ -193,12 +239,14 @@ def plot_inputs(inputs: list[Path], out: Path) -> list[Path]:
             df = load_results(d)
             if not df.empty and "status" in df and (df["status"] == "ok").any():
                 paths += pareto(df, pareto_front(df, list(sp.objectives)), list(sp.objectives), out)
+        if is_realtime_dir(d):
+            paths += realtime(d, out)
     return paths
 
 
 def write_report(inputs: list[Path], out_md: Path) -> Path:
     """A Markdown report embedding the figures, with the headline tables."""
-    from analysis.artefacts import is_run_dir, is_sweep_dir
+    from analysis.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
     from analysis.sweep import load_results, load_spec, pareto_front
 
     fig_dir = out_md.parent / "figures"
@@ -233,6 +281,15 @@ def write_report(inputs: list[Path], out_md: Path) -> Path:
                     lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
                                                    for c in cols) + " |")
                 lines.append("")
+        elif is_realtime_dir(d):
+            sm = json.loads((d / "summary.json").read_text())
+            lines += [f"## Real-time streaming: {sm.get('label', d.name)}", "", "| metric | value |", "|---|---|"]
+            for key in ("fps", "streams", "frames_arrived", "frames_processed", "frames_dropped", "deadline_misses",
+                        "frame_latency_p50_s", "frame_latency_p99_s", "frame_latency_max_s", "max_sustainable_fps"):
+                if key in sm:
+                    val = f"{sm[key]:.4g}" if isinstance(sm[key], float) else str(sm[key])
+                    lines.append(f"| {key} | {val} |")
+            lines.append("")
     lines += ["## Figures", ""]
     lines += [f"![{p.stem}](figures/{p.name})" for p in figs if p.suffix == ".png"]
     out_md.parent.mkdir(parents=True, exist_ok=True)

@@ -89,12 +89,96 @@ def cmd_report(args) -> int:
 
 
 def _check_inputs(inputs: list[Path]) -> None:
-    from analysis.artefacts import is_run_dir, is_sweep_dir
+    from analysis.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
     from simulator.errors import VrexError
 
     for d in inputs:
-        if not (is_run_dir(d) or is_sweep_dir(d)):
-            raise VrexError(f"{d}: not a saved run (vrex simulate --save DIR) or a sweep directory (vrex sweep)")
+        if not (is_run_dir(d) or is_sweep_dir(d) or is_realtime_dir(d)):
+            raise VrexError(f"{d}: not a saved run (vrex simulate --save DIR), a sweep directory (vrex sweep) or a "
+                            "real-time run (vrex stream --out DIR)")
+
+
+def cmd_stream(args) -> int:
+    """Arrival-driven streaming: frames and questions on a clock, queueing, drops, answers under load."""
+    import json
+
+    from simulator.config.hardware import AcceleratorConfig, load_hardware
+    from simulator.config.tech import DEFAULT_TECH, load_tech
+    from simulator.config.workload import load_workload
+    from simulator.engine.accelerator import simulate_accelerator
+    from simulator.engine.gpu import simulate_gpu
+    from simulator.engine.kv_memory import kv_bytes_held
+    from simulator.engine.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs
+    from simulator.errors import ConfigError, VrexError
+    from simulator.pipeline import resolve
+    from simulator.results import realtime as rt
+    from simulator.stream import trace_workload
+
+    hw = load_hardware(resolve(args.hw))
+    wl = load_workload(resolve(args.workload))
+    if args.duration_s is not None:
+        wl = wl.with_stream(duration_s=args.duration_s)
+    if args.fps is not None:
+        wl = wl.with_stream(fps=args.fps)
+    try:
+        policy = RealtimePolicy(max_queue=args.max_queue, drop_policy=args.drop_policy,
+                                question_policy=args.question_policy, jitter_s=args.jitter_s, seed=args.seed)
+    except ValueError as exc:
+        raise ConfigError("command line", "stream", str(exc)) from None
+    tr = trace_workload(wl, mode="meta", progress=_progress(args), source=str(args.workload))
+    tech = load_tech(resolve(args.tech or DEFAULT_TECH))
+    res = simulate_accelerator(tr, hw, tech) if isinstance(hw, AcceleratorConfig) else simulate_gpu(tr, hw, tech)
+    if not res.ok:
+        print(f"{hw.name}: {res.status}")
+        return 0
+    jobs = stream_jobs(res.ops, tr.meta)
+    streams = [jobs] * args.streams  # each stream its own cache: identical copies of the same stream
+    run = run_realtime(streams, wl.stream.fps, policy)
+    summ = rt.summary(run, streams)
+    summ["label"] = f"{hw.name} / {wl.name} ({wl.kv_policy.name})"
+    if not args.no_bisect:
+        summ["max_sustainable_fps"] = max_sustainable_fps(streams, policy)
+    held = kv_bytes_held(tr.kv_tokens, tr.meta)
+    last = tr.kv_tokens.iloc[-1]
+    total = last["kv_slots_all_layers"] + last["host_slots_all_layers"]
+    summ["kv_end_gib"] = float(held[-1] / 2**30) if held.size else 0.0
+    summ["kv_offload_share_end"] = float(last["host_slots_all_layers"] / total) if total else 0.0
+    summ["kv_notes"] = res.notes
+    a = summ
+    print(f"{a['label']}: {wl.stream.frames} frames at {wl.stream.fps:g} FPS x {args.streams} stream(s), "
+          f"queue {policy.max_queue} ({policy.drop_policy}), questions {policy.question_policy}")
+    print(f"  frame latency p50 {a['frame_latency_p50_s'] * 1e3:.3g} ms, p95 {a['frame_latency_p95_s'] * 1e3:.3g} ms,"
+          f" p99 {a['frame_latency_p99_s'] * 1e3:.3g} ms, max {a['frame_latency_max_s'] * 1e3:.3g} ms")
+    print(f"  frames processed {a['frames_processed']} of {a['frames_arrived']}, dropped {a['frames_dropped']}, "
+          f"deadline misses {a['deadline_misses']}, max queue depth {a['queue_depth_max']}")
+    for ans in a["answers"]:
+        print(f"  stream {ans['stream']} question {ans['question']} at {ans['arrival_s']:.1f} s: TTFT "
+              f"{ans['ttft_s'] * 1e3:.3g} ms (unloaded {ans['ttft_unloaded_s'] * 1e3:.3g} ms), TPOT "
+              f"{ans['tpot_s'] * 1e3:.3g} ms, {ans['frames_dropped_meanwhile']} frames dropped meanwhile")
+    if "max_sustainable_fps" in a:
+        print(f"  highest sustainable frame rate (< 1% dropped): {a['max_sustainable_fps']:.2f} FPS")
+    print(f"  KV at the end: {a['kv_end_gib']:.2f} GiB, {100 * a['kv_offload_share_end']:.0f}% in the offload tier")
+    for n in res.notes:
+        print(f"  note: {n}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summ, indent=1, default=float))
+        run.jobs.to_parquet(out / "jobs.parquet", index=False)
+        run.queue.to_parquet(out / "queue.parquet", index=False)
+        from analysis.plots import realtime as realtime_figures
+
+        files = realtime_figures(out, out / "figures")
+        print(f"results and {len(files)} figure files written to {out}", file=sys.stderr)
+    if args.timeline_json:
+        if args.timeline_window[1] <= args.timeline_window[0]:
+            raise VrexError(f"--timeline-window: end {args.timeline_window[1]} must be after start "
+                            f"{args.timeline_window[0]}")
+        trace = rt.chrome_trace(run, [rt.ops_for_timeline(res.ops)] * args.streams, streams,
+                                window_s=tuple(args.timeline_window), device=hw.name)
+        path = rt.write_json(trace, args.timeline_json)
+        print(f"timeline ({len(trace['traceEvents']):,} events) written to {path}", file=sys.stderr)
+    return 0
 
 
 def cmd_trace(args) -> int:
@@ -214,6 +298,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="output file (default traces/<workload>-<mode>.parquet)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_trace)
+    ps = sub.add_parser("stream", help="real-time streaming: frames and questions arriving on a clock")
+    ps.add_argument("--hw", default="hwconfigs/vrex8-edge.yaml", help="accelerator or GPU config")
+    ps.add_argument("--workload", default="workloads/coin-videollm-online-8b-resv.yaml", help="workload config")
+    ps.add_argument("--fps", type=float, default=None, help="frame rate (default: the workload's)")
+    ps.add_argument("--duration-s", type=float, default=None, help="stream length (default: the workload's)")
+    ps.add_argument("--streams", type=int, default=1, help="concurrent streams sharing the device")
+    ps.add_argument("--max-queue", type=int, default=4, help="waiting frames per stream (default 4)")
+    ps.add_argument("--drop-policy", default="drop_oldest", help="drop_oldest | skip_new")
+    ps.add_argument("--question-policy", default="answer_first", help="answer_first | interleave")
+    ps.add_argument("--jitter-s", type=float, default=0.0, help="uniform jitter of frame arrivals [s]")
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--no-bisect", action="store_true", help="skip the search for the highest sustainable fps")
+    ps.add_argument("--out", default=None, help="directory for summary.json, jobs/queue tables and figures")
+    ps.add_argument("--timeline-json", default=None, help="Chrome trace / Perfetto JSON of the run")
+    ps.add_argument("--timeline-window", type=float, nargs=2, default=(0.0, 5.0), metavar=("START", "END"),
+                    help="stream seconds the timeline covers (default 0 5)")
+    ps.add_argument("--tech", default=None)
+    ps.add_argument("--no-progress", action="store_true")
+    ps.set_defaults(func=cmd_stream)
+
     pp = sub.add_parser("policies", help="compare KV-cache policies on one stream (memory, fetches, recall)")
     pp.add_argument("--workload", default="workloads/tiny.yaml")
     pp.add_argument("--suite", default="workloads/policy-suite.yaml", help="policies to compare")

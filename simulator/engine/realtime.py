@@ -1,0 +1,228 @@
+"""Arrival-driven streaming on one device: frames and questions arrive on a clock (SimPy).
+
+The replay (``accelerator.py`` / ``gpu.py``) gives every phase's service time on the device when phases
+run back to back. Here jobs arrive in stream time and queue for the device:
+
+- a **frame job** (vision encoder + frame prefill of frame f) arrives at ``f / fps`` (+ uniform jitter of
+  at most ``jitter_s``, seeded); each stream's frame queue holds at most ``max_queue`` waiting frames,
+  and a frame arriving at a full queue is dropped under ``drop_policy``: ``drop_oldest`` (the oldest
+  waiting frame makes room) or ``skip_new`` (the new frame is skipped);
+- a **question** arrives at its time; its prefill is one job and each answer token one decode job, the
+  next enqueued when the previous completes. ``question_policy``: ``answer_first`` (question and decode
+  jobs go before waiting frames) or ``interleave`` (first come, first served with the frames, so decode
+  steps and frames alternate);
+- several **streams** share the device, each with its own KV cache (its own trace, so its own service
+  times); the device serves one job at a time, first come first served within a priority class.
+
+Service times are the back-to-back ones of a run in which every frame is processed; when frames are
+dropped the real cache is a little smaller, so later service times are slight over-estimates (first
+order, conservative). Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from simulator.engine.schedule import run_ids
+
+QUESTION_POLICIES = ("answer_first", "interleave")
+DROP_POLICIES = ("drop_oldest", "skip_new")
+
+
+@dataclass(frozen=True)
+class RealtimePolicy:
+    max_queue: int = 4  # waiting frames per stream
+    drop_policy: str = "drop_oldest"
+    question_policy: str = "answer_first"
+    jitter_s: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.drop_policy not in DROP_POLICIES:
+            raise ValueError(f"drop_policy must be one of {DROP_POLICIES}")
+        if self.question_policy not in QUESTION_POLICIES:
+            raise ValueError(f"question_policy must be one of {QUESTION_POLICIES}")
+        if self.max_queue < 1 or self.jitter_s < 0:
+            raise ValueError("max_queue must be >= 1 and jitter_s >= 0")
+
+
+@dataclass
+class StreamJobs:
+    """Service times (s) of one stream's jobs, from a back-to-back replay."""
+
+    frame_s: np.ndarray  # per frame: vision + frame prefill
+    question_s: list[float]  # per question: prefill (+ retrieval)
+    decode_s: list[np.ndarray]  # per question: each answer token's decode step
+    question_at_s: list[float]
+    prompt_s: float = 0.0  # system prompt, before the first frame
+    phase_window: dict = field(default_factory=dict)  # (kind, index[, step]) -> (start, end) in the replay
+
+
+def stream_jobs(ops: pd.DataFrame, meta: dict) -> StreamJobs:
+    """Per-job service times from a replay's per-op table (``SimResult.ops``)."""
+    grp = run_ids(ops)
+    g = pd.DataFrame({"grp": grp, "start": ops["start_s"].to_numpy(), "end": ops["end_s"].to_numpy(),
+                      "phase": ops["phase"].to_numpy(), "frame": ops["frame"].to_numpy(),
+                      "question": ops["question"].to_numpy(), "step": ops["step"].to_numpy()})
+    ph = g.groupby("grp", sort=True).agg(start=("start", "min"), end=("end", "max"), phase=("phase", "first"),
+                                         frame=("frame", "first"), question=("question", "first"),
+                                         step=("step", "first"))
+    end = ph["end"].to_numpy()
+    prev = np.concatenate([[0.0], np.maximum.accumulate(end)[:-1]])
+    ph["service"] = np.maximum(end - prev, 0.0)
+    n_frames = int(meta.get("frames", 0))
+    frame_s = np.zeros(n_frames)
+    window: dict = {}
+    frames = ph[ph["phase"].isin(["vision", "frame_prefill"])]
+    for f, rows in frames.groupby("frame"):
+        frame_s[int(f)] = rows["service"].sum()
+        window[("frame", int(f))] = (float(rows["start"].min()), float(rows["end"].max()))
+    questions = meta.get("questions", [])
+    q_s, d_s = [], []
+    for qi in range(len(questions)):
+        pre = ph[(ph["question"] == qi) & ph["phase"].isin(["question_prefill", "retrieval"])]
+        dec = ph[(ph["question"] == qi) & (ph["phase"] == "decode")].sort_values("step")
+        q_s.append(float(pre["service"].sum()))
+        d_s.append(dec["service"].to_numpy())
+        if len(pre):
+            window[("question", qi)] = (float(pre["start"].min()), float(pre["end"].max()))
+        for _, r in dec.iterrows():
+            window[("decode", qi, int(r["step"]))] = (float(r["start"]), float(r["end"]))
+    prompt = ph[(ph["phase"] == "question_prefill") & (ph["question"] < 0)]
+    return StreamJobs(frame_s=frame_s, question_s=q_s, decode_s=d_s,
+                      question_at_s=[float(q["at_s"]) for q in questions], prompt_s=float(prompt["service"].sum()),
+                      phase_window=window)
+
+
+@dataclass
+class RealtimeRun:
+    """What happened to every job: ``jobs`` (one row per job served or dropped) and queue depth over time."""
+
+    jobs: pd.DataFrame  # stream, kind (frame/question/decode/prompt), index, step, arrival_s, start_s, end_s, dropped
+    queue: pd.DataFrame  # t_s, stream, depth (waiting frames)
+    fps: float
+    streams: int
+    policy: RealtimePolicy
+
+
+def run_realtime(streams: list[StreamJobs], fps: float, policy: RealtimePolicy = RealtimePolicy()) -> RealtimeRun:
+    """Simulate frames and questions of every stream arriving on the clock and sharing one device."""
+    env = simpy.Environment()
+    rng = np.random.default_rng(policy.seed)
+    rows: list[dict] = []
+    qrows: list[tuple] = []
+    waiting: list[list[dict]] = [[] for _ in streams]  # per stream: frames waiting, oldest first
+    ready: list[tuple] = []  # heap of (priority, ready time, seq, job)
+    seq = [0]
+    wake = [env.event()]
+    frame_prio = 1
+    text_prio = 0 if policy.question_policy == "answer_first" else 1
+
+    def push(job: dict, prio: int) -> None:
+        seq[0] += 1
+        heapq.heappush(ready, (prio, job["ready_s"], seq[0], job))
+        if not wake[0].triggered:
+            wake[0].succeed()
+
+    def frames(s: int, jobs: StreamJobs):
+        n = len(jobs.frame_s)
+        times = np.arange(n) / fps
+        if policy.jitter_s > 0:
+            times = np.maximum(0.0, times + rng.uniform(-policy.jitter_s, policy.jitter_s, n))
+            times = np.maximum.accumulate(times)
+        for f in range(n):
+            if times[f] > env.now:
+                yield env.timeout(times[f] - env.now)
+            job = {"stream": s, "kind": "frame", "index": f, "step": -1, "arrival_s": env.now, "ready_s": env.now,
+                   "service": float(jobs.frame_s[f])}
+            q = waiting[s]
+            if len(q) >= policy.max_queue:
+                victim = q.pop(0) if policy.drop_policy == "drop_oldest" else job
+                victim["dropped"] = True
+                rows.append(victim)
+                if victim is job:
+                    qrows.append((env.now, s, len(q)))
+                    continue
+            job["dropped"] = False
+            q.append(job)
+            qrows.append((env.now, s, len(q)))
+            push(job, frame_prio)
+
+    def questions(s: int, jobs: StreamJobs):
+        for qi in np.argsort(jobs.question_at_s, kind="stable"):
+            at = jobs.question_at_s[qi]
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            push({"stream": s, "kind": "question", "index": int(qi), "step": -1, "arrival_s": env.now,
+                  "ready_s": env.now, "service": jobs.question_s[qi], "dropped": False}, text_prio)
+
+    def device():
+        while True:
+            while not ready:
+                wake[0] = env.event()
+                yield wake[0]
+            _, _, _, job = heapq.heappop(ready)
+            if job["kind"] == "frame":
+                if job.get("dropped"):
+                    continue  # made room for a newer frame while waiting
+                waiting[job["stream"]].remove(job)
+                qrows.append((env.now, job["stream"], len(waiting[job["stream"]])))
+            job["start_s"] = env.now
+            yield env.timeout(job["service"])
+            job["end_s"] = env.now
+            rows.append(job)
+            s, jobs = job["stream"], streams[job["stream"]]
+            nxt = None
+            if job["kind"] == "question" and len(jobs.decode_s[job["index"]]):
+                nxt = 0
+            elif job["kind"] == "decode" and job["step"] + 1 < len(jobs.decode_s[job["index"]]):
+                nxt = job["step"] + 1
+            if nxt is not None:
+                push({"stream": s, "kind": "decode", "index": job["index"], "step": nxt,
+                      "arrival_s": job["arrival_s"], "ready_s": env.now,
+                      "service": float(jobs.decode_s[job["index"]][nxt]), "dropped": False}, text_prio)
+
+    for s, jobs in enumerate(streams):
+        if jobs.prompt_s > 0:
+            push({"stream": s, "kind": "prompt", "index": -1, "step": -1, "arrival_s": 0.0, "ready_s": 0.0,
+                  "service": jobs.prompt_s, "dropped": False}, text_prio)
+        env.process(frames(s, jobs))
+        env.process(questions(s, jobs))
+    env.process(device())
+    env.run()
+    cols = ["stream", "kind", "index", "step", "arrival_s", "start_s", "end_s", "service", "dropped"]
+    df = pd.DataFrame(rows)
+    for c in cols:
+        if c not in df:
+            df[c] = np.nan
+    df = df[cols].sort_values(["arrival_s", "stream", "kind", "step"], kind="stable").reset_index(drop=True)
+    queue = pd.DataFrame(qrows, columns=["t_s", "stream", "depth"])
+    return RealtimeRun(jobs=df, queue=queue, fps=fps, streams=len(streams), policy=policy)
+
+
+def drop_share(jobs: list[StreamJobs], fps: float, policy: RealtimePolicy) -> float:
+    """Share of frames dropped at ``fps`` (service times do not depend on the arrival rate)."""
+    run = run_realtime(jobs, fps, policy)
+    frames = run.jobs[run.jobs["kind"] == "frame"]
+    return float(frames["dropped"].mean()) if len(frames) else 0.0
+
+
+def max_sustainable_fps(jobs: list[StreamJobs], policy: RealtimePolicy, *, max_drop_share: float = 0.01,
+                        lo: float = 0.01, hi: float = 240.0, iters: int = 18) -> float:
+    """Largest frame rate with under ``max_drop_share`` of frames dropped, by bisection (0 if even ``lo`` drops)."""
+    if drop_share(jobs, lo, policy) >= max_drop_share:
+        return 0.0
+    if drop_share(jobs, hi, policy) < max_drop_share:
+        return hi
+    for _ in range(iters):
+        mid = (lo * hi) ** 0.5
+        if drop_share(jobs, mid, policy) < max_drop_share:
+            lo = mid
+        else:
+            hi = mid
+    return lo
