@@ -193,11 +193,15 @@ def realtime(d: Path, out: Path) -> list[Path]:
     ax.set_xscale("log")
     ax.set_xlabel("frame latency, arrival to done [ms]")
     ax.set_ylabel("share of processed frames")
-    ax.set_title(f"{name}: frame latency CDF")
+    ax.set_title(f"frame latency CDF\n{name}", fontsize=9)
     ax.legend(fontsize=8)
     ax = axes[1]
-    for s, q in queue.groupby("stream"):
-        ax.step(q["t_s"], q["depth"], where="post", lw=0.8, label=f"stream {s} queue")
+    t_end = float(max(queue["t_s"].max() if len(queue) else 0.0, frames["arrival_s"].max() if len(frames) else 0.0))
+    edges = np.linspace(0.0, max(t_end, 1e-9), 201)
+    for s, q in queue.groupby("stream"):  # the deepest queue in each of 200 time bins
+        b = np.clip(np.searchsorted(edges, q["t_s"].to_numpy(), side="right") - 1, 0, 199)
+        deepest = pd.Series(q["depth"].to_numpy()).groupby(b).max().reindex(range(200)).ffill().fillna(0)
+        ax.step(edges[:-1], deepest.to_numpy(), where="post", lw=0.9, label=f"stream {s}: deepest queue per bin")
     drops = frames[frames["dropped"].astype(bool)]
     if len(drops):
         ax.plot(drops["arrival_s"], np.full(len(drops), -0.3), "rx", ms=3, label=f"dropped ({len(drops)})")
@@ -215,7 +219,7 @@ def realtime(d: Path, out: Path) -> list[Path]:
         ax.set_xticks(x, [f"s{r.stream} q{r.question}" for r in ans.itertuples()])
     ax.set_ylabel("ms")
     ax.set_title("answers")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return _save(fig, out, f"realtime_{d.name}")
 

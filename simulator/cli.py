@@ -141,8 +141,13 @@ def cmd_stream(args) -> int:
     held = kv_bytes_held(tr.kv_tokens, tr.meta)
     last = tr.kv_tokens.iloc[-1]
     total = last["kv_slots_all_layers"] + last["host_slots_all_layers"]
-    summ["kv_end_gib"] = float(held[-1] / 2**30) if held.size else 0.0
-    summ["kv_offload_share_end"] = float(last["host_slots_all_layers"] / total) if total else 0.0
+    device_gib = float(held[-1] / 2**30) if held.size else 0.0
+    share = float(last["host_slots_all_layers"] / total) if total else 0.0
+    summ["kv_end_device_gib"] = device_gib
+    summ["kv_end_offload_gib"] = device_gib * share / (1 - share) if share < 1 else float(
+        kv_bytes_held(tr.kv_tokens.assign(kv_slots_all_layers=tr.kv_tokens["host_slots_all_layers"]), tr.meta)[-1]
+        / 2**30)
+    summ["kv_offload_share_end"] = share
     summ["kv_notes"] = res.notes
     a = summ
     print(f"{a['label']}: {wl.stream.frames} frames at {wl.stream.fps:g} FPS x {args.streams} stream(s), "
@@ -157,7 +162,8 @@ def cmd_stream(args) -> int:
               f"{ans['tpot_s'] * 1e3:.3g} ms, {ans['frames_dropped_meanwhile']} frames dropped meanwhile")
     if "max_sustainable_fps" in a:
         print(f"  highest sustainable frame rate (< 1% dropped): {a['max_sustainable_fps']:.2f} FPS")
-    print(f"  KV at the end: {a['kv_end_gib']:.2f} GiB, {100 * a['kv_offload_share_end']:.0f}% in the offload tier")
+    print(f"  KV at the end: {a['kv_end_device_gib']:.2f} GiB in device memory, {a['kv_end_offload_gib']:.2f} GiB "
+          f"({100 * a['kv_offload_share_end']:.0f}%) in the offload tier")
     for n in res.notes:
         print(f"  note: {n}")
     if args.out:
