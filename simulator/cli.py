@@ -25,16 +25,23 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"GPU baseline config (default {DEFAULT_BASELINE})")
     p.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"workload config (default {DEFAULT_WORKLOAD})")
     p.add_argument("--mode", choices=("meta", "real"), default="meta", help="tracing mode (default meta)")
+    p.add_argument("--baseline-workload", default=None,
+                   help="workload the baseline runs ('same': the accelerator's; default: the accelerator's, or "
+                        "FlexGen on the same stream when --workload is the default)")
     p.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
 
 
 def cmd_simulate(args) -> int:
     from simulator.config.tech import DEFAULT_TECH
-    from simulator.pipeline import run
+    from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, DEFAULT_WORKLOAD, run
     from simulator.results.report import render_text, write_json, write_parquet
 
+    base_wl = args.baseline_workload
+    if base_wl is None and args.workload == DEFAULT_WORKLOAD and args.trace is None:
+        base_wl = DEFAULT_BASELINE_WORKLOAD  # the default comparison: V-Rex8 + ReSV vs Orin 32 GB + FlexGen
     out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode,
-              tech_path=args.tech or DEFAULT_TECH, progress=_progress(args))
+              tech_path=args.tech or DEFAULT_TECH, progress=_progress(args),
+              baseline_workload_path=None if base_wl in (None, "same") else base_wl)
     if args.json:
         print(write_json(out.report))
     else:

@@ -21,8 +21,9 @@ from simulator.tracer.trace_file import read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HW = "hwconfigs/vrex8-edge.yaml"  # the paper's edge system (shared/reference/vrex.md)
-DEFAULT_BASELINE = "hwconfigs/orin-agx.yaml"
-DEFAULT_WORKLOAD = "workloads/coin-llava-ov-7b.yaml"
+DEFAULT_BASELINE = "hwconfigs/orin-agx-32gb.yaml"  # the paper's edge baseline
+DEFAULT_WORKLOAD = "workloads/coin-avg-resv.yaml"  # the average COIN case, V-Rex running ReSV
+DEFAULT_BASELINE_WORKLOAD = "workloads/coin-avg-flexgen.yaml"  # the same case, the GPU running FlexGen
 
 
 def resolve(path: str | Path) -> Path:
@@ -56,8 +57,12 @@ class RunOutput:
 
 def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAULT_WORKLOAD, *,
         trace_path=None, mode: str = "meta", tech_path=DEFAULT_TECH, progress: bool = False,
-        workload: WorkloadConfig | None = None, hw=None, baseline=None, trace: Trace | None = None) -> RunOutput:
-    """Simulate a workload (or a saved trace) on ``hw`` and the baseline; objects override paths."""
+        workload: WorkloadConfig | None = None, hw=None, baseline=None, trace: Trace | None = None,
+        baseline_workload_path=None) -> RunOutput:
+    """Simulate a workload (or a saved trace) on ``hw`` and the baseline; objects override paths.
+
+    ``baseline_workload_path``: the baseline runs its own workload (e.g. the same stream with FlexGen); by
+    default it runs the accelerator's trace."""
     hw = hw or load_hardware(resolve(hw_path))
     baseline = baseline or load_hardware(resolve(baseline_path))
     if not isinstance(hw, AcceleratorConfig):
@@ -73,13 +78,20 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
             workload = workload or load_workload(wl_path)
             trace = trace_workload(workload, mode=mode, progress=progress, source=str(wl_path))
     acc = simulate_accelerator(trace, hw, tech)
-    base = simulate_gpu(trace, baseline, tech)
+    base_trace = trace
+    if baseline_workload_path is not None:
+        bpath = resolve(baseline_workload_path)
+        base_trace = trace_workload(load_workload(bpath), mode=mode, progress=progress, source=str(bpath))
+    base = simulate_gpu(base_trace, baseline, tech)
     fps = trace.meta["fps"]
     am, apt = stream_metrics(acc, fps)
     bm, bpt = stream_metrics(base, fps)
     comp = phase_comparison(bpt, apt)
     energy = {p: float(apt[f"energy_{p}_j"].sum()) for p in ENERGY_PARTS}
-    rep = Report(workload=trace.meta["workload"], model=trace.meta["model"], kv_policy=trace.meta["kv_policy"],
+    policy = trace.meta["kv_policy"]
+    if base_trace is not trace:
+        policy = f"{policy} (baseline: {base_trace.meta['kv_policy']})"
+    rep = Report(workload=trace.meta["workload"], model=trace.meta["model"], kv_policy=policy,
                  stream_fps=fps, frames=trace.meta["frames"], questions=len(trace.meta["questions"]),
                  trace_events=len(trace.events), trace_mode=trace.meta["mode"], accel=am, baseline=bm,
                  comparison=comp, area_breakdown=dict(acc.area_mm2), energy_breakdown=energy,

@@ -20,7 +20,7 @@ def test_simulate_tiny_json(capsys, root, tmp_path):
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["accelerator"]["hardware"] == "vrex8-edge"
-    assert data["baseline"]["hardware"] == "orin-agx"
+    assert data["baseline"]["hardware"] == "orin-agx-32gb"
     assert {c["phase"] for c in data["comparison"]} >= {"frame_prefill", "decode", "stream"}
     df = pd.read_parquet(out)
     assert list(df["role"]) == ["accelerator", "baseline"]
@@ -130,3 +130,14 @@ def test_same_run_twice_writes_identical_parquet(capsys, root, tmp_path):
     pd.testing.assert_frame_equal(a_res, b_res)
     pd.testing.assert_frame_equal(a_tl, b_tl)
     assert len(a_tl) > 100
+
+
+def test_default_comparison_runs_flexgen_on_the_baseline(capsys, root):
+    """`make simulate`'s default: V-Rex8 + ReSV against the Orin 32 GB + FlexGen on the average COIN case."""
+    from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, run
+
+    out = run(workload_path=str(root / "workloads" / "coin-avg-resv.yaml"),
+              baseline_workload_path=str(root / DEFAULT_BASELINE_WORKLOAD))
+    assert out.report.kv_policy == "resv (baseline: flexgen)"
+    assert out.accel.hardware == "vrex8-edge" and out.baseline.hardware == "orin-agx-32gb"
+    assert out.baseline.ops["host_bytes"].sum() > 0  # FlexGen streams the cache from the SSD
