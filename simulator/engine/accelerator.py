@@ -249,6 +249,13 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
                 ev = self.pending[i] = env.event()
             return ev
 
+        def wait_all(self, items):
+            """Generator: wait until every flag in ``items`` is set."""
+            for i in items:
+                ev = self.wait(i)
+                if ev is not None:
+                    yield ev
+
         def mark(self, i):
             self.set[i] = 1
             ev = self.pending.pop(i, None)
@@ -288,22 +295,14 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
         readers: list[int] = []  # ops this channel has loaded: two buffer slots
         for is_read, i in program:
             if not is_read:
-                ev = comp.wait(i)
-                if ev is not None:
-                    yield ev
+                yield from comp.wait_all((i,))
                 yield timeout(writes_l[i])
                 we[i] = env.now
                 continue
-            if len(readers) >= 2:
-                ev = comp.wait(readers[-2])
-                if ev is not None:
-                    yield ev
+            yield from comp.wait_all(readers[-2:-1] if len(readers) >= 2 else ())
             readers.append(i)
             if waits_deps[i]:
-                for d in deps[i]:
-                    ev = comp.wait(d)
-                    if ev is not None:
-                        yield ev
+                yield from comp.wait_all(deps[i])
             rs[i] = env.now
             if lat[i] > 0:
                 yield timeout(max(reads_l[i] - lat[i], 0.0))
@@ -315,14 +314,9 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
 
     def executor(ops):
         for i in ops:
-            for flags in (dram, link):
-                ev = flags.wait(i)
-                if ev is not None:
-                    yield ev
-            for d in deps[i]:
-                ev = comp.wait(d)
-                if ev is not None:
-                    yield ev
+            yield from dram.wait_all((i,))
+            yield from link.wait_all((i,))
+            yield from comp.wait_all(deps[i])
             c0[i] = env.now
             if compute_l[i] > 0:
                 yield timeout(compute_l[i])

@@ -54,7 +54,11 @@ def _vrex8_dict(root):
     ],
 )
 def test_bad_vrex8_configs(tmp_path, root, mutate, key, allowed):
-    data = _vrex8_dict(root)
+    _assert_one_line_error(tmp_path, _vrex8_dict(root), mutate, key, allowed)
+
+
+def _assert_one_line_error(tmp_path, data, mutate, key, allowed):
+    """Loading ``data`` changed by ``mutate`` fails with one line naming the file, the key and what is allowed."""
     mutate(data)
     p = _dump(tmp_path, data)
     with pytest.raises(ConfigError) as ei:
@@ -79,16 +83,7 @@ def test_bad_vrex8_configs(tmp_path, root, mutate, key, allowed):
     ],
 )
 def test_bad_values_name_file_and_key(tmp_path, root, mutate, key, allowed):
-    data = _vrex_dict(root)
-    mutate(data)
-    p = _dump(tmp_path, data)
-    with pytest.raises(ConfigError) as ei:
-        load_hardware(p)
-    msg = str(ei.value)
-    assert "\n" not in msg
-    assert str(p) in msg
-    assert f"'{key}'" in msg
-    assert allowed in msg
+    _assert_one_line_error(tmp_path, _vrex_dict(root), mutate, key, allowed)
 
 
 def test_malformed_yaml(tmp_path):
