@@ -40,7 +40,8 @@ def _params(p: KvPolicyConfig) -> str:
 
 def policy_row(label: str, tr: Trace) -> dict:
     ev, meta, kv = tr.events, tr.meta, tr.kv_tokens
-    per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"] // 8 * meta["batch"]
+    bits = meta.get("kv_bits_stored", meta["precision_bits"]["kv"])  # a quantising policy (Oaken) stores fewer
+    per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * bits / 8 * meta["batch"]
     last = kv.iloc[-1]
     reads = ev[ev["kind"].isin(["attn_score", "attn_value", "kv_read", "retrieval_score", "cluster"])
                | (ev["bytes_kv_read"] > 0)]
