@@ -17,6 +17,7 @@ import pandas as pd
 
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import KvPolicyConfig, WorkloadConfig
+from simulator.engine.kv_memory import kv_bytes_held
 from simulator.stream import Trace, trace_workload
 
 
@@ -40,8 +41,6 @@ def _params(p: KvPolicyConfig) -> str:
 
 def policy_row(label: str, tr: Trace) -> dict:
     ev, meta, kv = tr.events, tr.meta, tr.kv_tokens
-    bits = meta.get("kv_bits_stored", meta["precision_bits"]["kv"])  # a quantising policy (Oaken) stores fewer
-    per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * bits / 8 * meta["batch"]
     last = kv.iloc[-1]
     reads = ev[ev["kind"].isin(["attn_score", "attn_value", "kv_read", "retrieval_score", "cluster"])
                | (ev["bytes_kv_read"] > 0)]
@@ -58,8 +57,8 @@ def policy_row(label: str, tr: Trace) -> dict:
     row = {
         "policy": label,
         "stream_min": meta["frames"] / meta["fps"] / 60.0,
-        "kv_device_mib": last["kv_slots_all_layers"] * per_slot / 2**20,
-        "kv_host_mib": last["host_slots_all_layers"] * per_slot / 2**20,
+        "kv_device_mib": kv_bytes_held(kv, meta)[-1] / 2**20,  # at the bits the policy stores (Oaken: 4 + scales)
+        "kv_host_mib": kv_bytes_held(kv, meta, "host_slots_all_layers")[-1] / 2**20,
         "slots_per_layer": int(last["kv_slots"]),
         "tokens_seen": int(last["tokens_seen"]),
         "kv_fetched_per_frame_kib": frame["bytes_kv_read"].sum() / n_frames / 1024,

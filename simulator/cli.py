@@ -145,16 +145,11 @@ def cmd_stream(args) -> int:
     summ["label"] = f"{hw.name} / {wl.name} ({wl.kv_policy.name})"
     if not args.no_bisect:
         summ["max_sustainable_fps"] = max_sustainable_fps(streams, policy)
-    held = kv_bytes_held(tr.kv_tokens, tr.meta)
-    last = tr.kv_tokens.iloc[-1]
-    total = last["kv_slots_all_layers"] + last["host_slots_all_layers"]
-    device_gib = float(held[-1] / 2**30) if held.size else 0.0
-    share = float(last["host_slots_all_layers"] / total) if total else 0.0
-    summ["kv_end_device_gib"] = device_gib
-    summ["kv_end_offload_gib"] = device_gib * share / (1 - share) if share < 1 else float(
-        kv_bytes_held(tr.kv_tokens.assign(kv_slots_all_layers=tr.kv_tokens["host_slots_all_layers"]), tr.meta)[-1]
-        / 2**30)
-    summ["kv_offload_share_end"] = share
+    device_b = kv_bytes_held(tr.kv_tokens, tr.meta)[-1]
+    offload_b = kv_bytes_held(tr.kv_tokens, tr.meta, "host_slots_all_layers")[-1]
+    summ["kv_end_device_gib"] = float(device_b / 2**30)
+    summ["kv_end_offload_gib"] = float(offload_b / 2**30)
+    summ["kv_offload_share_end"] = float(offload_b / (device_b + offload_b)) if device_b + offload_b else 0.0
     summ["kv_notes"] = res.notes
     a = summ
     print(f"{a['label']}: {wl.stream.frames} frames at {wl.stream.fps:g} FPS x {args.streams} stream(s), "

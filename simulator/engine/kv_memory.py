@@ -25,13 +25,14 @@ class KvCapacity:
                 "overflow_frame": self.overflow_frame, "overflow_time_s": self.overflow_time_s}
 
 
-def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: dict) -> np.ndarray:
-    """Bytes of KV held in all layers after each recorded phase (same rows as ``kv_tokens``)."""
+def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: dict, column: str = "kv_slots_all_layers") -> np.ndarray:
+    """Bytes of KV held in all layers after each recorded phase (same rows as ``kv_tokens``): in device memory,
+    or with ``column="host_slots_all_layers"`` in the offload tier."""
     if kv_tokens is None or len(kv_tokens) == 0:
         return np.zeros(0)
     bits = meta.get("kv_bits_stored", meta["precision_bits"]["kv"])  # a quantising policy stores fewer bits
     per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * bits / 8 * meta["batch"]
-    return kv_tokens["kv_slots_all_layers"].to_numpy(dtype=np.float64) * per_slot
+    return kv_tokens[column].to_numpy(dtype=np.float64) * per_slot
 
 
 def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_bytes: float,
