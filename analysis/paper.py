@@ -81,6 +81,11 @@ class Points:
             self.hw[key] = dataclasses.replace(hw, **changes) if changes else hw
         return self.hw[key]
 
+    def kvpu_only(self) -> dict:
+        """Config changes of the ablation's "V-Rex8 with the KVPU only": no KVMU layout, no prefetch."""
+        dre = self.hardware("vrex8-edge").dre
+        return {"dre": dataclasses.replace(dre, kvmu=False, prefetch=False)}
+
     def trace(self, method: str, kv: int, batch: int):
         key = (method, kv, batch)
         if key not in self.traces:
@@ -205,11 +210,9 @@ def fig15(P: Points, cfg: PaperRun) -> list[dict]:
 
 def fig16(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
     kv = max(cfg.kv_sizes)
-    vrex = P.hardware("vrex8-edge")
-    kvpu_only = dict(dre=dataclasses.replace(vrex.dre, kvmu=False, prefetch=False))
     pts = [("orin-agx-32gb", "flexgen", P.get("orin-agx-32gb", "flexgen", kv, 1)),
            ("orin-agx-32gb", "resv", P.get("orin-agx-32gb", "resv", kv, 1)),
-           ("vrex8-kvpu", "resv", P.get("vrex8-kvpu", "resv", kv, 1, hw_name="vrex8-edge", **kvpu_only)),
+           ("vrex8-kvpu", "resv", P.get("vrex8-kvpu", "resv", kv, 1, hw_name="vrex8-edge", **P.kvpu_only())),
            ("vrex8", "resv", P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge"))]
     ref = pts[0][2]
     rows, table = [], []
@@ -313,8 +316,6 @@ def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
 def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
     """Every (method, KV size, batch, system, config, changes) the figures read, so that each trace is made once."""
     kv_max = max(cfg.kv_sizes)
-    vrex = P.hardware("vrex8-edge")
-    kvpu_only = {"dre": dataclasses.replace(vrex.dre, kvmu=False, prefetch=False)}
     plan = []
     for platform, batches in (("edge", cfg.edge_batches), ("server", cfg.server_batches)):
         gpu, vrex_hw, vrex_id, _ = PLATFORMS[platform]
@@ -327,7 +328,7 @@ def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
                  ("oaken", kv, cfg.oaken_batch, "oaken", None, {}),
                  ("resv", kv, cfg.oaken_batch, "vrex8", "vrex8-edge", {})]
     plan += [("resv", kv_max, 1, "orin-agx-32gb", None, {}),
-             ("resv", kv_max, 1, "vrex8-kvpu", "vrex8-edge", kvpu_only)]
+             ("resv", kv_max, 1, "vrex8-kvpu", "vrex8-edge", P.kvpu_only())]
     b = cfg.roofline_batch
     plan += [("flexgen", kv_max, b, "orin-agx-32gb", None, {}), ("rekv", kv_max, b, "orin-agx-32gb", None, {}),
              ("resv", kv_max, b, "vrex8", "vrex8-edge", {})]

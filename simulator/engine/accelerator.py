@@ -149,14 +149,11 @@ class Accelerator:
         # and the write-out of as much old KV as each new write displaces
         link_r = np.where(tier == "host", kv_r, 0.0) + kv_evicted_r
         link_w = np.where(tier == "host", kv_w, 0.0) + np.where(evicted > 0, kv_dram_w, 0.0)
-        runs = self.kvmu.requests(ops)
-        off = self.offload
+        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", self.kvmu.requests(ops), 0))
         dram_read = w_r + kv_dram_r + sp_r + hc_r
         dram_write = kv_dram_w + sp_w + hc_w
         read_s = self.dram.transfer_s(dram_read)
         write_s = self.dram.transfer_s(dram_write)
-        link_read_s = off.transfer_s(link_r, np.where(tier == "host", runs, 0))
-        link_write_s = off.transfer_s(link_w, np.where(tier == "host", runs, 0), write=True)
 
         # dynamic energy (pJ)
         sr = self.sram.read_pj_per_bit
@@ -172,14 +169,11 @@ class Accelerator:
         e_vec = (vec_ops + np.where(pe_mask, fv, 0.0)) * self.vector.op_pj
         e_noc = noc_bytes * 8 * self.noc.pj_per_bit
         e_dram = self.dram.energy_pj(dram_read + dram_write)
-        e_host = off.energy_pj(link_r) + off.energy_pj(link_w, write=True)
         e_ctrl = self.hw.control_overhead * (e_pe + e_vec + e_dre + e_sram)
         return pd.DataFrame({
-            "unit": unit, "compute_s": compute_s, "read_s": read_s, "write_s": write_s,
-            "link_read_s": link_read_s, "link_write_s": link_write_s,
-            "link_read_latency_s": np.where(link_r > 0, off.read_latency_s, 0.0),
+            "unit": unit, "compute_s": compute_s, "read_s": read_s, "write_s": write_s, **link,
             "dram_bytes": dram_read + dram_write, "host_bytes": link_r + link_w, "kv_sram_bytes": kv_sram_r,
-            "noc_bytes": noc_bytes, "e_pe_pj": e_pe, "e_sram_pj": e_sram, "e_dram_pj": e_dram, "e_host_pj": e_host,
+            "noc_bytes": noc_bytes, "e_pe_pj": e_pe, "e_sram_pj": e_sram, "e_dram_pj": e_dram,
             "e_vector_pj": e_vec, "e_dre_pj": e_dre, "e_noc_pj": e_noc, "e_control_pj": e_ctrl,
         })
 
@@ -334,6 +328,26 @@ def replay(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_
             "write_end": np.maximum(w1, lw1)}
 
 
+def replay_trace(ev: pd.DataFrame, read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray,
+                 unit_idx: np.ndarray, n_units: int, link: pd.DataFrame, *, prefetch: bool) -> dict[str, np.ndarray]:
+    """:func:`replay` of a trace's ops (arrays in trace order, ``link`` holding the offload-link columns of
+    ``OffloadTier.traffic``): data dependencies from the trace, the program reordered for next-layer prefetch
+    when ``prefetch``, fetches (``kv_read``) waiting for their selection; the times come back in trace order."""
+    deps = dependencies(ev)
+    order = np.arange(len(ev))
+    if prefetch:
+        order, deps = prefetch_order(ev, deps)
+    pos = np.empty(len(order), dtype=np.int64)
+    pos[order] = np.arange(len(order))
+    if not np.array_equal(order, np.arange(len(order))):
+        deps = [tuple(int(pos[d]) for d in deps[i]) for i in order]
+    is_fetch = ev["kind"].to_numpy() == "kv_read"
+    t = replay(read_s[order], compute_s[order], write_s[order], unit_idx[order], deps, n_units,
+               link_read_s=link["link_read_s"].to_numpy()[order], link_write_s=link["link_write_s"].to_numpy()[order],
+               read_waits_deps=is_fetch[order], link_latency_s=link["link_read_latency_s"].to_numpy()[order])
+    return {key: arr[pos] for key, arr in t.items()}  # back to trace order
+
+
 def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | None = None) -> SimResult:
     """Replay ``trace`` on accelerator ``hw``; returns per-op timing/energy and area."""
     acc = Accelerator(hw, tech)
@@ -350,22 +364,8 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     share = host_share_per_op(ev, trace.kv_tokens, trace.meta, room)
     costs = acc.op_costs(ev, share)
     unit_idx = pd.Categorical(costs["unit"], categories=UNITS).codes
-    deps = dependencies(ev)
-    order = np.arange(len(ev))
-    if hw.dre.enabled and hw.dre.prefetch:
-        order, deps = prefetch_order(ev, deps)
-    reordered = not np.array_equal(order, np.arange(len(order)))
-    pos = np.empty(len(order), dtype=np.int64)
-    pos[order] = np.arange(len(order))
-    if reordered:
-        deps = [tuple(int(pos[d]) for d in deps[i]) for i in order]
-    is_fetch = (ev["kind"].to_numpy() == "kv_read")
-    t = replay(costs["read_s"].to_numpy()[order], costs["compute_s"].to_numpy()[order],
-               costs["write_s"].to_numpy()[order], unit_idx[order], deps,
-               link_read_s=costs["link_read_s"].to_numpy()[order], link_write_s=costs["link_write_s"].to_numpy()[order],
-               read_waits_deps=is_fetch[order], link_latency_s=costs["link_read_latency_s"].to_numpy()[order])
-    del deps
-    t = {key: arr[pos] for key, arr in t.items()}  # back to trace order
+    t = replay_trace(ev, costs["read_s"].to_numpy(), costs["compute_s"].to_numpy(), costs["write_s"].to_numpy(),
+                     unit_idx, len(UNITS), costs, prefetch=hw.dre.enabled and hw.dre.prefetch)
     ops = ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy()
     ops = pd.concat([ops, costs], axis=1)
     ops["compute_start_s"] = t["compute_start"]

@@ -16,12 +16,11 @@ import pandas as pd
 
 from simulator.config.hardware import GpuConfig
 from simulator.config.tech import TechTable, load_tech
-from simulator.engine.accelerator import ON_CHIP_KINDS, PE_KINDS, replay
+from simulator.engine.accelerator import ON_CHIP_KINDS, PE_KINDS, replay_trace
 from simulator.engine.dram import Dram
 from simulator.engine.kv_memory import check_capacity, host_share_per_op, run_status
 from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.result import SimResult
-from simulator.engine.schedule import dependencies, prefetch_order
 from simulator.engine.vector_unit import VectorUnit
 from simulator.tracer.trace_file import Trace
 
@@ -75,26 +74,23 @@ class Gpu:
         link_r = np.where(tier == "host", ev["bytes_kv_read"].to_numpy(np.float64), 0.0) + kv_evicted
         link_w = np.where(tier == "host", ev["bytes_kv_write"].to_numpy(np.float64), 0.0)
         host_b = link_r + link_w
-        link_read_s = self.offload.transfer_s(link_r, np.where(tier == "host", runs, 0))
-        link_write_s = self.offload.transfer_s(link_w, np.where(tier == "host", runs, 0), write=True)
+        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", runs, 0))
         dram_s = dram_b / self.bw
         p = self.hw.power
         e_pe = np.where(is_mat, fm, 0.0) * p.pj_per_flop_tensor
         e_vec = fv * p.pj_per_flop_vector
         e_dram = self.dram.energy_pj(dram_b)
         e_l2 = (act_l2 + dram_b) * 8 * p.l2_pj_per_bit  # everything passes L2
-        e_host = self.offload.energy_pj(link_r) + self.offload.energy_pj(link_w, write=True)
         launch = self.hw.efficiency.kernel_launch_us * 1e-6
         dur = np.maximum(compute_s, dram_s) + launch  # a kernel's own time; offload transfers run beside it
         dyn_pj = e_pe + e_vec + e_dram + e_l2  # the module's own power (the SSD and host memory are outside it)
         cap_w = max(p.mode_w - p.static_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)  # power cap of the mode
         return pd.DataFrame({
-            "unit": np.where(is_mat, "tensor", "cuda"), "compute_s": compute_s, "mem_s": dram_s + link_read_s
-            + link_write_s, "dur_s": dur, "link_read_s": link_read_s, "link_write_s": link_write_s,
-            "link_read_latency_s": np.where(link_r > 0, self.offload.read_latency_s, 0.0),
+            "unit": np.where(is_mat, "tensor", "cuda"), "compute_s": compute_s,
+            "mem_s": dram_s + link["link_read_s"] + link["link_write_s"], "dur_s": dur, **link,
             "dram_bytes": dram_b, "host_bytes": host_b,
-            "e_pe_pj": e_pe, "e_sram_pj": e_l2, "e_dram_pj": e_dram, "e_host_pj": e_host, "e_vector_pj": e_vec,
+            "e_pe_pj": e_pe, "e_sram_pj": e_l2, "e_dram_pj": e_dram, "e_vector_pj": e_vec,
             "e_dre_pj": 0.0, "e_noc_pj": 0.0, "e_control_pj": 0.0,
         })
 
@@ -131,15 +127,8 @@ def simulate_gpu(trace: Trace, hw: GpuConfig, tech: TechTable | None = None) -> 
         ops.loc[copy, "unit"] = "copy"
         launch = hw.efficiency.kernel_launch_us * 1e-6
         compute = np.where(copy, launch, dur)
-        deps = dependencies(ev)
-        order, deps = prefetch_order(ev, deps)
-        pos = np.empty(len(order), dtype=np.int64)
-        pos[order] = np.arange(len(order))
-        deps = [tuple(int(pos[d]) for d in deps[i]) for i in order]
-        t = replay(np.zeros(len(ev)), compute[order], np.zeros(len(ev)), copy[order].astype(np.int64), deps, 2,
-                   link_read_s=link_r[order], link_write_s=link_w[order], read_waits_deps=(kind == "kv_read")[order],
-                   link_latency_s=costs["link_read_latency_s"].to_numpy()[order])
-        t = {key: arr[pos] for key, arr in t.items()}
+        zeros = np.zeros(len(ev))
+        t = replay_trace(ev, zeros, compute, zeros, copy.astype(np.int64), 2, costs, prefetch=True)
         ops["start_s"] = np.minimum(t["read_start"], t["compute_start"])
         ops["end_s"] = np.maximum(t["compute_end"], t["write_end"])
     ops["bound"] = np.where(ops["compute_s"] >= ops["mem_s"], "compute", "bandwidth")

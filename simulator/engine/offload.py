@@ -35,6 +35,14 @@ class OffloadTier:
         self.idle_w = d.idle_w
         self.read_latency_s = d.read_latency_us * 1e-6
 
+    def traffic(self, read_bytes, write_bytes, runs) -> dict[str, np.ndarray]:
+        """Per-op offload columns: link read/write time, read latency (overlappable) and energy (pJ)."""
+        read_bytes = np.asarray(read_bytes, dtype=np.float64)
+        return {"link_read_s": self.transfer_s(read_bytes, runs),
+                "link_write_s": self.transfer_s(write_bytes, runs, write=True),
+                "link_read_latency_s": np.where(read_bytes > 0, self.read_latency_s, 0.0),
+                "e_host_pj": self.energy_pj(read_bytes) + self.energy_pj(write_bytes, write=True)}
+
     def requests(self, nbytes, runs) -> np.ndarray:
         """Requests a transfer takes: its runs, split at the largest request size (at least one)."""
         nbytes = np.asarray(nbytes, dtype=np.float64)
@@ -73,3 +81,5 @@ class NoOffload:
 
     def energy_pj(self, nbytes, write: bool = False) -> np.ndarray:
         return np.zeros_like(np.asarray(nbytes, dtype=np.float64))
+
+    traffic = OffloadTier.traffic

@@ -279,7 +279,7 @@ class ResvStore(KVCache):
             codes = (b0 << np.arange(self.pol.hash_bits, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)  # [scope, n]
             assign, compares = self._assign_real(codes, positions)
         else:
-            assign, compares = self._assign_meta(n, positions)
+            assign, compares = self._assign_meta(n)
         touched = sorted({int(c) for row in assign for c in row})
         self._grow_hc(max([len(h.code) for h in self.heads] + [self.meta_clusters]))
         context.emit(op="cluster", kind="cluster", hash_compares=int(compares) * self.batch,
@@ -317,7 +317,7 @@ class ResvStore(KVCache):
                 assign[s, t] = best
         return assign, compares
 
-    def _assign_meta(self, n: int, positions: np.ndarray) -> tuple[np.ndarray, int]:
+    def _assign_meta(self, n: int) -> tuple[np.ndarray, int]:
         """Meta mode: clusters of ``meta_cluster_tokens`` tokens on average; each token is compared with
         the open clusters (those opened within the recent window)."""
         seen = len(self.frame_pos)
