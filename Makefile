@@ -33,7 +33,7 @@ trace: $(STAMP)
 
 # Fit the Orin baseline's memory-bound efficiency on published decode rates (prints the table).
 calibrate: $(STAMP)
-	$(BIN)/python -m analysis.calibrate_orin
+	$(BIN)/python -m analysis.calibrate_orin --write
 
 # PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim).
 validate-scalesim: $(STAMP)

@@ -259,6 +259,8 @@ class StreamTracer:
             "head_dim": m.llm.head_dim,
             "batch": wl.batch,
             "precision_bits": wl.precision.bits,
+            "precision": {"weights": wl.precision.weights, "activations": wl.precision.activations,
+                          "kv": wl.precision.kv},
             "kv_bits_stored": self.policy.stored_bits(wl.precision.bits["kv"]),
             "kv_prefill_tokens": wl.kv_prefill_tokens,
             "weight_bytes_llm": _param_bytes(m, wl.precision.bits["weight"]),
@@ -312,7 +314,7 @@ def _param_bytes(m, bits: int) -> int:
     """Closed-form LLM weight bytes (all layers, embedding excluded, LM head included)."""
     s = m.llm
     attn = s.hidden * (s.heads + 2 * s.kv_heads) * s.head_dim + s.heads * s.head_dim * s.hidden
-    mlp = 3 * s.hidden * s.ffn
+    mlp = (3 if s.mlp == "swiglu" else 2) * s.hidden * s.ffn
     bias = (s.heads + 2 * s.kv_heads) * s.head_dim if s.qkv_bias else 0
     per_layer = attn + bias + mlp + 2 * s.hidden
     return (s.layers * per_layer + s.vocab * s.hidden + s.hidden) * bits // 8

@@ -178,14 +178,46 @@ class AcceleratorConfig:
         return self.clock_mhz * 1e6
 
 
+GPU_PRECISIONS = ("fp16", "bf16", "w4a16", "int8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrecisionEfficiency:
+    """What a GPU's kernels achieve at one precision (fitted by ``make calibrate`` where measurements exist).
+
+    A kernel's time is ``max(compute, memory) + dequantisation + launch``: compute at ``gemm`` of the tensor
+    peak with its rows padded to whole tiles, memory at ``bandwidth`` of the DRAM peak.
+    """
+
+    bandwidth: float = spec("memory-bound kernels: fraction of peak DRAM bandwidth", gt=0, le=1)
+    gemm: float = spec("matrix kernels: fraction of the tensor peak on whole tiles", gt=0, le=1)
+    gemm_tile_rows: int = spec("a GEMM's rows (tokens) are padded to a multiple of this (tile quantisation) "
+                               "when it has more than gemv_max_rows", unit="rows", ge=1)
+    dequant_ps_per_weight: float = spec("weight-only formats: time to unpack one weight element (once in a "
+                                        "GEMV kernel, once per row tile in a GEMM), not overlapped",
+                                        unit="ps", ge=0, default=0.0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class GpuEfficiency:
-    """Achieved fraction of peak by kernel class (calibrated; see orin-agx.yaml)."""
+    """Achieved fractions of peak, per precision (see orin-agx.yaml and ``make calibrate``).
 
-    gemm: float = spec("GEMM (prefill) fraction of tensor peak", gt=0, le=1)
-    gemv_bandwidth: float = spec("memory-bound kernels: fraction of peak DRAM bandwidth", gt=0, le=1)
+    A kernel runs at its weights' format (``w4a16`` for 4-bit weights with 16-bit activations, ``int8``
+    for 8-bit weights) or, without weights (attention, element-wise, KV moves), at the activations'
+    format (``fp16`` / ``bf16``).
+    """
+
+    fp16: PrecisionEfficiency = spec("FP16 weights and activations")
+    bf16: PrecisionEfficiency = spec("BF16 weights and activations")
+    w4a16: PrecisionEfficiency = spec("4-bit weights (weight-only, e.g. AWQ), 16-bit activations")
+    int8: PrecisionEfficiency = spec("8-bit weights and activations (W8A8)")
+    gemv_max_rows: int = spec("matrix kernels with at most this many rows run as GEMV kernels (no tile "
+                              "padding)", unit="rows", ge=0)
     vector: float = spec("elementwise kernels: fraction of CUDA-core peak", gt=0, le=1)
     kernel_launch_us: float = spec("fixed overhead per kernel", unit="us", ge=0)
+
+    def at(self, precision: str) -> PrecisionEfficiency:
+        return getattr(self, precision)
 
 
 @dataclass(frozen=True, kw_only=True)

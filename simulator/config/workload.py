@@ -18,15 +18,18 @@ from simulator.errors import ConfigError
 
 @dataclass(frozen=True, kw_only=True)
 class LlmShape:
-    """Decoder-only LLM (Qwen2/Llama style: GQA, RoPE, SwiGLU, RMSNorm)."""
+    """Decoder-only LLM (Qwen2/Llama style: GQA, RoPE, SwiGLU, RMSNorm; or a plain GELU MLP as in MPT and
+    Falcon, whose other differences (ALiBi, parallel attention, LayerNorm) change no matrix shape)."""
 
-    arch: str = spec("architecture family", choices=("qwen2", "llama"))
+    arch: str = spec("architecture family", choices=("qwen2", "llama", "mpt", "falcon"))
     layers: int = spec("decoder layers", ge=1)
     hidden: int = spec("hidden size", ge=1)
     heads: int = spec("query heads", ge=1)
     kv_heads: int = spec("key/value heads (GQA)", ge=1)
     head_dim: int = spec("dimension per head", ge=1)
     ffn: int = spec("FFN intermediate size", ge=1)
+    mlp: str = spec("FFN form: swiglu (gate, up, down) or gelu (up, down)", choices=("swiglu", "gelu"),
+                    default="swiglu")
     vocab: int = spec("vocabulary size", ge=1)
     qkv_bias: bool = spec("q/k/v projections have a bias (Qwen2: true)", default=False)
     rope_theta: float = spec("RoPE base", gt=0, default=10000.0)

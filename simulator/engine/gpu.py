@@ -1,12 +1,14 @@
 """Orin-like GPU baseline replaying the same trace.
 
 Kernels run one after another in stream order (as a single CUDA stream does). A kernel's time is
-``max(compute, memory) + launch overhead``: compute at the achieved fraction of the tensor-core peak
-(matrix ops, at the weight precision) or of the CUDA-core peak (vector ops); memory at the achieved
-fraction of DRAM bandwidth. Activations of a kernel stay in L2 when its inputs and outputs fit;
-attention is fused (scores stay in shared memory), as in FlashAttention-class kernels. Energy is
-static power over time plus per-FLOP and per-bit dynamic energy; a kernel whose power would exceed
-the power mode is slowed to the cap.
+``max(compute, memory) + dequantisation + launch overhead``, with the efficiencies of its precision
+(``GpuEfficiency``: the weights' format for kernels with weights, the activations' otherwise): compute at
+the achieved fraction of the tensor-core peak (matrix ops, rows padded to whole tiles above the GEMV
+size) or of the CUDA-core peak (vector ops); memory at the achieved fraction of DRAM bandwidth;
+weight-only formats (W4A16) add the time to unpack their weights. Activations of a kernel stay in L2
+when its inputs and outputs fit; attention is fused (scores stay in shared memory), as in
+FlashAttention-class kernels. Energy is static power over time plus per-FLOP and per-bit dynamic
+energy; a kernel whose power would exceed the power mode is slowed to the cap.
 """
 
 from __future__ import annotations
@@ -24,7 +26,19 @@ from simulator.engine.result import SimResult
 from simulator.engine.vector_unit import VectorUnit
 from simulator.tracer.trace_file import Trace
 
-_PRECISION_BY_BITS = {4: "int4", 8: "int8", 16: "fp16"}
+# activations' format -> the GPU precision of kernels without weights (INT4 activations use the INT8 path)
+_ACT_PRECISION = {"fp16": "fp16", "bf16": "bf16", "int8": "int8", "int4": "int8"}
+
+
+def kernel_precision(kind: np.ndarray, weight_bytes: np.ndarray, weight_bits: np.ndarray, act: str) -> np.ndarray:
+    """Each kernel's precision key (see ``GpuEfficiency``): the weights' format for matrix kernels with
+    weights (4 bits: ``w4a16``, 8 bits: ``int8``), else the activations' format ``act``."""
+    base = _ACT_PRECISION[act]
+    has_w = np.isin(kind, PE_KINDS) & (weight_bytes > 0)
+    out = np.full(len(kind), base, dtype=object)
+    out[has_w & (weight_bits == 4)] = "w4a16"
+    out[has_w & (weight_bits == 8)] = "int8"
+    return out
 
 
 class Gpu:
@@ -33,20 +47,19 @@ class Gpu:
         self.tech = (tech or load_tech()).at(hw.tech_node)
         self.dram = Dram(hw.dram, self.tech)
         self.offload = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
-        eff = hw.efficiency
-        self.bw = hw.dram.bandwidth_gbps * 1e9 * eff.gemv_bandwidth
-        self.vector_flops = hw.fp32_tflops * 1e12 * eff.vector
+        self.vector_flops = hw.fp32_tflops * 1e12 * hw.efficiency.vector
         self.l2_bytes = hw.l2_mb * 2**20
 
-    def tensor_flops(self, weight_bits: int) -> float:
-        """Achieved tensor-core FLOP/s at the precision of ``weight_bits`` (FP16 rate if not listed)."""
+    def tensor_peak(self, precision: str, act: str) -> float:
+        """Dense tensor-core peak (FLOP/s) a kernel of ``precision`` runs at: W4A16 unpacks its weights and
+        multiplies at the activations' rate; a precision the config does not list uses FP16's."""
         peaks = self.hw.tensor_tflops
-        fallback = peaks.get("fp16", max(peaks.values()))
-        prec = _PRECISION_BY_BITS.get(int(weight_bits))
-        return peaks.get(prec, fallback) * 1e12 * self.hw.efficiency.gemm
+        key = _ACT_PRECISION[act] if precision == "w4a16" else precision
+        return peaks.get(key, peaks.get("fp16", max(peaks.values()))) * 1e12
 
-    def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None) -> pd.DataFrame:
-        """Per-kernel times (s), bytes and dynamic energy (pJ); ``host_share`` as for the accelerator."""
+    def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None, act: str = "fp16") -> pd.DataFrame:
+        """Per-kernel times (s), bytes and dynamic energy (pJ); ``host_share`` as for the accelerator;
+        ``act`` is the activations' format (the trace's ``precision.activations``)."""
         kind = ev["kind"].to_numpy()
         fm = ev["flops_matmul"].to_numpy(np.float64)
         # ReSV's clustering and WiCSum run as CUDA-core kernels (element ops as on a vector unit)
@@ -54,9 +67,28 @@ class Gpu:
             kind, ev["hash_compares"].to_numpy(np.float64), ev["m"].to_numpy(np.float64),
             ev["candidates"].to_numpy(np.float64))
         is_mat = np.isin(kind, PE_KINDS + ("retrieval_score",))
-        wbits = ev["weight_bits"]
-        peak = wbits.map({b: self.tensor_flops(b) for b in wbits.unique()}).to_numpy(np.float64)
-        compute_s = np.where(is_mat, fm / peak, 0.0) + fv / self.vector_flops
+        w = ev["bytes_weight_read"].to_numpy(np.float64)
+        wbits = ev["weight_bits"].to_numpy(np.int64)
+        prec = kernel_precision(kind, w, wbits, act)
+        eff = self.hw.efficiency
+        bw_frac, gemm_frac, tile, deq_ps = (np.empty(len(ev)) for _ in range(4))
+        peak = np.empty(len(ev))
+        for p in np.unique(prec):
+            sel = prec == p
+            e = eff.at(p)
+            bw_frac[sel], gemm_frac[sel], tile[sel], deq_ps[sel] = e.bandwidth, e.gemm, e.gemm_tile_rows, \
+                e.dequant_ps_per_weight
+            peak[sel] = self.tensor_peak(p, act)
+        # tile quantisation: above the GEMV size a matrix kernel computes whole tiles of rows
+        m = ev["m"].to_numpy(np.float64)
+        padded = np.where(m > eff.gemv_max_rows, np.ceil(m / tile) * tile, m)
+        fm_run = np.where(m > 0, fm * padded / np.maximum(m, 1.0), fm)
+        compute_s = np.where(is_mat, fm_run / (peak * gemm_frac), 0.0) + fv / self.vector_flops
+        # unpacking weight-only formats: a GEMV kernel unpacks each weight once; a GEMM kernel's every row
+        # tile unpacks the weight panel it streams (ceil(m / tile) times)
+        weight_elems = np.where(wbits > 0, w * 8.0 / np.maximum(wbits, 1), 0.0)
+        unpacks = np.where(m > eff.gemv_max_rows, np.ceil(m / tile), 1.0)
+        dequant_s = weight_elems * unpacks * deq_ps * 1e-12
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         a_r = np.where(on_chip, 0.0, ev["bytes_act_read"].to_numpy(np.float64))
         a_w = np.where(on_chip, 0.0, ev["bytes_act_write"].to_numpy(np.float64))
@@ -64,7 +96,6 @@ class Gpu:
         act_l2 = (a_r + a_w) - act_dram
         tier = ev["kv_tier"].to_numpy()
         kv = ev["bytes_kv_read"].to_numpy(np.float64) + ev["bytes_kv_write"].to_numpy(np.float64)
-        w = ev["bytes_weight_read"].to_numpy(np.float64)
         evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
         kv_dram = np.where(tier == "host", 0.0, kv)
         kv_evicted = kv_dram * evicted
@@ -75,24 +106,37 @@ class Gpu:
         link_w = np.where(tier == "host", ev["bytes_kv_write"].to_numpy(np.float64), 0.0)
         host_b = link_r + link_w
         link = self.offload.traffic(link_r, link_w, np.where(tier == "host", runs, 0))
-        dram_s = dram_b / self.bw
+        dram_s = dram_b / (self.hw.dram.bandwidth_gbps * 1e9 * bw_frac)
         p = self.hw.power
         e_pe = np.where(is_mat, fm, 0.0) * p.pj_per_flop_tensor
         e_vec = fv * p.pj_per_flop_vector
         e_dram = self.dram.energy_pj(dram_b)
         e_l2 = (act_l2 + dram_b) * 8 * p.l2_pj_per_bit  # everything passes L2
         launch = self.hw.efficiency.kernel_launch_us * 1e-6
-        dur = np.maximum(compute_s, dram_s) + launch  # a kernel's own time; offload transfers run beside it
+        # a kernel's own time; offload transfers run beside it. Unpacking weights is added, not overlapped:
+        # the measured W4A16 decode rates are slower than their bytes at FP16's bandwidth (make calibrate)
+        dur = np.maximum(compute_s, dram_s) + dequant_s + launch
         dyn_pj = e_pe + e_vec + e_dram + e_l2  # the module's own power (the SSD and host memory are outside it)
         cap_w = max(p.mode_w - p.static_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)  # power cap of the mode
         return pd.DataFrame({
-            "unit": np.where(is_mat, "tensor", "cuda"), "compute_s": compute_s,
+            "unit": np.where(is_mat, "tensor", "cuda"), "precision": prec.astype(str), "compute_s": compute_s,
+            "dequant_s": dequant_s,
             "mem_s": dram_s + link["link_read_s"] + link["link_write_s"], "dur_s": dur, **link,
             "dram_bytes": dram_b, "host_bytes": host_b,
             "e_pe_pj": e_pe, "e_sram_pj": e_l2, "e_dram_pj": e_dram, "e_vector_pj": e_vec,
             "e_dre_pj": 0.0, "e_noc_pj": 0.0, "e_control_pj": 0.0,
         })
+
+
+def activation_precision(meta: dict) -> str:
+    """The trace's activations' format; traces written before the format names were stored carry only
+    bits, and 16-bit activations there are FP16 (the tracer's default then)."""
+    prec = meta.get("precision")
+    if prec is not None:
+        return prec["activations"]
+    bits = meta["precision_bits"]["activation"]
+    return {16: "fp16", 8: "int8", 4: "int4"}[bits]
 
 
 def simulate_gpu(trace: Trace, hw: GpuConfig, tech: TechTable | None = None) -> SimResult:
@@ -113,7 +157,7 @@ def simulate_gpu(trace: Trace, hw: GpuConfig, tech: TechTable | None = None) -> 
         return SimResult(hardware=hw.name, kind="gpu", ops=pd.DataFrame(), area_mm2={"soc": hw.die_area_mm2},
                          leakage_w=0.0, total_s=float("nan"), notes=[status], status=status, peak_tflops=peak)
     share = host_share_per_op(ev, trace.kv_tokens, trace.meta, gpu.dram.capacity_bytes - weight_bytes)
-    costs = gpu.op_costs(ev, share)
+    costs = gpu.op_costs(ev, share, activation_precision(trace.meta))
     ops = pd.concat([ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy(), costs], axis=1)
     dur = costs["dur_s"].to_numpy()
     link_r, link_w = costs["link_read_s"].to_numpy(), costs["link_write_s"].to_numpy()

@@ -1,4 +1,4 @@
-"""Qwen2/Llama-style decoder: GQA attention with RoPE, SwiGLU FFN, RMSNorm; plain nn.Modules.
+"""Qwen2/Llama-style decoder: GQA attention with RoPE, SwiGLU (or GELU) FFN, RMSNorm; plain nn.Modules.
 
 Every kernel sits in a :func:`context.region` so the tracer records one event per fused kernel.
 Attention is written out (scores, mask + softmax, weighted values) instead of calling SDPA so that
@@ -99,13 +99,30 @@ class SwiGLU(nn.Module):
             return self.down_proj(h)
 
 
+class GeluMLP(nn.Module):
+    """Plain two-matrix FFN (MPT, Falcon)."""
+
+    def __init__(self, s: LlmShape):
+        super().__init__()
+        self.up_proj = nn.Linear(s.hidden, s.ffn, bias=False)
+        self.down_proj = nn.Linear(s.ffn, s.hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with context.region("up_proj", "gemm"):
+            up = self.up_proj(x)
+        with context.region("act", "elementwise"):
+            h = torch.nn.functional.gelu(up)
+        with context.region("down_proj", "gemm"):
+            return self.down_proj(h)
+
+
 class DecoderLayer(nn.Module):
     def __init__(self, s: LlmShape):
         super().__init__()
         self.input_norm = RMSNorm(s.hidden, "input_norm")
         self.attn = Attention(s)
         self.post_norm = RMSNorm(s.hidden, "post_attn_norm")
-        self.mlp = SwiGLU(s)
+        self.mlp = SwiGLU(s) if s.mlp == "swiglu" else GeluMLP(s)
 
     def forward(self, x, cache, cos, sin, q_pos):
         h = self.attn(self.input_norm(x), cache, cos, sin, q_pos)

@@ -108,3 +108,19 @@ def test_gpu_unknown_precision(tmp_path, root):
     p = _dump(tmp_path, data)
     with pytest.raises(ConfigError, match="tensor_tflops.fp8"):
         load_hardware(p)
+
+
+def test_gpu_efficiency_needs_every_precision(tmp_path, root):
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    del data["efficiency"]["w4a16"]
+    p = _dump(tmp_path, data)
+    with pytest.raises(ConfigError, match=r"efficiency\.w4a16"):
+        load_hardware(p)
+
+
+def test_gpu_efficiency_out_of_range(tmp_path, root):
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    data["efficiency"]["fp16"]["bandwidth"] = 1.5
+    p = _dump(tmp_path, data)
+    with pytest.raises(ConfigError, match=r"efficiency\.fp16\.bandwidth.*<= 1"):
+        load_hardware(p)

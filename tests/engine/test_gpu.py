@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from simulator.engine.gpu import simulate_gpu
 
 
@@ -35,12 +37,79 @@ def test_decode_is_bandwidth_bound_on_7b(root, orin_hw):
     assert (dec["bound"] == "bandwidth").mean() > 0.9
 
 
-def test_baseline_within_25_percent_of_calibration_measurements(orin_hw):
-    from analysis.calibrate_orin import MEASUREMENTS, decode_trace, predict_tokens_per_s
+def _prefill_trace(root, tokens, weights="fp16", activations="fp16"):
+    from analysis.calibrate_orin import measurement_trace
 
-    for model, measured, role in MEASUREMENTS:
-        pred = predict_tokens_per_s(decode_trace(model), orin_hw)
-        if role == "calibration":
-            assert abs(pred / measured - 1) <= 0.25, (model, pred, measured)
-        else:  # held out: reported, and kept honest with a looser bound
-            assert abs(pred / measured - 1) <= 0.5, (model, pred, measured)
+    prec = "w4a16" if weights == "int4" else "fp16"
+    tr = measurement_trace("llama-2-7b", prec, "prefill", tokens, 0)
+    if activations != "fp16":
+        tr = dataclasses.replace(tr, meta={**tr.meta, "precision": {**tr.meta["precision"],
+                                                                     "activations": activations}})
+    return tr
+
+
+def _total(tr, hw):
+    return float(simulate_gpu(tr, hw).ops["dur_s"].sum())
+
+
+def test_calibrated_configs_hold_a_fresh_fit(root):
+    """make calibrate writes what it fits: the configs may not drift from the fit (rerun make calibrate)."""
+    from analysis.calibrate_orin import CALIBRATED_CONFIGS, efficiency_block, evaluate, fit, tables_markdown
+    from simulator.config.hardware import load_hardware
+
+    fitted = fit(load_hardware(root / CALIBRATED_CONFIGS[0]))
+    for path in CALIBRATED_CONFIGS:
+        hw = load_hardware(root / path)
+        assert hw.efficiency == fitted.efficiency, path
+        assert efficiency_block(fitted) in (root / path).read_text(), path
+    assert tables_markdown(evaluate(fitted)) in (root / "README.md").read_text()
+
+
+def test_fitted_points_within_10_percent(orin_hw):
+    from analysis.calibrate_orin import evaluate, median_abs_error
+
+    rows = evaluate(orin_hw)
+    for r in rows:
+        if r.meas.role == "fit":
+            assert abs(r.error) <= 0.10, (r.meas.name, r.error)
+    # reported, not targeted: the held-out median is printed by make calibrate and shown in the README
+    assert median_abs_error(rows, "held out") < 0.5
+
+
+def test_w4a16_decode_reads_fewer_bytes_but_pays_unpacking(orin_hw):
+    from analysis.calibrate_orin import measurement_trace
+
+    fp16 = measurement_trace("llama-2-7b", "fp16", "decode", 1, 512)
+    w4 = measurement_trace("llama-2-7b", "w4a16", "decode", 1, 512)
+    t16, t4 = _total(fp16, orin_hw), _total(w4, orin_hw)
+    assert t4 < t16
+    no_unpack = dataclasses.replace(orin_hw, efficiency=dataclasses.replace(
+        orin_hw.efficiency, w4a16=dataclasses.replace(orin_hw.efficiency.w4a16, dequant_ps_per_weight=0.0)))
+    assert _total(w4, no_unpack) < t4
+    res = simulate_gpu(w4, orin_hw).ops
+    assert set(res.loc[res["kind"] == "gemm", "precision"]) == {"w4a16"}
+    assert set(res.loc[res["kind"] == "attn_score", "precision"]) == {"fp16"}  # attention at the activations'
+
+
+def test_gemm_rows_padded_to_tiles_above_gemv_size(root, orin_hw):
+    tile = orin_hw.efficiency.fp16.gemm_tile_rows
+    just_over = _prefill_trace(root, tile + 1)
+    two_tiles = _prefill_trace(root, 2 * tile)
+    gemm = lambda tr: simulate_gpu(tr, orin_hw).ops.query("kind == 'gemm'")["compute_s"].sum()  # noqa: E731
+    # the projections' compute is the same for tile + 1 and 2 x tile rows (the LM head runs one row)
+    assert gemm(just_over) == pytest.approx(gemm(two_tiles), rel=1e-3)
+    # at or below the GEMV size rows are not padded
+    small = orin_hw.efficiency.gemv_max_rows
+    res = simulate_gpu(_prefill_trace(root, small), orin_hw).ops.query("kind == 'gemm'")
+    one = simulate_gpu(_prefill_trace(root, 1), orin_hw).ops.query("kind == 'gemm'")
+    assert res["compute_s"].sum() == pytest.approx(one["compute_s"].sum() * small, rel=0.05)
+
+
+def test_bf16_kernels_use_the_bf16_entry(root, orin_hw):
+    tr16 = _prefill_trace(root, 256)
+    trbf = _prefill_trace(root, 256, activations="bf16")
+    assert _total(trbf, orin_hw) == pytest.approx(_total(tr16, orin_hw))  # the shipped values are equal
+    slower = dataclasses.replace(orin_hw, efficiency=dataclasses.replace(
+        orin_hw.efficiency, bf16=dataclasses.replace(orin_hw.efficiency.bf16, gemm=0.1)))
+    assert _total(trbf, slower) > _total(trbf, orin_hw)
+    assert _total(tr16, slower) == pytest.approx(_total(tr16, orin_hw))

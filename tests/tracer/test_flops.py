@@ -16,13 +16,15 @@ QWEN2_7B = LlmShape(arch="qwen2", layers=28, hidden=3584, heads=28, kv_heads=4, 
                     vocab=152064, qkv_bias=True)
 LLAMA3_8B = LlmShape(arch="llama", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128, ffn=14336,
                      vocab=128256)
+FALCON_7B = LlmShape(arch="falcon", layers=32, hidden=4544, heads=71, kv_heads=1, head_dim=64, ffn=18176,
+                     mlp="gelu", vocab=65024)
 BITS = {"weight": 16, "activation": 16, "kv": 16}
 
 
 def closed_form_layer_flops(s: LlmShape, q: int, kv_len: int) -> int:
     """Matrix FLOPs of one decoder layer for q new tokens attending to kv_len keys (incl. themselves)."""
     proj = 2 * q * s.hidden * (s.heads * s.head_dim) * 2 + 2 * q * s.hidden * (s.kv_heads * s.head_dim) * 2
-    mlp = 3 * 2 * q * s.hidden * s.ffn
+    mlp = (3 if s.mlp == "swiglu" else 2) * 2 * q * s.hidden * s.ffn
     attn = 2 * (2 * s.heads * q * kv_len * s.head_dim)
     return proj + mlp + attn
 
@@ -40,7 +42,7 @@ def _run_layer(s, q, past, device="meta"):
     return layer, cache, x, cos, sin, pos
 
 
-@pytest.mark.parametrize("shape", [QWEN2_7B, LLAMA3_8B], ids=["qwen2-7b", "llama3-8b"])
+@pytest.mark.parametrize("shape", [QWEN2_7B, LLAMA3_8B, FALCON_7B], ids=["qwen2-7b", "llama3-8b", "falcon-7b"])
 @pytest.mark.parametrize("q, past", [(196, 0), (196, 1960), (1, 5000), (24, 777)])
 def test_layer_flops_closed_form_and_flop_counter(shape, q, past):
     layer, cache, x, cos, sin, pos = _run_layer(shape, q, past)
@@ -55,8 +57,8 @@ def test_layer_flops_closed_form_and_flop_counter(shape, q, past):
     assert traced == fc.get_total_flops()
 
 
-def test_weight_bytes_read_once_per_layer():
-    s = QWEN2_7B
+@pytest.mark.parametrize("s", [QWEN2_7B, FALCON_7B], ids=["qwen2-7b", "falcon-7b"])
+def test_weight_bytes_read_once_per_layer(s):
     layer, cache, x, cos, sin, pos = _run_layer(s, 196, 0)
     with recording(BITS, [layer]) as rec:
         layer(x, cache, cos, sin, pos)
@@ -106,3 +108,16 @@ def test_real_stream_total_equals_flop_counter(tiny_workload):
     with FlopCounterMode(display=False) as fc:
         tr = trace_workload(tiny_workload, mode="real")
     assert tr.events["flops_matmul"].sum() == fc.get_total_flops()
+
+
+@pytest.mark.parametrize("model", ["llama-3-8b", "mpt-7b", "falcon-7b"])
+def test_closed_form_weight_bytes_match_the_module(root, model):
+    from simulator.config.workload import load_model
+    from simulator.models.decoder import DecoderLM
+    from simulator.stream import _param_bytes
+
+    m = load_model(root / "workloads" / "models" / f"{model}.yaml")
+    with torch.device("meta"):
+        lm = DecoderLM(m.llm)
+    params = sum(p.numel() for p in lm.parameters()) - lm.embed.weight.numel()
+    assert _param_bytes(m, 16) == params * 2
