@@ -397,8 +397,11 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
         if sub in ("fig13a", "fig13b", "fig15"):
             d = df[df["figure"] == sub].copy()
             d["value"] = d["value"].where(d["unit"] != "oom", np.nan)
-            tab = d.pivot_table(index=["batch", "kv_tokens", "system", "method"], columns="metric", values="value",
-                                aggfunc="first", dropna=False).reset_index()
+            idx = ["batch", "kv_tokens", "system", "method"]
+            tab = d.pivot_table(index=idx, columns="metric", values="value", aggfunc="first",
+                                dropna=False).reset_index()
+            # only the points that were run (the pivot's full product also pairs systems with others' methods)
+            tab = d[idx].drop_duplicates().merge(tab, on=idx, how="left").sort_values(idx).reset_index(drop=True)
             oom = d[d["unit"] == "oom"].set_index(["batch", "kv_tokens", "system", "method"]).index
             tab["status"] = ["out of memory" if k in oom else "ok" for k in
                              zip(tab["batch"], tab["kv_tokens"], tab["system"], tab["method"])]
