@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulator.config.hardware import GpuConfig
+from simulator.config.hardware import GPU_PRECISIONS, GpuConfig
 from simulator.config.tech import TechTable, load_tech
 from simulator.engine.accelerator import ON_CHIP_KINDS, PE_KINDS, replay_trace
 from simulator.engine.dram import Dram
@@ -31,13 +31,13 @@ _ACT_PRECISION = {"fp16": "fp16", "bf16": "bf16", "int8": "int8", "int4": "int8"
 
 
 def kernel_precision(kind: np.ndarray, weight_bytes: np.ndarray, weight_bits: np.ndarray, act: str) -> np.ndarray:
-    """Each kernel's precision key (see ``GpuEfficiency``): the weights' format for matrix kernels with
-    weights (4 bits: ``w4a16``, 8 bits: ``int8``), else the activations' format ``act``."""
-    base = _ACT_PRECISION[act]
+    """Each kernel's precision as an index into ``GPU_PRECISIONS`` (see ``GpuEfficiency``): the weights'
+    format for matrix kernels with weights (4 bits: ``w4a16``, 8 bits: ``int8``), else the activations'."""
+    code = {p: np.int8(i) for i, p in enumerate(GPU_PRECISIONS)}
     has_w = np.isin(kind, PE_KINDS) & (weight_bytes > 0)
-    out = np.full(len(kind), base, dtype=object)
-    out[has_w & (weight_bits == 4)] = "w4a16"
-    out[has_w & (weight_bits == 8)] = "int8"
+    out = np.full(len(kind), code[_ACT_PRECISION[act]], dtype=np.int8)
+    out[has_w & (weight_bits == 4)] = code["w4a16"]
+    out[has_w & (weight_bits == 8)] = code["int8"]
     return out
 
 
@@ -71,14 +71,10 @@ class Gpu:
         wbits = ev["weight_bits"].to_numpy(np.int64)
         prec = kernel_precision(kind, w, wbits, act)
         eff = self.hw.efficiency
-        bw_frac, gemm_frac, tile, deq_ps = (np.empty(len(ev)) for _ in range(4))
-        peak = np.empty(len(ev))
-        for p in np.unique(prec):
-            sel = prec == p
-            e = eff.at(p)
-            bw_frac[sel], gemm_frac[sel], tile[sel], deq_ps[sel] = e.bandwidth, e.gemm, e.gemm_tile_rows, \
-                e.dequant_ps_per_weight
-            peak[sel] = self.tensor_peak(p, act)
+        # per-precision parameters, looked up by each kernel's precision index
+        table = np.array([[eff.at(p).bandwidth, eff.at(p).gemm, eff.at(p).gemm_tile_rows,
+                           eff.at(p).dequant_ps_per_weight, self.tensor_peak(p, act)] for p in GPU_PRECISIONS])
+        bw_frac, gemm_frac, tile, deq_ps, peak = table[prec].T
         # tile quantisation: above the GEMV size a matrix kernel computes whole tiles of rows
         m = ev["m"].to_numpy(np.float64)
         padded = np.where(m > eff.gemv_max_rows, np.ceil(m / tile) * tile, m)
@@ -120,7 +116,8 @@ class Gpu:
         cap_w = max(p.mode_w - p.static_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)  # power cap of the mode
         return pd.DataFrame({
-            "unit": np.where(is_mat, "tensor", "cuda"), "precision": prec.astype(str), "compute_s": compute_s,
+            "unit": np.where(is_mat, "tensor", "cuda"), "precision": pd.Categorical.from_codes(prec, GPU_PRECISIONS),
+            "compute_s": compute_s,
             "dequant_s": dequant_s,
             "mem_s": dram_s + link["link_read_s"] + link["link_write_s"], "dur_s": dur, **link,
             "dram_bytes": dram_b, "host_bytes": host_b,

@@ -81,37 +81,25 @@ class Attention(nn.Module):
             return self.o_proj(out)
 
 
-class SwiGLU(nn.Module):
+class FFN(nn.Module):
+    """SwiGLU (gate, up, down: Llama, Qwen2) or a plain GELU MLP (up, down: MPT, Falcon)."""
+
     def __init__(self, s: LlmShape):
         super().__init__()
-        self.gate_proj = nn.Linear(s.hidden, s.ffn, bias=False)
+        self.gated = s.mlp == "swiglu"
+        if self.gated:
+            self.gate_proj = nn.Linear(s.hidden, s.ffn, bias=False)
         self.up_proj = nn.Linear(s.hidden, s.ffn, bias=False)
         self.down_proj = nn.Linear(s.ffn, s.hidden, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with context.region("gate_proj", "gemm"):
-            gate = self.gate_proj(x)
+        if self.gated:
+            with context.region("gate_proj", "gemm"):
+                gate = self.gate_proj(x)
         with context.region("up_proj", "gemm"):
             up = self.up_proj(x)
-        with context.region("act_mul", "elementwise"):
-            h = torch.nn.functional.silu(gate) * up
-        with context.region("down_proj", "gemm"):
-            return self.down_proj(h)
-
-
-class GeluMLP(nn.Module):
-    """Plain two-matrix FFN (MPT, Falcon)."""
-
-    def __init__(self, s: LlmShape):
-        super().__init__()
-        self.up_proj = nn.Linear(s.hidden, s.ffn, bias=False)
-        self.down_proj = nn.Linear(s.ffn, s.hidden, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with context.region("up_proj", "gemm"):
-            up = self.up_proj(x)
-        with context.region("act", "elementwise"):
-            h = torch.nn.functional.gelu(up)
+        with context.region("act_mul" if self.gated else "act", "elementwise"):
+            h = torch.nn.functional.silu(gate) * up if self.gated else torch.nn.functional.gelu(up)
         with context.region("down_proj", "gemm"):
             return self.down_proj(h)
 
@@ -122,7 +110,7 @@ class DecoderLayer(nn.Module):
         self.input_norm = RMSNorm(s.hidden, "input_norm")
         self.attn = Attention(s)
         self.post_norm = RMSNorm(s.hidden, "post_attn_norm")
-        self.mlp = SwiGLU(s) if s.mlp == "swiglu" else GeluMLP(s)
+        self.mlp = FFN(s)
 
     def forward(self, x, cache, cos, sin, q_pos):
         h = self.attn(self.input_norm(x), cache, cos, sin, q_pos)
