@@ -65,6 +65,8 @@ SOURCES = {
            "(a later TinyChat than the README's table)",
     "mlc": "dusty-nv/jetson-containers, packages/llm/mlc/docs.md: MLC LLM q4f16_ft Llama-2-7B on Jetson "
            "AGX Orin, decode 46.9 tokens/s (input 16, output 128)",
+    "trt-edge": "NVIDIA/TensorRT-Edge-LLM issue #60 (a user's measurement, 2026-03): Qwen2.5-VL-3B on Jetson AGX "
+                "Orin 64GB, JetPack 6.2, decode 27.2 tokens/s W16A16 and 71.8 tokens/s W4A16",
 }
 
 QUESTION = 32      # TinyChat's TTFT question length (tokens)
@@ -139,8 +141,10 @@ MEASUREMENTS: tuple[Measurement, ...] = (
       for h, ms in zip(_HISTORY, _LEGACY_TTFT)),
     *(_prefill("w4a16", QUESTION, ms, "held out", context=h, source="tinychat-chunked")
       for h, ms in zip(_HISTORY, _NEW_TTFT)),
-    # another runtime: reported, not in the held-out median
+    # other runtimes: reported, not in the held-out median
     _decode("Llama-2-7B", "llama-2-7b", "w4a16", 1000 / 46.9, "other runtime", "mlc", 16),
+    _decode("Qwen2.5-VL-3B", "qwen2.5-3b", "fp16", 1000 / 27.2, "other runtime", "trt-edge"),
+    _decode("Qwen2.5-VL-3B", "qwen2.5-3b", "w4a16", 1000 / 71.8, "other runtime", "trt-edge"),
 )
 
 
@@ -293,7 +297,7 @@ def tables_markdown(rows: list[Row]) -> str:
     """The fit, held-out and other-runtime tables (Markdown), with their sources."""
     out = []
     for role, title in (("fit", "Fitted points"), ("held out", "Held-out points (never fitted)"),
-                        ("other runtime", "Another runtime (reported, not in the held-out median)")):
+                        ("other runtime", "Other runtimes (reported, not in the held-out median)")):
         sel = [r for r in rows if r.meas.role == role]
         if not sel:
             continue
