@@ -50,6 +50,7 @@ from simulator.config.workload import (
     load_model,
 )
 from simulator.engine.gpu import Gpu
+from simulator.errors import ConfigError
 from simulator.pipeline import resolve
 from simulator.stream import Trace, trace_workload
 
@@ -439,7 +440,12 @@ def main(argv=None) -> int:
     ap.add_argument("--write", action="store_true",
                     help="write the fitted values into the Orin configs and the tables into README.md")
     args = ap.parse_args(argv)
-    gpu = load_hardware(resolve(args.gpu))
+    try:
+        gpu = load_hardware(resolve(args.gpu))
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    if not isinstance(gpu, GpuConfig):
+        raise SystemExit(f"error: {args.gpu}: kind: got '{gpu.kind}'; make calibrate fits a GPU config (kind: gpu)")
     print("sources:")
     for k, v in SOURCES.items():
         print(f"  {k}: {v}")

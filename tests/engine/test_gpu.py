@@ -113,3 +113,17 @@ def test_bf16_kernels_use_the_bf16_entry(root, orin_hw):
         orin_hw.efficiency, bf16=dataclasses.replace(orin_hw.efficiency.bf16, gemm=0.1)))
     assert _total(trbf, slower) > _total(trbf, orin_hw)
     assert _total(tr16, slower) == pytest.approx(_total(tr16, orin_hw))
+
+
+def test_traces_without_precision_names_run_as_fp16(orin_hw, tiny_trace):
+    """Trace files written before the format names were stored carry only bits: 16-bit is FP16."""
+    meta = {k: v for k, v in tiny_trace.meta.items() if k != "precision"}
+    old = dataclasses.replace(tiny_trace, meta=meta)
+    assert simulate_gpu(old, orin_hw).total_s == pytest.approx(simulate_gpu(tiny_trace, orin_hw).total_s)
+
+
+def test_calibrate_refuses_an_accelerator_config(capsys):
+    from analysis.calibrate_orin import main
+
+    with pytest.raises(SystemExit, match="kind: got 'accelerator'"):
+        main(["--gpu", "hwconfigs/vrex8-edge.yaml"])
