@@ -217,18 +217,18 @@ def fit(gpu: GpuConfig) -> GpuConfig:
     bw = float(min(1.0, 1.0 / inv_bw))
     gpu = _with(gpu, kernel_launch_us=round(float(launch_us), 2), fp16={"bandwidth": round(bw, 3)},
                 w4a16={"bandwidth": round(bw, 3), "dequant_ps_per_weight": 0.0})
-    # 2. W4A16 decode: the time beyond streaming the bytes, per unpacked weight element
+    # 2. W4A16 decode: the time beyond streaming the bytes, per unpacked weight element. The engine's
+    # unpacking time at 1 ps per weight is the number of unpacked weights (in ps): t = base + x * that
+    unit = _with(gpu, w4a16={"dequant_ps_per_weight": 1.0})
     xs, ys = [], []
     for m in _points("fit", "w4a16", "decode"):
-        c = _costs(m, gpu)
-        ev = _trace(m).events
-        elems = float((ev["bytes_weight_read"] * 8 / ev["weight_bits"].clip(lower=1)).sum()) / DECODE_STEPS
-        base = float(c["dur_s"].sum()) / DECODE_STEPS
-        xs.append(elems / (m.measured_ms * 1e-3))
-        ys.append(1.0 - base / (m.measured_ms * 1e-3))
+        c = _costs(m, unit)
+        t = m.measured_ms * 1e-3
+        xs.append(float(c["dequant_s"].sum()) / DECODE_STEPS / t)
+        ys.append(1.0 - float((c["dur_s"] - c["dequant_s"]).sum()) / DECODE_STEPS / t)
     x, y = np.array(xs), np.array(ys)
-    deq_s = max(0.0, float((x * y).sum() / (x * x).sum()))
-    gpu = _with(gpu, w4a16={"dequant_ps_per_weight": round(deq_s * 1e12, 3)})
+    deq_ps = max(0.0, float((x * y).sum() / (x * x).sum()))
+    gpu = _with(gpu, w4a16={"dequant_ps_per_weight": round(deq_ps, 3)})
     # 3. prefill per precision: tile rows and GEMM fraction
     for prec in ("fp16", "w4a16"):
         pts = _points("fit", prec, "prefill")
