@@ -358,6 +358,14 @@ def plot(rows: list[Row], path: Path) -> Path:
     return path
 
 
+def _fitted_on(precision: str, phase: str) -> str:
+    """The fitted points of one precision and phase, as the config comments name them."""
+    pts = _points("fit", precision, phase)
+    if phase == "decode":
+        return ", ".join(m.label for m in pts)
+    return f"{'/'.join(str(m.tokens) for m in pts)} tokens ({pts[0].label})"
+
+
 def efficiency_block(gpu: GpuConfig) -> str:
     """The ``efficiency:`` block of the calibrated configs, values with their sources."""
     e = gpu.efficiency
@@ -371,18 +379,20 @@ def efficiency_block(gpu: GpuConfig) -> str:
         "  # Fitted on Jetson AGX Orin 64GB measurements: TinyChat README (mit-han-lab/llm-awq, tinychat/README.md),",
         "  # decode per-token latency (HF FP16, TinyChat W4A16) and Llama-3-8B time to first token; errors on the",
         "  # fitted and held-out points are in the README's validation section.",
-        "  gemv_max_rows: 7          # AWQ's WQLinear switches from its GEMV to its GEMM kernel at 8 tokens",
+        f"  gemv_max_rows: {e.gemv_max_rows}          # AWQ's WQLinear switches from its GEMV to its GEMM kernel at "
+        "8 tokens",
         "                            # (llm-awq / AutoAWQ); assumed for cuBLAS FP16 kernels too",
-        "  vector: 0.30              # assumption (not fitted: element-wise kernels are a small share here)",
-        f"  kernel_launch_us: {e.kernel_launch_us}     # fitted with fp16.bandwidth on FP16 decode (LLaMA-2-7B, "
-        "LLaMA-3-8B)",
+        f"  vector: {e.vector:.2f}              # assumption (not fitted: element-wise kernels are a small share here)",
+        f"  kernel_launch_us: {e.kernel_launch_us}     # fitted with fp16.bandwidth on FP16 decode "
+        f"({_fitted_on('fp16', 'decode')})",
         f"  fp16: {flow(e.fp16)}",
-        "    # bandwidth: FP16 decode; gemm and gemm_tile_rows: FP16 prefill of 160/544/1056 tokens (Llama-3-8B)",
+        f"    # bandwidth: FP16 decode; gemm and gemm_tile_rows: FP16 prefill of {_fitted_on('fp16', 'prefill')}",
         f"  bf16: {flow(e.bf16)}",
         "    # FP16's values: Ampere tensor cores run BF16 at the FP16 rate; no published Orin BF16 LLM rates found",
         f"  w4a16: {flow(e.w4a16)}",
         "    # bandwidth tied to FP16's (not separable from unpacking on decode); dequant_ps_per_weight: W4A16",
-        "    # decode (LLaMA-2-7B, 13B); gemm and gemm_tile_rows: legacy TinyChat prefill of 160/544/1056 tokens",
+        f"    # decode ({_fitted_on('w4a16', 'decode')}); gemm and gemm_tile_rows: legacy TinyChat prefill of",
+        f"    # {_fitted_on('w4a16', 'prefill')}",
         f"  int8: {flow(e.int8)}",
         "    # assumption (not fitted): no published Orin W8A8 LLM rates found; FP16's fractions on the INT8 peak",
     ]) + "\n"

@@ -75,16 +75,18 @@ class Gpu:
         table = np.array([[eff.at(p).bandwidth, eff.at(p).gemm, eff.at(p).gemm_tile_rows,
                            eff.at(p).dequant_ps_per_weight, self.tensor_peak(p, act)] for p in GPU_PRECISIONS])
         bw_frac, gemm_frac, tile, deq_ps, peak = table[prec].T
-        # tile quantisation: above the GEMV size a matrix kernel computes whole tiles of rows
+        # tile quantisation: above the GEMV size a matrix kernel computes whole tiles of rows (a GEMV: one
+        # pass over its rows as they are)
         m = ev["m"].to_numpy(np.float64)
-        padded = np.where(m > eff.gemv_max_rows, np.ceil(m / tile) * tile, m)
+        gemm = m > eff.gemv_max_rows
+        tiles = np.where(gemm, np.ceil(m / tile), 1.0)
+        padded = np.where(gemm, tiles * tile, m)
         fm_run = np.where(m > 0, fm * padded / np.maximum(m, 1.0), fm)
         compute_s = np.where(is_mat, fm_run / (peak * gemm_frac), 0.0) + fv / self.vector_flops
         # unpacking weight-only formats: a GEMV kernel unpacks each weight once; a GEMM kernel's every row
-        # tile unpacks the weight panel it streams (ceil(m / tile) times)
+        # tile unpacks the weight panel it streams
         weight_elems = np.where(wbits > 0, w * 8.0 / np.maximum(wbits, 1), 0.0)
-        unpacks = np.where(m > eff.gemv_max_rows, np.ceil(m / tile), 1.0)
-        dequant_s = weight_elems * unpacks * deq_ps * 1e-12
+        dequant_s = weight_elems * tiles * deq_ps * 1e-12
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         a_r = np.where(on_chip, 0.0, ev["bytes_act_read"].to_numpy(np.float64))
         a_w = np.where(on_chip, 0.0, ev["bytes_act_write"].to_numpy(np.float64))

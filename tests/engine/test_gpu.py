@@ -37,11 +37,10 @@ def test_decode_is_bandwidth_bound_on_7b(root, orin_hw):
     assert (dec["bound"] == "bandwidth").mean() > 0.9
 
 
-def _prefill_trace(root, tokens, weights="fp16", activations="fp16"):
+def _prefill_trace(tokens, activations="fp16"):
     from analysis.calibrate_orin import measurement_trace
 
-    prec = "w4a16" if weights == "int4" else "fp16"
-    tr = measurement_trace("llama-2-7b", prec, "prefill", tokens, 0)
+    tr = measurement_trace("llama-2-7b", "fp16", "prefill", tokens, 0)
     if activations != "fp16":
         tr = dataclasses.replace(tr, meta={**tr.meta, "precision": {**tr.meta["precision"],
                                                                      "activations": activations}})
@@ -91,23 +90,23 @@ def test_w4a16_decode_reads_fewer_bytes_but_pays_unpacking(orin_hw):
     assert set(res.loc[res["kind"] == "attn_score", "precision"]) == {"fp16"}  # attention at the activations'
 
 
-def test_gemm_rows_padded_to_tiles_above_gemv_size(root, orin_hw):
+def test_gemm_rows_padded_to_tiles_above_gemv_size(orin_hw):
     tile = orin_hw.efficiency.fp16.gemm_tile_rows
-    just_over = _prefill_trace(root, tile + 1)
-    two_tiles = _prefill_trace(root, 2 * tile)
+    just_over = _prefill_trace(tile + 1)
+    two_tiles = _prefill_trace(2 * tile)
     gemm = lambda tr: simulate_gpu(tr, orin_hw).ops.query("kind == 'gemm'")["compute_s"].sum()  # noqa: E731
     # the projections' compute is the same for tile + 1 and 2 x tile rows (the LM head runs one row)
     assert gemm(just_over) == pytest.approx(gemm(two_tiles), rel=1e-3)
     # at or below the GEMV size rows are not padded
     small = orin_hw.efficiency.gemv_max_rows
-    res = simulate_gpu(_prefill_trace(root, small), orin_hw).ops.query("kind == 'gemm'")
-    one = simulate_gpu(_prefill_trace(root, 1), orin_hw).ops.query("kind == 'gemm'")
+    res = simulate_gpu(_prefill_trace(small), orin_hw).ops.query("kind == 'gemm'")
+    one = simulate_gpu(_prefill_trace(1), orin_hw).ops.query("kind == 'gemm'")
     assert res["compute_s"].sum() == pytest.approx(one["compute_s"].sum() * small, rel=0.05)
 
 
-def test_bf16_kernels_use_the_bf16_entry(root, orin_hw):
-    tr16 = _prefill_trace(root, 256)
-    trbf = _prefill_trace(root, 256, activations="bf16")
+def test_bf16_kernels_use_the_bf16_entry(orin_hw):
+    tr16 = _prefill_trace(256)
+    trbf = _prefill_trace(256, activations="bf16")
     assert _total(trbf, orin_hw) == pytest.approx(_total(tr16, orin_hw))  # the shipped values are equal
     slower = dataclasses.replace(orin_hw, efficiency=dataclasses.replace(
         orin_hw.efficiency, bf16=dataclasses.replace(orin_hw.efficiency.bf16, gemm=0.1)))
