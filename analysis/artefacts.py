@@ -36,9 +36,9 @@ def save_run(out, directory: str | Path) -> Path:
                                                                                   index=False)
     if out.trace.kv_tokens is not None:
         out.trace.kv_tokens.to_parquet(d / "kv_tokens.parquet", index=False)
-    from simulator.engine.accelerator import Accelerator
+    from simulator.engine.accelerator import AcceleratorPlatform
 
-    acc = Accelerator(out.accel_config)
+    acc = AcceleratorPlatform(out.accel_config)
     run = {"trace_meta": out.trace.meta, "peak_pe_flops": acc.cores * acc.pe.peak_flops,
            "peak_vector_ops": acc.vector.peak_ops, "peak_dram_bytes_per_s": acc.dram.peak_bytes_per_s,
            "hardware": out.accel.hardware}

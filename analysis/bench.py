@@ -12,8 +12,7 @@ import time
 
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import load_workload
-from simulator.engine.accelerator import simulate_accelerator
-from simulator.engine.gpu import simulate_gpu
+from simulator.engine.simulate import simulate
 from simulator.pipeline import resolve
 from simulator.stream import trace_workload
 
@@ -40,14 +39,14 @@ def main(argv=None) -> int:
 
     hw = load_hardware(resolve("hwconfigs/vrex8-edge.yaml"))
     t0 = time.perf_counter()
-    res = simulate_accelerator(tr, hw)
+    res = simulate(tr, hw)
     dt = time.perf_counter() - t0
     print(f"replay (accel): {dt:7.2f} s wall, {n / dt:,.0f} simulated ops/s, {res.total_s:,.1f} s simulated "
           f"[target < 15 s]   (peak so far {_peak_mib():,.0f} MiB)")
 
     gpu = load_hardware(resolve("hwconfigs/orin-agx.yaml"))
     t0 = time.perf_counter()
-    simulate_gpu(tr, gpu)
+    simulate(tr, gpu)
     dt = time.perf_counter() - t0
     print(f"replay (gpu):   {dt:7.2f} s wall, {n / dt:,.0f} simulated ops/s")
     print(f"peak memory:    {_peak_mib():,.0f} MiB   [target < 2048 MiB]")

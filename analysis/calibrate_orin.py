@@ -49,7 +49,7 @@ from simulator.config.workload import (
     WorkloadConfig,
     load_model,
 )
-from simulator.engine.gpu import Gpu
+from simulator.engine.gpu import GpuPlatform
 from simulator.errors import ConfigError
 from simulator.pipeline import resolve
 from simulator.stream import Trace, trace_workload
@@ -175,7 +175,7 @@ def _trace(meas: Measurement) -> Trace:
 
 
 def _costs(meas: Measurement, gpu: GpuConfig):
-    return Gpu(gpu).op_costs(_trace(meas).events, None, "fp16")
+    return GpuPlatform(gpu).op_costs(_trace(meas).events, None, "fp16")
 
 
 def predict_ms(meas: Measurement, gpu: GpuConfig) -> float:

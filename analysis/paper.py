@@ -25,8 +25,7 @@ import pandas as pd
 
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
-from simulator.engine.accelerator import simulate_accelerator
-from simulator.engine.gpu import simulate_gpu
+from simulator.engine.simulate import simulate
 from simulator.pipeline import resolve
 from simulator.results.metrics import chip_blocks, phase_table
 from simulator.stream import trace_workload
@@ -102,7 +101,7 @@ class Points:
             return json.loads(path.read_text())
         hw = self.hardware(hw_name or system, **hw_changes)
         tr = self.trace(method, kv, batch)
-        res = simulate_gpu(tr, hw) if hw.kind == "gpu" else simulate_accelerator(tr, hw)
+        res = simulate(tr, hw)
         point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
         if res.ok:
             point.update(_figures(res, tr))
@@ -232,7 +231,7 @@ def fig17(P: Points, cfg: PaperRun) -> pd.DataFrame:
     """DRAM and PCIe bandwidth over one layer of a frame on V-Rex48 (the largest cache, batch 1)."""
     kv = max(cfg.kv_sizes)
     tr = P.trace("resv", kv, 1)
-    res = simulate_accelerator(tr, P.hardware("vrex48-server"))
+    res = simulate(tr, P.hardware("vrex48-server"))
     ops = res.ops
     frames = sorted(set(ops.loc[ops["phase"] == "frame_prefill", "frame"]))
     f = frames[len(frames) // 2]
@@ -295,7 +294,7 @@ def fig20(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
 def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
     p_hw = P.hardware("vrex8-edge")
     tr = P.trace("resv", max(P.cfg.kv_sizes), 1)
-    chip = chip_blocks(simulate_accelerator(tr, p_hw))
+    chip = chip_blocks(simulate(tr, p_hw))
     names = {"dpe": "dpe", "vpe": "vpe", "sram": "sram", "dre_hcu": "hcu", "dre_wtu": "wtu", "dre_kvmu": "kvmu"}
     rows, table = [], []
     core_area = sum(chip["area_breakdown_mm2_per_core"].values())

@@ -232,7 +232,7 @@ def _trace_for(wl: WorkloadConfig, trace_dir: Path):
 
 def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -> dict:
     """Simulate one point and write its row; never raises (errors become a row with status=error)."""
-    from simulator.engine.accelerator import Accelerator
+    from simulator.engine.accelerator import AcceleratorPlatform
     from simulator.pipeline import run
 
     pid = point_id(values)
@@ -242,7 +242,7 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -
     try:
         sp = load_spec(spec_path)
         hw, base, wl = point_configs(sp, values, Path(root), spec_path)
-        area = sum(Accelerator(hw).area_mm2().values())
+        area = sum(AcceleratorPlatform(hw).area_mm2().values())
         ok_pre = _constraints_ok(sp, {"area_mm2": area}, pre=True)
         if not ok_pre:
             row.update(status="infeasible", area_mm2=area)

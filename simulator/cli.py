@@ -109,13 +109,12 @@ def cmd_stream(args) -> int:
     """Arrival-driven streaming: frames and questions on a clock, queueing, drops, answers under load."""
     import json
 
-    from simulator.config.hardware import AcceleratorConfig, load_hardware
+    from simulator.config.hardware import load_hardware
     from simulator.config.tech import DEFAULT_TECH, load_tech
     from simulator.config.workload import load_workload
-    from simulator.engine.accelerator import simulate_accelerator
-    from simulator.engine.gpu import simulate_gpu
     from simulator.engine.kv_memory import kv_bytes_held
     from simulator.engine.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs
+    from simulator.engine.simulate import simulate
     from simulator.errors import ConfigError, VrexError
     from simulator.pipeline import resolve
     from simulator.results import realtime as rt
@@ -134,7 +133,7 @@ def cmd_stream(args) -> int:
         raise ConfigError("command line", "stream", str(exc)) from None
     tr = trace_workload(wl, mode="meta", progress=_progress(args), source=str(args.workload))
     tech = load_tech(resolve(args.tech or DEFAULT_TECH))
-    res = simulate_accelerator(tr, hw, tech) if isinstance(hw, AcceleratorConfig) else simulate_gpu(tr, hw, tech)
+    res = simulate(tr, hw, tech)
     if not res.ok:
         print(f"{hw.name}: {res.status}")
         return 0

@@ -10,9 +10,8 @@ import pandas as pd
 from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardware
 from simulator.config.tech import DEFAULT_TECH, load_tech
 from simulator.config.workload import WorkloadConfig, load_workload
-from simulator.engine.accelerator import simulate_accelerator
-from simulator.engine.gpu import simulate_gpu
 from simulator.engine.result import ENERGY_PARTS, SimResult
+from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.results.metrics import chip_blocks, phase_comparison, stream_metrics
 from simulator.results.report import Report
@@ -77,12 +76,12 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
             wl_path = resolve(workload_path)
             workload = workload or load_workload(wl_path)
             trace = trace_workload(workload, mode=mode, progress=progress, source=str(wl_path))
-    acc = simulate_accelerator(trace, hw, tech)
+    acc = simulate(trace, hw, tech)
     base_trace = trace
     if baseline_workload_path is not None:
         bpath = resolve(baseline_workload_path)
         base_trace = trace_workload(load_workload(bpath), mode=mode, progress=progress, source=str(bpath))
-    base = simulate_gpu(base_trace, baseline, tech)
+    base = simulate(base_trace, baseline, tech)
     fps = trace.meta["fps"]
     am, apt = stream_metrics(acc, fps)
     bm, bpt = stream_metrics(base, fps)

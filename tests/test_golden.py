@@ -12,8 +12,7 @@ import pytest
 
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig
-from simulator.engine.accelerator import simulate_accelerator
-from simulator.engine.gpu import simulate_gpu
+from simulator.engine.simulate import simulate
 from simulator.stream import trace_workload
 
 CASES = {"full-meta": ("full", {}, "meta"), "resv-meta": ("resv", {"recent_window": 32}, "meta"),
@@ -31,7 +30,7 @@ def _figures(root, tiny_workload) -> dict:
         fig = {"events": len(tr.events), **{c: int(tr.events[c].sum()) for c in TRACE_COLS}}
         for hw_name in ("vrex8-edge", "vrex-edge", "orin-agx"):
             hw = load_hardware(root / "hwconfigs" / f"{hw_name}.yaml")
-            res = (simulate_gpu if hw_name == "orin-agx" else simulate_accelerator)(tr, hw)
+            res = simulate(tr, hw)
             e = sum(float(res.ops[c].sum()) for c in res.ops.columns if c.startswith("e_"))
             fig[hw_name] = {"total_s": res.total_s, "end_sum_s": float(res.ops["end_s"].sum()), "energy_pj": e}
         out[name] = fig

@@ -16,10 +16,12 @@ import numpy as np
 from simulator.config.hardware import DreConfig
 from simulator.config.tech import TechPoint
 from simulator.engine.ops import OpArrays, UnitCost
+from simulator.engine.platform import Price
 
 
 class Hcu:
     name = "hcu"
+    block = "dre_hcu"  # its name in the area and power breakdown
     kinds = ("cluster",)
 
     def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
@@ -31,4 +33,7 @@ class Hcu:
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
         compares = np.where(mask, ops["hash_compares"], 0.0)
         cycles = np.ceil(compares * self.words / (self.cfg.hcu_units * self.cores))
-        return UnitCost(cycles / self.clock_hz, compares * self.pj)
+        return UnitCost(cycles / self.clock_hz, {"hcu_distance": compares})
+
+    def prices(self) -> dict[str, Price]:
+        return {"hcu_distance": Price("dre", self.pj, "base.hcu_xor_energy_pj")}

@@ -20,12 +20,13 @@ import numpy as np
 
 from simulator.config.hardware import DreConfig
 from simulator.config.tech import TechPoint
-from simulator.engine.ops import OpArrays, UnitCost
+from simulator.engine.ops import TRANSFER_KINDS, OpArrays, UnitCost
 
 
 class Kvmu:
-    name = "dma"
-    kinds = ("kv_write", "kv_read")
+    name = "kvmu"
+    block = "dre_kvmu"  # its name in the area and power breakdown
+    kinds = TRANSFER_KINDS
 
     def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
         self.cfg, self.clock_hz, self.cores = cfg, clock_hz, cores
@@ -38,4 +39,4 @@ class Kvmu:
 
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
         cycles = np.where(mask, np.ceil(self.requests(ops) / self.cores), 0.0)
-        return UnitCost(cycles / self.clock_hz, np.zeros(len(ops)))
+        return UnitCost(cycles / self.clock_hz)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.config.hardware import OffloadConfig
+from simulator.engine.platform import Price
 
 
 class OffloadTier:
@@ -40,8 +41,21 @@ class OffloadTier:
         read_bytes = np.asarray(read_bytes, dtype=np.float64)
         return {"link_read_s": self.transfer_s(read_bytes, runs),
                 "link_write_s": self.transfer_s(write_bytes, runs, write=True),
-                "link_read_latency_s": np.where(read_bytes > 0, self.read_latency_s, 0.0),
-                "e_host_pj": self.energy_pj(read_bytes) + self.energy_pj(write_bytes, write=True)}
+                "link_read_latency_s": np.where(read_bytes > 0, self.read_latency_s, 0.0)}
+
+    @staticmethod
+    def actions(read_bytes, write_bytes) -> dict[str, np.ndarray]:
+        """Bytes read from and written to the tier (priced by :meth:`prices`)."""
+        return {"offload_read_byte": np.asarray(read_bytes, dtype=np.float64),
+                "offload_write_byte": np.asarray(write_bytes, dtype=np.float64)}
+
+    def prices(self) -> dict[str, Price]:
+        """pJ per byte moved: the link at its per-lane power while it carries data, plus the device at its
+        active power while it transfers."""
+        return {"offload_read_byte": Price("host", float(self.energy_pj(1.0)), "offload.link.w_per_lane, "
+                                           "offload.device.active_read_w"),
+                "offload_write_byte": Price("host", float(self.energy_pj(1.0, write=True)),
+                                            "offload.link.w_per_lane, offload.device.active_write_w")}
 
     def requests(self, nbytes, runs) -> np.ndarray:
         """Requests a transfer takes: its runs, split at the largest request size (at least one)."""
@@ -83,3 +97,8 @@ class NoOffload:
         return np.zeros_like(np.asarray(nbytes, dtype=np.float64))
 
     traffic = OffloadTier.traffic
+    actions = staticmethod(OffloadTier.actions)
+
+    def prices(self) -> dict[str, Price]:
+        return {"offload_read_byte": Price("host", 0.0, "no offload tier"),
+                "offload_write_byte": Price("host", 0.0, "no offload tier")}

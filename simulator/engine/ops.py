@@ -1,11 +1,28 @@
-"""The trace's event table as numpy arrays, read once and shared by every unit's cost model."""
+"""Op kinds and the trace's event table as numpy arrays, read once and shared by every unit's cost model.
+
+The trace names each kernel's kind (``simulator.tracer.events.KINDS``); this module is the one place
+that groups them for the engine. Which unit runs a kind is decided by the platform's units (each unit
+declares the kinds it claims, see ``platform.py``); a kind that no unit claims is an error.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from simulator.tracer.events import KINDS
+
+MATRIX_KINDS = ("gemm", "attn_score", "attn_value")  # dense matrix products (DPE / tensor cores)
+RETRIEVAL_SCORE_KINDS = ("retrieval_score",)  # a matrix product that scores cached keys for retrieval
+VECTOR_KINDS = ("softmax", "norm", "elementwise", "embedding", "copy", "topk")  # element-wise work
+DRE_KINDS = ("cluster", "wicsum")  # ReSV's clustering and WiCSum (the DRE's HCU / WTU, or element ops)
+TRANSFER_KINDS = ("kv_write", "kv_read")  # KV moves between tiers (the KVMU / DMA, a GPU copy engine)
+ON_CHIP_KINDS = ("attn_score", "softmax", "attn_value")  # fused attention: scores stay on chip
+
+assert set(MATRIX_KINDS + RETRIEVAL_SCORE_KINDS + VECTOR_KINDS + DRE_KINDS + TRANSFER_KINDS) == set(KINDS), \
+    "every trace kind belongs to one family"
 
 _INT = ("batch", "m", "n", "k", "candidates", "selected")
 _FLOAT = ("flops_matmul", "flops_vector", "bytes_weight_read", "bytes_act_read", "bytes_act_write", "bytes_kv_read",
@@ -35,13 +52,13 @@ class OpArrays:
     def __len__(self) -> int:
         return len(self.kind)
 
-    def is_kind(self, kinds: tuple[str, ...]) -> np.ndarray:
-        return np.isin(self.kind, kinds)
-
 
 @dataclass
 class UnitCost:
-    """What one unit charges per op: compute time (s) and dynamic energy (pJ), zero for ops it does not run."""
+    """What one unit charges per op: its time (s) and the actions it performed (name -> count per op), zero
+    for ops it does not run. ``extra`` carries per-op columns a platform combines further (e.g. a GPU
+    kernel's unpacking time) and reports."""
 
-    compute_s: np.ndarray
-    energy_pj: np.ndarray
+    time_s: np.ndarray
+    actions: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)

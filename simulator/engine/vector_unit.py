@@ -11,6 +11,8 @@ import numpy as np
 
 from simulator.config.hardware import VectorUnitConfig
 from simulator.config.tech import TechPoint
+from simulator.engine.ops import DRE_KINDS, VECTOR_KINDS, OpArrays, UnitCost
+from simulator.engine.platform import Price
 
 # Element ops of ReSV's retrieval steps when no DRE is present (the DRE-disabled ablation):
 # one Hamming distance = XOR, popcount and compare on a lane; WiCSum on a vector unit sorts each
@@ -42,3 +44,30 @@ class VectorUnit:
         sort = c * np.ceil(np.log2(np.maximum(c, 2.0)))
         wicsum = np.maximum(np.asarray(m, dtype=np.float64), 1.0) * (sort + WICSUM_OPS_PER_SCORE * c)
         return np.where(kind == "cluster", HAMMING_OPS * hash_compares, 0.0) + np.where(kind == "wicsum", wicsum, 0.0)
+
+
+class Vpe(VectorUnit):
+    """The vector unit as a unit of the accelerator: element-wise kinds, and ReSV's retrieval steps where no
+    DRE unit claims them. An op cannot stream its activations faster than the activation buffers' ports
+    (``port_bytes_per_cycle``, all cores) allow."""
+
+    name = "vpe"
+    kinds = VECTOR_KINDS + DRE_KINDS
+
+    def __init__(self, cfg: VectorUnitConfig, clock_hz: float, tech: TechPoint, cores: int,
+                 port_bytes_per_cycle: float):
+        super().__init__(cfg, clock_hz, tech, cores)
+        self.port_bytes_per_cycle = port_bytes_per_cycle
+
+    def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
+        fallback = np.where(mask, self.retrieval_element_ops(ops.kind, ops["hash_compares"], ops["m"],
+                                                             ops["candidates"]), 0.0)
+        vec_ops = np.where(mask, ops["flops_vector"], 0.0) + fallback
+        a_r, a_w = ops["bytes_act_read"], ops["bytes_act_write"]
+        cyc = np.where(mask, np.maximum(self.cycles(vec_ops), np.ceil((a_r + a_w) / self.port_bytes_per_cycle)), 0.0)
+        return UnitCost(cyc / self.clock_hz, {"vector_op": vec_ops,
+                                               "sram_read_bit.activation": np.where(mask, a_r * 8, 0.0),
+                                               "sram_write_bit.activation": np.where(mask, a_w * 8, 0.0)})
+
+    def prices(self) -> dict[str, Price]:
+        return {"vector_op": Price("vector", self.op_pj, "base.vector_op_energy_pj")}

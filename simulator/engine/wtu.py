@@ -16,10 +16,12 @@ import numpy as np
 from simulator.config.hardware import DreConfig
 from simulator.config.tech import TechPoint
 from simulator.engine.ops import OpArrays, UnitCost
+from simulator.engine.platform import Price
 
 
 class Wtu:
     name = "wtu"
+    block = "dre_wtu"  # its name in the area and power breakdown
     kinds = ("wicsum",)
 
     def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
@@ -41,4 +43,7 @@ class Wtu:
                                                                           where=rows > 0) / lanes)
         waves = np.ceil(rows / (self.cfg.wtu_cores * self.cores))  # rows each WTU core handles in turn
         cycles = np.where(mask, waves * per_row, 0.0)
-        return UnitCost(cycles / self.clock_hz, (binned + walked) * self.pj)
+        return UnitCost(cycles / self.clock_hz, {"wtu_score": binned + walked})
+
+    def prices(self) -> dict[str, Price]:
+        return {"wtu_score": Price("dre", self.pj, "base.wtu_score_energy_pj")}

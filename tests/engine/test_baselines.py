@@ -9,9 +9,9 @@ import pytest
 
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, load_workload
-from simulator.engine.accelerator import Accelerator, simulate_accelerator
-from simulator.engine.gpu import Gpu, simulate_gpu
+from simulator.engine.gpu import GpuPlatform
 from simulator.engine.offload import OffloadTier
+from simulator.engine.simulate import simulate
 from simulator.results.metrics import stream_metrics
 from simulator.stream import trace_workload
 
@@ -47,7 +47,7 @@ def test_flexgen_frame_latency_bound_by_the_link(root, wl8):
     """At a 40K-token cache a FlexGen frame cannot be faster than its KV bytes over the PCIe 3.0 x4 link."""
     tr = _trace(wl8, "flexgen", 40_000)
     gpu = load_hardware(root / "hwconfigs" / "orin-agx-32gb.yaml")
-    res = simulate_gpu(tr, gpu)
+    res = simulate(tr, gpu)
     m, pt = stream_metrics(res, tr.meta["fps"])
     ev = tr.events
     frame = ev["phase"] == "frame_prefill"
@@ -98,31 +98,31 @@ def test_oaken_kv_bytes_a_quarter_plus_scales(wl8):
 def test_out_of_memory_is_reported_not_simulated(root, wl8):
     tr = _trace(wl8, "oaken", 40_000, batch=16)
     oaken = load_hardware(root / "hwconfigs" / "oaken.yaml")
-    res = simulate_accelerator(tr, oaken)
+    res = simulate(tr, oaken)
     assert not res.ok and res.status.startswith("out of memory") and res.ops.empty
     m, _ = stream_metrics(res, 2.0)
     assert np.isnan(m.fps_sustained) and m.status == res.status
     # the same point with an offload tier runs (the oldest KV is evicted to the SSD)
     gpu = load_hardware(root / "hwconfigs" / "orin-agx-32gb.yaml")
-    assert simulate_gpu(tr, gpu).ok
+    assert simulate(tr, gpu).ok
     no_off = dataclasses.replace(gpu, offload=None)
-    assert simulate_gpu(tr, no_off).status.startswith("out of memory")
+    assert simulate(tr, no_off).status.startswith("out of memory")
     # an offloading method on a platform without an offload tier cannot run at all
-    assert simulate_gpu(_trace(wl8, "flexgen", 100), no_off).status.startswith("not runnable")
+    assert simulate(_trace(wl8, "flexgen", 100), no_off).status.startswith("not runnable")
 
 
 @pytest.mark.parametrize("gpu_name", ["orin-agx-32gb", "a100-80gb"])
 def test_every_method_runs_on_the_baselines(root, wl8, gpu_name):
     gpu = load_hardware(root / "hwconfigs" / f"{gpu_name}.yaml")
     for pol in METHODS:
-        res = simulate_gpu(_trace(wl8, pol, 1_000), gpu)
+        res = simulate(_trace(wl8, pol, 1_000), gpu)
         assert res.ok and res.total_s > 0, pol
 
 
 def test_resv_in_software_on_the_gpu(root, wl8):
     """Orin + ReSV: hashing as a GEMM, Hamming distances and WiCSum as CUDA-core work, no DRE."""
     tr = _trace(wl8, "resv", 5_000)
-    gpu = Gpu(load_hardware(root / "hwconfigs" / "orin-agx-32gb.yaml"))
+    gpu = GpuPlatform(load_hardware(root / "hwconfigs" / "orin-agx-32gb.yaml"))
     c = gpu.op_costs(tr.events)
     ev = tr.events
     assert (c.loc[(ev["kind"] == "cluster").to_numpy(), "compute_s"] > 0).all()
@@ -134,9 +134,8 @@ def test_resv_in_software_on_the_gpu(root, wl8):
 def test_gpu_overlaps_fetches_with_compute(root, wl8):
     tr = _trace(wl8, "flexgen", 20_000)
     gpu_hw = load_hardware(root / "hwconfigs" / "orin-agx-32gb.yaml")
-    res = simulate_gpu(tr, gpu_hw)
+    res = simulate(tr, gpu_hw)
     c = res.ops
     serial = (c["dur_s"] + c["link_read_s"] + c["link_write_s"]).sum()
     assert res.total_s < serial
     assert res.total_s >= max(c["dur_s"].sum(), (c["link_read_s"] + c["link_write_s"]).sum() * 0.999)
-    _ = Accelerator  # the accelerator side runs the same methods (tests/engine/test_vrex.py)

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from simulator.config.tech import load_tech
-from simulator.engine.accelerator import simulate_accelerator
-from simulator.engine.gpu import simulate_gpu
+from simulator.engine.simulate import simulate
 from simulator.results.metrics import phase_table, stream_metrics
 from simulator.tracer.events import COLUMN_NAMES
 from simulator.tracer.trace_file import Trace
@@ -41,7 +40,7 @@ def _zero_work_trace(tiny_trace) -> Trace:
 
 
 def test_zero_work_costs_only_leakage(tiny_trace, vrex_hw):
-    res = simulate_accelerator(_zero_work_trace(tiny_trace), vrex_hw)
+    res = simulate(_zero_work_trace(tiny_trace), vrex_hw)
     pt = phase_table(res)
     dyn = [c for c in pt.columns if c.startswith("energy_") and c not in ("energy_j", "energy_leakage_j")]
     assert np.allclose(pt[dyn].to_numpy(), 0.0)
@@ -52,15 +51,15 @@ def test_zero_work_costs_only_leakage(tiny_trace, vrex_hw):
 
 
 def test_gpu_zero_work_costs_only_static(tiny_trace, orin_hw):
-    res = simulate_gpu(_zero_work_trace(tiny_trace), orin_hw)
+    res = simulate(_zero_work_trace(tiny_trace), orin_hw)
     m, _ = stream_metrics(res, 4.0)
     static_w = orin_hw.power.static_w + orin_hw.offload.device.idle_w  # the GPU module and the idle SSD
     assert np.isclose(m.energy_wall_j, static_w * m.stream_wall_s)
 
 
 def test_leakage_scales_with_area(tiny_trace, vrex_hw):
-    small = simulate_accelerator(tiny_trace, vrex_hw)
-    big = simulate_accelerator(tiny_trace, dataclasses.replace(
+    small = simulate(tiny_trace, vrex_hw)
+    big = simulate(tiny_trace, dataclasses.replace(
         vrex_hw, sram=dataclasses.replace(vrex_hw.sram, kv_kb=vrex_hw.sram.kv_kb * 8)))
     ratio = sum(big.area_mm2.values()) / sum(small.area_mm2.values())
     idle = vrex_hw.offload.device.idle_w  # the offload device's idle power does not scale with the chip
@@ -69,8 +68,8 @@ def test_leakage_scales_with_area(tiny_trace, vrex_hw):
 
 @pytest.mark.parametrize("node", ["28nm", "16nm", "7nm"])
 def test_shrinking_the_accelerator_lowers_its_energy(tiny_trace, vrex_hw, node):
-    base = phase_table(simulate_accelerator(tiny_trace, vrex_hw))
-    shrunk = phase_table(simulate_accelerator(tiny_trace, dataclasses.replace(vrex_hw, tech_node=node)))
+    base = phase_table(simulate(tiny_trace, vrex_hw))
+    shrunk = phase_table(simulate(tiny_trace, dataclasses.replace(vrex_hw, tech_node=node)))
     if node == "28nm":
         assert np.isclose(base["energy_j"].sum(), shrunk["energy_j"].sum())
     else:

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from simulator.engine.gpu import simulate_gpu
+from simulator.engine.simulate import simulate
 
 
 def test_gpu_not_faster_than_peaks(tiny_trace, orin_hw):
-    res = simulate_gpu(tiny_trace, orin_hw)
+    res = simulate(tiny_trace, orin_hw)
     ev = tiny_trace.events
     peak = orin_hw.tensor_tflops["fp16"] * 1e12
     bound = max(ev["flops_matmul"].sum() / peak,
@@ -22,7 +22,7 @@ def test_gpu_bandwidth_monotone(tiny_trace, orin_hw):
     times = []
     for bw in (50, 100, 204.8, 400):
         hw = dataclasses.replace(orin_hw, dram=dataclasses.replace(orin_hw.dram, bandwidth_gbps=bw))
-        times.append(simulate_gpu(tiny_trace, hw).total_s)
+        times.append(simulate(tiny_trace, hw).total_s)
     assert times == sorted(times, reverse=True)
 
 
@@ -32,7 +32,7 @@ def test_decode_is_bandwidth_bound_on_7b(root, orin_hw):
 
     wl = load_workload(root / "workloads" / "coin-llava-ov-7b.yaml")
     wl2 = wl.with_stream(duration_s=1.0, questions=(Question(at_s=0.5, prompt_tokens=8, answer_tokens=2),))
-    res = simulate_gpu(trace_workload(wl2), orin_hw)
+    res = simulate(trace_workload(wl2), orin_hw)
     dec = res.ops[(res.ops["phase"] == "decode") & (res.ops["kind"] == "gemm")]
     assert (dec["bound"] == "bandwidth").mean() > 0.9
 
@@ -48,7 +48,7 @@ def _prefill_trace(tokens, activations="fp16"):
 
 
 def _total(tr, hw):
-    return float(simulate_gpu(tr, hw).ops["dur_s"].sum())
+    return float(simulate(tr, hw).ops["dur_s"].sum())
 
 
 def test_calibrated_configs_hold_a_fresh_fit(root):
@@ -85,7 +85,7 @@ def test_w4a16_decode_reads_fewer_bytes_but_pays_unpacking(orin_hw):
     no_unpack = dataclasses.replace(orin_hw, efficiency=dataclasses.replace(
         orin_hw.efficiency, w4a16=dataclasses.replace(orin_hw.efficiency.w4a16, dequant_ps_per_weight=0.0)))
     assert _total(w4, no_unpack) < t4
-    res = simulate_gpu(w4, orin_hw).ops
+    res = simulate(w4, orin_hw).ops
     assert set(res.loc[res["kind"] == "gemm", "precision"]) == {"w4a16"}
     assert set(res.loc[res["kind"] == "attn_score", "precision"]) == {"fp16"}  # attention at the activations'
 
@@ -94,13 +94,13 @@ def test_gemm_rows_padded_to_tiles_above_gemv_size(orin_hw):
     tile = orin_hw.efficiency.fp16.gemm_tile_rows
     just_over = _prefill_trace(tile + 1)
     two_tiles = _prefill_trace(2 * tile)
-    gemm = lambda tr: simulate_gpu(tr, orin_hw).ops.query("kind == 'gemm'")["compute_s"].sum()  # noqa: E731
+    gemm = lambda tr: simulate(tr, orin_hw).ops.query("kind == 'gemm'")["compute_s"].sum()  # noqa: E731
     # the projections' compute is the same for tile + 1 and 2 x tile rows (the LM head runs one row)
     assert gemm(just_over) == pytest.approx(gemm(two_tiles), rel=1e-3)
     # at or below the GEMV size rows are not padded
     small = orin_hw.efficiency.gemv_max_rows
-    res = simulate_gpu(_prefill_trace(small), orin_hw).ops.query("kind == 'gemm'")
-    one = simulate_gpu(_prefill_trace(1), orin_hw).ops.query("kind == 'gemm'")
+    res = simulate(_prefill_trace(small), orin_hw).ops.query("kind == 'gemm'")
+    one = simulate(_prefill_trace(1), orin_hw).ops.query("kind == 'gemm'")
     assert res["compute_s"].sum() == pytest.approx(one["compute_s"].sum() * small, rel=0.05)
 
 
@@ -118,7 +118,7 @@ def test_traces_without_precision_names_run_as_fp16(orin_hw, tiny_trace):
     """Trace files written before the format names were stored carry only bits: 16-bit is FP16."""
     meta = {k: v for k, v in tiny_trace.meta.items() if k != "precision"}
     old = dataclasses.replace(tiny_trace, meta=meta)
-    assert simulate_gpu(old, orin_hw).total_s == pytest.approx(simulate_gpu(tiny_trace, orin_hw).total_s)
+    assert simulate(old, orin_hw).total_s == pytest.approx(simulate(tiny_trace, orin_hw).total_s)
 
 
 def test_calibrate_refuses_an_accelerator_config(capsys):

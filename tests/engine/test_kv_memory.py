@@ -6,9 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from simulator.engine.accelerator import simulate_accelerator
-from simulator.engine.gpu import simulate_gpu
 from simulator.engine.kv_memory import host_share_per_op, kv_bytes_held
+from simulator.engine.simulate import simulate
 
 
 def _small_dram(hw, gib):
@@ -27,9 +26,9 @@ def test_overflow_evicts_to_host(tiny_trace, vrex_hw, orin_hw):
     gib = (weights + held / 2) / 2**30  # room for half of the final KV
     share = host_share_per_op(tiny_trace.events, tiny_trace.kv_tokens, meta, gib * 2**30 - weights)
     assert 0 < share.max() <= 0.5 + 1e-9
-    for sim, hw in ((simulate_accelerator, vrex_hw), (simulate_gpu, orin_hw)):
-        roomy = sim(tiny_trace, hw)
-        tight = sim(tiny_trace, _small_dram(hw, gib))
+    for hw in (vrex_hw, orin_hw):
+        roomy = simulate(tiny_trace, hw)
+        tight = simulate(tiny_trace, _small_dram(hw, gib))
         assert roomy.ops["host_bytes"].sum() == 0
         assert tight.ops["host_bytes"].sum() > 0
         assert (tight.ops["bound"] == "capacity").any()
@@ -37,7 +36,7 @@ def test_overflow_evicts_to_host(tiny_trace, vrex_hw, orin_hw):
         assert tight.total_s > roomy.total_s
         # bytes are conserved across tiers; the accelerator also writes evicted KV out to the host
         extra = 0.0
-        if sim is simulate_accelerator:
+        if hw is vrex_hw:
             ev = tiny_trace.events
             extra = ev.loc[(share > 0) & (ev["kv_tier"] == "dram"), "bytes_kv_write"].sum()
         assert np.isclose(_moved(tight.ops), _moved(roomy.ops) + extra)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from simulator.config.hardware import load_hardware
-from simulator.engine.accelerator import Accelerator
+from simulator.engine.accelerator import AcceleratorPlatform
 from simulator.engine.multicore import split_matrix
 
 
@@ -20,7 +20,7 @@ def vrex8(root):
 
 @pytest.mark.parametrize("name, tflops", [("vrex8-edge", 53.3), ("vrex48-server", 319.5)])
 def test_peak_tflops_as_published(root, name, tflops):
-    acc = Accelerator(load_hardware(root / "hwconfigs" / f"{name}.yaml"))
+    acc = AcceleratorPlatform(load_hardware(root / "hwconfigs" / f"{name}.yaml"))
     assert abs(acc.peak_flops / 1e12 - tflops) / tflops < 0.01
 
 
@@ -38,7 +38,7 @@ def _gemm_events(m, n, k, batch=1, weights=True):
 
 
 def _op_time(hw, ev) -> float:
-    c = Accelerator(hw).op_costs(ev).iloc[0]
+    c = AcceleratorPlatform(hw).op_costs(ev).iloc[0]
     return max(c["compute_s"], c["read_s"] + c["write_s"])
 
 
@@ -51,14 +51,14 @@ def test_weight_streaming_bound_op_does_not_speed_up(vrex8):
 
 def test_compute_bound_op_scales_close_to_one_over_n(vrex8):
     ev = _gemm_events(256, 4096, 16384, weights=False)  # on-chip operands, small output: compute-bound
-    t1 = Accelerator(dataclasses.replace(vrex8, cores=1)).op_costs(ev)["compute_s"].iloc[0]
+    t1 = AcceleratorPlatform(dataclasses.replace(vrex8, cores=1)).op_costs(ev)["compute_s"].iloc[0]
     for n in (2, 4, 8):
-        tn = Accelerator(dataclasses.replace(vrex8, cores=n)).op_costs(ev)["compute_s"].iloc[0]
+        tn = AcceleratorPlatform(dataclasses.replace(vrex8, cores=n)).op_costs(ev)["compute_s"].iloc[0]
         assert t1 / n <= tn <= 1.1 * t1 / n  # the NoC exchange of the output costs a little
 
 
 def test_split_picks_the_fastest_dimension(vrex8):
-    acc = Accelerator(vrex8)
+    acc = AcceleratorPlatform(vrex8)
     # attention value GEMM: n = head_dim 128 is too narrow for 8 cores x 64 trees; k (the context) splits well
     s, noc_s, noc_b = split_matrix(acc.pe, acc.noc, vrex8.clock_hz, np.array([1]), np.array([40]), np.array([128]),
                                    np.array([40960]), np.array([2 * 40 * 128]))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from simulator.cli import main
-from simulator.engine.accelerator import simulate_accelerator
 from simulator.engine.realtime import RealtimePolicy, StreamJobs, max_sustainable_fps, run_realtime, stream_jobs
+from simulator.engine.simulate import simulate
 from simulator.results.realtime import chrome_trace, ops_for_timeline, summary
 
 
@@ -61,7 +61,7 @@ def test_max_sustainable_fps_near_the_service_rate():
 
 
 def test_chrome_trace_has_a_slice_for_every_busy_unit(tiny_resv_trace, vrex8_hw):
-    res = simulate_accelerator(tiny_resv_trace, vrex8_hw)
+    res = simulate(tiny_resv_trace, vrex8_hw)
     jobs = stream_jobs(res.ops, tiny_resv_trace.meta)
     run = run_realtime([jobs], tiny_resv_trace.meta["fps"], RealtimePolicy())
     tr = chrome_trace(run, [ops_for_timeline(res.ops)], [jobs], device="vrex8-edge")

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.engine.accelerator import replay
+from simulator.engine.replay import Durations, Replay
 from simulator.engine.schedule import dependencies
 
 
@@ -36,10 +36,10 @@ def test_replay_respects_deps_and_is_monotone(hg, seed, factor):
     deps = dependencies(_ev(hg))
     read, comp, write = (rng.exponential(1.0, n) * (rng.random(n) < 0.7) for _ in range(3))
     unit = rng.integers(0, 4, n)
-    t = replay(read, comp, write, unit, deps)
+    t = Replay(Durations.of(comp, read, write), unit, 4, deps).run()
     for i, ds in enumerate(deps):
         for d in ds:
             assert t["compute_start"][i] >= t["compute_end"][d] - 1e-12
         assert t["compute_start"][i] >= t["read_end"][i] - 1e-12
-    fast = replay(read / factor, comp, write / factor, unit, deps)
+    fast = Replay(Durations.of(comp, read / factor, write / factor), unit, 4, deps).run()
     assert (fast["compute_end"] <= t["compute_end"] + 1e-9).all()

@@ -1,0 +1,127 @@
+"""A platform (an accelerator or a GPU) is a set of units behind one interface; energy is priced from one table.
+
+Units count, the table prices (the Accelergy way): each unit declares the op kinds it claims and implements
+``cost(ops, mask) -> UnitCost(time_s, actions)`` for the ops assigned to it, plus its area; the platform's
+memory system adds the traffic (SRAM, DRAM, offload tier) and its own actions; one pricing step multiplies
+every action count by its entry in the price table (built from ``hwconfigs/tech/technology.yaml`` and the
+config) into the energy parts of ``result.ENERGY_PARTS``.
+
+Adding a unit is one module and one :func:`register_unit` line: a unit registered for a platform kind is
+built by every platform of that kind, and claims its kinds from the units registered before it (a DRE unit
+takes ``cluster`` from the vector unit). An op kind that no unit claims is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+import pandas as pd
+
+from simulator.engine.ops import OpArrays, UnitCost
+from simulator.errors import VrexError
+
+
+class Unit(Protocol):
+    """One hardware unit: the op kinds it runs, what it charges per op, its area (mm^2, per core)."""
+
+    name: str
+    kinds: tuple[str, ...]
+    area_mm2: float
+
+    def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost: ...
+
+
+@dataclass(frozen=True)
+class Price:
+    """Energy of one action: the part of the energy breakdown it belongs to, pJ per action, and the
+    technology-table or config entry it comes from."""
+
+    part: str
+    pj: float
+    entry: str
+
+
+UnitFactory = Callable[["Platform"], "Unit | None"]
+_REGISTRY: dict[str, dict[str, UnitFactory]] = {"accelerator": {}, "gpu": {}}
+
+
+def register_unit(platform_kind: str, name: str, factory: UnitFactory) -> None:
+    """Register a unit for every platform of ``platform_kind``; ``factory(platform)`` builds it (or returns
+    None where the platform's config leaves it out). Later units claim their kinds over earlier ones."""
+    if platform_kind not in _REGISTRY:
+        raise ValueError(f"unknown platform kind {platform_kind!r}; known: {', '.join(_REGISTRY)}")
+    _REGISTRY[platform_kind][name] = factory
+
+
+def unregister_unit(platform_kind: str, name: str) -> None:
+    _REGISTRY[platform_kind].pop(name, None)
+
+
+def registered_units(platform_kind: str) -> tuple[str, ...]:
+    return tuple(_REGISTRY[platform_kind])
+
+
+class Platform:
+    """Base of the accelerator and GPU platforms: units built from the registry and the kind -> unit map."""
+
+    kind = "platform"
+
+    def build_units(self) -> None:
+        self.units: list[Unit] = []  # built in registration order: a factory may use the units before it
+        for factory in _REGISTRY[self.kind].values():
+            u = factory(self)
+            if u is not None:
+                self.units.append(u)
+        self.unit_of_kind: dict[str, str] = {}
+        for u in self.units:
+            self.unit_of_kind.update({k: u.name for k in u.kinds})
+
+    def unit(self, name: str) -> Unit:
+        return next(u for u in self.units if u.name == name)
+
+    def assign(self, kind: np.ndarray) -> np.ndarray:
+        """Each op's unit name; a kind that no unit of this platform claims is an error."""
+        unit = pd.Series(kind).map(self.unit_of_kind)
+        if unit.isna().any():
+            missing = sorted(set(pd.Series(kind)[unit.isna()]))
+            raise VrexError(f"{self.name}: no unit runs op kind(s) {', '.join(missing)} "
+                            f"(units: {', '.join(u.name for u in self.units)})")
+        return unit.to_numpy(dtype=object)
+
+    def unit_costs(self, ops: OpArrays, unit: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                                                   dict[str, np.ndarray]]:
+        """Every unit's cost of its own ops: (time_s per op, summed actions, extra columns)."""
+        time_s = np.zeros(len(ops))
+        actions: dict[str, np.ndarray] = {}
+        extra: dict[str, np.ndarray] = {}
+        for u in self.units:
+            c = u.cost(ops, unit == u.name)
+            time_s = time_s + c.time_s
+            for name, count in c.actions.items():
+                actions[name] = actions[name] + count if name in actions else count
+            extra.update(c.extra)
+        return time_s, actions, extra
+
+    # ---- energy: one pricing step ----
+    def prices(self) -> dict[str, Price]:
+        """The price table: action -> Price, from the memory system and every unit that prices actions."""
+        table = dict(self.memory_prices())
+        for u in self.units:
+            table.update(getattr(u, "prices", dict)())
+        return table
+
+    def memory_prices(self) -> dict[str, Price]:
+        return {}
+
+    def price(self, actions: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """Dynamic energy (pJ) per op by part (``e_<part>_pj``) from the action counts."""
+        table = self.prices()
+        energy = {f"e_{p}_pj": np.zeros(n) for p in self.energy_parts}
+        for name, count in actions.items():
+            if name not in table:
+                raise VrexError(f"{self.name}: action {name!r} has no price (add it to the price table)")
+            pr = table[name]
+            energy[f"e_{pr.part}_pj"] = energy[f"e_{pr.part}_pj"] + count * pr.pj
+        return energy
