@@ -25,8 +25,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m analysis.bench
 
+# ruff, then vulture for dead code (tests/vulture_whitelist.py lists names used only by people or frameworks)
 lint: $(STAMP)
 	$(BIN)/ruff check simulator analysis tests
+	$(BIN)/vulture simulator analysis tests --min-confidence 60
 
 trace: $(STAMP)
 	$(BIN)/vrex trace

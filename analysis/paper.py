@@ -35,8 +35,6 @@ GPU_METHODS = ("flexgen", "infinigen", "infinigenp", "rekv")
 # (platform class, GPU config, its system id, V-Rex config, its system id, batches)
 PLATFORMS = {"edge": ("orin-agx-32gb", "vrex8-edge", "vrex8", (1, 4)),
              "server": ("a100-80gb", "vrex48-server", "vrex48", (1, 8))}
-SYSTEM_IDS = {"orin-agx-32gb": "orin-agx-32gb", "a100-80gb": "a100-80gb", "vrex8-edge": "vrex8",
-              "vrex48-server": "vrex48", "oaken": "oaken"}
 COLUMNS = ["figure", "system", "method", "kv_tokens", "batch", "metric", "value", "unit", "layer", "head"]
 BASE_WORKLOAD = "workloads/coin-avg-resv.yaml"  # the COIN average case (stream, question, precision, ReSV profile)
 
@@ -57,10 +55,10 @@ class PaperRun:
 class Points:
     """Each (system, method, KV size, batch) point's figures, saved as JSON as soon as computed."""
 
-    def __init__(self, out: Path, cfg: PaperRun, progress: bool):
+    def __init__(self, out: Path, cfg: PaperRun):
         self.dir = out / "points"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.cfg, self.progress = cfg, progress
+        self.cfg = cfg
         self.base = load_workload(resolve(BASE_WORKLOAD))
         stream = self.base.stream
         if cfg.frames is not None or cfg.answer_tokens is not None:
@@ -350,7 +348,7 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
     cfg = cfg or PaperRun()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    P = Points(out, cfg, progress)
+    P = Points(out, cfg)
     plan = planned_points(P, cfg)
     bar = None
     if progress:

@@ -20,6 +20,3 @@ class ConfigError(VrexError):
 class TraceError(VrexError):
     """A trace file is missing, truncated, corrupt or of an unsupported schema version."""
 
-
-class CapacityError(VrexError):
-    """A workload does not fit the memory it is given (e.g. the KV cache outgrows DRAM)."""

@@ -25,10 +25,10 @@ PCIE_GBPS_PER_LANE = {3: 8 * 128 / 130 / 8, 4: 16 * 128 / 130 / 8, 5: 32 * 128 /
 
 @dataclass(frozen=True, kw_only=True)
 class DramConfig:
-    """Off-chip DRAM: peak bandwidth shared by all channels, a fixed access latency, a capacity."""
+    """Off-chip DRAM: peak bandwidth of all its channels together (interleaved: one stream sees all of it), a
+    fixed access latency, a capacity."""
 
     type: str = spec("DRAM standard; selects energy per bit in the tech table", choices=DRAM_TYPES)
-    channels: int = spec("independent channels", ge=1)
     bandwidth_gbps: float = spec("peak bandwidth, all channels", unit="GB/s", gt=0)
     efficiency: float = spec("achievable fraction of peak for streaming access", gt=0, le=1, default=0.85)
     latency_ns: float = spec("access latency added once per transfer", unit="ns", ge=0, default=100.0)

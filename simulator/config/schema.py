@@ -199,11 +199,6 @@ def build(cls: type[T], data: Any, *, source: str, prefix: str = "") -> T:
     return obj
 
 
-def load(cls: type[T], path: str | Path) -> T:
-    """Load and validate one YAML file into ``cls``."""
-    return build(cls, load_yaml(path), source=str(path))
-
-
 def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, str, str, str]]:
     """Rows (key, type, unit, allowed, doc) for the README's config reference."""
     rows = []

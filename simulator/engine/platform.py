@@ -59,9 +59,6 @@ def unregister_unit(platform_kind: str, name: str) -> None:
     _REGISTRY[platform_kind].pop(name, None)
 
 
-def registered_units(platform_kind: str) -> tuple[str, ...]:
-    return tuple(_REGISTRY[platform_kind])
-
 
 class Platform:
     """Base of the accelerator and GPU platforms: units built from the registry and the kind -> unit map."""

@@ -85,7 +85,7 @@ def stream_jobs(ops: pd.DataFrame, meta: dict) -> StreamJobs:
     questions = meta.get("questions", [])
     q_s, d_s = [], []
     for qi in range(len(questions)):
-        pre = ph[(ph["question"] == qi) & ph["phase"].isin(["question_prefill", "retrieval"])]
+        pre = ph[(ph["question"] == qi) & (ph["phase"] == "question_prefill")]
         dec = ph[(ph["question"] == qi) & (ph["phase"] == "decode")].sort_values("step")
         q_s.append(float(pre["service"].sum()))
         d_s.append(dec["service"].to_numpy())

@@ -52,10 +52,6 @@ class KvPolicy:
     def sinks(self) -> int:
         return 0
 
-    def device_budget_slots(self, spec: CacheSpec, largest_phase: int) -> int | None:
-        """The most slots a layer may ever hold on the device (None = unbounded)."""
-        return self.max_slots()
-
     def make_cache(self, spec: CacheSpec) -> KVCache:
         return KVCache(spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype,
                        max_slots=self.max_slots(), sinks=self.sinks())

@@ -65,8 +65,7 @@ class OakenStore(KVCache):
                 with context.paused():
                     self.scales[:, :, : old.shape[2]].copy_(old)
 
-    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
-               k_raw: torch.Tensor | None = None) -> None:
+    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None) -> None:
         n = k_new.shape[2]
         with context.region("kv_quant", "elementwise"):  # per-group range and the 4-bit codes
             lo = torch.minimum(k_new.amin(dim=-1, keepdim=True), v_new.amin(dim=-1, keepdim=True))

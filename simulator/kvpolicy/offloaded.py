@@ -78,8 +78,7 @@ class OffloadedStore(KVCache):
     def policy_stats(self) -> dict[str, float]:
         return dict(self.stats)
 
-    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
-               k_raw: torch.Tensor | None = None) -> None:
+    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None) -> None:
         start = self.used
         super().append(k_new, v_new, q_pos)  # written to the offload tier (one run per layer)
         if self.pol.scoring == "partial":

@@ -256,8 +256,7 @@ class ResvStore(KVCache):
         self.meta_closed_tokens = max(0, n_tokens - self.pol.recent_window)
 
     # ---- write: hash, cluster, store, close ----
-    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
-               k_raw: torch.Tensor | None = None) -> None:
+    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None) -> None:
         n = k_new.shape[2]
         positions = np.arange(self.tokens_seen, self.tokens_seen + n)
         super().append(k_new, v_new, q_pos)  # every token's own K/V, in device DRAM first

@@ -71,11 +71,10 @@ class Attention(nn.Module):
         q = q.view(b, n, s.kv_heads, g, s.head_dim).permute(0, 2, 3, 1, 4)  # [b, kvh, g, n, d]
         k = k.view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)  # [b, kvh, n, d]
         v = v.view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
-        k_raw = k
         with context.region("rope", "elementwise"):
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
-        cache.append(k, v, q_pos, k_raw=k_raw)
+        cache.append(k, v, q_pos)
         out = cache.attend(q, q_pos)  # [b, n, heads*head_dim]; the cache's policy picks the keys
         with context.region("o_proj", "gemm"):
             return self.o_proj(out)

@@ -190,12 +190,8 @@ class KVCache:
                 ring = ring + 1 if ring + 1 < limit else self.sinks
         return np.asarray(slots, dtype=np.int64), used, ring
 
-    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None,
-               k_raw: torch.Tensor | None = None) -> None:
-        """Write new keys/values [batch, kv_heads, n, head_dim]; recorded as one ``kv_write`` event.
-
-        ``k_raw`` are the keys before the rotary embedding (used by policies that compare tokens).
-        """
+    def append(self, k_new: torch.Tensor, v_new: torch.Tensor, q_pos: np.ndarray | None = None) -> None:
+        """Write new keys/values [batch, kv_heads, n, head_dim]; recorded as one ``kv_write`` event."""
         n = k_new.shape[2]
         slots, used_after, ring_after = self._plan(n)
         self._grow(int(slots.max()) + 1)
@@ -233,6 +229,3 @@ class KVCache:
         context.register(self.v, self.kv_class)
         return self.k[:, :, : self.used], self.v[:, :, : self.used], self.positions[: self.used]
 
-    def bytes_stored(self, bits: int) -> int:
-        """Bytes the occupied slots hold (K and V) at ``bits`` per element."""
-        return 2 * self.batch * self.kv_heads * self.used * self.head_dim * bits // 8

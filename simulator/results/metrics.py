@@ -68,14 +68,6 @@ class StreamMetrics:
         return asdict(self)
 
 
-def _phase_sums(pt: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    out = {}
-    for ph in ("vision", "frame_prefill", "question_prefill", "retrieval", "decode"):
-        sel = pt[pt["phase"] == ph]
-        out[ph] = (float(sel["latency_s"].sum()), float(sel["energy_j"].sum()))
-    return out
-
-
 def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd.DataFrame]:
     if not res.ok:  # reported as such, never as a number
         nan = float("nan")
@@ -91,10 +83,9 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
     q = pt[pt["phase"] == "question_prefill"]
     q = q[q["question"] >= 0]
     d = pt[pt["phase"] == "decode"]
-    ret = pt[pt["phase"] == "retrieval"]
     ttfts = []
     for qi in q["question"].unique():
-        t = q.loc[q["question"] == qi, "latency_s"].sum() + ret.loc[ret["question"] == qi, "latency_s"].sum()
+        t = q.loc[q["question"] == qi, "latency_s"].sum()
         first = d[(d["question"] == qi) & (d["step"] == 0)]["latency_s"].sum()
         ttfts.append(t + first)
     dec_time = float(d["latency_s"].sum())
@@ -129,7 +120,7 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
 def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFrame:
     """Speedup and energy-efficiency of the accelerator over the baseline, per phase kind and overall."""
     rows = []
-    for ph in ("vision", "frame_prefill", "question_prefill", "retrieval", "decode", "stream"):
+    for ph in ("vision", "frame_prefill", "question_prefill", "decode", "stream"):
         if ph == "stream":
             b, a = base_pt, acc_pt
         else:

@@ -10,12 +10,12 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 2
 
-PHASES = ("vision", "frame_prefill", "question_prefill", "retrieval", "decode")
+PHASES = ("vision", "frame_prefill", "question_prefill", "decode")
 KINDS = ("gemm", "attn_score", "softmax", "attn_value", "norm", "elementwise", "embedding", "kv_write",
          "kv_read", "retrieval_score", "cluster", "wicsum", "topk", "copy")
 # KV tiers: on-chip SRAM, device DRAM, and the offload tier ("host": an SSD or host memory behind PCIe,
 # whichever the platform has)
-TIERS = ("sram", "dram", "host")
+TIERS = ("dram", "host")
 
 # (column, arrow type, description with unit)
 COLUMNS: list[tuple[str, pa.DataType, str]] = [

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from simulator.config.workload import KvPolicyConfig
-from simulator.kvpolicy.base import CacheSpec
 from simulator.stream import StreamTracer
 
 POLICIES = {
@@ -32,8 +31,7 @@ def runs(tiny_workload):
 def test_device_memory_within_budget(runs, name, tiny_workload):
     tracer, tr = runs[name]
     pol = tracer.policy
-    spec = CacheSpec(1, 2, 16, "cpu", None, 0, tiny_workload.model_config.tokens_per_frame, True, 2)
-    budget = pol.device_budget_slots(spec, 0)
+    budget = pol.max_slots()
     seen = tr.kv_tokens["tokens_seen"].to_numpy()
     slots = tr.kv_tokens["kv_slots"].to_numpy()
     assert (slots <= seen).all()  # never more than the tokens it was given

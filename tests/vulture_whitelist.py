@@ -1,0 +1,18 @@
+"""Not imported: names vulture (``make lint``) cannot see used. Config fields that document a part (read by
+people and the README's reference, not by a model), dataclass fields serialised with ``asdict``, torch
+``forward`` methods and pytest fixtures. Each line is a use of the name, nothing more."""
+
+from simulator.config import hardware, tech, workload
+from simulator.results import metrics
+
+hardware.GpuConfig.cuda_cores  # documents the GPU (data sheet), no model reads it
+hardware.GpuConfig.tensor_cores  # likewise
+tech.TechTable.base_node  # the node the base values are given at, for the reader
+workload.VisionShape.arch  # the encoder family, for the reader
+workload.LlmShape.arch  # likewise, per decoder stack
+metrics.StreamMetrics.question_prefill_s  # reported through asdict()
+metrics.StreamMetrics.decode_step_s
+metrics.StreamMetrics.total_time_s
+_.forward  # torch modules' forward, called by nn.Module.__call__  # noqa: F821
+_cwd  # tests/analysis/test_sweep.py: autouse fixture  # noqa: F821
+normaliser  # tests/engine/test_platform.py: fixture  # noqa: F821
