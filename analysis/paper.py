@@ -16,6 +16,7 @@ result figures (see analysis/PAPER.md).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulator import __version__
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
 from simulator.engine.simulate import simulate
-from simulator.pipeline import resolve
+from simulator.pipeline import ROOT, resolve
 from simulator.results.metrics import chip_blocks, phase_table
 from simulator.stream import trace_workload
 
@@ -70,6 +72,7 @@ class Points:
         self.base = self.base.replace(stream=stream)
         self.traces: dict = {}
         self.hw: dict = {}
+        self.code = code_version()
 
     def hardware(self, name: str, **changes):
         key = (name, tuple(sorted(changes.items())))
@@ -83,21 +86,30 @@ class Points:
         dre = self.hardware("vrex8-edge").dre
         return {"dre": dataclasses.replace(dre, kvmu=False, prefetch=False)}
 
+    def workload(self, method: str, kv: int, batch: int):
+        params = dict(self.base.kv_policy.params) if method == "resv" else {}
+        return self.base.replace(kv_policy=KvPolicyConfig(name=method, params=params), kv_prefill_tokens=kv,
+                                 batch=batch)
+
     def trace(self, method: str, kv: int, batch: int):
         key = (method, kv, batch)
         if key not in self.traces:
-            params = dict(self.base.kv_policy.params) if method == "resv" else {}
-            wl = self.base.replace(kv_policy=KvPolicyConfig(name=method, params=params), kv_prefill_tokens=kv,
-                                   batch=batch)
-            self.traces = {key: trace_workload(wl, mode="meta")}  # keep one: traces are large
+            self.traces = {key: trace_workload(self.workload(method, kv, batch), mode="meta")}  # keep one: large
         return self.traces[key]
 
+    def point_key(self, hw, method: str, kv: int, batch: int) -> str:
+        """What a saved point was computed from: the hardware and workload configs and the code version, so a
+        changed config or model never reuses a stale point."""
+        what = {"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(self.workload(method, kv, batch)),
+                "code": self.code}
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None, **hw_changes) -> dict:
-        tag = f"{system}__{method}__{kv}__{batch}"
+        hw = self.hardware(hw_name or system, **hw_changes)
+        tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch)}"
         path = self.dir / f"{tag}.json"
         if path.is_file():
             return json.loads(path.read_text())
-        hw = self.hardware(hw_name or system, **hw_changes)
         tr = self.trace(method, kv, batch)
         res = simulate(tr, hw)
         point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
@@ -105,6 +117,16 @@ class Points:
             point.update(_figures(res, tr))
         path.write_text(json.dumps(point, default=float))
         return point
+
+
+def code_version() -> str:
+    """A hash of the simulator's code and the technology table (what every point's numbers depend on besides
+    its configs)."""
+    h = hashlib.sha256(__version__.encode())
+    for p in sorted((ROOT / "simulator").rglob("*.py")) + [ROOT / "hwconfigs" / "tech" / "technology.yaml"]:
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _figures(res, tr) -> dict:

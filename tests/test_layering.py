@@ -18,7 +18,14 @@ FORBIDDEN = {
     "simulator.kvpolicy": ("simulator.engine", "simulator.results", "simulator.stream", "simulator.pipeline",
                            "simulator.cli", "analysis", "simulator.config.workload"),
     "simulator.results": ("simulator.stream", "simulator.pipeline", "simulator.cli", "analysis"),
+    # the stream driver traces a workload: it sits on the tracer, below the engine
+    "simulator.stream": ("simulator.engine", "simulator.results", "simulator.pipeline", "simulator.cli", "analysis"),
+    # the end-to-end path: everything below it, nothing above
+    "simulator.pipeline": ("simulator.cli", "analysis"),
+    # studies and figures build on the pipeline; only the command line sits above them
+    "analysis": ("simulator.cli",),
 }
+# simulator.cli is the top: the command line reaches every layer, analysis included.
 
 
 def _modules():

@@ -99,11 +99,34 @@ def stream_jobs(ops: pd.DataFrame, meta: dict) -> StreamJobs:
                       phase_window=window)
 
 
+JOB_KINDS = ("prompt", "frame", "question", "decode")
+
+
+@dataclass(slots=True)
+class Job:
+    """One job for the device: the system prompt, a frame (vision + prefill), a question's prefill or one
+    answer token's decode step of ``stream``. Times in seconds of stream time; NaN where it never ran."""
+
+    stream: int
+    kind: str  # one of JOB_KINDS
+    index: int  # frame or question number (-1: the prompt)
+    step: int  # answer token of a decode job (-1 otherwise)
+    arrival_s: float
+    ready_s: float  # when it may start (a decode step: when the previous step ended)
+    service: float  # s on the device
+    start_s: float = float("nan")
+    end_s: float = float("nan")
+    dropped: bool = False
+
+
+JOB_COLUMNS = ("stream", "kind", "index", "step", "arrival_s", "start_s", "end_s", "service", "dropped")
+
+
 @dataclass
 class RealtimeRun:
     """What happened to every job: ``jobs`` (one row per job served or dropped) and queue depth over time."""
 
-    jobs: pd.DataFrame  # stream, kind (frame/question/decode/prompt), index, step, arrival_s, start_s, end_s, dropped
+    jobs: pd.DataFrame  # one row per Job (JOB_COLUMNS)
     queue: pd.DataFrame  # t_s, stream, depth (waiting frames)
     fps: float
     streams: int
@@ -114,18 +137,18 @@ def run_realtime(streams: list[StreamJobs], fps: float, policy: RealtimePolicy =
     """Simulate frames and questions of every stream arriving on the clock and sharing one device."""
     env = simpy.Environment()
     rng = np.random.default_rng(policy.seed)
-    rows: list[dict] = []
+    rows: list[Job] = []
     qrows: list[tuple] = []
-    waiting: list[list[dict]] = [[] for _ in streams]  # per stream: frames waiting, oldest first
+    waiting: list[list[Job]] = [[] for _ in streams]  # per stream: frames waiting, oldest first
     ready: list[tuple] = []  # heap of (priority, ready time, seq, job)
     seq = [0]
     wake = [env.event()]
     frame_prio = 1
     text_prio = 0 if policy.question_policy == "answer_first" else 1
 
-    def push(job: dict, prio: int) -> None:
+    def push(job: Job, prio: int) -> None:
         seq[0] += 1
-        heapq.heappush(ready, (prio, job["ready_s"], seq[0], job))
+        heapq.heappush(ready, (prio, job.ready_s, seq[0], job))
         if not wake[0].triggered:
             wake[0].succeed()
 
@@ -138,17 +161,15 @@ def run_realtime(streams: list[StreamJobs], fps: float, policy: RealtimePolicy =
         for f in range(n):
             if times[f] > env.now:
                 yield env.timeout(times[f] - env.now)
-            job = {"stream": s, "kind": "frame", "index": f, "step": -1, "arrival_s": env.now, "ready_s": env.now,
-                   "service": float(jobs.frame_s[f])}
+            job = Job(s, "frame", f, -1, env.now, env.now, float(jobs.frame_s[f]))
             q = waiting[s]
             if len(q) >= policy.max_queue:
                 victim = q.pop(0) if policy.drop_policy == "drop_oldest" else job
-                victim["dropped"] = True
+                victim.dropped = True
                 rows.append(victim)
                 if victim is job:
                     qrows.append((env.now, s, len(q)))
                     continue
-            job["dropped"] = False
             q.append(job)
             qrows.append((env.now, s, len(q)))
             push(job, frame_prio)
@@ -158,8 +179,7 @@ def run_realtime(streams: list[StreamJobs], fps: float, policy: RealtimePolicy =
             at = jobs.question_at_s[qi]
             if at > env.now:
                 yield env.timeout(at - env.now)
-            push({"stream": s, "kind": "question", "index": int(qi), "step": -1, "arrival_s": env.now,
-                  "ready_s": env.now, "service": jobs.question_s[qi], "dropped": False}, text_prio)
+            push(Job(s, "question", int(qi), -1, env.now, env.now, jobs.question_s[qi]), text_prio)
 
     def device():
         while True:
@@ -167,40 +187,34 @@ def run_realtime(streams: list[StreamJobs], fps: float, policy: RealtimePolicy =
                 wake[0] = env.event()
                 yield wake[0]
             _, _, _, job = heapq.heappop(ready)
-            if job["kind"] == "frame":
-                if job.get("dropped"):
+            if job.kind == "frame":
+                if job.dropped:
                     continue  # made room for a newer frame while waiting
-                waiting[job["stream"]].remove(job)
-                qrows.append((env.now, job["stream"], len(waiting[job["stream"]])))
-            job["start_s"] = env.now
-            yield env.timeout(job["service"])
-            job["end_s"] = env.now
+                waiting[job.stream].remove(job)
+                qrows.append((env.now, job.stream, len(waiting[job.stream])))
+            job.start_s = env.now
+            yield env.timeout(job.service)
+            job.end_s = env.now
             rows.append(job)
-            s, jobs = job["stream"], streams[job["stream"]]
+            s, jobs = job.stream, streams[job.stream]
             nxt = None
-            if job["kind"] == "question" and len(jobs.decode_s[job["index"]]):
+            if job.kind == "question" and len(jobs.decode_s[job.index]):
                 nxt = 0
-            elif job["kind"] == "decode" and job["step"] + 1 < len(jobs.decode_s[job["index"]]):
-                nxt = job["step"] + 1
+            elif job.kind == "decode" and job.step + 1 < len(jobs.decode_s[job.index]):
+                nxt = job.step + 1
             if nxt is not None:
-                push({"stream": s, "kind": "decode", "index": job["index"], "step": nxt,
-                      "arrival_s": job["arrival_s"], "ready_s": env.now,
-                      "service": float(jobs.decode_s[job["index"]][nxt]), "dropped": False}, text_prio)
+                push(Job(s, "decode", job.index, nxt, job.arrival_s, env.now, float(jobs.decode_s[job.index][nxt])),
+                     text_prio)
 
     for s, jobs in enumerate(streams):
         if jobs.prompt_s > 0:
-            push({"stream": s, "kind": "prompt", "index": -1, "step": -1, "arrival_s": 0.0, "ready_s": 0.0,
-                  "service": jobs.prompt_s, "dropped": False}, text_prio)
+            push(Job(s, "prompt", -1, -1, 0.0, 0.0, jobs.prompt_s), text_prio)
         env.process(frames(s, jobs))
         env.process(questions(s, jobs))
     env.process(device())
     env.run()
-    cols = ["stream", "kind", "index", "step", "arrival_s", "start_s", "end_s", "service", "dropped"]
-    df = pd.DataFrame(rows)
-    for c in cols:
-        if c not in df:
-            df[c] = np.nan
-    df = df[cols].sort_values(["arrival_s", "stream", "kind", "step"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame([tuple(getattr(j, c) for c in JOB_COLUMNS) for j in rows], columns=list(JOB_COLUMNS))
+    df = df.sort_values(["arrival_s", "stream", "kind", "step"], kind="stable").reset_index(drop=True)
     queue = pd.DataFrame(qrows, columns=["t_s", "stream", "depth"])
     return RealtimeRun(jobs=df, queue=queue, fps=fps, streams=len(streams), policy=policy)
 

@@ -62,3 +62,16 @@ def test_resumes_from_saved_points(reduced):
     run_paper(reduced, cfg=PaperRun(kv_sizes=(1_000, 40_000), edge_batches=(1,), server_batches=(1,),
                                     roofline_batch=1, frames=2, answer_tokens=2))
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())  # nothing recomputed
+
+
+def test_a_changed_config_or_code_never_reuses_a_point(tmp_path, monkeypatch):
+    from analysis import paper
+
+    P = paper.Points(tmp_path, PaperRun(frames=2, answer_tokens=2))
+    hw = P.hardware("vrex8-edge")
+    key = P.point_key(hw, "resv", 1_000, 1)
+    assert key == P.point_key(P.hardware("vrex8-edge"), "resv", 1_000, 1)  # stable
+    assert key != P.point_key(P.hardware("vrex8-edge", clock_mhz=hw.clock_mhz / 2), "resv", 1_000, 1)
+    assert key != P.point_key(hw, "resv", 5_000, 1) != P.point_key(hw, "flexgen", 1_000, 1)
+    P.code = "another version"
+    assert key != P.point_key(hw, "resv", 1_000, 1)
