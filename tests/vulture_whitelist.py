@@ -3,6 +3,7 @@ people and the README's reference, not by a model), dataclass fields serialised 
 ``forward`` methods and pytest fixtures. Each line is a use of the name, nothing more."""
 
 from simulator.config import hardware, tech, workload
+from simulator.engine import realtime
 from simulator.results import metrics
 
 hardware.GpuConfig.cuda_cores  # documents the GPU (data sheet), no model reads it
@@ -16,3 +17,5 @@ metrics.StreamMetrics.total_time_s
 _.forward  # torch modules' forward, called by nn.Module.__call__  # noqa: F821
 _cwd  # tests/analysis/test_sweep.py: autouse fixture  # noqa: F821
 normaliser  # tests/engine/test_platform.py: fixture  # noqa: F821
+realtime.Job.start_s  # read by name into the jobs table (JOB_COLUMNS)
+realtime.Job.end_s
