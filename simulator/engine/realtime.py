@@ -99,16 +99,13 @@ def stream_jobs(ops: pd.DataFrame, meta: dict) -> StreamJobs:
                       phase_window=window)
 
 
-JOB_KINDS = ("prompt", "frame", "question", "decode")
-
-
 @dataclass(slots=True)
 class Job:
     """One job for the device: the system prompt, a frame (vision + prefill), a question's prefill or one
     answer token's decode step of ``stream``. Times in seconds of stream time; NaN where it never ran."""
 
     stream: int
-    kind: str  # one of JOB_KINDS
+    kind: str  # prompt | frame | question | decode
     index: int  # frame or question number (-1: the prompt)
     step: int  # answer token of a decode job (-1 otherwise)
     arrival_s: float
