@@ -44,6 +44,10 @@ def deps_to_csr(deps, n: int) -> tuple[np.ndarray, np.ndarray]:
 @njit(cache=True)
 def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx, n_units, waits_deps,
             dep_ptr, dep_idx):
+    """The replay's recurrence: durations (s) in, per-op times (s) out (read start and end, compute start
+    and end, write end; both channels merged as the SimPy replay merges them). Each process (channel
+    ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its next step once every flag
+    it waits for is set, starting at the max of its clock and those flags' times."""
     n = compute.shape[0]
     read_start = np.full(n, np.inf)
     read_end = np.zeros(n)
