@@ -124,7 +124,7 @@ def traces(draw, max_ops=40):
         "link_read_s": link_read, "link_write_s": link_write, "read_waits_deps": waits, "link_latency_s": latency}
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(traces())
 def test_random_traces(trace):
     args, kwargs = trace
