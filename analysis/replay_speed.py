@@ -1,7 +1,7 @@
 """Replay speed, SimPy against compiled (issue 22): ops/s of both on a real replay tiled to a large trace.
 
 The replay a real run makes (by default the paper's average COIN case with ReSV on V-Rex8: prefetch, KV
-fetched over the offload link) is recorded from ``simulate_accelerator`` and tiled end to end (each copy's
+fetched over the offload link) is recorded from ``simulate(..., engine='simpy')`` and tiled end to end (each copy's
 dependencies shifted to its own ops) to ``--ops`` ops for the compiled replay and ``--simpy-ops`` for
 SimPy; the compiled result on the SimPy-sized trace is checked against SimPy's (max relative difference).
 
@@ -16,10 +16,11 @@ import time
 
 import numpy as np
 
-import simulator.engine.accelerator as accelerator
+import simulator.engine.replay as replay_mod
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import load_workload
 from simulator.engine.replay_compiled import deps_to_csr, replay_compiled, replay_compiled_csr
+from simulator.engine.simulate import simulate
 from simulator.pipeline import resolve
 from simulator.stream import trace_workload
 
@@ -32,18 +33,18 @@ def _peak_mib() -> float:
 
 
 def recorded_replay(workload: str, hardware: str, duration_s: float | None):
-    """The positional and keyword arguments of the replay ``simulate_accelerator`` makes."""
+    """The positional and keyword arguments of the replay a simulation makes."""
     wl = load_workload(resolve(workload))
     if duration_s is not None:
         wl = wl.with_stream(duration_s=duration_s)
     tr = trace_workload(wl, mode="meta")
     calls = []
-    simpy_replay = accelerator.replay
-    accelerator.replay = lambda *a, **k: calls.append((a, k)) or simpy_replay(*a, **k)
+    simpy_replay = replay_mod.REPLAY_ENGINES["simpy"]
+    replay_mod.REPLAY_ENGINES["simpy"] = lambda *a, **k: calls.append((a, k)) or simpy_replay(*a, **k)
     try:
-        accelerator.simulate_accelerator(tr, load_hardware(resolve(hardware)))
+        simulate(tr, load_hardware(resolve(hardware)), engine="simpy")
     finally:
-        accelerator.replay = simpy_replay
+        replay_mod.REPLAY_ENGINES["simpy"] = simpy_replay
     return calls[-1]
 
 
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     (read, compute, write, unit, n_units), kw, (ptr, idx) = tiled(args, kwargs, a.simpy_ops)
     deps = as_lists(ptr, idx)
     t0 = time.perf_counter()
-    ref = accelerator.replay(read, compute, write, unit, deps, n_units, **kw)
+    ref = replay_mod.replay_simpy(read, compute, write, unit, deps, n_units, **kw)
     dt_simpy = time.perf_counter() - t0
     replay_compiled(read[:10], compute[:10], write[:10], unit[:10], deps[:10], n_units,
                     **{k: v[:10] for k, v in kw.items()})  # compile (or load the cache) outside the timing

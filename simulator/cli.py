@@ -29,6 +29,8 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="workload the baseline runs ('same': the accelerator's; default: the accelerator's, or "
                         "FlexGen on the same stream when --workload is the default)")
     p.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
+    p.add_argument("--engine", choices=("compiled", "simpy"), default="compiled",
+                   help="replay engine: compiled (numba, default) or simpy (the reference model; the same times)")
 
 
 def cmd_simulate(args) -> int:
@@ -41,7 +43,7 @@ def cmd_simulate(args) -> int:
         base_wl = DEFAULT_BASELINE_WORKLOAD  # the default comparison: V-Rex8 + ReSV vs Orin 32 GB + FlexGen
     out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode,
               tech_path=args.tech or DEFAULT_TECH, progress=_progress(args),
-              baseline_workload_path=None if base_wl in (None, "same") else base_wl)
+              baseline_workload_path=None if base_wl in (None, "same") else base_wl, engine=args.engine)
     if args.json:
         print(write_json(out.report))
     else:

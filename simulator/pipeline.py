@@ -10,6 +10,7 @@ import pandas as pd
 from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardware
 from simulator.config.tech import DEFAULT_TECH, load_tech
 from simulator.config.workload import WorkloadConfig, load_workload
+from simulator.engine.replay import DEFAULT_ENGINE
 from simulator.engine.result import ENERGY_PARTS, SimResult
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
@@ -57,11 +58,11 @@ class RunOutput:
 def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAULT_WORKLOAD, *,
         trace_path=None, mode: str = "meta", tech_path=DEFAULT_TECH, progress: bool = False,
         workload: WorkloadConfig | None = None, hw=None, baseline=None, trace: Trace | None = None,
-        baseline_workload_path=None) -> RunOutput:
+        baseline_workload_path=None, engine: str = DEFAULT_ENGINE) -> RunOutput:
     """Simulate a workload (or a saved trace) on ``hw`` and the baseline; objects override paths.
 
     ``baseline_workload_path``: the baseline runs its own workload (e.g. the same stream with FlexGen); by
-    default it runs the accelerator's trace."""
+    default it runs the accelerator's trace. ``engine``: the replay engine (``compiled`` or ``simpy``)."""
     hw = hw or load_hardware(resolve(hw_path))
     baseline = baseline or load_hardware(resolve(baseline_path))
     if not isinstance(hw, AcceleratorConfig):
@@ -76,12 +77,12 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
             wl_path = resolve(workload_path)
             workload = workload or load_workload(wl_path)
             trace = trace_workload(workload, mode=mode, progress=progress, source=str(wl_path))
-    acc = simulate(trace, hw, tech)
+    acc = simulate(trace, hw, tech, engine=engine)
     base_trace = trace
     if baseline_workload_path is not None:
         bpath = resolve(baseline_workload_path)
         base_trace = trace_workload(load_workload(bpath), mode=mode, progress=progress, source=str(bpath))
-    base = simulate(base_trace, baseline, tech)
+    base = simulate(base_trace, baseline, tech, engine=engine)
     fps = trace.meta["fps"]
     am, apt = stream_metrics(acc, fps)
     bm, bpt = stream_metrics(base, fps)

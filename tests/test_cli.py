@@ -141,3 +141,15 @@ def test_default_comparison_runs_flexgen_on_the_baseline(capsys, root):
     assert out.report.kv_policy == "resv (baseline: flexgen)"
     assert out.accel.hardware == "vrex8-edge" and out.baseline.hardware == "orin-agx-32gb"
     assert out.baseline.ops["host_bytes"].sum() > 0  # FlexGen streams the cache from the SSD
+
+
+def test_engines_agree_from_the_command_line(capsys, root):
+    """--engine simpy (the reference model) and the compiled default print the same report."""
+    import json
+
+    wl = str(root / "workloads" / "tiny.yaml")
+    outs = []
+    for engine in ("simpy", "compiled"):
+        assert main(["simulate", "--workload", wl, "--json", "--no-progress", "--engine", engine]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0] == outs[1]

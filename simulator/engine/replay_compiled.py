@@ -1,4 +1,4 @@
-"""Compiled replay: the SimPy replay of ``accelerator.replay`` as a numba list-scheduling kernel.
+"""Compiled replay: the SimPy replay of ``replay.Replay`` as a numba list-scheduling kernel.
 
 The SimPy replay is a set of in-order processes (one executor per unit; two channels, DRAM and the
 offload link, each with the program R0, R1, W0, R2, W1, ..., Wn-1) whose every step waits for completion
@@ -212,7 +212,7 @@ def replay_compiled(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarr
                     link_read_s: np.ndarray | None = None, link_write_s: np.ndarray | None = None,
                     read_waits_deps: np.ndarray | None = None, link_latency_s: np.ndarray | None = None
                     ) -> dict[str, np.ndarray]:
-    """The SimPy replay (``simulator.engine.accelerator.replay``) compiled: same arguments, same result.
+    """The SimPy replay (``simulator.engine.replay.replay_simpy``) compiled: same arguments, same result.
 
     ``read_s``, ``compute_s``, ``write_s``, ``link_read_s``, ``link_write_s`` and ``link_latency_s`` are
     per-op durations (s); ``unit_idx`` each op's executor (ops outside ``[0, n_units)`` never run);

@@ -12,7 +12,7 @@ from simulator.engine.gpu import GpuPlatform
 from simulator.engine.kv_memory import check_capacity, host_share_per_op, run_status
 from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform
-from simulator.engine.replay import replay_trace
+from simulator.engine.replay import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
 from simulator.engine.result import SimResult
 from simulator.tracer.trace_file import Trace
 
@@ -23,11 +23,15 @@ def build_platform(hw: AcceleratorConfig | GpuConfig, tech: TechTable | None = N
     return PLATFORMS[hw.kind](hw, tech)
 
 
-def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None) -> SimResult:
+def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None, *,
+             engine: str = DEFAULT_ENGINE) -> SimResult:
     """Replay ``trace`` on a hardware config (or a built platform); per-op timing and energy, area, notes.
+    ``engine``: ``compiled`` (default) or ``simpy`` (the reference model; the same times).
 
     A point that cannot run (weights or KV beyond memory, an offloading policy without an offload tier)
     comes back with its ``status`` and no ops."""
+    if engine not in REPLAY_ENGINES:
+        raise ValueError(f"unknown replay engine {engine!r}; known: {', '.join(REPLAY_ENGINES)}")
     p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
     if isinstance(p, GpuPlatform):
         p.for_trace(trace.meta)
@@ -43,7 +47,8 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     share = host_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
     costs = p.op_costs(ev, share)
     unit_idx = costs["unit"].map(p.executors).to_numpy(np.int64)
-    t = replay_trace(ev, p.durations(costs), unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch)
+    t = replay_trace(ev, p.durations(costs), unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch,
+                     engine=engine)
     ops = pd.concat([ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy(), costs], axis=1)
     ops["compute_start_s"] = t["compute_start"]
     ops["compute_end_s"] = t["compute_end"]

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import simulator.engine.accelerator as accelerator
+import simulator.engine.replay as replay_mod
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
-from simulator.engine.gpu import simulate_gpu
+from simulator.engine.replay import replay_simpy
 from simulator.engine.replay_compiled import deps_to_csr, replay_compiled
+from simulator.engine.simulate import simulate
 from simulator.stream import trace_workload
 
 KEYS = ("read_start", "read_end", "compute_start", "compute_end", "write_end")
@@ -30,14 +31,13 @@ def assert_same(ref: dict, got: dict) -> None:
 def recorded_replays(monkeypatch, run) -> list[tuple[tuple, dict, dict]]:
     """The arguments and results of every SimPy replay ``run()`` makes through the project's pipeline."""
     calls = []
-    simpy_replay = accelerator.replay
 
     def recording(*args, **kwargs):
-        out = simpy_replay(*args, **kwargs)
+        out = replay_simpy(*args, **kwargs)
         calls.append((args, kwargs, out))
         return out
 
-    monkeypatch.setattr(accelerator, "replay", recording)
+    monkeypatch.setitem(replay_mod.REPLAY_ENGINES, "simpy", recording)
     run()
     monkeypatch.undo()
     assert calls, "the pipeline made no replay"
@@ -53,6 +53,10 @@ def _without_prefetch(hw):
     return dataclasses.replace(hw, dre=dataclasses.replace(hw.dre, prefetch=False))
 
 
+def _simpy(trace, hw):
+    return simulate(trace, hw, engine="simpy")
+
+
 def _case(root, name):
     """(trace, platform, simulate) of each golden case."""
     hw = lambda f: load_hardware(root / "hwconfigs" / f)  # noqa: E731
@@ -60,18 +64,18 @@ def _case(root, name):
     if name in ("tiny-prefetch", "tiny-no-prefetch"):
         tr = trace_workload(wl("tiny.yaml"), mode="meta")
         plat = hw("vrex-edge.yaml")
-        return tr, plat if name == "tiny-prefetch" else _without_prefetch(plat), accelerator.simulate_accelerator
+        return tr, plat if name == "tiny-prefetch" else _without_prefetch(plat), _simpy
     if name == "tiny-resv-offload":
         w = wl("tiny.yaml").with_stream(duration_s=4.0).replace(
             kv_policy=KvPolicyConfig(name="resv", params={"recent_window": 32}))
-        return trace_workload(w, mode="meta"), hw("vrex-edge.yaml"), accelerator.simulate_accelerator
+        return trace_workload(w, mode="meta"), hw("vrex-edge.yaml"), _simpy
     if name.startswith("resv-vrex8"):
         tr = trace_workload(_short(wl("coin-avg-resv.yaml"), 2.0), mode="meta")
         plat = hw("vrex8-edge.yaml")
-        return tr, plat if name == "resv-vrex8-prefetch" else _without_prefetch(plat), accelerator.simulate_accelerator
+        return tr, plat if name == "resv-vrex8-prefetch" else _without_prefetch(plat), _simpy
     if name == "flexgen-orin32":
         tr = trace_workload(_short(wl("coin-avg-flexgen.yaml")), mode="meta")
-        return tr, hw("orin-agx-32gb.yaml"), simulate_gpu
+        return tr, hw("orin-agx-32gb.yaml"), _simpy
     raise KeyError(name)
 
 
@@ -128,7 +132,7 @@ def traces(draw, max_ops=40):
 @given(traces())
 def test_random_traces(trace):
     args, kwargs = trace
-    assert_same(accelerator.replay(*args, **kwargs), replay_compiled(*args, **kwargs))
+    assert_same(replay_simpy(*args, **kwargs), replay_compiled(*args, **kwargs))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -143,7 +147,7 @@ def test_random_deadlocks(trace, data):
     if n:
         deps = [tuple(data.draw(st.lists(st.integers(0, n - 1), max_size=2))) for _ in range(n)]
     args = (read, compute, write, unit, deps, n_units)
-    assert_same(accelerator.replay(*args, **kwargs), replay_compiled(*args, **kwargs))
+    assert_same(replay_simpy(*args, **kwargs), replay_compiled(*args, **kwargs))
 
 
 def test_defaults_and_all_arguments_positional():
@@ -151,8 +155,8 @@ def test_defaults_and_all_arguments_positional():
     n = 50
     read, compute, write = (rng.exponential(1.0, n) * (rng.random(n) < 0.6) for _ in range(3))
     unit = rng.integers(0, 3, n)
-    assert_same(accelerator.replay(read, compute, write, unit), replay_compiled(read, compute, write, unit))
-    assert_same(accelerator.replay(read, compute, write, unit, None, 3),
+    assert_same(replay_simpy(read, compute, write, unit), replay_compiled(read, compute, write, unit))
+    assert_same(replay_simpy(read, compute, write, unit, None, 3),
                 replay_compiled(read, compute, write, unit, None, 3))
 
 
