@@ -1,0 +1,141 @@
+"""The README's generated blocks: what is modelled (from the configs and registries), the make targets (from the
+Makefile's ``## target: help`` lines) and the layout (from the package tree), so none of them can drift.
+
+    python -m analysis.docs --write README.md   # regenerate (make docs)
+    python -m analysis.docs --check README.md   # exit 1 if out of date (the test suite does this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# what each folder holds (one line each); its modules are listed from the tree
+FOLDERS = {
+    "simulator/config": "schema layer, hardware, workload/model and technology configs, the generated reference",
+    "simulator/models": "plain `torch.nn.Module`s (decoder, vision tower) and the KV cache",
+    "simulator/tracer": "region annotations, the `TorchDispatchMode` recorder, op costs, trace events and file I/O",
+    "simulator/kvpolicy": "KV-cache policies, one module each, and their registry (`__init__.py`)",
+    "simulator/engine": "the platforms (`accelerator.py`, `gpu.py`) as sets of units, one module per unit, the "
+                        "memory system, the replay (`replay.py`, `replay_compiled.py`) and `simulate.py`",
+    "simulator/results": "metrics per phase and stream, chip blocks, report rendering",
+    "simulator": "the stream driver (`stream.py`: workload -> trace), the end-to-end path (`pipeline.py`), the CLI",
+    "analysis": "studies and figures built on the pipeline: sweeps, calibration, validation, the paper's evaluation",
+    "hwconfigs": "accelerator and GPU configs; `tech/technology.yaml`, the price and area table",
+    "workloads": "workloads, `models/` and the policy suite",
+    "traces": "generated traces (git-ignored); `README.md` documents the format",
+    "tests": "mirrors the package",
+}
+BLOCKS = ("status", "targets", "layout")
+
+
+def _modules(folder: Path) -> list[str]:
+    if folder.name == "tests":
+        return sorted(p.name + "/" for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    if folder.name in ("hwconfigs", "workloads"):
+        return sorted(p.name for p in folder.glob("*.yaml"))
+    if folder.name == "traces":
+        return []
+    return sorted(p.name for p in folder.glob("*.py") if p.name != "__init__.py")
+
+
+def layout_markdown() -> str:
+    rows = ["| path | what it holds | files |", "|---|---|---|"]
+    for folder, what in FOLDERS.items():
+        files = ", ".join(f"`{m}`" for m in _modules(ROOT / folder))
+        rows.append(f"| `{folder}/` | {what} | {files} |")
+    return "\n".join(rows) + "\n\nData flows one way: workloads -> tracer -> trace file -> engine -> results -> " \
+                             "analysis; the CLI sits on top (`tests/test_layering.py` checks it)."
+
+
+def make_targets(makefile: Path = ROOT / "Makefile") -> list[tuple[str, str]]:
+    """(target, help) of every ``## target: help`` line of the Makefile, in order."""
+    out = []
+    for line in makefile.read_text().splitlines():
+        m = re.match(r"^## ([\w-]+): (.+)$", line)
+        if m:
+            out.append((m.group(1), m.group(2)))
+    return out
+
+
+def targets_markdown() -> str:
+    rows = ["| target | what it does |", "|---|---|"]
+    rows += [f"| `make {t}` | {h} |" for t, h in make_targets()]
+    return "\n".join(rows)
+
+
+def _yaml_name(path: Path) -> tuple[str, str]:
+    from simulator.config.schema import load_yaml
+
+    data = load_yaml(path)
+    return str(data.get("name", path.stem)), str(data.get("kind", ""))
+
+
+def status_markdown() -> str:
+    """What is modelled: every shipped platform config, every KV policy with its summary, the replay engines."""
+    from simulator.engine.replay import DEFAULT_ENGINE, REPLAY_ENGINES
+    from simulator.kvpolicy import POLICIES
+
+    lines = ["**Platforms** (`hwconfigs/`):"]
+    for p in sorted((ROOT / "hwconfigs").glob("*.yaml")):
+        name, kind = _yaml_name(p)
+        lines.append(f"- `{p.name}`: {name} ({kind})")
+    lines.append("")
+    lines.append("**KV policies** (`kv_policy.name`):")
+    for name, cls in POLICIES.items():
+        lines.append(f"- `{name}`: {cls.summary}")
+    lines.append("")
+    engines = ", ".join(f"`{e}`" + (" (default)" if e == DEFAULT_ENGINE else "") for e in REPLAY_ENGINES)
+    lines.append(f"**Replay engines** (`--engine`): {engines}; they give the same times "
+                 "(`tests/engine/test_replay_compiled.py`).")
+    return "\n".join(lines)
+
+
+def block(name: str) -> str:
+    return {"status": status_markdown, "targets": targets_markdown, "layout": layout_markdown}[name]()
+
+
+def replace_blocks(text: str) -> str:
+    for name in BLOCKS:
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        if begin not in text or end not in text:
+            raise SystemExit(f"README: missing the {begin} ... {end} markers")
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{block(name)}\n{end}{tail}"
+    return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument("--write", metavar="FILE")
+    g.add_argument("--check", metavar="FILE")
+    a = ap.parse_args(argv)
+    path = Path(a.write or a.check)
+    text = path.read_text()
+    new = replace_blocks(text)
+    if a.check:
+        if new != text:
+            print(f"{path}: generated blocks out of date; run 'python -m analysis.docs --write {path}'",
+                  file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(new)
+    return 0
+
+
+def makefile_help() -> str:
+    """``make help``: the targets and what they do."""
+    return "\n".join(f"  make {t:<18} {h}" for t, h in make_targets())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--help-targets":
+        print(makefile_help())
+        raise SystemExit(0)
+    raise SystemExit(main())
