@@ -20,6 +20,7 @@ from simulator.config.hardware import GPU_PRECISIONS, GpuConfig
 from simulator.config.tech import TechTable, load_tech
 from simulator.engine.accelerator import ON_CHIP_KINDS, PE_KINDS, replay_trace
 from simulator.engine.dram import Dram
+from simulator.engine.irregular import IRREGULAR_KINDS, irregular_costs
 from simulator.engine.kv_memory import check_capacity, host_share_per_op, run_status
 from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.result import SimResult
@@ -114,6 +115,16 @@ class Gpu:
         # a kernel's own time; offload transfers run beside it. Unpacking weights is added, not overlapped:
         # the measured W4A16 decode rates are slower than their bytes at FP16's bandwidth (make calibrate)
         dur = np.maximum(compute_s, dram_s) + dequant_s + launch
+        # top-k, sorting and clustering run as irregular kernels: several launches and passes over their
+        # inputs at measured rates (simulator/engine/irregular.py), not their FLOPs
+        irregular = np.isin(kind, IRREGULAR_KINDS)
+        if irregular.any():
+            elem_b = np.maximum(ev["act_bits"].to_numpy(np.float64), 8.0) / 8.0
+            # elements in: the scores it reads (WiCSum's rows x cluster scores, which stay on chip in the trace)
+            n_in = np.where(kind == "wicsum", np.maximum(m, 1.0) * ev["candidates"].to_numpy(np.float64),
+                            ev["bytes_act_read"].to_numpy(np.float64) / elem_b)
+            irr_s = irregular_costs(kind, n_in, elem_b, self.hw.dram.bandwidth_gbps * 1e9, launch)
+            dur = np.where(irregular, np.maximum(dur, irr_s), dur)
         dyn_pj = e_pe + e_vec + e_dram + e_l2  # the module's own power (the SSD and host memory are outside it)
         cap_w = max(p.mode_w - p.static_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)  # power cap of the mode

@@ -1,0 +1,65 @@
+"""Measured models of the offload path: a PCIe copy and an NVMe SSD's reads (used by ``OffloadTier``).
+
+PCIe copy (host memory behind the link): one transfer of ``b`` bytes takes ``setup + b / rate`` seconds,
+where ``rate`` is the raw lane rate times the achieved efficiency of its direction, and, for pageable host
+buffers, a host staging copy in series (``1 / rate = 1 / link + 1 / staging``). Copies issued one after
+another on a copy engine pay their setup each. The efficiencies differ by direction because the two
+directions are different PCIe transactions: data the device *reads* from host memory comes back as
+completions to its read requests; data the device *writes* (a GPU's device-to-host copy, an SSD returning
+read data) travels as posted writes. Values are fitted by ``make calibrate`` (analysis/calibrate_links.py)
+on published copy-throughput measurements and written into the configs.
+
+NVMe SSD reads: a request of ``s`` bytes reads ``ceil(s / page)`` flash pages; each page read occupies one of
+``parallel_units`` units (dies / planes over the channels) for ``read_latency_us`` (command to data,
+controller included). With ``o`` page reads outstanding spread at random over ``U`` units, the expected
+number of busy units is ``U (1 - (1 - 1/U)^o)`` (balls into bins), so pages complete at
+``busy / latency`` per second. ``o`` is the queue depth (requests in flight) times the pages per request.
+A transfer of ``P`` pages then takes ``max(P / page_rate, P x page / bandwidth)``, bandwidth the lower of
+the link's and the drive's sequential rate. Smaller requests at equal bytes never go faster (more pages
+after rounding, fewer pages in flight), and a deeper queue is never slower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def copy_s(nbytes, transfers, rate_bytes_per_s: float, setup_s: float) -> np.ndarray:
+    """PCIe copies of ``nbytes`` in ``transfers`` copies issued back to back: setup each, then the bytes."""
+    nbytes = np.asarray(nbytes, dtype=np.float64)
+    n = np.maximum(np.asarray(transfers, dtype=np.float64), 1.0)
+    return np.where(nbytes > 0, n * setup_s + nbytes / rate_bytes_per_s, 0.0)
+
+
+def pageable_rate(link_rate: float, staging_rate: float) -> float:
+    """Achieved rate of a pageable copy: the host staging copy in series with the link."""
+    if staging_rate <= 0:
+        return link_rate
+    return 1.0 / (1.0 / link_rate + 1.0 / staging_rate)
+
+
+def busy_units(outstanding, units: int) -> np.ndarray:
+    """Expected busy units when ``outstanding`` page reads land at random on ``units`` units."""
+    o = np.maximum(np.asarray(outstanding, dtype=np.float64), 1.0)
+    if units <= 1:
+        return np.ones_like(o)
+    return units * -np.expm1(o * np.log1p(-1.0 / units))
+
+
+def ssd_read_s(nbytes, requests, queue_depth: int, page_bytes: float, units: int, latency_s: float,
+               bandwidth: float) -> np.ndarray:
+    """Time to read ``nbytes`` in ``requests`` equal requests with ``queue_depth`` in flight (see module doc)."""
+    nbytes = np.asarray(nbytes, dtype=np.float64)
+    r = np.maximum(np.asarray(requests, dtype=np.float64), 1.0)
+    per_request = np.ceil(nbytes / r / page_bytes)  # pages per request, rounded up
+    pages = r * per_request
+    outstanding = np.minimum(r, queue_depth) * per_request
+    page_rate = busy_units(outstanding, units) / latency_s
+    t = np.maximum(pages / page_rate, pages * page_bytes / bandwidth)
+    return np.where(nbytes > 0, t, 0.0)
+
+
+def ssd_iops(request_bytes: float, queue_depth: int, page_bytes: float, units: int, latency_s: float,
+             bandwidth: float, n: int = 1 << 16) -> float:
+    """Steady-state requests per second at one request size and queue depth (what fio reports)."""
+    return float(n / ssd_read_s(n * request_bytes, n, queue_depth, page_bytes, units, latency_s, bandwidth))
