@@ -80,8 +80,8 @@ class OffloadDeviceConfig:
     write_latency_us: float = spec("latency of one write request", unit="us", ge=0)
     queue_depth: int = spec("requests in flight at once", ge=1)
     max_request_kb: int = spec("largest single request; longer runs are split", unit="KiB", ge=1)
-    page_kb: int = spec("SSDs: reads are rounded up to whole pages of this size (a 512-byte read costs a page); "
-                        "0: no rounding (host memory)", unit="KiB", ge=0, default=0)
+    page_kb: int = spec("SSDs: flash page; a read costs whole pages in the flash (a 512-byte read costs a page) "
+                        "and whole 4 KiB blocks on the link; used with parallel_units", unit="KiB", ge=0, default=0)
     parallel_units: int = spec("SSDs: flash units (dies/planes over channels) that read pages in parallel, each "
                                "taking read_latency_us per page; 0: the latency/queue-depth model only (host "
                                "memory)", ge=0, default=0)

@@ -20,7 +20,7 @@ import numpy as np
 # DRAM passes per input byte, fitted by `make calibrate` (analysis/calibrate_links.py; do not edit by hand):
 # topk: torch.topk (radix select) on an NVIDIA L20, pytorch/pytorch#167462 (torch 2.4.1);
 # sort: CUB radix sort on an A100 (Onesweep, arXiv 2206.01784: 29.4 GKey/s and 1.5x CUB).
-PASSES = {"topk": 4.772, "sort": 26.006}
+PASSES = {"topk": 4.767, "sort": 26.008}
 # kernel launches per call (assumptions, not measured): torch.topk's radix select over 16-bit scores
 # (two 8-bit digit passes of count + select) and a gather; a radix sort's histogram, two digit passes and
 # a scan; ReSV's WiCSum in software: a segmented sort of each row's cluster scores, a cumulative sum and a
