@@ -104,7 +104,10 @@ class Gpu:
         link_r = np.where(tier == "host", ev["bytes_kv_read"].to_numpy(np.float64), 0.0) + kv_evicted
         link_w = np.where(tier == "host", ev["bytes_kv_write"].to_numpy(np.float64), 0.0)
         host_b = link_r + link_w
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", runs, 0))
+        # one copy call per KV read or write: the baselines gather the selected tokens into one buffer first
+        # (InfiniGen: select_kv on the host into a pinned prefetch buffer, then one copy per K and V; FlexGen:
+        # general_copy of the layer's cache slice), so the per-copy setup is paid once, not per token run
+        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", runs, 0), copies=1)
         dram_s = dram_b / (self.hw.dram.bandwidth_gbps * 1e9 * bw_frac)
         p = self.hw.power
         e_pe = np.where(is_mat, fm, 0.0) * p.pj_per_flop_tensor

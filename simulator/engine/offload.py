@@ -48,11 +48,12 @@ class OffloadTier:
         self.idle_w = d.idle_w
         self.read_latency_s = d.read_latency_us * 1e-6
 
-    def traffic(self, read_bytes, write_bytes, runs) -> dict[str, np.ndarray]:
-        """Per-op offload columns: link read/write time, read latency (overlappable) and energy (pJ)."""
+    def traffic(self, read_bytes, write_bytes, runs, copies=None) -> dict[str, np.ndarray]:
+        """Per-op offload columns: link read/write time, read latency (overlappable) and energy (pJ).
+        ``copies``: copy calls per op that pay ``link.setup_us`` (default: one per request)."""
         read_bytes = np.asarray(read_bytes, dtype=np.float64)
-        return {"link_read_s": self.transfer_s(read_bytes, runs),
-                "link_write_s": self.transfer_s(write_bytes, runs, write=True),
+        return {"link_read_s": self.transfer_s(read_bytes, runs, copies=copies),
+                "link_write_s": self.transfer_s(write_bytes, runs, write=True, copies=copies),
                 "link_read_latency_s": np.where(read_bytes > 0, self.read_latency_s, 0.0),
                 "e_host_pj": self.energy_pj(read_bytes) + self.energy_pj(write_bytes, write=True)}
 
@@ -62,7 +63,7 @@ class OffloadTier:
         by_size = np.ceil(nbytes / self.max_request_bytes)
         return np.where(nbytes > 0, np.maximum(np.maximum(np.asarray(runs, dtype=np.float64), by_size), 1.0), 0.0)
 
-    def transfer_s(self, nbytes, runs=0, write: bool = False) -> np.ndarray:
+    def transfer_s(self, nbytes, runs=0, write: bool = False, copies=None) -> np.ndarray:
         nbytes = np.asarray(nbytes, dtype=np.float64)
         d = self.cfg.device
         lat = (d.write_latency_us if write else d.read_latency_us) * 1e-6
@@ -73,7 +74,8 @@ class OffloadTier:
         else:
             waves = np.ceil(reqs / d.queue_depth)
             t = lat + np.maximum(nbytes / bw, (waves - 1) * lat)
-        t = t + reqs * self.setup_s  # copies issued one after another each pay their setup
+        calls = reqs if copies is None else np.maximum(np.asarray(copies, dtype=np.float64), 1.0)
+        t = t + calls * self.setup_s  # copy calls issued one after another each pay their setup
         return np.where(nbytes > 0, t, 0.0)
 
     def energy_pj(self, nbytes, write: bool = False) -> np.ndarray:
@@ -91,7 +93,7 @@ class NoOffload:
     read_latency_s = 0.0
     idle_w = 0.0
 
-    def transfer_s(self, nbytes, runs=0, write: bool = False) -> np.ndarray:
+    def transfer_s(self, nbytes, runs=0, write: bool = False, copies=None) -> np.ndarray:
         nbytes = np.asarray(nbytes, dtype=np.float64)
         if nbytes.any():
             raise ValueError("KV bytes sent to a platform without an offload tier")
