@@ -82,7 +82,8 @@ class OffloadTier:
         nbytes = np.asarray(nbytes, dtype=np.float64)
         d = self.cfg.device
         dev_w, dev_bw = (d.active_write_w, d.write_gbps) if write else (d.active_read_w, d.read_gbps)
-        joules = nbytes / self.link_bytes_per_s * self.link_w + nbytes / (dev_bw * 1e9) * dev_w
+        link_rate = self.link_write_bytes_per_s if write else self.link_bytes_per_s  # the link busy at its rate
+        joules = nbytes / link_rate * self.link_w + nbytes / (dev_bw * 1e9) * dev_w
         return joules * 1e12
 
 
