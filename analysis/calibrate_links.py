@@ -403,6 +403,7 @@ def plot(rows: list[Row], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(1, len(COMPONENTS), figsize=(13, 4.2))
     styles = {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange"), "other drive": ("^", "tab:gray")}
@@ -419,9 +420,12 @@ def plot(rows: list[Row], path: Path) -> Path:
         for k in (0.9, 1.1):
             ax.plot([lo, hi], [lo * k, hi * k], "k:", lw=0.6)
         med = held_out_median(rows, comp)
-        ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured", ylabel="model",
+        ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured (units as in the table)",
+               ylabel="model",
                title=f"{comp}" + ("" if math.isnan(med) else f" (held-out median {med:.1%})"))
         ax.legend(fontsize=7, loc="upper left")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
