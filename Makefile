@@ -33,9 +33,11 @@ lint: $(STAMP)
 trace: $(STAMP)
 	$(BIN)/vrex trace
 
-# Fit the Orin baseline's memory-bound efficiency on published decode rates (prints the table).
+# Fit the Orin baseline's efficiencies on published decode and prefill rates, and the PCIe link, the NVMe
+# SSD and the GPU's irregular kernels on published measurements (prints the tables, writes configs and README).
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate_orin --write
+	$(BIN)/python -m analysis.calibrate_links --write
 
 # PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim).
 validate-scalesim: $(STAMP)

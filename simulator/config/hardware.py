@@ -41,13 +41,33 @@ class PcieLinkConfig:
 
     gen: int = spec("PCIe generation; sets the per-lane rate (3: 0.985, 4: 1.969, 5: 3.938 GB/s)", ge=3, le=5)
     lanes: int = spec("lanes", choices=(1, 2, 4, 8, 16))
-    efficiency: float = spec("achievable fraction of the raw lane rate (TLP/DLLP overhead)", gt=0, le=1,
-                             default=1.0)
+    efficiency: float = spec("achieved fraction of the raw lane rate for data moving from the tier to the device "
+                             "(reads); measured values in `make calibrate` (analysis/calibrate_links.py)", gt=0,
+                             le=1, default=1.0)
+    write_efficiency: float | None = spec("the same for data moving from the device to the tier (writes); "
+                                          "none: as efficiency", gt=0, le=1, default=None)
+    setup_us: float = spec("fixed cost per transfer that does not overlap the next (a cudaMemcpyAsync call and "
+                           "its copy-engine start); 0 for hardware DMA descriptors", unit="us", ge=0, default=0.0)
+    host_buffers: str = spec("host memory behind host-memory copies: pinned (page-locked, DMA directly) or "
+                             "pageable (staged through a pinned bounce buffer)", choices=("pinned", "pageable"),
+                             default="pinned")
+    staging_read_gbps: float = spec("pageable buffers only: rate of staging data on the host for reads "
+                                    "(in series with the link)", unit="GB/s", ge=0, default=0.0)
+    staging_write_gbps: float = spec("pageable buffers only: the same for writes", unit="GB/s", ge=0, default=0.0)
     w_per_lane: float = spec("power per lane while transferring at full load", unit="W", ge=0)
 
     @property
+    def raw_bytes_per_s(self) -> float:
+        return PCIE_GBPS_PER_LANE[self.gen] * 1e9 * self.lanes
+
+    @property
     def bytes_per_s(self) -> float:
-        return PCIE_GBPS_PER_LANE[self.gen] * 1e9 * self.lanes * self.efficiency
+        """Achieved read rate (tier to device)."""
+        return self.raw_bytes_per_s * self.efficiency
+
+    @property
+    def write_bytes_per_s(self) -> float:
+        return self.raw_bytes_per_s * (self.efficiency if self.write_efficiency is None else self.write_efficiency)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +80,11 @@ class OffloadDeviceConfig:
     write_latency_us: float = spec("latency of one write request", unit="us", ge=0)
     queue_depth: int = spec("requests in flight at once", ge=1)
     max_request_kb: int = spec("largest single request; longer runs are split", unit="KiB", ge=1)
+    page_kb: int = spec("SSDs: flash page; a read costs whole pages in the flash (a 512-byte read costs a page) "
+                        "and whole 4 KiB blocks on the link; used with parallel_units", unit="KiB", ge=0, default=0)
+    parallel_units: int = spec("SSDs: flash units (dies/planes over channels) that read pages in parallel, each "
+                               "taking read_latency_us per page; 0: the latency/queue-depth model only (host "
+                               "memory)", ge=0, default=0)
     active_read_w: float = spec("device power while reading at full bandwidth", unit="W", ge=0)
     active_write_w: float = spec("device power while writing at full bandwidth", unit="W", ge=0)
     idle_w: float = spec("device power when idle (charged over the whole run)", unit="W", ge=0)

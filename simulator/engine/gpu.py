@@ -26,6 +26,7 @@ from simulator.config.tech import TechTable, load_tech
 from simulator.engine.copy_engine import CopyEngine
 from simulator.engine.cuda_cores import CudaCores
 from simulator.engine.dram import Dram
+from simulator.engine.irregular import IRREGULAR_KINDS, irregular_costs
 from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.ops import ON_CHIP_KINDS, TRANSFER_KINDS, OpArrays
 from simulator.engine.platform import Platform, Price, register_unit
@@ -93,7 +94,10 @@ class GpuPlatform(Platform):
         link_r = np.where(tier == "host", ops["bytes_kv_read"], 0.0) + kv_evicted
         link_w = np.where(tier == "host", ops["bytes_kv_write"], 0.0)
         host_b = link_r + link_w
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", runs, 0))
+        # one copy call per KV read or write: the baselines gather the selected tokens into one buffer first
+        # (InfiniGen: select_kv on the host into a pinned prefetch buffer, then one copy per K and V; FlexGen:
+        # general_copy of the layer's cache slice), so the per-copy setup is paid once, not per token run
+        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", runs, 0), copies=1)
         dram_s = dram_b / (self.hw.dram.bandwidth_gbps * 1e9 * bw_frac)
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
                         **self.offload.actions(link_r, link_w)})
@@ -102,6 +106,16 @@ class GpuPlatform(Platform):
         # a kernel's own time; offload transfers run beside it. Unpacking weights is added, not overlapped:
         # the measured W4A16 decode rates are slower than their bytes at FP16's bandwidth (make calibrate)
         dur = np.maximum(compute_s, dram_s) + dequant_s + launch
+        # top-k, sorting and clustering run as irregular kernels: several launches and passes over their
+        # inputs at measured rates (simulator/engine/irregular.py), not their FLOPs
+        irregular = np.isin(kind, IRREGULAR_KINDS)
+        if irregular.any():
+            elem_b = np.maximum(ops["act_bits"], 8.0) / 8.0
+            # elements in: the scores it reads (WiCSum's rows x cluster scores, which stay on chip in the trace)
+            n_in = np.where(kind == "wicsum", np.maximum(ops["m"], 1.0) * ops["candidates"],
+                            ops["bytes_act_read"] / elem_b)
+            irr_s = irregular_costs(kind, n_in, elem_b, self.hw.dram.bandwidth_gbps * 1e9, launch)
+            dur = np.where(irregular, np.maximum(dur, irr_s), dur)
         # the module's own power (the SSD and host memory are outside it) may not exceed the power mode
         dyn_pj = energy["e_pe_pj"] + energy["e_vector_pj"] + energy["e_dram_pj"] + energy["e_sram_pj"]
         p = self.hw.power

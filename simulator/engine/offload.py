@@ -13,6 +13,12 @@ is the lower of the PCIe link's and the device's. So a fetch of scattered tokens
 Energy: the link at ``w_per_lane`` per lane while it carries data at full rate (V-Rex uses 3 W per
 lane at full load) plus the device at its active power while it transfers; the device's idle
 power is static (charged over the run by the metrics).
+
+Measured refinements (``simulator/engine/links.py``, values fitted by ``make calibrate``): the link runs at
+its measured efficiency per direction; host-memory copies each pay ``link.setup_us`` (a copy call and its
+copy-engine start, not overlapped) and, from pageable buffers, a host staging copy in series; an SSD with
+``parallel_units`` reads whole ``page_kb`` pages on that many flash units (request size and queue depth set
+how many are busy) instead of the latency/queue-depth bound above.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.config.hardware import OffloadConfig
+from simulator.engine import links
 from simulator.engine.platform import Price
 
 
@@ -27,20 +34,27 @@ class OffloadTier:
     def __init__(self, cfg: OffloadConfig):
         self.cfg = cfg
         d = cfg.device
-        self.link_bytes_per_s = cfg.link.bytes_per_s
+        lk = cfg.link
+        self.link_bytes_per_s = lk.bytes_per_s
+        self.link_write_bytes_per_s = lk.write_bytes_per_s
+        if cfg.tier == "host_memory" and lk.host_buffers == "pageable":
+            self.link_bytes_per_s = links.pageable_rate(self.link_bytes_per_s, lk.staging_read_gbps * 1e9)
+            self.link_write_bytes_per_s = links.pageable_rate(self.link_write_bytes_per_s, lk.staging_write_gbps * 1e9)
         self.read_bytes_per_s = min(self.link_bytes_per_s, d.read_gbps * 1e9)
-        self.write_bytes_per_s = min(self.link_bytes_per_s, d.write_gbps * 1e9)
+        self.write_bytes_per_s = min(self.link_write_bytes_per_s, d.write_gbps * 1e9)
+        self.setup_s = lk.setup_us * 1e-6
         self.capacity_bytes = cfg.capacity_gb * 2**30
         self.max_request_bytes = d.max_request_kb * 1024
         self.link_w = cfg.link.lanes * cfg.link.w_per_lane
         self.idle_w = d.idle_w
         self.read_latency_s = d.read_latency_us * 1e-6
 
-    def traffic(self, read_bytes, write_bytes, runs) -> dict[str, np.ndarray]:
-        """Per-op offload columns: link read/write time, read latency (overlappable) and energy (pJ)."""
+    def traffic(self, read_bytes, write_bytes, runs, copies=None) -> dict[str, np.ndarray]:
+        """Per-op offload columns: link read/write time and read latency (overlappable).
+        ``copies``: copy calls per op that pay ``link.setup_us`` (default: one per request)."""
         read_bytes = np.asarray(read_bytes, dtype=np.float64)
-        return {"link_read_s": self.transfer_s(read_bytes, runs),
-                "link_write_s": self.transfer_s(write_bytes, runs, write=True),
+        return {"link_read_s": self.transfer_s(read_bytes, runs, copies=copies),
+                "link_write_s": self.transfer_s(write_bytes, runs, write=True, copies=copies),
                 "link_read_latency_s": np.where(read_bytes > 0, self.read_latency_s, 0.0)}
 
     @staticmethod
@@ -63,20 +77,27 @@ class OffloadTier:
         by_size = np.ceil(nbytes / self.max_request_bytes)
         return np.where(nbytes > 0, np.maximum(np.maximum(np.asarray(runs, dtype=np.float64), by_size), 1.0), 0.0)
 
-    def transfer_s(self, nbytes, runs=0, write: bool = False) -> np.ndarray:
+    def transfer_s(self, nbytes, runs=0, write: bool = False, copies=None) -> np.ndarray:
         nbytes = np.asarray(nbytes, dtype=np.float64)
         d = self.cfg.device
         lat = (d.write_latency_us if write else d.read_latency_us) * 1e-6
         bw = self.write_bytes_per_s if write else self.read_bytes_per_s
-        waves = np.ceil(self.requests(nbytes, runs) / d.queue_depth)
-        t = lat + np.maximum(nbytes / bw, (waves - 1) * lat)
+        reqs = self.requests(nbytes, runs)
+        if d.parallel_units > 0 and not write:  # an SSD's reads: pages on parallel flash units
+            t = links.ssd_read_s(nbytes, reqs, d.queue_depth, max(d.page_kb, 1) * 1024.0, d.parallel_units, lat, bw)
+        else:
+            waves = np.ceil(reqs / d.queue_depth)
+            t = lat + np.maximum(nbytes / bw, (waves - 1) * lat)
+        calls = reqs if copies is None else np.maximum(np.asarray(copies, dtype=np.float64), 1.0)
+        t = t + calls * self.setup_s  # copy calls issued one after another each pay their setup
         return np.where(nbytes > 0, t, 0.0)
 
     def energy_pj(self, nbytes, write: bool = False) -> np.ndarray:
         nbytes = np.asarray(nbytes, dtype=np.float64)
         d = self.cfg.device
         dev_w, dev_bw = (d.active_write_w, d.write_gbps) if write else (d.active_read_w, d.read_gbps)
-        joules = nbytes / self.link_bytes_per_s * self.link_w + nbytes / (dev_bw * 1e9) * dev_w
+        link_rate = self.link_write_bytes_per_s if write else self.link_bytes_per_s  # the link busy at its rate
+        joules = nbytes / link_rate * self.link_w + nbytes / (dev_bw * 1e9) * dev_w
         return joules * 1e12
 
 
@@ -87,7 +108,7 @@ class NoOffload:
     read_latency_s = 0.0
     idle_w = 0.0
 
-    def transfer_s(self, nbytes, runs=0, write: bool = False) -> np.ndarray:
+    def transfer_s(self, nbytes, runs=0, write: bool = False, copies=None) -> np.ndarray:
         nbytes = np.asarray(nbytes, dtype=np.float64)
         if nbytes.any():
             raise ValueError("KV bytes sent to a platform without an offload tier")

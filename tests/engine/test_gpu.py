@@ -126,3 +126,37 @@ def test_calibrate_refuses_an_accelerator_config(capsys):
 
     with pytest.raises(SystemExit, match="kind: got 'accelerator'"):
         main(["--gpu", "hwconfigs/vrex8-edge.yaml"])
+
+
+def _topk_events(n_scores):
+    import pandas as pd
+
+    from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES
+
+    row = {c: 0 for c in COLUMN_NAMES}
+    row.update(phase="decode", op="topk", kind="topk", kv_tier="dram", frame=0, question=0, step=0, layer=0,
+               head_group=-1, bytes_act_read=2 * n_scores, act_bits=16, weight_bits=16, kv_bits=16,
+               candidates=n_scores, selected=max(1, n_scores // 10), flops_vector=n_scores)
+    ev = pd.DataFrame([row])
+    return ev.astype({c: t for c, t in NUMPY_DTYPES.items() if c in ev})
+
+
+@pytest.mark.parametrize("config", ["orin-agx-32gb", "a100-80gb"])
+def test_topk_time_grows_with_scores_and_is_at_least_one_launch(root, config):
+    from simulator.config.hardware import load_hardware
+    from simulator.engine.gpu import GpuPlatform
+
+    hw = load_hardware(root / "hwconfigs" / f"{config}.yaml")
+    gpu = GpuPlatform(hw)
+    times = [float(gpu.op_costs(_topk_events(n))["dur_s"].iloc[0]) for n in (16, 1024, 1 << 16, 1 << 20, 1 << 24)]
+    assert all(b > a for a, b in zip(times, times[1:])), times
+    assert times[0] >= hw.efficiency.kernel_launch_us * 1e-6
+    # large inputs cost their measured DRAM passes, far more than their FLOPs at the CUDA-core rate
+    assert times[-1] > 10 * (1 << 24) / gpu.unit("cuda").flops
+
+
+def test_irregular_kernel_kinds_cost_their_launches():
+    from simulator.engine.irregular import LAUNCHES, irregular_kernel_s
+
+    for kind, n in LAUNCHES.items():
+        assert float(irregular_kernel_s(kind, 0, 2, 1e11, 10e-6)) == pytest.approx(n * 10e-6)
