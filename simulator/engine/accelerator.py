@@ -35,6 +35,7 @@ from simulator.engine.multicore import Noc, split_matrix
 from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.ops import OpArrays
 from simulator.engine.pe_array import PeArray
+from simulator.engine.peak_power import peak_power_per_core_w
 from simulator.engine.result import SimResult
 from simulator.engine.schedule import dependencies, prefetch_order, run_ids
 from simulator.engine.sram import SramBuffers
@@ -63,7 +64,7 @@ class Accelerator:
         self.cores = n
         self.pe = PeArray(hw.pe_array, clk, self.tech)
         self.noc = Noc(hw.noc, n, self.tech)
-        self.vector = VectorUnit(hw.vector_unit, clk, self.tech, n)
+        self.vector = VectorUnit(hw.vector_unit, clk, self.tech, n, hw.pe_array.precision)
         self.sram = SramBuffers(hw.sram, self.tech, n, hw.dre.sram_kb if hw.dre.enabled else 0.0)
         self.dram = Dram(hw.dram, self.tech)
         self.offload = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
@@ -359,7 +360,8 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
         return SimResult(hardware=hw.name, kind="accelerator", ops=pd.DataFrame(), area_mm2=acc.area_mm2(),
                          leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
                          area_per_core_mm2=acc.area_per_core_mm2(), peak_tflops=acc.peak_flops / 1e12,
-                         cores=hw.cores, leakage_mw_per_mm2=acc.tech.leakage_mw_per_mm2())
+                         cores=hw.cores, leakage_mw_per_mm2=acc.tech.leakage_mw_per_mm2(),
+                         peak_power_per_core_w=peak_power_per_core_w(acc))
     room = acc.dram.capacity_bytes - weight_bytes
     share = host_share_per_op(ev, trace.kv_tokens, trace.meta, room)
     costs = acc.op_costs(ev, share)
@@ -387,7 +389,8 @@ def simulate_accelerator(trace: Trace, hw: AcceleratorConfig, tech: TechTable | 
     return SimResult(hardware=hw.name, kind="accelerator", ops=ops, area_mm2=area, leakage_w=leak_w,
                      total_s=total, notes=notes, capacity=cap.as_dict(), utilisation=utilisation(ops, total),
                      area_per_core_mm2=acc.area_per_core_mm2(), peak_tflops=acc.peak_flops / 1e12,
-                     cores=hw.cores, leakage_mw_per_mm2=acc.tech.leakage_mw_per_mm2())
+                     cores=hw.cores, leakage_mw_per_mm2=acc.tech.leakage_mw_per_mm2(),
+                     peak_power_per_core_w=peak_power_per_core_w(acc))
 
 
 def utilisation(ops: pd.DataFrame, total_s: float) -> dict[str, float]:
