@@ -3,8 +3,9 @@
 Each chip is rebuilt from its published configuration (MACs, precision, SRAM sizes, node, supply,
 clock) out of the same blocks the simulator uses (``simulator/engine/area_model.py``) and the same
 technology table, plus the control share the V-Rex configs use (``CONTROL_OVERHEAD``). Nothing in the
-model was fitted to these chips except the layout factor (below). Where a chip's banking is not published we split its SRAM into
-``DEFAULT_BANK_KB`` banks of ``DEFAULT_PORT_BITS``-bit ports (our assumption, the same for every chip).
+model was fitted to these chips except the layout factor (below). Where a chip's banking is not
+published we split its SRAM into ``DEFAULT_BANK_KB`` banks of ``DEFAULT_PORT_BITS``-bit ports (our
+assumption, the same for every chip).
 
 The model gives synthesis-level area (cells and SRAM macros), as the simulator reports it and as
 V-Rex's own area (Design Compiler) is stated. Published chip areas are layouts (placement utilisation,
