@@ -121,7 +121,7 @@ CHIPS = (
     Chip("DianNao", "65nm", 1.0, 980, "16 x 16-input 16b MAC trees, 36 KB SRAM", _diannao, 3.02,
          "layout", "Chen et al., ASPLOS 2014, abstract and Sec. 6 (layout at 65 nm)", 0.485, "layout power report"),
     Chip("ShiDianNao", "65nm", 1.0, 1000, "64 PEs 16b, 288 KB SRAM", _shidiannao, 4.86, "layout",
-         "Du et al., ISCA 2015, abstract and Table 3", 0.320, "layout power report"),
+         "Du et al., ISCA 2015, abstract; buffer sizes from its architecture section", 0.320, "layout power report"),
     Chip("EIE (one PE)", "45nm", 0.9, 800, "16b MAC, 162 KB SRAM", _eie_pe, 0.638, "one PE, layout",
          "Han et al., ISCA 2016, Table II", 0.00916, "per PE, 800 MHz"),
     Chip("TPUv1 matrix unit", "28nm", 0.9, 700, "65,536 INT8 MACs (systolic)", _tpu_mmu, 0.24 * 331,
@@ -132,7 +132,7 @@ CHIPS = (
          "6% of a <= 331 mm2 die", "Jouppi et al., ISCA 2017, Fig. 2 floor plan", fitted=True),
     Chip("Simba chiplet", "16nm", 0.8, 2000, "16 PEs x 64 INT8 MACs, 43 KB/PE + 64 KB SRAM", _simba, 6.0,
          "chiplet die (incl. GRS links, RISC-V: not modelled)",
-         "Shao et al., MICRO 2019, Sec. 3 and Table I; Zimmer et al., VLSI 2019"),
+         "Shao et al., MICRO 2019 (PE and chiplet organisation as we read it); Zimmer et al., VLSI 2019"),
     Chip("RecPipe 4 KB SRAM macro", "16nm", 0.8, 1000, "HD single-port 2048 x 16b, mux 4 (12 nm, 16 nm row)",
          _recpipe_4k, 4684e-6, "memory compiler", "RecPipe artifact (Gupta et al., MICRO 2021), "
          "RPAccel_characterization, Fig. 11 area script", layout=False),
