@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim paper clean
+.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim validate-area paper clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ validate-scalesim: $(STAMP)
 	$(BIN)/pip install --quiet scalesim==3.0.0
 	$(BIN)/python -m analysis.validate_scalesim
 	$(BIN)/python -m pytest tests/engine/test_scalesim.py
+
+# Area and power model vs published chips (prints the table and writes it into README.md).
+validate-area: $(STAMP)
+	$(BIN)/python -m analysis.validate_area --write
 
 # The paper's headline table, ablation and figures (results/paper/paper.md); see analysis/PAPER.md.
 # Finished runs are kept under results/paper/runs and reused if the target is run again.

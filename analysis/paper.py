@@ -319,16 +319,22 @@ def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
     rows, table = [], []
     core_area = sum(chip["area_breakdown_mm2_per_core"].values())
     core_power = sum(chip["power_breakdown_w_per_core"].values())
+    peak = chip["peak_power_breakdown_w_per_core"]  # every unit busy at its rated activity (engine/peak_power.py)
+    core_peak = sum(peak.values())
     for block, ident in list(names.items()) + [("__core__", "core")]:
         area = core_area if ident == "core" else chip["area_breakdown_mm2_per_core"].get(block, 0.0)
         power = core_power if ident == "core" else chip["power_breakdown_w_per_core"].get(block, 0.0)
+        pk = core_peak if ident == "core" else peak.get(block, 0.0)
         rows += [_row("table3", "vrex8", ident, None, None, "area_mm2_per_core", area, "mm^2"),
-                 _row("table3", "vrex8", ident, None, None, "power_w_per_core", power, "W")]
-        table.append({"block": ident, "area_mm2_per_core": area, "power_w_per_core": power})
+                 _row("table3", "vrex8", ident, None, None, "power_w_per_core", power, "W"),
+                 _row("table3", "vrex8", ident, None, None, "peak_power_w_per_core", pk, "W")]
+        table.append({"block": ident, "area_mm2_per_core": area, "power_w_per_core": power,
+                      "peak_power_w_per_core": pk})
     rows += [_row("table3", "vrex8", "chip", None, None, "area_mm2", chip["chip_area_mm2"], "mm^2"),
-             _row("table3", "vrex8", "chip", None, None, "power_w", chip["chip_power_w"], "W")]
+             _row("table3", "vrex8", "chip", None, None, "power_w", chip["chip_power_w"], "W"),
+             _row("table3", "vrex8", "chip", None, None, "peak_power_w", chip["peak_power_w"], "W")]
     table.append({"block": "chip", "area_mm2_per_core": chip["chip_area_mm2"],
-                  "power_w_per_core": chip["chip_power_w"]})
+                  "power_w_per_core": chip["chip_power_w"], "peak_power_w_per_core": chip["peak_power_w"]})
     return rows, pd.DataFrame(table)
 
 

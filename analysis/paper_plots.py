@@ -160,9 +160,14 @@ def _table3(t: pd.DataFrame, out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     axes[0].bar(blocks["block"], blocks["area_mm2_per_core"], color="#4c72b0")
     axes[0].set_ylabel("area per core [mm^2]")
-    axes[1].bar(blocks["block"], blocks["power_w_per_core"], color="#dd8452")
+    x = np.arange(len(blocks))
+    axes[1].bar(x - 0.2, blocks["power_w_per_core"], width=0.4, color="#dd8452", label="run average")
+    if "peak_power_w_per_core" in blocks:
+        axes[1].bar(x + 0.2, blocks["peak_power_w_per_core"], width=0.4, color="#c44e52", label="peak")
+    axes[1].set_xticks(x, blocks["block"])
     axes[1].set_ylabel("power per core [W]")
-    fig.suptitle("Table III: V-Rex8 blocks (predicted from the technology table)")
+    axes[1].legend()
+    fig.suptitle("Table III: V-Rex8 blocks (area_model.py structures, technology table)")
     fig.tight_layout()
     return _save(fig, out, "table3")
 

@@ -40,6 +40,13 @@ def test_simulate_vrex8_reports_chip_blocks(capsys, root):
     assert chip["area_breakdown_mm2"]["dpe"] == pytest.approx(8 * chip["area_breakdown_mm2_per_core"]["dpe"])
     assert chip["chip_area_mm2"] == pytest.approx(sum(chip["area_breakdown_mm2"].values()))
     assert chip["chip_power_w"] > 0 and 0 < chip["dre_area_share"] < 1
+    # peak (every unit busy) beside the run's averages, per block and per chip
+    peak = chip["peak_power_breakdown_w_per_core"]
+    assert {"dpe", "vpe", "sram", "dre_hcu", "dre_wtu", "dre_kvmu", "control"} <= set(peak)
+    assert chip["peak_power_w"] == pytest.approx(8 * sum(peak.values()))
+    assert chip["peak_power_w"] > chip["chip_power_w"]
+    for block in ("dpe", "vpe", "sram", "dre_hcu", "dre_wtu"):
+        assert peak[block] >= chip["power_breakdown_w_per_core"][block]
 
 
 def test_simulate_text_report(capsys, root):

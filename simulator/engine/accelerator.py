@@ -25,6 +25,7 @@ from simulator.engine.multicore import Noc
 from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.ops import ON_CHIP_KINDS, OpArrays
 from simulator.engine.pe_array import PeArray
+from simulator.engine.peak_power import peak_power_per_core_w
 from simulator.engine.platform import Platform, Price, register_unit
 from simulator.engine.replay import Durations
 from simulator.engine.schedule import run_ids
@@ -165,6 +166,9 @@ class AcceleratorPlatform(Platform):
         """Chip area by block (all cores)."""
         return {k: v * self.cores for k, v in self.area_per_core_mm2().items()}
 
+    def peak_power_per_core_w(self) -> dict[str, float]:
+        return peak_power_per_core_w(self)
+
     def leakage_w(self) -> float:
         return sum(self.area_mm2().values()) * self.tech.leakage_mw_per_mm2() * 1e-3 + self.offload.idle_w
 
@@ -178,7 +182,7 @@ class AcceleratorPlatform(Platform):
 # retrieval steps; the DPE the matrix kinds; the DRE's HCU and WTU take clustering and WiCSum when enabled;
 # the KVMU (the DMA role) every KV transfer.
 register_unit("accelerator", "vpe", lambda p: Vpe(p.hw.vector_unit, p.hw.clock_hz, p.tech, p.cores,
-                                                  p.sram.bytes_per_cycle))
+                                                  p.sram.bytes_per_cycle, p.hw.pe_array.precision))
 register_unit("accelerator", "dpe", lambda p: Dpe(p.pe, p.noc, p.unit("vpe"), p.hw.clock_hz))
 register_unit("accelerator", "hcu", lambda p: Hcu(p.hw.dre, p.hw.clock_hz, p.tech, p.cores) if p.hw.dre.enabled
               else None)

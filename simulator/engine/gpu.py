@@ -146,6 +146,9 @@ class GpuPlatform(Platform):
     def area_per_core_mm2(self) -> dict[str, float]:
         return {}
 
+    def peak_power_per_core_w(self) -> dict[str, float]:
+        return {}
+
     def leakage_w(self) -> float:
         return self.hw.power.static_w + self.offload.idle_w
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from simulator.config.hardware import DreConfig
 from simulator.config.tech import TechPoint
+from simulator.engine.area_model import hcu_unit
 from simulator.engine.ops import OpArrays, UnitCost
 from simulator.engine.platform import Price
 
@@ -27,8 +28,9 @@ class Hcu:
     def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
         self.cfg, self.clock_hz, self.cores = cfg, clock_hz, cores
         self.words = math.ceil(cfg.hash_bits / 32)  # 32-bit XOR-popcount passes per distance
-        self.pj = tech.hcu_xor_pj() * self.words
-        self.area_mm2 = cfg.hcu_units * tech.hcu_unit_mm2()  # per core
+        unit = hcu_unit(tech, cfg.hash_bits)  # XOR + popcount + compare + register (area_model.py)
+        self.pj = unit.pj * self.words
+        self.area_mm2 = cfg.hcu_units * unit.area_mm2  # per core
 
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
         compares = np.where(mask, ops["hash_compares"], 0.0)

@@ -20,7 +20,9 @@ import numpy as np
 
 from simulator.config.hardware import DreConfig
 from simulator.config.tech import TechPoint
+from simulator.engine.area_model import kvmu
 from simulator.engine.ops import TRANSFER_KINDS, OpArrays, UnitCost
+from simulator.engine.platform import Price
 
 
 class Kvmu:
@@ -31,7 +33,9 @@ class Kvmu:
     def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
         self.cfg, self.clock_hz, self.cores = cfg, clock_hz, cores
         self.cluster_layout = cfg.enabled and cfg.kvmu
-        self.area_mm2 = tech.kvmu_mm2() if cfg.enabled else 0.0  # per core
+        logic = kvmu(tech)  # address generators + request queue (area_model.py)
+        self.area_mm2 = logic.area_mm2 if cfg.enabled else 0.0  # per core
+        self.request_pj = logic.pj if cfg.enabled else 0.0  # generating one request's address
 
     def requests(self, ops: OpArrays) -> np.ndarray:
         """Transfer requests per op (0 = one stream, to be split by the device's request size)."""
@@ -39,4 +43,7 @@ class Kvmu:
 
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
         cycles = np.where(mask, np.ceil(self.requests(ops) / self.cores), 0.0)
-        return UnitCost(cycles / self.clock_hz)
+        return UnitCost(cycles / self.clock_hz, {"kvmu_request": np.where(mask, self.requests(ops), 0.0)})
+
+    def prices(self) -> dict[str, Price]:
+        return {"kvmu_request": Price("dre", self.request_pj, "kvmu address generation (area_model.kvmu)")}

@@ -32,6 +32,7 @@ import numpy as np
 
 from simulator.config.hardware import PeArrayConfig
 from simulator.config.tech import TechPoint
+from simulator.engine.area_model import matrix_engine
 
 
 def ceil_div(a, b) -> np.ndarray:
@@ -46,8 +47,7 @@ class PeArray:
         self.clock_hz = clock_hz
         self.macs = cfg.macs
         self.peak_flops = 2.0 * self.macs * clock_hz  # per core
-        self.mac_pj = tech.mac_pj(cfg.precision)
-        self.area_mm2 = self.macs * tech.mac_mm2(cfg.precision)  # per core
+        self.area_mm2, self.mac_pj = matrix_engine(tech, cfg)  # per core; pJ per MAC (area_model.py)
         self.fill = math.ceil(math.log2(cfg.tree_inputs)) + 2 if cfg.kind == "mac_tree" else 0
 
     def cycles(self, batch, m, n, k) -> np.ndarray:

@@ -35,6 +35,7 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     peak_tflops: float = 0.0  # dense peak at the matrix precision (whole chip)
     cores: int = 1
     leakage_mw_per_mm2: float = 0.0  # on-chip leakage density (accelerator)
+    peak_power_per_core_w: dict[str, float] = field(default_factory=dict)  # blocks at rated activity (peak_power.py)
     status: str = "ok"  # "ok", or why the point cannot run (e.g. "out of memory"): then ``ops`` is empty
 
     @property

@@ -16,10 +16,13 @@ class SramBuffers:
         self.weight_bytes = cfg.weight_kb * 1024 * cores
         self.act_bytes = cfg.activation_kb * 1024 * cores
         self.kv_bytes = cfg.kv_kb * 1024 * cores
-        total_kb = cfg.weight_kb + cfg.activation_kb + cfg.kv_kb
         self.bytes_per_cycle = cfg.banks * cfg.port_width_bits / 8 * cores  # one buffer's ports, all banks
-        self.area_mm2 = tech.sram_mm2(total_kb, banks=3 * cfg.banks)  # three buffers of ``banks`` banks
-        self.dre_area_mm2 = tech.sram_mm2(dre_kb, banks=4) if dre_kb else 0.0  # the DRE's four small SRAMs
+        # three buffers of ``banks`` banks with ``port_width_bits`` ports (CACTI-style banks, tech.py)
+        self.area_mm2 = sum(tech.sram_mm2(kb, cfg.banks, cfg.port_width_bits)
+                            for kb in (cfg.weight_kb, cfg.activation_kb, cfg.kv_kb))
+        self.dre_port_bits = int(tech.base("sram_dre_port_bits"))
+        self.dre_area_mm2 = tech.sram_mm2(dre_kb, 4, self.dre_port_bits) if dre_kb else 0.0  # four small SRAMs
+        self.dre_read_pj_per_bit = tech.sram_pj_per_bit(dre_kb / 4) if dre_kb else 0.0
         bank = {name: kb / cfg.banks for name, kb in
                 (("weight", cfg.weight_kb), ("activation", cfg.activation_kb), ("kv", cfg.kv_kb))}
         self.read_pj_per_bit = {n: tech.sram_pj_per_bit(kb) for n, kb in bank.items()}

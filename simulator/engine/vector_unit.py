@@ -13,6 +13,7 @@ from simulator.config.hardware import VectorUnitConfig
 from simulator.config.tech import TechPoint
 from simulator.engine.ops import DRE_KINDS, VECTOR_KINDS, OpArrays, UnitCost
 from simulator.engine.platform import Price
+from simulator.engine.area_model import vector_lane
 
 # Element ops of ReSV's retrieval steps when no DRE is present (the DRE-disabled ablation):
 # one Hamming distance = XOR, popcount and compare on a lane; WiCSum on a vector unit sorts each
@@ -22,15 +23,17 @@ WICSUM_OPS_PER_SCORE = 3
 
 
 class VectorUnit:
-    def __init__(self, cfg: VectorUnitConfig, clock_hz: float, tech: TechPoint, cores: int = 1):
+    def __init__(self, cfg: VectorUnitConfig, clock_hz: float, tech: TechPoint, cores: int = 1,
+                 precision: str = "bf16"):
         self.cfg = cfg
         self.clock_hz = clock_hz
         self.cores = cores
         self.ops_per_cycle = cfg.lanes * cfg.ops_per_lane_per_cycle  # per core
         self.peak_ops = self.ops_per_cycle * clock_hz * cores  # whole chip
         self.peak_flops = 2.0 * cfg.lanes * clock_hz  # per core (FMA lanes)
-        self.op_pj = tech.vector_op_pj()
-        self.area_mm2 = cfg.lanes * tech.vector_lane_mm2()  # per core
+        lane = vector_lane(tech, precision)  # FMA-class lane at the matrix precision (area_model.py)
+        self.op_pj = lane.pj
+        self.area_mm2 = cfg.lanes * lane.area_mm2  # per core
 
     def cycles(self, element_ops) -> np.ndarray:
         """Cycles of ``element_ops`` spread over all cores' lanes."""
@@ -55,8 +58,8 @@ class Vpe(VectorUnit):
     kinds = VECTOR_KINDS + DRE_KINDS
 
     def __init__(self, cfg: VectorUnitConfig, clock_hz: float, tech: TechPoint, cores: int,
-                 port_bytes_per_cycle: float):
-        super().__init__(cfg, clock_hz, tech, cores)
+                 port_bytes_per_cycle: float, precision: str = "bf16"):
+        super().__init__(cfg, clock_hz, tech, cores, precision)
         self.port_bytes_per_cycle = port_bytes_per_cycle
 
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:

@@ -15,6 +15,7 @@ import numpy as np
 
 from simulator.config.hardware import DreConfig
 from simulator.config.tech import TechPoint
+from simulator.engine.area_model import wtu_core
 from simulator.engine.ops import OpArrays, UnitCost
 from simulator.engine.platform import Price
 
@@ -26,8 +27,8 @@ class Wtu:
 
     def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
         self.cfg, self.clock_hz, self.cores = cfg, clock_hz, cores
-        self.pj = tech.wtu_score_pj()
-        self.area_mm2 = cfg.wtu_cores * cfg.wtu_lanes * tech.wtu_lane_mm2()  # per core
+        core, self.pj = wtu_core(tech, cfg.wtu_lanes)  # MAC tree + bucket sorter (area_model.py); pJ per score
+        self.area_mm2 = cfg.wtu_cores * core.area_mm2  # per core
 
     def work(self, ops: OpArrays, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, scores binned, scores walked) of each op."""

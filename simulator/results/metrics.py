@@ -137,7 +137,7 @@ def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFram
 # on-chip blocks of an accelerator and the dynamic-energy column each is charged from (per op); the DRE's
 # HCU and WTU share ``e_dre_pj``, told apart by the unit the op ran on
 _BLOCK_ENERGY = {"dpe": ("e_pe_pj", None), "vpe": ("e_vector_pj", None), "sram": ("e_sram_pj", None),
-                 "dre_hcu": ("e_dre_pj", "hcu"), "dre_wtu": ("e_dre_pj", "wtu"), "dre_kvmu": (None, None),
+                 "dre_hcu": ("e_dre_pj", "hcu"), "dre_wtu": ("e_dre_pj", "wtu"), "dre_kvmu": ("e_dre_pj", "kvmu"),
                  "dre_sram": (None, None), "control": ("e_control_pj", None), "noc": ("e_noc_pj", None)}
 
 
@@ -146,7 +146,8 @@ def chip_blocks(res: SimResult) -> dict:
 
     A block's power is its dynamic energy over the run time plus its leakage (area x the node's leakage
     density). DRAM and the offload tier are off chip and not included; the NoC has energy but no area of
-    its own (its wiring is in ``control``).
+    its own (its wiring is in ``control``). Beside these run averages, ``peak_power_w`` and
+    ``peak_power_breakdown_w_per_core`` give every block busy at its rated activity (engine/peak_power.py).
     """
     ops, total = res.ops, res.total_s
     if total <= 0 or not res.area_per_core_mm2:
@@ -154,7 +155,7 @@ def chip_blocks(res: SimResult) -> dict:
     area = dict(res.area_mm2)
     power = {}
     for block, (col, unit) in _BLOCK_ENERGY.items():
-        if block not in area and col is None:
+        if block not in area and (col is None or block.startswith("dre_")):
             continue
         dyn = 0.0
         if col is not None:
@@ -169,6 +170,10 @@ def chip_blocks(res: SimResult) -> dict:
         "cores": n, "peak_tflops": res.peak_tflops, "chip_area_mm2": chip_area, "chip_power_w": chip_power,
         "area_breakdown_mm2": area, "area_breakdown_mm2_per_core": dict(res.area_per_core_mm2),
         "power_breakdown_w": power, "power_breakdown_w_per_core": {k: v / n for k, v in power.items()},
+        "peak_power_w": n * sum(res.peak_power_per_core_w.values()),
+        "peak_power_breakdown_w_per_core": dict(res.peak_power_per_core_w),
         "dre_area_share": dre_area / chip_area if chip_area else 0.0,
         "dre_power_share": dre_power / chip_power if chip_power else 0.0,
+        "dre_peak_power_share": (sum(v for k, v in res.peak_power_per_core_w.items() if k.startswith("dre_"))
+                                 / sum(res.peak_power_per_core_w.values())) if res.peak_power_per_core_w else 0.0,
     }

@@ -94,13 +94,16 @@ def render_text(r: Report) -> str:
     c = r.chip
     if c:
         lines += ["", f"{a.hardware}: {c['cores']} core(s), peak {c['peak_tflops']:.1f} TFLOP/s, "
-                      f"{c['chip_area_mm2']:.2f} mm^2, {c['chip_power_w']:.3g} W on chip over the run",
-                  f"  {'block':10s} {'mm^2/core':>10s} {'mm^2 chip':>10s} {'W/core':>10s} {'W chip':>10s}"]
+                      f"{c['chip_area_mm2']:.2f} mm^2, {c['chip_power_w']:.3g} W on chip over the run, "
+                      f"{c.get('peak_power_w', 0):.3g} W peak (every unit busy)",
+                  f"  {'block':10s} {'mm^2/core':>10s} {'mm^2 chip':>10s} {'W/core':>10s} {'W chip':>10s} "
+                  f"{'peak W/core':>11s}"]
+        peak = c.get("peak_power_breakdown_w_per_core", {})
         for blk in c["power_breakdown_w"] | c["area_breakdown_mm2"]:
             lines.append(f"  {blk:10s} {c['area_breakdown_mm2_per_core'].get(blk, 0):10.4g} "
                          f"{c['area_breakdown_mm2'].get(blk, 0):10.4g} "
                          f"{c['power_breakdown_w_per_core'].get(blk, 0):10.3g} "
-                         f"{c['power_breakdown_w'].get(blk, 0):10.3g}")
+                         f"{c['power_breakdown_w'].get(blk, 0):10.3g} {peak.get(blk, 0):11.3g}")
         lines.append(f"  DRE share: {100 * c['dre_area_share']:.1f}% of area, {100 * c['dre_power_share']:.1f}% of "
                      "on-chip power (paper: 2.0% area, 2.2% power)")
     tot_e = sum(r.energy_breakdown.values())

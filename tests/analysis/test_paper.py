@@ -12,7 +12,8 @@ METHODS = {"resv", "flexgen", "infinigen", "infinigenp", "rekv", "full", "oaken"
            "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "chip"}
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
-           "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w"}
+           "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",
+           "peak_power_w_per_core", "peak_power_w"}
 
 
 @pytest.fixture(scope="module")
