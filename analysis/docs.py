@@ -1,8 +1,8 @@
 """The README's generated blocks: what is modelled (from the configs and registries), the make targets (from the
 Makefile's ``## target: help`` lines) and the layout (from the package tree), so none of them can drift.
 
-    python -m analysis.docs --write README.md   # regenerate (make docs)
-    python -m analysis.docs --check README.md   # exit 1 if out of date (the test suite does this)
+    python -m analysis.docs README.md analysis/PAPER.md           # regenerate (make docs)
+    python -m analysis.docs --check README.md analysis/PAPER.md   # exit 1 if out of date (tested)
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ FOLDERS = {
     "traces": "generated traces (git-ignored); `README.md` documents the format",
     "tests": "mirrors the package",
 }
-BLOCKS = ("status", "targets", "layout")
+BLOCKS = ("status", "targets", "layout", "assumptions")
+PAPER_SYSTEMS = ("vrex8-edge", "vrex48-server", "orin-agx-32gb", "a100-80gb", "oaken")
 
 
 def _modules(folder: Path) -> list[str]:
@@ -95,15 +96,32 @@ def status_markdown() -> str:
     return "\n".join(lines)
 
 
+def assumptions_markdown() -> str:
+    """The technology entries the paper's systems rest on that are not measurements (as ``--json`` lists them)."""
+    from analysis.plots import assumptions_table
+    from simulator.config.hardware import load_hardware
+    from simulator.engine.simulate import build_platform
+
+    used: dict[str, dict] = {}
+    for name in PAPER_SYSTEMS:
+        hw = load_hardware(ROOT / "hwconfigs" / f"{name}.yaml")
+        for a in build_platform(hw).assumptions():
+            used.setdefault(a["entry"], {**a, "systems": []})["systems"].append(name)
+    return "\n".join(assumptions_table(list(used.values()), used_by="systems"))
+
+
 def block(name: str) -> str:
-    return {"status": status_markdown, "targets": targets_markdown, "layout": layout_markdown}[name]()
+    return {"status": status_markdown, "targets": targets_markdown, "layout": layout_markdown,
+            "assumptions": assumptions_markdown}[name]()
 
 
 def replace_blocks(text: str) -> str:
-    for name in BLOCKS:
+    """Regenerate every block whose markers the text holds (at least one)."""
+    found = [n for n in BLOCKS if f"<!-- {n}:begin -->" in text and f"<!-- {n}:end -->" in text]
+    if not found:
+        raise SystemExit(f"no generated-block markers ({', '.join(BLOCKS)}) found")
+    for name in found:
         begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-        if begin not in text or end not in text:
-            raise SystemExit(f"README: missing the {begin} ... {end} markers")
         head, rest = text.split(begin, 1)
         _, tail = rest.split(end, 1)
         text = f"{head}{begin}\n{block(name)}\n{end}{tail}"
@@ -112,20 +130,22 @@ def replace_blocks(text: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", metavar="FILE")
-    g.add_argument("--check", metavar="FILE")
+    ap.add_argument("files", nargs="+", help="Markdown files with generated-block markers")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a file is out of date instead of writing")
     a = ap.parse_args(argv)
-    path = Path(a.write or a.check)
-    text = path.read_text()
-    new = replace_blocks(text)
-    if a.check:
+    stale = []
+    for f in a.files:
+        path = Path(f)
+        text = path.read_text()
+        new = replace_blocks(text)
         if new != text:
-            print(f"{path}: generated blocks out of date; run 'python -m analysis.docs --write {path}'",
-                  file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(new)
+            if a.check:
+                stale.append(str(path))
+            else:
+                path.write_text(new)
+    if stale:
+        print(f"generated blocks out of date in {', '.join(stale)}; run 'make docs'", file=sys.stderr)
+        return 1
     return 0
 
 

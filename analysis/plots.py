@@ -248,6 +248,27 @@ def plot_inputs(inputs: list[Path], out: Path) -> list[Path]:
     return paths
 
 
+def assumptions_table(assumptions: list[dict], used_by: str = "hardware") -> list[str]:
+    """Markdown rows of technology entries (entry, value, unit, kind, source and who uses them)."""
+    def value(v) -> str:
+        return f"{v:g}" if isinstance(v, (int, float)) else ", ".join(f"{x:g}" for x in v) if isinstance(
+            v, (list, tuple)) else str(v)
+
+    lines = ["| entry | value | kind | source | used by |", "|---|---|---|---|---|"]
+    for a in assumptions:
+        lines.append(f"| `{a['entry']}` | {value(a['value'])} {a['unit']} | {a['kind']} | {a['source']} | "
+                     f"{', '.join(a.get(used_by, []))} |")
+    return lines
+
+
+def assumptions_markdown(assumptions: list[dict]) -> list[str]:
+    """The technology entries a run rests on that are not measurements (``report.json``'s ``assumptions``)."""
+    if not assumptions:
+        return []
+    return [f"What these numbers rest on besides measurements ({len(assumptions)} technology-table entries):",
+            "", *assumptions_table(assumptions), ""]
+
+
 def write_report(inputs: list[Path], out_md: Path) -> Path:
     """A Markdown report embedding the figures, with the headline tables."""
     from analysis.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
@@ -270,6 +291,7 @@ def write_report(inputs: list[Path], out_md: Path) -> Path:
             lines += ["", "| phase | speedup | energy eff. |", "|---|---|---|"]
             lines += [f"| {c['phase']} | {c['speedup']:.3g}x | {c['energy_eff']:.3g}x |" for c in rep["comparison"]]
             lines.append("")
+            lines += assumptions_markdown(rep.get("assumptions", []))
         elif is_sweep_dir(d):
             sp = load_spec(d / "spec.yaml")
             df = load_results(d)

@@ -44,6 +44,15 @@ def bound_share(res: SimResult) -> dict[str, float]:
     return {b: float(v / tot) for b, v in t.groupby(res.ops["bound"]).sum().items()} if tot > 0 else {}
 
 
+def run_assumptions(*results: SimResult) -> list[dict]:
+    """The non-measured technology entries every result rests on, once each, with the hardware using it."""
+    out: dict[str, dict] = {}
+    for r in results:
+        for a in r.assumptions:
+            out.setdefault(a["entry"], {**a, "hardware": []})["hardware"].append(r.hardware)
+    return list(out.values())
+
+
 @dataclass
 class RunOutput:
     report: Report
@@ -98,6 +107,6 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
                  utilisation={acc.hardware: acc.utilisation, base.hardware: base.utilisation},
                  bound_share={r.hardware: bound_share(r) for r in (acc, base)},
                  notes=[f"{acc.hardware}: {n}" for n in acc.notes] + [f"{base.hardware}: {n}" for n in base.notes],
-                 chip=chip_blocks(acc) if acc.ok else {})
+                 chip=chip_blocks(acc) if acc.ok else {}, assumptions=run_assumptions(acc, base))
     return RunOutput(report=rep, accel=acc, baseline=base, trace=trace, accel_config=hw, accel_phases=apt,
                      baseline_phases=bpt)

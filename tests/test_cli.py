@@ -160,3 +160,17 @@ def test_engines_agree_from_the_command_line(capsys, root):
         assert main(["simulate", "--workload", wl, "--json", "--no-progress", "--engine", engine]) == 0
         outs.append(json.loads(capsys.readouterr().out))
     assert outs[0] == outs[1]
+
+
+def test_json_lists_the_assumptions_a_run_rests_on(capsys, root):
+    import json
+
+    assert main(["simulate", "--hw", str(root / "hwconfigs" / "vrex8-edge.yaml"), "--workload",
+                 str(root / "workloads" / "tiny.yaml"), "--json", "--no-progress"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    entries = {a["entry"]: a for a in rep["assumptions"]}
+    assert entries and all(set(a) >= {"entry", "value", "source", "kind", "hardware"} for a in entries.values())
+    assert all(a["kind"] in ("derived", "assumption") and a["source"] for a in entries.values())
+    # the accelerator's node and DRAM are in, other nodes are not
+    assert "nodes.14nm.leakage_mw_per_mm2" in entries and not any(e.startswith("nodes.7nm.") for e in entries)
+    assert any("vrex8" in h.lower() for a in entries.values() for h in a["hardware"])

@@ -63,6 +63,10 @@ class AcceleratorPlatform(Platform):
     def has_offload(self) -> bool:
         return self.hw.offload is not None
 
+    def tech_prefixes(self) -> tuple[str, ...]:
+        # every block's area and energy is built from the base values, scaled to the node
+        return "base.", f"nodes.{self.hw.tech_node}.", f"dram_pj_per_bit.{self.hw.dram.type}"
+
     def memory_prices(self) -> dict[str, Price]:
         out = {"dram_bit": Price("dram", self.dram.pj_per_bit, f"dram_pj_per_bit.{self.hw.dram.type}")}
         for buf in BUFFERS:

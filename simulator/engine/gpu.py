@@ -60,6 +60,10 @@ class GpuPlatform(Platform):
         self.act = activation_precision(meta)
         return self
 
+    def tech_prefixes(self) -> tuple[str, ...]:
+        # a GPU's own power model is in its config; the table gives only its DRAM's energy per bit
+        return (f"dram_pj_per_bit.{self.hw.dram.type}",)
+
     def memory_prices(self) -> dict[str, Price]:
         p = self.hw.power
         return {"dram_bit": Price("dram", self.dram.pj_per_bit, f"dram_pj_per_bit.{self.hw.dram.type}"),

@@ -101,6 +101,18 @@ class Platform:
             extra.update(c.extra)
         return time_s, actions, extra
 
+    # ---- what the numbers rest on ----
+    def tech_prefixes(self) -> tuple[str, ...]:
+        """The technology-table entries this platform's numbers use (dotted-name prefixes)."""
+        return ()
+
+    def assumptions(self) -> list[dict]:
+        """The technology-table entries the run depends on that are not direct measurements (kind ``derived``
+        or ``assumption``): entry, value, unit, source, kind."""
+        prefixes = self.tech_prefixes()
+        return [{"entry": e["name"], "value": e["value"], "unit": e["unit"], "source": e["source"], "kind": e["kind"]}
+                for e in self.tech.table.entries() if e["kind"] != "measured" and e["name"].startswith(prefixes)]
+
     # ---- energy: one pricing step ----
     def prices(self) -> dict[str, Price]:
         """The price table: action -> Price, from the memory system and every unit that prices actions."""

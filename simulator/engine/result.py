@@ -36,6 +36,7 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     cores: int = 1
     leakage_mw_per_mm2: float = 0.0  # on-chip leakage density (accelerator)
     peak_power_per_core_w: dict[str, float] = field(default_factory=dict)  # blocks at rated activity (peak_power.py)
+    assumptions: list[dict] = field(default_factory=list)  # table entries the numbers rest on (Platform.assumptions)
     status: str = "ok"  # "ok", or why the point cannot run (e.g. "out of memory"): then ``ops`` is empty
 
     @property

@@ -39,7 +39,8 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     weight_bytes = trace.meta.get("weight_bytes_llm", 0) + trace.meta.get("weight_bytes_vision", 0)
     base = dict(hardware=p.name, kind=p.kind, area_mm2=p.area_mm2(), area_per_core_mm2=p.area_per_core_mm2(),
                 peak_tflops=p.peak_flops / 1e12, cores=p.cores, leakage_mw_per_mm2=p.tech.leakage_mw_per_mm2()
-                if p.kind == "accelerator" else 0.0, peak_power_per_core_w=p.peak_power_per_core_w())
+                if p.kind == "accelerator" else 0.0, peak_power_per_core_w=p.peak_power_per_core_w(),
+                assumptions=p.assumptions())
     status = run_status(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes, p.has_offload)
     if status != "ok":
         return SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,

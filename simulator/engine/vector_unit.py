@@ -11,9 +11,9 @@ import numpy as np
 
 from simulator.config.hardware import VectorUnitConfig
 from simulator.config.tech import TechPoint
+from simulator.engine.area_model import vector_lane
 from simulator.engine.ops import DRE_KINDS, VECTOR_KINDS, OpArrays, UnitCost
 from simulator.engine.platform import Price
-from simulator.engine.area_model import vector_lane
 
 # Element ops of ReSV's retrieval steps when no DRE is present (the DRE-disabled ablation):
 # one Hamming distance = XOR, popcount and compare on a lane; WiCSum on a vector unit sorts each

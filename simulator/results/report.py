@@ -31,6 +31,7 @@ class Report:
     bound_share: dict[str, dict[str, float]] = field(default_factory=dict)  # hardware -> bound -> time share
     notes: list[str] = field(default_factory=list)
     chip: dict = field(default_factory=dict)  # the accelerator's blocks: see metrics.chip_blocks
+    assumptions: list[dict] = field(default_factory=list)  # entry, value, unit, source, kind, hardware
 
     def as_dict(self) -> dict:
         return {
@@ -42,6 +43,7 @@ class Report:
             "area_breakdown_mm2": self.area_breakdown, "energy_breakdown_j": self.energy_breakdown,
             "chip": self.chip, "peak_tflops": self.chip.get("peak_tflops"),
             "utilisation": self.utilisation, "time_share_by_bound": self.bound_share, "notes": self.notes,
+            "assumptions": self.assumptions,
         }
 
 
