@@ -174,10 +174,6 @@ class LinkFit:
     staging_write_gbps: float
 
 
-def _pt(name: str) -> LinkPoint:
-    return next(p for p in LINK_POINTS if p.name == name)
-
-
 def fit_link() -> LinkFit:
     fit = [p for p in LINK_POINTS if p.role == "fit"]
 
