@@ -5,8 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim validate-area paper clean
+.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim validate-area paper docs help clean
 
+## setup: create .venv (Python 3.11, torch 2.13.0 CPU wheel, the package in editable mode with dev tools)
 setup: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
@@ -16,49 +17,51 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+## simulate: V-Rex8 + ReSV vs Jetson AGX Orin 32 GB + FlexGen on the average COIN case (10K-token cache)
 simulate: $(STAMP)
 	$(BIN)/vrex simulate
 
+## test: the test suite (what CI runs after make lint)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## bench: tracing and replay speed and peak memory, printed as figures
 bench: $(STAMP)
 	$(BIN)/python -m analysis.bench
 
-# ruff, then vulture for dead code (tests/vulture_whitelist.py lists names used only by people or frameworks)
+## lint: ruff, then vulture for dead code (tests/vulture_whitelist.py: names used only by people or frameworks)
 lint: $(STAMP)
 	$(BIN)/ruff check simulator analysis tests
 	$(BIN)/vulture simulator analysis tests --min-confidence 60
 
+## trace: write the default workload's trace to traces/
 trace: $(STAMP)
 	$(BIN)/vrex trace
 
-# Fit the Orin baseline's efficiencies on published decode and prefill rates, and the PCIe link, the NVMe
-# SSD and the GPU's irregular kernels on published measurements (prints the tables, writes configs and README).
+## calibrate: fit the Orin's efficiencies, the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables, write the configs and the README
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate_orin --write
 	$(BIN)/python -m analysis.calibrate_links --write
 
-# PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim).
+## validate-scalesim: the PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim)
 validate-scalesim: $(STAMP)
 	$(BIN)/pip install --quiet scalesim==3.0.0
 	$(BIN)/python -m analysis.validate_scalesim
 	$(BIN)/python -m pytest tests/engine/test_scalesim.py
 
-# Area and power model vs published chips (prints the table and writes it into README.md).
+## validate-area: the area and power model vs published chips (prints the table, writes it into the README)
 validate-area: $(STAMP)
 	$(BIN)/python -m analysis.validate_area --write
 
-# The paper's headline table, ablation and figures (results/paper/paper.md); see analysis/PAPER.md.
-# Finished runs are kept under results/paper/runs and reused if the target is run again.
+## paper: the paper's evaluation figure by figure into results/paper (resumable; points keyed by configs and code version; see analysis/PAPER.md)
 paper: $(STAMP)
 	$(BIN)/vrex paper --out results/paper
 
-# Example design-space sweep (72 points; resumes where an interrupted run stopped).
+## sweep: the example design-space sweep (analysis/specs/example-sweep.yaml) into results/example-sweep (resumable)
 sweep: $(STAMP)
 	$(BIN)/vrex sweep analysis/specs/example-sweep.yaml --out results/example-sweep --resume
 
-# Figures (PNG + PDF) of the default run and the example sweep, and a Markdown report embedding them.
+## plots: figures (PNG + PDF) of the default run and the example sweep into results/plots, and results/report.md
 plots: $(STAMP) results/example-sweep/pareto.parquet
 	$(BIN)/vrex simulate --save results/default-run --no-progress > /dev/null
 	$(BIN)/vrex plot results/default-run results/example-sweep --out results/plots
@@ -67,5 +70,14 @@ plots: $(STAMP) results/example-sweep/pareto.parquet
 results/example-sweep/pareto.parquet:
 	$(MAKE) sweep
 
+## docs: regenerate the README's and PAPER.md's generated blocks (status, targets, layout, assumptions)
+docs: $(STAMP)
+	$(BIN)/python -m analysis.docs README.md analysis/PAPER.md
+
+## help: list the targets
+help:
+	@awk '/^## [a-z-]+: /{t=$$2; sub(/:$$/, "", t); h=$$0; sub(/^## [a-z-]+: /, "", h); printf "  make %-18s %s\n", t, h}' Makefile
+
+## clean: remove the venv and caches
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

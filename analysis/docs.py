@@ -69,11 +69,18 @@ def targets_markdown() -> str:
     return "\n".join(rows)
 
 
-def _yaml_name(path: Path) -> tuple[str, str]:
+def _yaml_summary(path: Path) -> tuple[str, str]:
+    """(kind, first sentence of the file's header comment) of a config file."""
     from simulator.config.schema import load_yaml
 
-    data = load_yaml(path)
-    return str(data.get("name", path.stem)), str(data.get("kind", ""))
+    header = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line.lstrip("# ").strip())
+    text = " ".join(header)
+    first = re.split(r"(?<=[a-z0-9)])\. ", text, maxsplit=1)[0].rstrip(".")
+    return str(load_yaml(path).get("kind", "")), first
 
 
 def status_markdown() -> str:
@@ -83,8 +90,8 @@ def status_markdown() -> str:
 
     lines = ["**Platforms** (`hwconfigs/`):"]
     for p in sorted((ROOT / "hwconfigs").glob("*.yaml")):
-        name, kind = _yaml_name(p)
-        lines.append(f"- `{p.name}`: {name} ({kind})")
+        kind, summary = _yaml_summary(p)
+        lines.append(f"- `{p.name}` ({kind}): {summary}")
     lines.append("")
     lines.append("**KV policies** (`kv_policy.name`):")
     for name, cls in POLICIES.items():
