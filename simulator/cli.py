@@ -441,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that went away is handled below, not at exit
+        return rc
     except VrexError as exc:
         print(f"vrex: error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ class DramConfig:
 
     type: str = spec("DRAM standard; selects energy per bit in the tech table", choices=DRAM_TYPES)
     channels: int = spec("independent channels", ge=1, le=1024, why="1024: 64x an HBM3e GPU's channels")
-    bandwidth_gbps: float = spec("peak bandwidth, all channels", unit="GB/s", gt=0, le=100_000, why=WHY_BW)
+    bandwidth_gbps: float = spec("peak bandwidth, all channels", unit="GB/s", ge=0.01, le=100_000, why=WHY_BW)
     efficiency: float = spec("achievable fraction of peak for streaming access", gt=0, le=1, default=0.85)
     latency_ns: float = spec("access latency added once per transfer", unit="ns", ge=0, default=100.0, le=1e9,
                              why=WHY_LAT)
@@ -75,8 +75,8 @@ class PcieLinkConfig:
 class OffloadDeviceConfig:
     """The memory behind the link: an NVMe SSD or host DRAM."""
 
-    read_gbps: float = spec("sequential read bandwidth of the device", unit="GB/s", gt=0, le=100_000, why=WHY_BW)
-    write_gbps: float = spec("sequential write bandwidth of the device", unit="GB/s", gt=0, le=100_000,
+    read_gbps: float = spec("sequential read bandwidth of the device", unit="GB/s", ge=0.001, le=100_000, why=WHY_BW)
+    write_gbps: float = spec("sequential write bandwidth of the device", unit="GB/s", ge=0.001, le=100_000,
                              why=WHY_BW)
     read_latency_us: float = spec("latency of one read request (command to first data)", unit="us", ge=0,
                                   le=1e6, why=WHY_LAT)
@@ -113,7 +113,7 @@ class OffloadConfig:
 class NocConfig:
     """On-chip interconnect between cores (exchange of partial outputs after a split op)."""
 
-    bandwidth_gbps: float = spec("bandwidth each core can send and receive", unit="GB/s", gt=0, le=100_000,
+    bandwidth_gbps: float = spec("bandwidth each core can send and receive", unit="GB/s", ge=0.01, le=100_000,
                                  why=WHY_BW)
     latency_ns: float = spec("latency of one synchronisation (barrier + first flit)", unit="ns", ge=0, le=1e9,
                              why=WHY_LAT)
@@ -308,7 +308,7 @@ class GpuConfig:
     clock_mhz: float = spec("GPU clock", unit="MHz", ge=1, le=10_000, why=WHY_CLOCK)
     tensor_tflops: dict[str, float] = spec("dense tensor-core peak by precision (fp16 or bf16 required)",
                                            unit="TFLOP/s")
-    fp32_tflops: float = spec("CUDA-core FP32 peak", unit="TFLOP/s", gt=0, le=100_000, why=WHY_TFLOPS)
+    fp32_tflops: float = spec("CUDA-core FP32 peak", unit="TFLOP/s", ge=0.001, le=100_000, why=WHY_TFLOPS)
     l2_mb: float = spec("L2 cache", unit="MiB", gt=0, le=1 << 20, why="1 TiB: more than any cache")
     dram: DramConfig = spec("off-chip DRAM")
     offload: OffloadConfig | None = spec("offload tier for KV (NVMe SSD / host memory); none: KV that outgrows "
