@@ -194,7 +194,7 @@ class DreConfig:
     kvmu: bool = spec("KVMU cluster-wise layout: one offload request per contiguous cluster run "
                       "(false: tokens in arrival order, one request per contiguous token run)", default=True)
     prefetch: bool = spec("next-layer prediction and KV prefetch overlap the current layer", default=True)
-    sram_kb: float = spec("DRE SRAM (hash bits, scores, token counts)", unit="KiB", gt=0, le=1 << 20, why=WHY_SRAM)
+    sram_kb: float = spec("DRE SRAM (hash bits, scores, token counts)", unit="KiB", ge=0.125, le=1 << 20, why=WHY_SRAM)
 
 
 @dataclass(frozen=True, kw_only=True)

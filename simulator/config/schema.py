@@ -150,6 +150,12 @@ def load_yaml(path: str | Path) -> Any:
     return data
 
 
+def _show(value: Any) -> str:
+    """A value as shown in an error: its repr, shortened (a 300-digit integer or a long list is not read)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
+
+
 def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if tp is int:
@@ -188,10 +194,10 @@ def _check_range(value: Any, meta: dict, source: str, key: str, tp: Any) -> None
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise ConfigError(source, key, f"got {value!r}; allowed: {allowed}")
+        raise ConfigError(source, key, f"got {_show(value)}; allowed: {allowed}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(source, key, f"got {value!r}; must be a finite number")
+            raise ConfigError(source, key, f"got {_show(value)}; must be a finite number")
         bad = (
             (meta.get("gt") is not None and not value > meta["gt"])
             or (meta.get("ge") is not None and not value >= meta["ge"])
@@ -203,7 +209,7 @@ def _check_range(value: Any, meta: dict, source: str, key: str, tp: Any) -> None
             over = (meta.get("lt") is not None and not value < meta["lt"]) or \
                 (meta.get("le") is not None and not value <= meta["le"])
             reason = f" ({why})" if why and over else ""
-            raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)} {_range_text(meta)}{reason}")
+            raise ConfigError(source, key, f"got {_show(value)}; must be {_describe(tp)} {_range_text(meta)}{reason}")
 
 
 def _convert(value: Any, tp: Any, meta: dict, source: str, key: str) -> Any:
@@ -222,40 +228,43 @@ def _convert(value: Any, tp: Any, meta: dict, source: str, key: str) -> Any:
                 errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
-        raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)}")
+        raise ConfigError(source, key, f"got {_show(value)}; must be {_describe(tp)}")
     if dataclasses.is_dataclass(tp):
         return build(tp, value, source=source, prefix=key)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
-            raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)}")
+            raise ConfigError(source, key, f"got {_show(value)}; must be {_describe(tp)}")
         return tuple(_convert(v, item_tp, meta, source, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         _, val_tp = typing.get_args(tp)
         if not isinstance(value, dict):
-            raise ConfigError(source, key, f"got {value!r}; must be a mapping")
+            raise ConfigError(source, key, f"got {_show(value)}; must be a mapping")
         return {str(k): _convert(v, val_tp, meta, source, f"{key}.{k}") for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(source, key, f"got {value!r}; must be true or false")
+            raise ConfigError(source, key, f"got {_show(value)}; must be true or false")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2.0**63:
                 value = int(value)
             else:
-                raise ConfigError(source, key, f"got {value!r}; must be an integer {_range_text(meta)}".rstrip())
+                why = f" ({meta['why']})" if meta.get("why") and isinstance(value, float) and \
+                    math.isfinite(value) and value.is_integer() else ""
+                raise ConfigError(source, key, f"got {_show(value)}; must be an integer {_range_text(meta)}".rstrip()
+                                  + why)
         _check_range(value, meta, source, key, tp)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(source, key, f"got {value!r}; must be a number {_range_text(meta)}".rstrip())
+            raise ConfigError(source, key, f"got {_show(value)}; must be a number {_range_text(meta)}".rstrip())
         value = float(value)
         _check_range(value, meta, source, key, tp)
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(source, key, f"got {value!r}; must be a string")
+            raise ConfigError(source, key, f"got {_show(value)}; must be a string")
         _check_range(value, meta, source, key, tp)
         return value
     if tp is Any:
