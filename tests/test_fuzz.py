@@ -256,7 +256,7 @@ def test_fuzz_trace(tmp_path, base_trace, machines, m):
 # ---------------------------------------------------------------- CLI arguments
 FLAGS = {
     "stream": ["--fps", "--duration-s", "--streams", "--max-queue", "--jitter-s", "--seed", "--drop-policy",
-               "--question-policy"],
+               "--question-policy", "--timeline-window"],
     "policies": ["--duration-s"],
     "sweep": ["--workers"],
 }
@@ -264,7 +264,8 @@ BAD_VALUE = st.sampled_from(["0", "-1", "-3", "nan", "inf", "-inf", "1e9", "1e30
                              "99999999999999999999", "0x10"])
 
 
-VALID = {("--seed", "0"), ("--jitter-s", "0"), ("--jitter-s", "2e-400")}  # in range: they would start work
+VALID = {("--seed", "0"), ("--jitter-s", "0"), ("--jitter-s", "2e-400"), ("--timeline-window", "0"),
+         ("--timeline-window", "2e-400")}  # in range: they would start work
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -277,6 +278,8 @@ def test_fuzz_cli_flags(cmd, data):
     flag = data.draw(st.sampled_from(FLAGS[cmd]))
     value = data.draw(BAD_VALUE.filter(lambda v: (flag, v) not in VALID))
     argv = [cmd] + (["analysis/specs/example-sweep.yaml"] if cmd == "sweep" else []) + [flag, value]
+    if flag == "--timeline-window":  # START END: a bad start, or an end not after it
+        argv += ["1", "--timeline-json", "t.json"]
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
