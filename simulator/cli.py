@@ -59,6 +59,17 @@ def check_flag(flag: str, value):
     return check_field(RunFlags, name, value, source=flag, key=name)
 
 
+def _check_real_mode(paths, workloads=()) -> None:
+    """--mode real runs the model on the CPU: refuse, with an estimate, what cannot fit this machine."""
+    from simulator.config.workload import check_real_mode, load_workload
+    from simulator.pipeline import resolve
+
+    for p in paths:
+        check_real_mode(load_workload(resolve(p)), str(p))
+    for wl, src in workloads:
+        check_real_mode(wl, src)
+
+
 def _override_stream(wl, args, source: str):
     """The workload with --fps / --duration-s applied, re-checked as a whole (questions within the stream,
     the trace within this machine's memory)."""
@@ -107,6 +118,8 @@ def cmd_simulate(args) -> int:
     base_wl = args.baseline_workload
     if base_wl is None and args.workload == DEFAULT_WORKLOAD and args.trace is None:
         base_wl = DEFAULT_BASELINE_WORKLOAD  # the default comparison: V-Rex8 + ReSV vs Orin 32 GB + FlexGen
+    if args.mode == "real" and args.trace is None:
+        _check_real_mode([args.workload] + ([base_wl] if base_wl not in (None, "same") else []))
     out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode,
               tech_path=args.tech or DEFAULT_TECH, progress=_progress(args),
               baseline_workload_path=None if base_wl in (None, "same") else base_wl)
@@ -285,6 +298,8 @@ def cmd_trace(args) -> int:
     wl = load_workload(wl_path)
     out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
     check_output_path(out, "--out")
+    if args.mode == "real":
+        _check_real_mode([], [(wl, str(wl_path))])
     t0 = time.perf_counter()
     tr = trace_workload(wl, mode=args.mode, progress=_progress(args),
                         source=str(wl_path))
@@ -306,6 +321,8 @@ def cmd_policies(args) -> int:
     check_output_path(args.out, "--out")
     check_output_path(args.heatmap, "--heatmap")
     wl = _override_stream(load_workload(resolve(args.workload)), args, str(args.workload))
+    if args.mode == "real":
+        _check_real_mode([], [(wl, str(args.workload))])
     suite = load_suite(resolve(args.suite))
     traces: dict = {}
     df = compare_policies(wl, suite, mode=args.mode, progress=_progress(args), traces=traces)

@@ -167,6 +167,17 @@ def test_model_layers_limit(tmp_path):
         load_workload(p)
 
 
+def test_real_mode_beyond_memory_refused_before_work(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    import simulator.config.workload as w
+    import simulator.stream as st
+
+    monkeypatch.setattr(w, "_machine_memory", lambda: 16 << 30)  # a 16 GiB machine, wherever the test runs
+    monkeypatch.setattr(st, "trace_workload", lambda *a, **k: pytest.fail("tracing started"))
+    rc = main(["trace", "--mode", "real", "--workload", "workloads/coin-llava-ov-7b.yaml", "--out", "x.parquet"])
+    one_error_line(capsys, rc, "coin-llava-ov-7b.yaml", "--mode real needs at least", "GiB")
+
+
 def test_trace_larger_than_memory_refused_with_estimate(tmp_path, monkeypatch):
     import simulator.config.workload as w
 

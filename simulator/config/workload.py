@@ -212,6 +212,31 @@ def trace_size_estimate(wl: WorkloadConfig) -> tuple[int, int]:
     return events, events * _BYTES_PER_EVENT
 
 
+def real_mode_memory_estimate(wl: WorkloadConfig) -> int:
+    """Bytes a real-mode trace needs at least: FP32 weights on the CPU plus the FP32 KV cache of every token
+    (a lower estimate: activations and the policies' own tables come on top)."""
+    m = wl.model_config
+    s = m.llm
+    mlp = (3 if s.mlp == "swiglu" else 2) * s.hidden * s.ffn
+    llm = s.layers * (s.hidden * (s.heads + 2 * s.kv_heads) * s.head_dim + s.heads * s.head_dim * s.hidden + mlp) \
+        + 2 * s.vocab * s.hidden
+    vit = m.vision.layers * (4 * m.vision.hidden**2 + 2 * m.vision.hidden * m.vision.ffn) if m.vision else 0
+    frames = wl.stream.frames if m.vision is not None else 0
+    tokens = (wl.stream.system_prompt_tokens + frames * m.tokens_per_frame
+              + sum(q.prompt_tokens + q.answer_tokens for q in wl.stream.questions))
+    kv = tokens * s.layers * 2 * s.kv_heads * s.head_dim * wl.batch
+    return 4 * (llm + vit + kv)
+
+
+def check_real_mode(wl: WorkloadConfig, source: str) -> None:
+    """Refuse a real-mode trace that cannot fit this machine's memory, with the estimate, before it starts."""
+    need, have = real_mode_memory_estimate(wl), _machine_memory()
+    if need > have // 2:
+        raise ConfigError(source, "model", f"--mode real needs at least ~{need / 2**30:.1f} GiB (FP32 weights and KV "
+                          f"cache on the CPU), more than half of this machine's {have / 2**30:.1f} GiB; use "
+                          "--mode meta")
+
+
 def _machine_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -227,8 +252,8 @@ def check_workload(wl: WorkloadConfig, source: str, key: str = "stream.duration_
     have = _machine_memory()
     if need > have // 2:
         raise ConfigError(source, key, f"the trace would need ~{need / 2**30:.1f} GiB ({events:,} events: "
-                          f"{wl.stream.frames:,} frames, {len(wl.stream.questions)} questions) and this machine "
-                          f"has {have / 2**30:.1f} GiB; shorten the stream, lower fps or answer_tokens")
+                          f"{wl.stream.frames:,} frames, {len(wl.stream.questions)} questions), more than half of "
+                          f"this machine's {have / 2**30:.1f} GiB; shorten the stream, lower fps or answer_tokens")
 
 
 def load_model(path: str | Path) -> ModelConfig:
