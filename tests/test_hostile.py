@@ -336,6 +336,19 @@ def test_version_2_still_read(tmp_path, trace_file):
     assert tr.meta["schema_version"] == 2 and tr.meta.record.precision is None
 
 
+def test_trace_meta_is_a_read_only_typed_record(trace_file):
+    import copy
+    import pickle
+
+    tr = read_trace(trace_file[0])
+    assert tr.meta.record.fps == tr.meta["fps"] and isinstance(tr.meta.record.frames, int)
+    with pytest.raises(TypeError, match="read-only"):
+        tr.meta["fps"] = 99
+    for back in (pickle.loads(pickle.dumps(tr.meta)), copy.deepcopy(tr.meta)):
+        assert back == tr.meta and back.record == tr.meta.record
+    assert json.loads(json.dumps(tr.meta)) == dict(tr.meta)
+
+
 def test_kv_table_checked(tmp_path, trace_file):
     p, table, meta, kv = trace_file
     kv = dict(kv)

@@ -126,6 +126,15 @@ class TraceMeta(dict):
         out.record = rec
         return out
 
+    @classmethod
+    def _rebuild(cls, items: dict, record: TraceMetaRecord) -> "TraceMeta":
+        out = cls(items)
+        out.record = record
+        return out
+
+    def __reduce__(self):  # pickle and copy rebuild it whole (item assignment is refused)
+        return (TraceMeta._rebuild, (dict(self), self.record))
+
     def _readonly(self, *_a, **_k):
         raise TypeError("TraceMeta is read-only; copy it with dict(meta) to change it")
 
