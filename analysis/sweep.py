@@ -34,6 +34,8 @@ from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import WorkloadConfig
 from simulator.errors import ConfigError, VrexError
 
+MAX_POINTS = 100_000
+WHY_POINTS = "100000 points: each is a full simulation (seconds to minutes); a day of 2 cores does ~10^4"
 ROLES = {"hw": AcceleratorConfig, "baseline": GpuConfig, "workload": WorkloadConfig}
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
 _CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
@@ -61,7 +63,7 @@ class SweepSpec:
     name: str = spec("sweep name")
     base: BaseSpec = spec("base configs")
     sampler: str = spec("how points are chosen", choices=("grid", "random", "lhs"), default="grid")
-    samples: int = spec("points for random / lhs", ge=1, default=50)
+    samples: int = spec("points for random / lhs", ge=1, default=50, le=MAX_POINTS, why=WHY_POINTS)
     seed: int = spec("sampling seed", default=0)
     axes: list[Axis] = spec("swept config paths")
     constraints: list[str] = spec("metric bounds, e.g. 'area_mm2 <= 10'", default_factory=tuple)
@@ -104,7 +106,13 @@ def parse_constraint(text: str, source: str, where: str) -> tuple[str, str, floa
     m = _CONSTRAINT.match(text)
     if not m:
         raise ConfigError(source, where, f"'{text}' is not 'metric <op> number' with op one of {', '.join(OPS)}")
-    return m.group(1), m.group(2), float(m.group(3))
+    try:
+        bound = float(m.group(3))
+    except ValueError:
+        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a number") from None
+    if not math.isfinite(bound):
+        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a finite number")
+    return m.group(1), m.group(2), bound
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -131,6 +139,10 @@ def load_spec(path: str | Path) -> SweepSpec:
                 raise ConfigError(source, f"{where}.range", "log sampling needs low > 0")
             if sp.sampler == "grid" and ax.values is None:
                 raise ConfigError(source, where, "grid sampling needs 'values'")
+    if sp.sampler == "grid":
+        n = math.prod(len(ax.values or ()) for ax in sp.axes)
+        if n > MAX_POINTS:
+            raise ConfigError(source, "axes", f"the grid has {n:,} points; at most {MAX_POINTS:,} ({WHY_POINTS})")
     for i, c in enumerate(sp.constraints):
         name, _, _ = parse_constraint(c, source, f"constraints[{i}]")
         if name not in metric_names:
@@ -328,8 +340,22 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
     if out.exists() and done_ids(out) and not resume:
         raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
                                         "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.yaml").write_text(spec_path.read_text())
+    digest = spec_hash(spec_path)
+    if done_ids(out):
+        old = out / "spec.yaml"
+        if not old.is_file():
+            raise ConfigError(str(out), "", "holds points but no spec.yaml: not a sweep directory (or a damaged "
+                                            "one); choose another --out")
+        old_digest = spec_hash(old)
+        if old_digest != digest:
+            raise ConfigError(str(out), "", f"was made by a different spec ({old} has hash {old_digest[:12]}, "
+                                            f"{spec_path} has {digest[:12]}); --resume continues only the same "
+                                            "spec: choose another --out")
+    from simulator.safe_io import atomic_write
+
+    text = spec_path.read_text()
+    atomic_write(out / "spec.yaml", lambda tmp: tmp.write_text(text), rescue=False)
+    atomic_write(out / "spec.sha256", lambda tmp: tmp.write_text(digest + "\n"), rescue=False)
     finished = done_ids(out)
     todo = [v for v in points if point_id(v) not in finished]
     # one trace per distinct workload, made before the points fan out
@@ -346,6 +372,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         from tqdm import tqdm
 
         bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {sp.name}", unit="point")
+    prev_term = _raise_on_sigterm()
     try:
         if executor == "dask":
             _run_dask(args, scheduler, client, bar)
@@ -356,7 +383,18 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
                     bar.update(1)
         else:
             _run_local(args, workers, bar)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        n = len(done_ids(out))
+        import sys
+
+        print(f"vrex: sweep stopped: {n} of {len(points)} points finished and kept in {out}; "
+              f"'vrex sweep {spec_path} --out {out} --resume' continues", file=sys.stderr)
+        raise
     finally:
+        _restore_sigterm(prev_term)
         if bar is not None:
             bar.close()
     df = load_results(out)
@@ -364,17 +402,65 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
     return df
 
 
+def spec_hash(path: str | Path) -> str:
+    """SHA-256 of a spec's parsed content (comments and formatting do not count): a resumed directory must
+    come from the same spec."""
+    data = load_yaml(path)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: stop the workers, keep the finished points."""
+
+
+def _raise_on_sigterm():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    # Ctrl-C too, even where the shell started us with SIGINT ignored (a background job)
+    return signal.signal(signal.SIGTERM, handler), signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _restore_sigterm(prev) -> None:
+    import signal
+
+    if prev is not None:
+        signal.signal(signal.SIGTERM, prev[0])
+        signal.signal(signal.SIGINT, prev[1])
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, which terminates them (a worker that caught it would go on)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_point_args(a) -> dict:
+    return run_point(*a)
+
+
 def _run_local(args, workers, bar) -> None:
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    n = workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
-        futs = [pool.submit(run_point, *a) for a in args]
-        for f in as_completed(futs):
-            f.result()
+    n = min(workers or os.cpu_count() or 1, len(args))
+    pool = mp.get_context("spawn").Pool(processes=n, initializer=_worker_init)
+    try:
+        for _ in pool.imap_unordered(_run_point_args, args):
             if bar is not None:
                 bar.update(1)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # in-flight points are dropped (each is written atomically, so none is half-written)
+        raise
+    finally:
+        pool.join()
 
 
 def _run_dask(args, scheduler, client, bar) -> None:
@@ -385,12 +471,16 @@ def _run_dask(args, scheduler, client, bar) -> None:
         if not scheduler:
             raise ConfigError("--scheduler", "", "the dask executor needs --scheduler tcp://HOST:PORT")
         client = Client(scheduler)
+    futs = []
     try:
         futs = [client.submit(run_point, *a, pure=False) for a in args]
         for f in as_completed(futs):
             f.result()
             if bar is not None:
                 bar.update(1)
+    except BaseException:
+        client.cancel(futs)
+        raise
     finally:
         if own:
             client.close()

@@ -6,11 +6,86 @@ User errors (bad configs, corrupt traces) print one line ``vrex: error: ...`` an
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from simulator import __version__
-from simulator.errors import VrexError
+from simulator.config.schema import check_field, spec
+from simulator.errors import ConfigError, VrexError
+from simulator.safe_io import check_output_path
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error convention: one line ``vrex: error: ...``, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"vrex: error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFlags:
+    """Command-line values that are no config field, with their ranges (the flags that override a config field
+    are checked against that field: ``--fps`` against ``stream.fps`` and so on, see ``_FLAG_FIELDS``)."""
+
+    streams: int = spec("concurrent streams", ge=1, le=1024,
+                        why="1024 streams; each stream is a full copy of the replayed jobs")
+    max_queue: int = spec("waiting frames per stream", ge=1, le=1_000_000, why="a million frames of queue")
+    jitter_s: float = spec("frame arrival jitter", unit="s", ge=0, le=3600, why="an hour of jitter")
+    seed: int = spec("random seed", ge=0, le=2**32 - 1, why="numpy seeds are 32-bit")
+    drop_policy: str = spec("drop policy", choices=("drop_oldest", "skip_new"))
+    question_policy: str = spec("question policy", choices=("answer_first", "interleave"))
+    window_s: float = spec("timeline window bound", unit="s", ge=0, le=86400, why="a day of video")
+    workers: int = spec("sweep worker processes", ge=1, le=1024,
+                        why="1024 processes; each loads a model trace (hundreds of MB)")
+
+
+def _flag_fields():
+    from simulator.config.workload import StreamConfig
+
+    # flag -> (config class, field, dotted key in the workload file)
+    return {"--fps": (StreamConfig, "fps", "stream.fps"),
+            "--duration-s": (StreamConfig, "duration_s", "stream.duration_s")}
+
+
+def check_flag(flag: str, value):
+    """Validate a flag's value against the schema field it overrides (or RunFlags); returns the value."""
+    fields = _flag_fields()
+    if flag in fields:
+        cls, name, key = fields[flag]
+        return check_field(cls, name, value, source=flag, key=key)
+    name = {"--timeline-window": "window_s"}.get(flag, flag.lstrip("-").replace("-", "_"))
+    return check_field(RunFlags, name, value, source=flag, key=name)
+
+
+def _check_real_mode(paths, workloads=()) -> None:
+    """--mode real runs the model on the CPU: refuse, with an estimate, what cannot fit this machine."""
+    from simulator.config.workload import check_real_mode, load_workload
+    from simulator.pipeline import resolve
+
+    for p in paths:
+        check_real_mode(load_workload(resolve(p)), str(p))
+    for wl, src in workloads:
+        check_real_mode(wl, src)
+
+
+def _override_stream(wl, args, source: str):
+    """The workload with --fps / --duration-s applied, re-checked as a whole (questions within the stream,
+    the trace within this machine's memory)."""
+    from simulator.config.workload import check_workload
+
+    changes = {}
+    for flag, attr, name in (("--duration-s", "duration_s", "duration_s"), ("--fps", "fps", "fps")):
+        v = getattr(args, attr, None)
+        if v is not None:
+            changes[name] = check_flag(flag, v)
+    if not changes:
+        return wl
+    wl = wl.with_stream(**changes)
+    flags = " and ".join(f for f, n in (("--duration-s", "duration_s"), ("--fps", "fps")) if n in changes)
+    check_workload(wl, f"{source} with {flags}")
+    return wl
 
 
 def _progress(args) -> bool:
@@ -37,10 +112,16 @@ def cmd_simulate(args) -> int:
     from simulator.config.tech import DEFAULT_TECH
     from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, DEFAULT_WORKLOAD, run
     from simulator.results.report import render_text, write_json, write_parquet
+    from simulator.safe_io import atomic_write, guarded_dir_write
 
+    check_output_path(args.out, "--out")
+    check_output_path(args.timeline, "--timeline")
+    check_output_path(args.save, "--save", directory=True)
     base_wl = args.baseline_workload
     if base_wl is None and args.workload == DEFAULT_WORKLOAD and args.trace is None:
         base_wl = DEFAULT_BASELINE_WORKLOAD  # the default comparison: V-Rex8 + ReSV vs Orin 32 GB + FlexGen
+    if args.mode == "real" and args.trace is None:
+        _check_real_mode([args.workload] + ([base_wl] if base_wl not in (None, "same") else []))
     out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode,
               tech_path=args.tech or DEFAULT_TECH, progress=_progress(args),
               baseline_workload_path=None if base_wl in (None, "same") else base_wl, engine=args.engine)
@@ -48,26 +129,32 @@ def cmd_simulate(args) -> int:
         print(write_json(out.report))
     else:
         print(render_text(out.report))
+    sys.stdout.flush()  # the report is out before any file is written: a failed write loses nothing
     if args.out:
-        path = write_parquet(out.report, args.out)
+        path = atomic_write(args.out, lambda tmp: write_parquet(out.report, tmp))
         print(f"results written to {path}", file=sys.stderr)
     if args.timeline:
         cols = ["phase", "frame", "question", "step", "layer", "op", "kind", "unit", "start_s", "end_s",
                 "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "dram_bytes", "bound"]
-        Path(args.timeline).parent.mkdir(parents=True, exist_ok=True)
-        out.accel.ops[cols].to_parquet(args.timeline, index=False)
+        atomic_write(args.timeline, lambda tmp: out.accel.ops[cols].to_parquet(tmp, index=False))
         print(f"per-op timeline of {out.accel.hardware} written to {args.timeline}", file=sys.stderr)
     if args.save:
         from analysis.artefacts import save_run
 
-        print(f"run saved to {save_run(out, args.save)} (vrex plot {args.save})", file=sys.stderr)
+        d = guarded_dir_write(args.save, lambda d: save_run(out, d))
+        print(f"run saved to {d} (vrex plot {args.save})", file=sys.stderr)
     return 0
 
 
 def cmd_sweep(args) -> int:
     from analysis.sweep import run_sweep
 
+    if args.workers is not None:
+        check_flag("--workers", args.workers)
+    if args.scheduler is not None and args.executor != "dask":
+        raise ConfigError("--scheduler", "", "only used with --executor dask")
     out = args.out or f"results/{Path(args.spec).stem}"
+    check_output_path(out, "--out", directory=True)
     df = run_sweep(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                    workers=args.workers, progress=not args.no_progress)
     counts = df["status"].value_counts().to_dict() if "status" in df else {}
@@ -78,22 +165,26 @@ def cmd_sweep(args) -> int:
 
 def cmd_plot(args) -> int:
     from analysis.plots import plot_inputs
+    from simulator.safe_io import guarded_dir_write
 
     inputs = [Path(p) for p in args.inputs]
     _check_inputs(inputs)
     out = Path(args.out) if args.out else inputs[0] / "plots"
-    paths = plot_inputs(inputs, out)
+    check_output_path(out, "--out", directory=True)
+    paths = guarded_dir_write(out, lambda d: plot_inputs(inputs, d))
     print(f"{len(paths)} files written to {out}")
     return 0
 
 
 def cmd_report(args) -> int:
     from analysis.plots import write_report
+    from simulator.safe_io import guarded_dir_write
 
     inputs = [Path(p) for p in args.inputs]
     _check_inputs(inputs)
     out = Path(args.out) if args.out else inputs[0] / "report.md"
-    print(f"report written to {write_report(inputs, out)}")
+    check_output_path(out, "--out")
+    print(f"report written to {guarded_dir_write(out.parent, lambda _d: write_report(inputs, out))}")
     return 0
 
 
@@ -117,17 +208,25 @@ def cmd_stream(args) -> int:
     from simulator.engine.kv_memory import kv_bytes_held
     from simulator.engine.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs
     from simulator.engine.simulate import simulate
-    from simulator.errors import ConfigError, VrexError
     from simulator.pipeline import resolve
     from simulator.results import realtime as rt
+    from simulator.safe_io import atomic_write, guarded_dir_write
     from simulator.stream import trace_workload
 
-    hw = load_hardware(resolve(args.hw))
-    wl = load_workload(resolve(args.workload))
-    if args.duration_s is not None:
-        wl = wl.with_stream(duration_s=args.duration_s)
+    # every flag and output path is checked before any work starts
+    for flag in ("--streams", "--max-queue", "--jitter-s", "--seed", "--drop-policy", "--question-policy"):
+        check_flag(flag, getattr(args, flag.lstrip("-").replace("-", "_")))
     if args.fps is not None:
-        wl = wl.with_stream(fps=args.fps)
+        check_flag("--fps", args.fps)
+    if args.duration_s is not None:
+        check_flag("--duration-s", args.duration_s)
+    start, end = (check_flag("--timeline-window", v) for v in args.timeline_window)
+    if not end > start:
+        raise ConfigError("--timeline-window", "", f"end {end:g} must be after start {start:g}")
+    check_output_path(args.out, "--out", directory=True)
+    check_output_path(args.timeline_json, "--timeline-json")
+    hw = load_hardware(resolve(args.hw))
+    wl = _override_stream(load_workload(resolve(args.workload)), args, str(args.workload))
     try:
         policy = RealtimePolicy(max_queue=args.max_queue, drop_policy=args.drop_policy,
                                 question_policy=args.question_policy, jitter_s=args.jitter_s, seed=args.seed)
@@ -169,23 +268,21 @@ def cmd_stream(args) -> int:
           f"({100 * a['kv_offload_share_end']:.0f}%) in the offload tier")
     for n in res.notes:
         print(f"  note: {n}")
+    sys.stdout.flush()
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(summ, indent=1, default=float))
-        run.jobs.to_parquet(out / "jobs.parquet", index=False)
-        run.queue.to_parquet(out / "queue.parquet", index=False)
+        text = json.dumps(summ, indent=1, default=float)
+        atomic_write(out / "summary.json", lambda tmp: tmp.write_text(text))
+        atomic_write(out / "jobs.parquet", lambda tmp: run.jobs.to_parquet(tmp, index=False))
+        atomic_write(out / "queue.parquet", lambda tmp: run.queue.to_parquet(tmp, index=False))
         from analysis.plots import realtime as realtime_figures
 
-        files = realtime_figures(out, out / "figures")
+        files = guarded_dir_write(out, lambda d: realtime_figures(d, d / "figures"))
         print(f"results and {len(files)} figure files written to {out}", file=sys.stderr)
     if args.timeline_json:
-        if args.timeline_window[1] <= args.timeline_window[0]:
-            raise VrexError(f"--timeline-window: end {args.timeline_window[1]} must be after start "
-                            f"{args.timeline_window[0]}")
         trace = rt.chrome_trace(run, [rt.ops_for_timeline(res.ops)] * args.streams, streams,
-                                window_s=tuple(args.timeline_window), device=hw.name)
-        path = rt.write_json(trace, args.timeline_json)
+                                window_s=(start, end), device=hw.name)
+        path = atomic_write(args.timeline_json, lambda tmp: rt.write_json(trace, tmp))
         print(f"timeline ({len(trace['traceEvents']):,} events) written to {path}", file=sys.stderr)
     return 0
 
@@ -200,10 +297,13 @@ def cmd_trace(args) -> int:
 
     wl_path = resolve(args.workload)
     wl = load_workload(wl_path)
+    out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
+    check_output_path(out, "--out")
+    if args.mode == "real":
+        _check_real_mode([], [(wl, str(wl_path))])
     t0 = time.perf_counter()
     tr = trace_workload(wl, mode=args.mode, progress=_progress(args),
                         source=str(wl_path))
-    out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
     write_trace(tr, out)
     dt = time.perf_counter() - t0
     print(f"{out}: {len(tr.events):,} events, {tr.meta['frames']} frames, {dt:.1f} s "
@@ -215,10 +315,15 @@ def cmd_policies(args) -> int:
     from analysis.policy_report import compare_policies, load_suite, render
     from simulator.config.workload import load_workload
     from simulator.pipeline import resolve
+    from simulator.safe_io import atomic_write, guarded_dir_write
 
-    wl = load_workload(resolve(args.workload))
     if args.duration_s is not None:
-        wl = wl.with_stream(duration_s=args.duration_s)
+        check_flag("--duration-s", args.duration_s)
+    check_output_path(args.out, "--out")
+    check_output_path(args.heatmap, "--heatmap")
+    wl = _override_stream(load_workload(resolve(args.workload)), args, str(args.workload))
+    if args.mode == "real":
+        _check_real_mode([], [(wl, str(args.workload))])
     suite = load_suite(resolve(args.suite))
     traces: dict = {}
     df = compare_policies(wl, suite, mode=args.mode, progress=_progress(args), traces=traces)
@@ -226,12 +331,11 @@ def cmd_policies(args) -> int:
     if args.heatmap:
         from analysis.policy_report import plot_retrieval_heatmaps
 
-        files = plot_retrieval_heatmaps(traces, args.heatmap)
+        files = guarded_dir_write(Path(args.heatmap).parent, lambda _d: plot_retrieval_heatmaps(traces, args.heatmap))
         print(f"retrieval heatmaps: {', '.join(map(str, files)) or 'none (no per-head retrieval policy)'}",
               file=sys.stderr)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        df.to_parquet(args.out, index=False)
+        atomic_write(args.out, lambda tmp: df.to_parquet(tmp, index=False))
         print(f"table written to {args.out}", file=sys.stderr)
     return 0
 
@@ -239,6 +343,7 @@ def cmd_policies(args) -> int:
 def cmd_paper(args) -> int:
     from analysis.paper import run_paper
 
+    check_output_path(args.out, "--out", directory=True)
     path = run_paper(args.out, progress=_progress(args))
     print(path.read_text())
     return 0
@@ -272,7 +377,7 @@ def cmd_validate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vrex", description="Streaming video LLM accelerator simulator (V-Rex-like)")
+    p = _Parser(prog="vrex", description="Streaming video LLM accelerator simulator (V-Rex-like)")
     p.add_argument("--version", action="version", version=f"vrex-sim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("simulate", help="trace a workload and replay it on an accelerator and the GPU baseline")
@@ -346,17 +451,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that went away is handled below, not at exit
+        return rc
     except VrexError as exc:
-        print(f"vrex: error: {exc}", file=sys.stderr)
+        print(f"vrex: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vrex: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `vrex simulate --json | head`): stop quietly like other CLI tools; point
+        # stdout at /dev/null so the interpreter's final flush does not raise again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE
 
 
 if __name__ == "__main__":

@@ -18,6 +18,25 @@ PRECISION_BITS = {"int4": 4, "int8": 8, "fp16": 16, "bf16": 16}
 DRAM_TYPES = ("lpddr4x", "lpddr5", "lpddr5x", "hbm2e", "ddr4")
 TECH_NODES = ("28nm", "16nm", "14nm", "7nm", "samsung8nm")
 OFFLOAD_TIERS = ("ssd", "host_memory")
+
+# Upper limits and why (the README's "Errors and limits" lists them). Values beyond them describe no
+# buildable chip and make the model's time or memory blow up (e.g. the multi-core split search is linear
+# in the core count; a 1e26-core chip never finishes it).
+WHY_CLOCK = "10 GHz: no CMOS logic clocks higher; lower than 1 MHz gives frame times of hours"
+WHY_CORES = "4096: 85x the 48-core V-Rex server; the split search visits every core count"
+WHY_MACS = "the largest dies hold about 1M MACs; this leaves 16x headroom"
+WHY_PE = "4096: 32x a TPU MXU side (128); beyond it a core is larger than a reticle"
+WHY_LANES = "65536: 64x a GPU SM's lanes; more does not fit a core"
+WHY_SRAM = "1 GiB per buffer (1048576 KiB): more SRAM than any die holds"
+WHY_BW = "100000 GB/s: 30x an HBM3e GPU; no memory system is faster"
+WHY_CAP = "16384 GiB (16 TiB): more than the largest servers' memory"
+WHY_OFFLOAD_CAP = "1048576 GiB (1 PiB): more than any SSD array behind one PCIe link"
+WHY_LAT = "1 s: a memory or link this slow is no memory"
+WHY_POWER = "10 kW: more than a rack of accelerators"
+WHY_UNITS = "65536 per core: 64x the V-Rex DRE's units"
+WHY_AREA = "100000 mm^2: twice a whole 300 mm wafer's usable area"
+WHY_TFLOPS = "100000 TFLOP/s (100 PFLOP/s): 50x the fastest GPU"
+WHY_PJ = "1e6 pJ: a million times today's energy per operation"
 # PCIe data rate per lane and direction after line coding, GB/s (PCI-SIG base specs: 3.0 = 8 GT/s,
 # 4.0 = 16 GT/s, 5.0 = 32 GT/s, all 128b/130b): 8e9 * 128/130 / 8 = 0.985 GB/s for 3.0.
 PCIE_GBPS_PER_LANE = {3: 8 * 128 / 130 / 8, 4: 16 * 128 / 130 / 8, 5: 32 * 128 / 130 / 8}
@@ -29,10 +48,11 @@ class DramConfig:
     fixed access latency, a capacity."""
 
     type: str = spec("DRAM standard; selects energy per bit in the tech table", choices=DRAM_TYPES)
-    bandwidth_gbps: float = spec("peak bandwidth, all channels", unit="GB/s", gt=0)
+    bandwidth_gbps: float = spec("peak bandwidth, all channels", unit="GB/s", ge=0.01, le=100_000, why=WHY_BW)
     efficiency: float = spec("achievable fraction of peak for streaming access", gt=0, le=1, default=0.85)
-    latency_ns: float = spec("access latency added once per transfer", unit="ns", ge=0, default=100.0)
-    capacity_gb: float = spec("capacity", unit="GiB", gt=0)
+    latency_ns: float = spec("access latency added once per transfer", unit="ns", ge=0, default=100.0, le=1e9,
+                             why=WHY_LAT)
+    capacity_gb: float = spec("capacity", unit="GiB", gt=0, le=16384, why=WHY_CAP)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,14 +67,18 @@ class PcieLinkConfig:
     write_efficiency: float | None = spec("the same for data moving from the device to the tier (writes); "
                                           "none: as efficiency", gt=0, le=1, default=None)
     setup_us: float = spec("fixed cost per transfer that does not overlap the next (a cudaMemcpyAsync call and "
-                           "its copy-engine start); 0 for hardware DMA descriptors", unit="us", ge=0, default=0.0)
+                           "its copy-engine start); 0 for hardware DMA descriptors", unit="us", ge=0, default=0.0,
+                           le=1e6, why=WHY_LAT)
     host_buffers: str = spec("host memory behind host-memory copies: pinned (page-locked, DMA directly) or "
                              "pageable (staged through a pinned bounce buffer)", choices=("pinned", "pageable"),
                              default="pinned")
     staging_read_gbps: float = spec("pageable buffers only: rate of staging data on the host for reads "
-                                    "(in series with the link)", unit="GB/s", ge=0, default=0.0)
-    staging_write_gbps: float = spec("pageable buffers only: the same for writes", unit="GB/s", ge=0, default=0.0)
-    w_per_lane: float = spec("power per lane while transferring at full load", unit="W", ge=0)
+                                    "(in series with the link)", unit="GB/s", ge=0, default=0.0, le=100_000,
+                                    why=WHY_BW)
+    staging_write_gbps: float = spec("pageable buffers only: the same for writes", unit="GB/s", ge=0, default=0.0,
+                                     le=100_000, why=WHY_BW)
+    w_per_lane: float = spec("power per lane while transferring at full load", unit="W", ge=0, le=100,
+                             why="100 W per lane: 100x a PCIe PHY")
 
     @property
     def raw_bytes_per_s(self) -> float:
@@ -74,20 +98,28 @@ class PcieLinkConfig:
 class OffloadDeviceConfig:
     """The memory behind the link: an NVMe SSD or host DRAM."""
 
-    read_gbps: float = spec("sequential read bandwidth of the device", unit="GB/s", gt=0)
-    write_gbps: float = spec("sequential write bandwidth of the device", unit="GB/s", gt=0)
-    read_latency_us: float = spec("latency of one read request (command to first data)", unit="us", ge=0)
-    write_latency_us: float = spec("latency of one write request", unit="us", ge=0)
-    queue_depth: int = spec("requests in flight at once", ge=1)
-    max_request_kb: int = spec("largest single request; longer runs are split", unit="KiB", ge=1)
+    read_gbps: float = spec("sequential read bandwidth of the device", unit="GB/s", ge=0.001, le=100_000, why=WHY_BW)
+    write_gbps: float = spec("sequential write bandwidth of the device", unit="GB/s", ge=0.001, le=100_000,
+                             why=WHY_BW)
+    read_latency_us: float = spec("latency of one read request (command to first data)", unit="us", ge=0,
+                                  le=1e6, why=WHY_LAT)
+    write_latency_us: float = spec("latency of one write request", unit="us", ge=0, le=1e6, why=WHY_LAT)
+    queue_depth: int = spec("requests in flight at once", ge=1, le=65536,
+                            why="65536: the NVMe maximum queue depth")
+    max_request_kb: int = spec("largest single request; longer runs are split", unit="KiB", ge=1, le=1 << 20,
+                               why="1 GiB (1048576 KiB): larger than any transfer the model issues")
     page_kb: int = spec("SSDs: flash page; a read costs whole pages in the flash (a 512-byte read costs a page) "
-                        "and whole 4 KiB blocks on the link; used with parallel_units", unit="KiB", ge=0, default=0)
+                        "and whole 4 KiB blocks on the link; used with parallel_units", unit="KiB", ge=0, default=0,
+                        le=1024, why="1 MiB: 64x today's largest flash pages")
     parallel_units: int = spec("SSDs: flash units (dies/planes over channels) that read pages in parallel, each "
                                "taking read_latency_us per page; 0: the latency/queue-depth model only (host "
-                               "memory)", ge=0, default=0)
-    active_read_w: float = spec("device power while reading at full bandwidth", unit="W", ge=0)
-    active_write_w: float = spec("device power while writing at full bandwidth", unit="W", ge=0)
-    idle_w: float = spec("device power when idle (charged over the whole run)", unit="W", ge=0)
+                               "memory)", ge=0, default=0, le=65536, why="65536: 64x a 1024-die enterprise drive")
+    active_read_w: float = spec("device power while reading at full bandwidth", unit="W", ge=0, le=10_000,
+                                why=WHY_POWER)
+    active_write_w: float = spec("device power while writing at full bandwidth", unit="W", ge=0, le=10_000,
+                                 why=WHY_POWER)
+    idle_w: float = spec("device power when idle (charged over the whole run)", unit="W", ge=0, le=10_000,
+                         why=WHY_POWER)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,28 +127,46 @@ class OffloadConfig:
     """Offload tier for KV that does not stay in device DRAM: an SSD or host memory behind PCIe."""
 
     tier: str = spec("kind of offload memory", choices=OFFLOAD_TIERS)
-    capacity_gb: float = spec("capacity available for KV", unit="GiB", gt=0)
+    capacity_gb: float = spec("capacity available for KV", unit="GiB", gt=0, le=1 << 20, why=WHY_OFFLOAD_CAP)
     link: PcieLinkConfig = spec("PCIe link to the tier")
     device: OffloadDeviceConfig = spec("the SSD or host memory itself")
+
+    def validate(self, source: str, prefix: str) -> None:
+        if self.device.max_request_kb * 1024 > self.capacity_gb * 2**30:
+            raise ConfigError(source, f"{prefix}.device.max_request_kb",
+                              f"{self.device.max_request_kb} KiB is larger than the tier's capacity "
+                              f"({self.capacity_gb:g} GiB); a request must fit the device")
 
 
 @dataclass(frozen=True, kw_only=True)
 class NocConfig:
     """On-chip interconnect between cores (exchange of partial outputs after a split op)."""
 
-    bandwidth_gbps: float = spec("bandwidth each core can send and receive", unit="GB/s", gt=0)
-    latency_ns: float = spec("latency of one synchronisation (barrier + first flit)", unit="ns", ge=0)
+    bandwidth_gbps: float = spec("bandwidth each core can send and receive", unit="GB/s", ge=0.01, le=100_000,
+                                 why=WHY_BW)
+    latency_ns: float = spec("latency of one synchronisation (barrier + first flit)", unit="ns", ge=0, le=1e9,
+                             why=WHY_LAT)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SramConfig:
     """On-chip buffers (KiB each). Weights stream through ``weight_kb`` with double buffering."""
 
-    weight_kb: int = spec("weight buffer", unit="KiB", gt=0)
-    activation_kb: int = spec("activation buffer", unit="KiB", gt=0)
-    kv_kb: int = spec("KV-cache buffer (hot clusters)", unit="KiB", gt=0)
-    banks: int = spec("banks per buffer", ge=1, default=16)
-    port_width_bits: int = spec("port width per bank", unit="bits", ge=8, default=128)
+    weight_kb: int = spec("weight buffer", unit="KiB", gt=0, le=1 << 20, why=WHY_SRAM)
+    activation_kb: int = spec("activation buffer", unit="KiB", gt=0, le=1 << 20, why=WHY_SRAM)
+    kv_kb: int = spec("KV-cache buffer (hot clusters)", unit="KiB", gt=0, le=1 << 20, why=WHY_SRAM)
+    banks: int = spec("banks per buffer", ge=1, default=16, le=4096,
+                      why="4096: one bank per 256 B of a 1 MiB buffer")
+    port_width_bits: int = spec("port width per bank", unit="bits", ge=8, default=128, le=8192,
+                                why="8192 bits: 16x the widest SRAM macro port")
+    total_kb: int | None = spec("SRAM per core stated by the design's source (optional); the three buffers must "
+                                "fit in it", unit="KiB", gt=0, le=3 << 20, default=None, why=WHY_SRAM)
+
+    def validate(self, source: str, prefix: str) -> None:
+        split = self.weight_kb + self.activation_kb + self.kv_kb
+        if self.total_kb is not None and split > self.total_kb:
+            raise ConfigError(source, f"{prefix}.total_kb", f"the buffers add up to {split} KiB (weight_kb + "
+                              f"activation_kb + kv_kb), more than the stated total {self.total_kb} KiB")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,12 +174,14 @@ class PeArrayConfig:
     """Matrix engine of one core: a systolic array or MAC trees (the LPU/V-Rex DPE)."""
 
     kind: str = spec("matrix engine", choices=("systolic", "mac_tree"), default="systolic")
-    rows: int | None = spec("systolic: PE rows", ge=1, default=None)
-    cols: int | None = spec("systolic: PE columns", ge=1, default=None)
+    rows: int | None = spec("systolic: PE rows", ge=1, default=None, le=4096, why=WHY_PE)
+    cols: int | None = spec("systolic: PE columns", ge=1, default=None, le=4096, why=WHY_PE)
     dataflow: str | None = spec("systolic: dataflow", choices=("output_stationary", "weight_stationary"),
                                 default=None)
-    trees: int | None = spec("mac_tree: MAC trees working in parallel (one output column each)", ge=1, default=None)
-    tree_inputs: int | None = spec("mac_tree: products reduced by one tree per cycle", ge=2, default=None)
+    trees: int | None = spec("mac_tree: MAC trees working in parallel (one output column each)", ge=1, default=None,
+                             le=4096, why=WHY_PE)
+    tree_inputs: int | None = spec("mac_tree: products reduced by one tree per cycle", ge=2, default=None,
+                                   le=4096, why=WHY_PE)
     precision: str = spec("MAC precision", choices=PRECISIONS)
 
     def validate(self, source: str, prefix: str) -> None:
@@ -152,8 +204,9 @@ class PeArrayConfig:
 class VectorUnitConfig:
     """SIMD unit for softmax, norms and elementwise ops."""
 
-    lanes: int = spec("parallel lanes", ge=1)
-    ops_per_lane_per_cycle: float = spec("element ops per lane per cycle", gt=0, default=1.0)
+    lanes: int = spec("parallel lanes", ge=1, le=65536, why=WHY_LANES)
+    ops_per_lane_per_cycle: float = spec("element ops per lane per cycle", gt=0, default=1.0, le=64,
+                                         why="64: a lane is one ALU; 64 is a whole SIMD word per cycle")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,14 +215,15 @@ class DreConfig:
 
     enabled: bool = spec("if false, clustering and WiCSum selection run on the vector unit", default=True)
     hash_bits: int = spec("hash-code width N_hp the HCU compares", ge=1, le=64, default=32)
-    hcu_units: int = spec("HCU XOR-accumulators: Hamming distances per cycle", ge=1)
-    wtu_cores: int = spec("WTU cores (one query row at a time each)", ge=1)
-    wtu_lanes: int = spec("scores one WTU core bins, weights and accumulates per cycle", ge=1)
+    hcu_units: int = spec("HCU XOR-accumulators: Hamming distances per cycle", ge=1, le=65536, why=WHY_UNITS)
+    wtu_cores: int = spec("WTU cores (one query row at a time each)", ge=1, le=65536, why=WHY_UNITS)
+    wtu_lanes: int = spec("scores one WTU core bins, weights and accumulates per cycle", ge=1, le=65536,
+                          why=WHY_UNITS)
     early_exit: bool = spec("WTU stops walking buckets once the WiCSum threshold is passed", default=True)
     kvmu: bool = spec("KVMU cluster-wise layout: one offload request per contiguous cluster run "
                       "(false: tokens in arrival order, one request per contiguous token run)", default=True)
     prefetch: bool = spec("next-layer prediction and KV prefetch overlap the current layer", default=True)
-    sram_kb: float = spec("DRE SRAM (hash bits, scores, token counts)", unit="KiB", gt=0)
+    sram_kb: float = spec("DRE SRAM (hash bits, scores, token counts)", unit="KiB", ge=0.125, le=1 << 20, why=WHY_SRAM)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,9 +235,9 @@ class AcceleratorConfig:
 
     name: str = spec("config name")
     kind: str = spec("config kind", choices=("accelerator",))
-    clock_mhz: float = spec("core clock", unit="MHz", gt=0)
+    clock_mhz: float = spec("core clock", unit="MHz", ge=1, le=10_000, why=WHY_CLOCK)
     tech_node: str = spec("process node; selects the tech-table column", choices=TECH_NODES)
-    cores: int = spec("identical cores; ops are split across them", ge=1, default=1)
+    cores: int = spec("identical cores; ops are split across them", ge=1, default=1, le=4096, why=WHY_CORES)
     pe_array: PeArrayConfig = spec("matrix engine (per core)")
     vector_unit: VectorUnitConfig = spec("vector / special-function unit (per core)")
     sram: SramConfig = spec("on-chip buffers (per core)")
@@ -197,6 +251,10 @@ class AcceleratorConfig:
     def validate(self, source: str, prefix: str) -> None:
         if self.cores > 1 and self.noc is None:
             raise ConfigError(source, "noc", f"missing; required when cores is {self.cores} (> 1)")
+        macs = self.cores * self.pe_array.macs
+        if macs > MAX_CHIP_MACS:
+            raise ConfigError(source, "pe_array", f"{self.cores} cores x {self.pe_array.macs} MACs = {macs:,} MACs; "
+                              f"a chip has at most {MAX_CHIP_MACS:,} ({WHY_MACS})")
 
     @property
     def clock_hz(self) -> float:
@@ -204,6 +262,7 @@ class AcceleratorConfig:
 
 
 GPU_PRECISIONS = ("fp16", "bf16", "w4a16", "int8")
+MAX_CHIP_MACS = 1 << 24
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,10 +276,12 @@ class PrecisionEfficiency:
     bandwidth: float = spec("memory-bound kernels: fraction of peak DRAM bandwidth", gt=0, le=1)
     gemm: float = spec("matrix kernels: fraction of the tensor peak on whole tiles", gt=0, le=1)
     gemm_tile_rows: int = spec("a GEMM's rows (tokens) are padded to a multiple of this (tile quantisation) "
-                               "when it has more than gemv_max_rows", unit="rows", ge=1)
+                               "when it has more than gemv_max_rows", unit="rows", ge=1, le=4096,
+                               why="4096: 16x the largest GPU GEMM tile")
     dequant_ps_per_weight: float = spec("weight-only formats: time to unpack one weight element (once in a "
                                         "GEMV kernel, once per row tile in a GEMM), not overlapped",
-                                        unit="ps", ge=0, default=0.0)
+                                        unit="ps", ge=0, default=0.0, le=1e6,
+                                        why="1 us per weight: a 7B model would take 2 hours per pass")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,9 +298,10 @@ class GpuEfficiency:
     w4a16: PrecisionEfficiency = spec("4-bit weights (weight-only, e.g. AWQ), 16-bit activations")
     int8: PrecisionEfficiency = spec("8-bit weights and activations (W8A8)")
     gemv_max_rows: int = spec("matrix kernels with at most this many rows run as GEMV kernels (no tile "
-                              "padding)", unit="rows", ge=0)
+                              "padding)", unit="rows", ge=0, le=1 << 20,
+                              why="1M rows: more tokens than any kernel processes")
     vector: float = spec("elementwise kernels: fraction of CUDA-core peak", gt=0, le=1)
-    kernel_launch_us: float = spec("fixed overhead per kernel", unit="us", ge=0)
+    kernel_launch_us: float = spec("fixed overhead per kernel", unit="us", ge=0, le=1e6, why=WHY_LAT)
 
     def at(self, precision: str) -> PrecisionEfficiency:
         return getattr(self, precision)
@@ -249,11 +311,17 @@ class GpuEfficiency:
 class GpuPower:
     """Board-level power model of the GPU module."""
 
-    mode_w: float = spec("power-mode cap", unit="W", gt=0)
-    static_w: float = spec("power at idle in this mode (SoC + DRAM refresh)", unit="W", ge=0)
-    pj_per_flop_tensor: float = spec("dynamic energy per tensor-core FLOP", unit="pJ", gt=0)
-    pj_per_flop_vector: float = spec("dynamic energy per CUDA-core FLOP", unit="pJ", gt=0)
-    l2_pj_per_bit: float = spec("dynamic energy per bit through L2", unit="pJ/bit", ge=0)
+    mode_w: float = spec("power-mode cap", unit="W", gt=0, le=10_000, why=WHY_POWER)
+    static_w: float = spec("power at idle in this mode (SoC + DRAM refresh)", unit="W", ge=0, le=10_000,
+                           why=WHY_POWER)
+    pj_per_flop_tensor: float = spec("dynamic energy per tensor-core FLOP", unit="pJ", gt=0, le=1e6, why=WHY_PJ)
+    pj_per_flop_vector: float = spec("dynamic energy per CUDA-core FLOP", unit="pJ", gt=0, le=1e6, why=WHY_PJ)
+    l2_pj_per_bit: float = spec("dynamic energy per bit through L2", unit="pJ/bit", ge=0, le=1e6, why=WHY_PJ)
+
+    def validate(self, source: str, prefix: str) -> None:
+        if not self.static_w < self.mode_w:
+            raise ConfigError(source, f"{prefix}.static_w", f"{self.static_w:g} W must be below the power mode "
+                              f"mode_w ({self.mode_w:g} W): idle power leaves no power for work")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -263,27 +331,33 @@ class GpuConfig:
     name: str = spec("config name")
     kind: str = spec("config kind", choices=("gpu",))
     tech_node: str = spec("process node", choices=TECH_NODES)
-    sms: int = spec("streaming multiprocessors", ge=1)
-    cuda_cores: int = spec("CUDA cores", ge=1)
-    tensor_cores: int = spec("tensor cores", ge=1)
-    clock_mhz: float = spec("GPU clock", unit="MHz", gt=0)
-    tensor_tflops: dict[str, float] = spec("dense tensor-core peak by precision", unit="TFLOP/s")
-    fp32_tflops: float = spec("CUDA-core FP32 peak", unit="TFLOP/s", gt=0)
-    l2_mb: float = spec("L2 cache", unit="MiB", gt=0)
+    sms: int = spec("streaming multiprocessors", ge=1, le=4096, why="4096: 30x the largest GPU's SMs")
+    cuda_cores: int = spec("CUDA cores", ge=1, le=1 << 20, why="1M: 60x the largest GPU's CUDA cores")
+    tensor_cores: int = spec("tensor cores", ge=1, le=65536, why="65536: 100x the largest GPU's tensor cores")
+    clock_mhz: float = spec("GPU clock", unit="MHz", ge=1, le=10_000, why=WHY_CLOCK)
+    tensor_tflops: dict[str, float] = spec("dense tensor-core peak by precision (fp16 or bf16 required)",
+                                           unit="TFLOP/s")
+    fp32_tflops: float = spec("CUDA-core FP32 peak", unit="TFLOP/s", ge=0.001, le=100_000, why=WHY_TFLOPS)
+    l2_mb: float = spec("L2 cache", unit="MiB", gt=0, le=1 << 20, why="1 TiB: more than any cache")
     dram: DramConfig = spec("off-chip DRAM")
     offload: OffloadConfig | None = spec("offload tier for KV (NVMe SSD / host memory); none: KV that outgrows "
                                          "DRAM is out of memory", default=None)
     efficiency: GpuEfficiency = spec("achieved efficiency factors")
     power: GpuPower = spec("power model")
-    die_area_mm2: float = spec("die area, for area comparison", unit="mm^2", gt=0)
+    die_area_mm2: float = spec("die area, for area comparison", unit="mm^2", gt=0, le=100_000, why=WHY_AREA)
 
     def validate(self, source: str, prefix: str) -> None:
+        if not ({"fp16", "bf16"} & set(self.tensor_tflops)):
+            got = ", ".join(self.tensor_tflops) or "nothing"
+            raise ConfigError(source, "tensor_tflops", f"got {got}; must give the fp16 or bf16 peak (attention "
+                                                       "and element-wise kernels run at 16 bits)")
         for prec, tflops in self.tensor_tflops.items():
             if prec not in PRECISIONS:
                 raise ConfigError(source, f"tensor_tflops.{prec}",
                                   f"unknown precision; allowed: {', '.join(PRECISIONS)}")
-            if not tflops > 0:
-                raise ConfigError(source, f"tensor_tflops.{prec}", f"got {tflops}; must be a number > 0")
+            if not 0 < tflops <= 100_000:
+                raise ConfigError(source, f"tensor_tflops.{prec}", f"got {tflops}; must be a number > 0 and "
+                                                                   f"<= 100000 ({WHY_TFLOPS})")
 
 
 HardwareConfig = AcceleratorConfig | GpuConfig

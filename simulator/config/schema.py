@@ -34,9 +34,14 @@ def spec(
     lt: float | None = None,
     le: float | None = None,
     choices: tuple | None = None,
+    why: str = "",
 ) -> Any:
-    """Declare a config field with its documentation, unit and allowed range."""
-    meta = {"doc": doc, "unit": unit, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices}
+    """Declare a config field with its documentation, unit and allowed range.
+
+    ``why`` says why the upper bound is where it is (the memory or time a larger value would need, the
+    largest model or chip that makes sense); it is part of the error message for a value above it.
+    """
+    meta = {"doc": doc, "unit": unit, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices, "why": why}
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     if default is not _MISSING:
@@ -44,24 +49,111 @@ def spec(
     return dataclasses.field(metadata=meta)
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; any I/O or syntax problem becomes a one-line ConfigError."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(str(p), "", "file not found")
+# A config is a few kilobytes; the largest shipped one is under 10 KiB.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_NODES = 100_000  # nodes after alias expansion: a config has a few hundred
+MAX_YAML_DEPTH = 64
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (with their line) and alias bombs (before expansion)."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expansion(node)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}' (first at line {first})", key_node.start_mark)
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_expansion(root) -> None:
+    """Count the nodes the document expands to (aliases counted at every use) without expanding it."""
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node, depth: int) -> int:
+        nid = id(node)
+        if nid in sizes:
+            return sizes[nid]
+        if nid in active:
+            raise yaml.composer.ComposerError(None, None, "recursive alias (a node that contains itself)",
+                                              node.start_mark)
+        if depth > MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels "
+                                              "(a config needs fewer than 10)", node.start_mark)
+        active.add(nid)
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            n += sum(size(c, depth + 1) for c in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        active.discard(nid)
+        sizes[nid] = n
+        if n > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"expands to more than {MAX_YAML_NODES:,} nodes through aliases (an alias bomb? a "
+                "config has a few hundred)", node.start_mark)
+        return n
+
+    size(root, 0)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text strictly: duplicate keys, alias bombs and deep nesting are one-line ConfigErrors."""
     try:
-        with p.open("r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(str(p), "", f"malformed YAML{where}: {problem}") from None
+        raise ConfigError(source, "", f"malformed YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(source, "", f"malformed YAML: nested too deeply (more than {MAX_YAML_DEPTH} levels)") \
+            from None
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; any I/O or syntax problem becomes a one-line ConfigError."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(str(p), "", "file not found" if not p.exists() else "not a regular file")
+    try:
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(str(p), "", f"file is {size:,} bytes; a config is at most {MAX_YAML_BYTES:,} "
+                                          "(configs are a few KiB)")
+        text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(str(p), "", "not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ConfigError(str(p), "", f"cannot read: {exc.strerror or exc}") from None
+    data = parse_yaml(text, str(p))
     if data is None:
         raise ConfigError(str(p), "", "file is empty; expected a mapping of keys")
     return data
+
+
+def _show(value: Any) -> str:
+    """A value as shown in an error: its repr, shortened (a 300-digit integer or a long list is not read)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
 
 
 def _describe(tp: Any) -> str:
@@ -102,10 +194,10 @@ def _check_range(value: Any, meta: dict, source: str, key: str, tp: Any) -> None
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise ConfigError(source, key, f"got {value!r}; allowed: {allowed}")
+        raise ConfigError(source, key, f"got {_show(value)}; allowed: {allowed}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(source, key, f"got {value!r}; must be a finite number")
+            raise ConfigError(source, key, f"got {_show(value)}; must be a finite number")
         bad = (
             (meta.get("gt") is not None and not value > meta["gt"])
             or (meta.get("ge") is not None and not value >= meta["ge"])
@@ -113,7 +205,11 @@ def _check_range(value: Any, meta: dict, source: str, key: str, tp: Any) -> None
             or (meta.get("le") is not None and not value <= meta["le"])
         )
         if bad:
-            raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)} {_range_text(meta)}")
+            why = meta.get("why")
+            over = (meta.get("lt") is not None and not value < meta["lt"]) or \
+                (meta.get("le") is not None and not value <= meta["le"])
+            reason = f" ({why})" if why and over else ""
+            raise ConfigError(source, key, f"got {_show(value)}; must be {_describe(tp)} {_range_text(meta)}{reason}")
 
 
 def _convert(value: Any, tp: Any, meta: dict, source: str, key: str) -> Any:
@@ -132,40 +228,43 @@ def _convert(value: Any, tp: Any, meta: dict, source: str, key: str) -> Any:
                 errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
-        raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)}")
+        raise ConfigError(source, key, f"got {_show(value)}; must be {_describe(tp)}")
     if dataclasses.is_dataclass(tp):
         return build(tp, value, source=source, prefix=key)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
-            raise ConfigError(source, key, f"got {value!r}; must be {_describe(tp)}")
+            raise ConfigError(source, key, f"got {_show(value)}; must be {_describe(tp)}")
         return tuple(_convert(v, item_tp, meta, source, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         _, val_tp = typing.get_args(tp)
         if not isinstance(value, dict):
-            raise ConfigError(source, key, f"got {value!r}; must be a mapping")
+            raise ConfigError(source, key, f"got {_show(value)}; must be a mapping")
         return {str(k): _convert(v, val_tp, meta, source, f"{key}.{k}") for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(source, key, f"got {value!r}; must be true or false")
+            raise ConfigError(source, key, f"got {_show(value)}; must be true or false")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2.0**63:
                 value = int(value)
             else:
-                raise ConfigError(source, key, f"got {value!r}; must be an integer {_range_text(meta)}".rstrip())
+                why = f" ({meta['why']})" if meta.get("why") and isinstance(value, float) and \
+                    math.isfinite(value) and value.is_integer() else ""
+                raise ConfigError(source, key, f"got {_show(value)}; must be an integer {_range_text(meta)}".rstrip()
+                                  + why)
         _check_range(value, meta, source, key, tp)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(source, key, f"got {value!r}; must be a number {_range_text(meta)}".rstrip())
+            raise ConfigError(source, key, f"got {_show(value)}; must be a number {_range_text(meta)}".rstrip())
         value = float(value)
         _check_range(value, meta, source, key, tp)
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(source, key, f"got {value!r}; must be a string")
+            raise ConfigError(source, key, f"got {_show(value)}; must be a string")
         _check_range(value, meta, source, key, tp)
         return value
     if tp is Any:
@@ -224,3 +323,13 @@ def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, str, st
             default = f" (default {f.default})"
         rows.append((key, _describe(tp), meta.get("unit", ""), allowed, meta.get("doc", "") + default))
     return rows
+
+
+def check_field(cls: type, name: str, value: Any, *, source: str, key: str | None = None) -> Any:
+    """Validate ``value`` for field ``name`` of config class ``cls`` as if it were read from a file (type and
+    range); returns the converted value. The CLI uses it for flags that override a config field, with
+    ``source`` the flag (e.g. ``--fps``) and ``key`` the field's dotted path."""
+    f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+    if f is None:
+        raise TypeError(f"{cls.__name__} has no field {name!r}")  # programming error
+    return _convert(value, typing.get_type_hints(cls)[name], dict(f.metadata), source, key or name)

@@ -7,6 +7,7 @@ and describes the stream: frame rate, duration, question times and answer length
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,25 @@ from simulator.config.hardware import PRECISION_BITS, PRECISIONS
 from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError
 
+# Upper limits and why (listed in the README's "Errors and limits").
+WHY_LAYERS = "1024: 8x the deepest published LLM (126 layers); every layer is traced and replayed"
+WHY_WIDTH = "65536: 4x the widest published LLM (hidden 16384)"
+WHY_HEADS = "1024: 8x the most heads of any published model (128)"
+WHY_FFN = "262144: 5x the widest published FFN (53248)"
+WHY_TOKENS = "1M tokens: the longest context windows of current models"
+WHY_ANSWER = ("65536: longer than any model's output limit; each answer token is one decode pass over every "
+              "layer (about 2000 trace events for an 8B model)")
+WHY_DURATION = "86400 s (one day of video); the trace holds about 2000 events per frame of an 8B model"
+WHY_BATCH = "1024 streams: the KV cache of 1024 streams of an 8B model exceeds any device"
+WHY_PREFILL = ("4M tokens: 4x the longest context windows; the tracer keeps per-token position tables for the "
+               "pre-computed cache")
+MAX_QUESTIONS = 10_000  # each question is a prefill plus answer_tokens decode passes
+# Trace size estimate (meta mode): events per layer per pass, bytes per event while tracing (the events table
+# takes ~250 B per row; building it from per-phase blocks about doubles that)
+_EVENTS_PER_LLM_LAYER = 70  # ReSV's retrieval kernels included (plain attention: ~18)
+_EVENTS_PER_VIT_LAYER = 15
+_BYTES_PER_EVENT = 600
+
 
 @dataclass(frozen=True, kw_only=True)
 class LlmShape:
@@ -22,17 +42,18 @@ class LlmShape:
     Falcon, whose other differences (ALiBi, parallel attention, LayerNorm) change no matrix shape)."""
 
     arch: str = spec("architecture family", choices=("qwen2", "llama", "mpt", "falcon"))
-    layers: int = spec("decoder layers", ge=1)
-    hidden: int = spec("hidden size", ge=1)
-    heads: int = spec("query heads", ge=1)
-    kv_heads: int = spec("key/value heads (GQA)", ge=1)
-    head_dim: int = spec("dimension per head", ge=1)
-    ffn: int = spec("FFN intermediate size", ge=1)
+    layers: int = spec("decoder layers", ge=1, le=1024, why=WHY_LAYERS)
+    hidden: int = spec("hidden size", ge=1, le=65536, why=WHY_WIDTH)
+    heads: int = spec("query heads", ge=1, le=1024, why=WHY_HEADS)
+    kv_heads: int = spec("key/value heads (GQA)", ge=1, le=1024, why=WHY_HEADS)
+    head_dim: int = spec("dimension per head", ge=1, le=4096, why="4096: 16x the largest head dimension (256)")
+    ffn: int = spec("FFN intermediate size", ge=1, le=262144, why=WHY_FFN)
     mlp: str = spec("FFN form: swiglu (gate, up, down) or gelu (up, down)", choices=("swiglu", "gelu"),
                     default="swiglu")
-    vocab: int = spec("vocabulary size", ge=1)
+    vocab: int = spec("vocabulary size", ge=1, le=1 << 22, why="4M: 16x the largest vocabulary (256K)")
     qkv_bias: bool = spec("q/k/v projections have a bias (Qwen2: true)", default=False)
-    rope_theta: float = spec("RoPE base", gt=0, default=10000.0)
+    rope_theta: float = spec("RoPE base", gt=0, default=10000.0, le=1e12,
+                             why="1e12: 1e5x the largest RoPE base in use (5e5-1e7)")
 
     def validate(self, source: str, prefix: str) -> None:
         if self.heads % self.kv_heads:
@@ -46,12 +67,13 @@ class VisionShape:
     """SigLIP-style ViT encoder plus the projector into the LLM."""
 
     arch: str = spec("architecture family", choices=("siglip",))
-    layers: int = spec("encoder layers", ge=1)
-    hidden: int = spec("hidden size", ge=1)
-    heads: int = spec("attention heads", ge=1)
-    ffn: int = spec("MLP intermediate size", ge=1)
-    image_size: int = spec("input resolution (square)", unit="pixels", ge=1)
-    patch_size: int = spec("patch size", unit="pixels", ge=1)
+    layers: int = spec("encoder layers", ge=1, le=1024, why=WHY_LAYERS)
+    hidden: int = spec("hidden size", ge=1, le=65536, why=WHY_WIDTH)
+    heads: int = spec("attention heads", ge=1, le=1024, why=WHY_HEADS)
+    ffn: int = spec("MLP intermediate size", ge=1, le=262144, why=WHY_FFN)
+    image_size: int = spec("input resolution (square)", unit="pixels", ge=1, le=8192,
+                           why="8192 px: wider than 8K video; a frame's patches are one attention pass")
+    patch_size: int = spec("patch size", unit="pixels", ge=1, le=8192, why="at most the largest image_size")
     projector: str = spec("projector into the LLM", choices=("mlp2x_gelu", "linear"), default="mlp2x_gelu")
 
     def validate(self, source: str, prefix: str) -> None:
@@ -76,7 +98,8 @@ class ModelConfig:
     name: str = spec("model name")
     llm: LlmShape = spec("language model")
     vision: VisionShape | None = spec("vision encoder (omit for a text-only LLM)", default=None)
-    tokens_per_frame: int = spec("visual tokens per frame after pooling", ge=0, default=0)
+    tokens_per_frame: int = spec("visual tokens per frame after pooling", ge=0, default=0, le=65536,
+                                 why="65536: 8x the most visual tokens per frame of any model (8K video at 14 px)")
     source: str = spec("where the shapes come from", default="")
 
     def validate(self, source: str, prefix: str) -> None:
@@ -97,9 +120,9 @@ class ModelConfig:
 class Question:
     """A question arriving at stream time ``at_s``."""
 
-    at_s: float = spec("arrival time in the stream", unit="s", ge=0)
-    prompt_tokens: int = spec("question length", unit="tokens", ge=1)
-    answer_tokens: int = spec("answer length (decode steps)", unit="tokens", ge=1)
+    at_s: float = spec("arrival time in the stream", unit="s", ge=0, le=86400, why=WHY_DURATION)
+    prompt_tokens: int = spec("question length", unit="tokens", ge=1, le=1 << 20, why=WHY_TOKENS)
+    answer_tokens: int = spec("answer length (decode steps)", unit="tokens", ge=1, le=65536, why=WHY_ANSWER)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,15 +130,19 @@ class StreamConfig:
     """The video stream: frames arrive every 1/fps seconds for ``duration_s``."""
 
     fps: float = spec("frames sampled per second", unit="frames/s", gt=0, le=120)
-    duration_s: float = spec("stream length", unit="s", gt=0)
+    duration_s: float = spec("stream length", unit="s", gt=0, le=86400, why=WHY_DURATION)
     questions: list[Question] = spec("questions asked during the stream", default_factory=tuple)
-    system_prompt_tokens: int = spec("tokens prefilled before the first frame", ge=0, default=0)
+    system_prompt_tokens: int = spec("tokens prefilled before the first frame", ge=0, default=0, le=1 << 20,
+                                     why=WHY_TOKENS)
 
     @property
     def frames(self) -> int:
         return max(1, int(round(self.fps * self.duration_s)))
 
     def validate(self, source: str, prefix: str) -> None:
+        if len(self.questions) > MAX_QUESTIONS:
+            raise ConfigError(source, f"{prefix}.questions", f"{len(self.questions)} questions; at most "
+                              f"{MAX_QUESTIONS} (each is a prefill and a decode pass per answer token)")
         for i, q in enumerate(self.questions):
             if q.at_s > self.duration_s:
                 raise ConfigError(source, f"{prefix}.questions[{i}].at_s",
@@ -156,9 +183,10 @@ class WorkloadConfig:
     stream: StreamConfig = spec("video stream")
     precision: PrecisionConfig = spec("tensor precisions", default_factory=PrecisionConfig)
     kv_policy: KvPolicyConfig = spec("KV-cache policy", default_factory=lambda: KvPolicyConfig(name="full"))
-    batch: int = spec("streams served at once", ge=1, default=1)
+    batch: int = spec("streams served at once", ge=1, default=1, le=1024, why=WHY_BATCH)
     kv_prefill_tokens: int = spec("tokens already in the KV cache when the trace starts (a pre-computed cache, "
-                                  "placed in tiers as the policy would have left them; meta mode)", ge=0, default=0)
+                                  "placed in tiers as the policy would have left them; meta mode)", ge=0, default=0,
+                                  le=1 << 22, why=WHY_PREFILL)
     model_config: ModelConfig | None = field(default=None, init=False, compare=False, repr=False)
 
     def replace(self, **changes) -> "WorkloadConfig":
@@ -170,6 +198,62 @@ class WorkloadConfig:
     def with_stream(self, **changes) -> "WorkloadConfig":
         """A copy whose stream has ``changes`` applied (e.g. ``duration_s=600``)."""
         return self.replace(stream=dataclasses.replace(self.stream, **changes))
+
+
+def trace_size_estimate(wl: WorkloadConfig) -> tuple[int, int]:
+    """(events, bytes) a meta-mode trace of ``wl`` needs at most, before it is made (an upper estimate:
+    retrieval kernels counted for every layer)."""
+    m = wl.model_config
+    llm_pass = m.llm.layers * _EVENTS_PER_LLM_LAYER + 8
+    vit_pass = m.vision.layers * _EVENTS_PER_VIT_LAYER + 8 if m.vision is not None else 0
+    frames = wl.stream.frames if m.vision is not None else 0
+    passes_q = sum(1 + q.answer_tokens for q in wl.stream.questions) + 1
+    events = frames * (llm_pass + vit_pass) + passes_q * llm_pass
+    return events, events * _BYTES_PER_EVENT
+
+
+def real_mode_memory_estimate(wl: WorkloadConfig) -> int:
+    """Bytes a real-mode trace needs at least: FP32 weights on the CPU plus the FP32 KV cache of every token
+    (a lower estimate: activations and the policies' own tables come on top)."""
+    m = wl.model_config
+    s = m.llm
+    mlp = (3 if s.mlp == "swiglu" else 2) * s.hidden * s.ffn
+    llm = s.layers * (s.hidden * (s.heads + 2 * s.kv_heads) * s.head_dim + s.heads * s.head_dim * s.hidden + mlp) \
+        + 2 * s.vocab * s.hidden
+    vit = m.vision.layers * (4 * m.vision.hidden**2 + 2 * m.vision.hidden * m.vision.ffn) if m.vision else 0
+    frames = wl.stream.frames if m.vision is not None else 0
+    tokens = (wl.stream.system_prompt_tokens + frames * m.tokens_per_frame
+              + sum(q.prompt_tokens + q.answer_tokens for q in wl.stream.questions))
+    kv = tokens * s.layers * 2 * s.kv_heads * s.head_dim * wl.batch
+    return 4 * (llm + vit + kv)
+
+
+def check_real_mode(wl: WorkloadConfig, source: str) -> None:
+    """Refuse a real-mode trace that cannot fit this machine's memory, with the estimate, before it starts."""
+    need, have = real_mode_memory_estimate(wl), _machine_memory()
+    if need > have // 2:
+        raise ConfigError(source, "model", f"--mode real needs at least ~{need / 2**30:.1f} GiB (FP32 weights and KV "
+                          f"cache on the CPU), more than half of this machine's {have / 2**30:.1f} GiB; use "
+                          "--mode meta")
+
+
+def _machine_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume 16 GiB
+        return 16 << 30
+
+
+def check_workload(wl: WorkloadConfig, source: str, key: str = "stream.duration_s") -> None:
+    """Cross-checks after the model is known or a flag changed the stream: questions within the stream, the
+    trace within this machine's memory (refused with an estimate before tracing starts)."""
+    wl.stream.validate(source, "stream")
+    events, need = trace_size_estimate(wl)
+    have = _machine_memory()
+    if need > have // 2:
+        raise ConfigError(source, key, f"the trace would need ~{need / 2**30:.1f} GiB ({events:,} events: "
+                          f"{wl.stream.frames:,} frames, {len(wl.stream.questions)} questions), more than half of "
+                          f"this machine's {have / 2**30:.1f} GiB; shorten the stream, lower fps or answer_tokens")
 
 
 def load_model(path: str | Path) -> ModelConfig:
@@ -190,6 +274,7 @@ def build_workload(data: Any, path: str | Path, *, source: str | None = None) ->
     from simulator.kvpolicy import check_policy_params  # local: policies validate their own params
 
     check_policy_params(wl.kv_policy, source=source)
+    check_workload(wl, source)
     return wl
 
 

@@ -91,6 +91,10 @@ class ResvPolicy(KvPolicy):
                                   "group's mean share (tracing speed vs profile resolution)", ge=1, default=4)
 
     def validate(self, source: str, prefix: str) -> None:
+        if self.hamming_threshold > self.hash_bits:
+            raise ConfigError(source, f"{prefix}.hamming_threshold",
+                              f"{self.hamming_threshold} exceeds hash_bits ({self.hash_bits}): a Hamming distance "
+                              f"is at most the code width, so every token would join the first cluster")
         lo, mean, hi = self.meta_layer_min, self.meta_frame_share, self.meta_layer_max
         if not lo <= mean <= hi:
             raise ConfigError(source, f"{prefix}.meta_frame_share",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: metadata validated as a TraceMeta record (precision, kv_bits_stored required)
 
 PHASES = ("vision", "frame_prefill", "question_prefill", "decode")
 KINDS = ("gemm", "attn_score", "softmax", "attn_value", "norm", "elementwise", "embedding", "kv_write",

@@ -70,7 +70,7 @@ def _assert_one_line_error(tmp_path, data, mutate, key, allowed):
 @pytest.mark.parametrize(
     "mutate, key, allowed",
     [
-        (lambda d: d["dram"].update(bandwidth_gbps=0), "dram.bandwidth_gbps", "> 0"),
+        (lambda d: d["dram"].update(bandwidth_gbps=0), "dram.bandwidth_gbps", ">= 0.01"),
         (lambda d: d["sram"].update(weight_kb=-4), "sram.weight_kb", "> 0"),
         (lambda d: d["pe_array"].update(rows="many"), "pe_array.rows", "integer"),
         (lambda d: d["pe_array"].update(dataflow="row_stationary"), "pe_array.dataflow", "output_stationary"),

@@ -34,7 +34,7 @@ def _store(**params):
 def test_hash_bits_follow_the_lsh_relation(angle):
     """Random-hyperplane hashing: the share of differing bits estimates angle / pi."""
     planes = 4096
-    store = _store(hash_bits=1)  # the store's own hyperplane generator, with many more planes
+    store = _store(hash_bits=1, hamming_threshold=1)  # the store's own hyperplane generator, with many more planes
     gen = torch.Generator().manual_seed(1)
     p = torch.randn(D, planes, generator=gen)
     a = torch.zeros(D)
