@@ -420,7 +420,7 @@ def _raise_on_sigterm():
     if threading.current_thread() is not threading.main_thread():
         return None
 
-    def handler(signum, frame):
+    def handler(_signum, _frame):
         raise _Terminated()
 
     # Ctrl-C too, even where the shell started us with SIGINT ignored (a background job)

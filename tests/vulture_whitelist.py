@@ -5,6 +5,7 @@ people and the README's reference, not by a model), dataclass fields serialised 
 from simulator.config import hardware, tech, workload
 from simulator.engine import realtime
 from simulator.results import metrics
+from simulator.tracer import trace_file
 
 hardware.GpuConfig.cuda_cores  # documents the GPU (data sheet), no model reads it
 hardware.GpuConfig.tensor_cores  # likewise
@@ -19,3 +20,12 @@ _cwd  # tests/analysis/test_sweep.py: autouse fixture  # noqa: F821
 normaliser  # tests/engine/test_platform.py: fixture  # noqa: F821
 realtime.Job.start_s  # read by name into the jobs table (JOB_COLUMNS)
 realtime.Job.end_s
+# the trace metadata record: fields are read by key through the TraceMeta mapping (meta["..."])
+trace_file.PrecisionBits.activation
+trace_file.TraceMetaRecord.kv_policy_params
+trace_file.TraceMetaRecord.kv_bits_stored
+trace_file.TraceMetaRecord.weight_bytes_llm
+trace_file.TraceMetaRecord.weight_bytes_vision
+trace_file.TraceMetaRecord.trace_wall_s
+trace_file.TraceMetaRecord.attention_recall_mean
+trace_file.TraceMeta.popitem  # refused like the other mutators
