@@ -8,6 +8,8 @@ overwrite the oldest non-sink slots (ring buffer), which is the StreamingLLM sli
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -70,6 +72,35 @@ def merge_heads(parts: list[torch.Tensor]) -> torch.Tensor:
         out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         b, kvh, g, n, d = out.shape
         return out.permute(0, 3, 1, 2, 4).reshape(b, n, kvh * g * d)
+
+
+def longest_run(slots: np.ndarray) -> int:
+    """Longest run of consecutive slots (an append writes each run as one copy)."""
+    if len(slots) == 0:
+        return 0
+    breaks = np.flatnonzero(np.diff(slots) != 1)
+    edges = np.concatenate([[-1], breaks, [len(slots) - 1]])
+    return int(np.diff(edges).max())
+
+
+def attention_params(kv_len: int) -> dict[str, tuple[int, ...]]:
+    """The attention events of :func:`attend_over` over ``kv_len`` keys: their columns are affine in it."""
+    return {"attn_score": (kv_len,), "softmax": (kv_len,), "attn_value": (kv_len,)}
+
+
+@dataclass
+class MetaPlan:
+    """A phase planned in meta mode without tracing (templated tracing).
+
+    ``struct``: what decides which events the phase has beyond its kind and length (e.g. whether a fetch
+    happens); ``params``: per event (op name) whose columns depend on the cache, the integers those
+    columns are affine in (events not named are the same in every phase of the same structure);
+    ``apply``: changes the cache (and the policy's statistics) exactly as tracing the phase would.
+    """
+
+    struct: tuple
+    params: dict[str, tuple[int, ...]]
+    apply: Callable[[], None]
 
 
 class RecallProbe:
@@ -213,12 +244,29 @@ class KVCache:
                         self.k[:, :, s0:s1].copy_(k_new[:, :, start:i])
                         self.v[:, :, s0:s1].copy_(v_new[:, :, start:i])
                         start = i
-        pos = np.arange(self.tokens_seen, self.tokens_seen + n)
-        self.positions[slots] = pos
-        self.used, self.next_ring = used_after, ring_after
+        pos = self._advance(slots, used_after, ring_after)
         if self.probe is not None:
             self.probe.add(k_new, pos)
-        self.tokens_seen += n
+
+    def _advance(self, slots: np.ndarray, used_after: int, ring_after: int) -> np.ndarray:
+        """Bookkeeping of an append: the new tokens' positions in their slots (returned), occupancy, ring."""
+        pos = np.arange(self.tokens_seen, self.tokens_seen + len(slots))
+        self.positions[slots] = pos
+        self.used, self.next_ring = used_after, ring_after
+        self.tokens_seen += len(slots)
+        return pos
+
+    # ---- meta mode without tracing (templated tracing, simulator.tracer.template) ----
+    def meta_plan(self, n: int, q_group: int) -> "MetaPlan":
+        """One phase of ``n`` tokens (append, then attend; ``q_group`` query heads per KV head) in meta mode,
+        planned without tracing or changing the cache. See :class:`MetaPlan`."""
+        slots, used_after, ring_after = self._plan(n)
+
+        def apply() -> None:
+            self._grow(int(slots.max()) + 1)
+            self._advance(slots, used_after, ring_after)
+
+        return MetaPlan((), {"kv_write": (longest_run(slots),), **attention_params(used_after)}, apply)
 
     def attend(self, q: torch.Tensor, q_pos: np.ndarray) -> torch.Tensor:
         """Attention of the phase's queries q [b, kvh, g, n, d] over every held token -> [b, n, heads*d]."""
