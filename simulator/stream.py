@@ -39,7 +39,7 @@ from simulator.tracer import context
 from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
 from simulator.tracer.recorder import Recorder
 from simulator.tracer.synthetic_video import synthetic_frames
-from simulator.tracer.template import PhaseTemplate, columns_frame, expand_columns, rows_to_columns
+from simulator.tracer.template import EventTable, PhaseTemplate, rows_to_columns
 from simulator.tracer.trace_file import Trace
 
 
@@ -86,7 +86,7 @@ class StreamTracer:
         self.wl, self.mode, self.seed = wl, mode, seed
         self.templated = templated and mode == "meta"  # real mode always traces real tensors
         self.templates: dict[tuple, PhaseTemplate] = {}
-        self.columns: list[dict[str, np.ndarray]] = []  # templated: the events, block by block, as columns
+        self.table = EventTable()  # templated: the events, block by block, as numpy columns
         self.m = wl.model_config
         if self.m is None:
             raise ConfigError(source, "model", "workload was built without its model; use load_workload")
@@ -158,8 +158,8 @@ class StreamTracer:
     def _take(self, n_layers: int, llm: bool = True):
         rows = self.rec.rows
         self.rec.rows = []
-        if self.templated:  # only the vision block comes this way: columns, expanded over the layers
-            return expand_columns(rows_to_columns(rows), [list(range(n_layers))])
+        if self.templated:  # only the vision block comes this way: its columns, one layer traced
+            return rows_to_columns(rows)
         if not rows:
             return pd.DataFrame(columns=COLUMN_NAMES)
         block = pd.DataFrame(rows)
@@ -227,10 +227,9 @@ class StreamTracer:
                         self._vision(img)
                         vision_block = self._take(m.vision.layers, llm=False)
                     if self.templated:
-                        vb = dict(vision_block)
-                        vb["frame"] = np.full(len(vb["frame"]), f, dtype=vb["frame"].dtype)
-                        vb["t_arrival_s"] = np.full(len(vb["frame"]), t)
-                        self.columns.append(vb)
+                        self.table.add_traced(vision_block, [list(range(m.vision.layers))],
+                                              {"phase": "vision", "frame": f, "question": -1, "step": -1,
+                                               "t_arrival_s": t, "tokens": m.vision.patches})
                     else:
                         vb = vision_block.copy()
                         vb["frame"], vb["t_arrival_s"] = f, t
@@ -252,8 +251,7 @@ class StreamTracer:
         if bar is not None:
             bar.close()
         if self.templated:
-            events = columns_frame(self.columns)
-            self.columns = []
+            events = self.table.frame()
         else:
             events = pd.concat(self.blocks, ignore_index=True) if self.blocks else pd.DataFrame(columns=COLUMN_NAMES)
             events = events[COLUMN_NAMES].astype(NUMPY_DTYPES)
@@ -347,7 +345,7 @@ class StreamTracer:
                 p.apply()
             self.position += n
             tpl.generated += 1
-            self.columns.append(tpl.columns(values, info))
+            self.table.add(values, tpl.codes, tpl.take, tpl.out_layer, info)
             return
         h = self._llm_pass(make_input(), n)
         if decode:
@@ -355,10 +353,10 @@ class StreamTracer:
         cols = rows_to_columns(self.rec.rows)
         self.rec.rows = []
         if tpl is None:
-            self.templates[key] = PhaseTemplate(cols, params, self.layer_groups)
+            self.templates[key] = PhaseTemplate(cols, params, self.layer_groups, self.table)
         else:
             tpl.observe(cols, params)
-        self.columns.append(expand_columns(cols, self.layer_groups))
+        self.table.add_traced(cols, self.layer_groups, info)
 
     def template_stats(self) -> dict[str, int]:
         """Templated tracing: phase shapes, LLM phases traced and computed, shapes that had to be traced."""

@@ -552,6 +552,7 @@ class ResvStore(KVCache):
         adds += [(f"{frame_text}_selected", selected * kvh), (f"{frame_text}_available", available * kvh),
                  (f"{frame_text}_selected/L{self.spec.layer}/H0", selected),
                  (f"{frame_text}_available/L{self.spec.layer}/H0", available)]
+        head0 = [key for key, _ in adds[-2:]]
         params["kv_gather"] = (n_dev + text + n,)
         params.update(attention_params(n_host + n_dev + text + n))
         struct = (in_frame, clusters > 0, n_host > 0, off > 0)
@@ -569,9 +570,8 @@ class ResvStore(KVCache):
             self._head_weight = kvh
             for key, val in adds:
                 self._add(key, val)
-            if kvh > 1:
-                for h in range(1, kvh):
-                    for key in [k for k in self.stats if k.endswith("/H0")]:
-                        self.stats[key[:-1] + str(h)] = self.stats[key]
+            for h in range(1, kvh):  # _repeat_heads: the other /H0 statistics are copies already
+                for key in head0:
+                    self.stats[key[:-1] + str(h)] = self.stats[key]
 
         return MetaPlan(struct, params, apply)

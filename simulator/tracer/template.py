@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES
 
@@ -34,6 +35,13 @@ def rows_to_columns(rows: list[dict]) -> dict[str, np.ndarray]:
         vals = [r[c] for r in rows]
         out[c] = np.array(vals, dtype=object) if c in STRING_COLS else np.array(vals).astype(NUMPY_DTYPES[c])
     return out
+
+
+def value_matrix(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """The value columns of a block as one int64 matrix (rows x VALUE_COLS)."""
+    if not len(cols["layer"]):
+        return np.zeros((0, len(VALUE_COLS)), dtype=np.int64)
+    return np.column_stack([cols[c].astype(np.int64) for c in VALUE_COLS])
 
 
 def replication_index(layers: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +65,7 @@ def replication_index(layers: np.ndarray, groups: list[list[int]]) -> tuple[np.n
     take.append(np.arange(last + 1, len(layers)))
     out_layer.append(layers[last + 1:])
     return np.concatenate(take), np.concatenate(out_layer).astype(np.int16)
+
 
 
 class AffineFit:
@@ -103,15 +112,15 @@ class AffineFit:
 
 
 class PhaseTemplate:
-    """The events of one phase shape: template rows plus one :class:`AffineFit` per (traced layer, op)."""
+    """The events of one phase shape: template rows plus one :class:`AffineFit` per (traced layer, op) whose
+    events depend on the cache (the others are the template's rows, checked on every traced phase)."""
 
     def __init__(self, cols: dict[str, np.ndarray], params: list[dict[str, tuple[int, ...]]],
-                 groups: list[list[int]]):
+                 groups: list[list[int]], table: "EventTable"):
         self.strings = {c: cols[c] for c in STRING_COLS if c != "phase"}
-        self.phase = cols["phase"][0] if len(cols["phase"]) else ""
+        self.codes = table.codes(cols)
         self.layers = cols["layer"]
-        self.values = np.column_stack([cols[c].astype(np.float64) for c in VALUE_COLS]) \
-            if len(self.layers) else np.zeros((0, len(VALUE_COLS)))
+        self.values = value_matrix(cols)
         self.take, self.out_layer = replication_index(self.layers, groups)
         self.verified = False
         self.broken = False
@@ -121,18 +130,19 @@ class PhaseTemplate:
         self.fits: dict[tuple[int, str], tuple[np.ndarray, AffineFit]] = {}
         for g, op in sorted({(int(layer), str(o)) for layer, o in zip(self.layers, ops)}):
             idx = np.flatnonzero((self.layers == g) & (ops == op))
-            self.fits[(g, op)] = (idx, AffineFit(self._p(params, g, op), self.values[idx]))
+            self.fits[(g, op)] = (idx, AffineFit(self._p(params, g, op), self.values[idx].astype(np.float64)))
+        self.varying = {k: v for k, v in self.fits.items() if self._p(params, *k)}
 
     @staticmethod
     def _p(params: list[dict[str, tuple[int, ...]]], g: int, op: str) -> tuple[int, ...]:
         return params[g].get(op, ()) if g >= 0 else ()
 
     def predict(self, params: list[dict[str, tuple[int, ...]]]) -> np.ndarray | None:
-        """Value columns of a phase with these plan parameters, or None if it must be traced."""
+        """Value columns (int64) of a phase with these plan parameters, or None if it must be traced."""
         if self.broken:
             return None
-        out = np.empty_like(self.values)
-        for (g, op), (idx, fit) in self.fits.items():
+        out = self.values.copy()
+        for (g, op), (idx, fit) in self.varying.items():
             v = fit.predict(self._p(params, g, op))
             if v is None:
                 return None
@@ -146,10 +156,10 @@ class PhaseTemplate:
             return
         same_rows = (len(cols["layer"]) == len(self.layers) and np.array_equal(cols["layer"], self.layers)
                      and all(np.array_equal(cols[c], s) for c, s in self.strings.items()))
-        if not same_rows:
+        if not same_rows or any(bool(self._p(params, *k)) != (k in self.varying) for k in self.fits):
             self.broken = True
             return
-        values = np.column_stack([cols[c].astype(np.float64) for c in VALUE_COLS])
+        values = value_matrix(cols)
         pred = self.predict(params)
         if pred is not None:
             if not np.array_equal(pred, values):
@@ -162,38 +172,60 @@ class PhaseTemplate:
             if v is not None and not np.array_equal(v, values[idx]):
                 self.broken = True
                 return
-            fit.add(p, values[idx])
+            fit.add(p, values[idx].astype(np.float64))
 
-    def columns(self, values: np.ndarray, info: dict) -> dict[str, np.ndarray]:
-        """The phase's events, every layer, as trace columns."""
-        take = self.take
-        n = len(take)
-        out: dict[str, np.ndarray] = {"phase": np.full(n, info["phase"], dtype=object), "layer": self.out_layer}
-        for c in PHASE_COLS:
-            out[c] = np.full(n, info[c], dtype=NUMPY_DTYPES[c])
-        for c, s in self.strings.items():
-            out[c] = s[take]
-        vals = values[take]
-        for j, c in enumerate(VALUE_COLS):
-            out[c] = vals[:, j].astype(NUMPY_DTYPES[c])
+
+class EventTable:
+    """The trace's events, block by block (a phase each): value columns before the layer expansion, string
+    columns as codes, the expansion (rows to take, their layers) and the phase's fields."""
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        self.blocks: list[tuple] = []
+
+    def codes(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """The block's op, kind and KV-tier strings as vocabulary codes (rows x 3, int32)."""
+        out = np.zeros((len(cols["layer"]), 3), dtype=np.int32)
+        for j, c in enumerate(("op", "kind", "kv_tier")):
+            out[:, j] = [self.vocab.setdefault(str(x), len(self.vocab)) for x in cols[c]]
         return out
 
+    def add(self, values: np.ndarray, codes: np.ndarray, take: np.ndarray, out_layer: np.ndarray, info: dict) -> None:
+        phase = self.vocab.setdefault(info["phase"], len(self.vocab))
+        self.blocks.append((values, codes, take, out_layer,
+                            (phase, info["frame"], info["question"], info["step"], info["t_arrival_s"], info["tokens"])))
 
-def expand_columns(cols: dict[str, np.ndarray], groups: list[list[int]]) -> dict[str, np.ndarray]:
-    """A traced block (one representative layer per group) expanded to every layer."""
-    take, out_layer = replication_index(cols["layer"], groups)
-    out = {c: a[take] for c, a in cols.items()}
-    out["layer"] = out_layer
-    return out
+    def add_traced(self, cols: dict[str, np.ndarray], groups: list[list[int]], info: dict) -> None:
+        """A traced block (one representative layer per group) of the phase ``info``."""
+        self.add(value_matrix(cols), self.codes(cols), *replication_index(cols["layer"], groups), info)
 
+    def frame(self) -> pd.DataFrame:
+        """The events table (dtypes as the fully traced path gives them); empties the table."""
+        blocks, self.blocks = self.blocks, []
+        if not blocks:
+            return pd.DataFrame(columns=COLUMN_NAMES)[COLUMN_NAMES].astype(NUMPY_DTYPES)
+        counts = np.array([len(b[2]) for b in blocks])
+        offsets = np.cumsum([0] + [len(b[0]) for b in blocks[:-1]])
+        take = np.concatenate([b[2] + off for b, off in zip(blocks, offsets)])
+        data: dict[str, object] = {}
+        infos = list(zip(*[b[4] for b in blocks]))
+        for c, vals in zip(("phase",) + PHASE_COLS, infos):
+            if c != "phase":
+                data[c] = np.repeat(np.asarray(vals, dtype=NUMPY_DTYPES[c]), counts)
+        data["layer"] = np.concatenate([b[3] for b in blocks])
+        values = np.concatenate([b[0] for b in blocks])
+        for j, c in enumerate(VALUE_COLS):
+            data[c] = values[take, j].astype(NUMPY_DTYPES[c])
+        del values
+        codes = np.concatenate([b[1] for b in blocks])[take]
+        vocab = pa.array(sorted(self.vocab, key=self.vocab.get), type=pa.large_string())
+        string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
 
-def columns_frame(blocks: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """The trace's events table from blocks of columns, in order (dtypes as the full tracer gives them)."""
-    if not blocks:
-        return pd.DataFrame(columns=COLUMN_NAMES)[COLUMN_NAMES].astype(NUMPY_DTYPES)
-    data = {}
-    for c in COLUMN_NAMES:
-        data[c] = np.concatenate([b[c] for b in blocks])
-        for b in blocks:
-            b.pop(c)
-    return pd.DataFrame(data, columns=COLUMN_NAMES)
+        def strings(c: np.ndarray) -> pd.api.extensions.ExtensionArray:
+            return pd.array(pa.DictionaryArray.from_arrays(pa.array(c), vocab).cast(pa.large_string()),
+                            dtype=string_dtype)
+
+        data["phase"] = strings(np.repeat(np.asarray(infos[0], dtype=np.int32), counts))
+        for j, c in enumerate(("op", "kind", "kv_tier")):
+            data[c] = strings(codes[:, j])
+        return pd.DataFrame(data, columns=COLUMN_NAMES)
