@@ -1,0 +1,79 @@
+"""Templated tracing (meta mode) gives the fully traced trace: every event (all columns and dtypes, row for
+row), the KV table and the metadata, for each model and KV policy of the workloads on short streams."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from simulator.config.workload import KvPolicyConfig, PrecisionConfig, Question, load_workload
+from simulator.stream import StreamTracer
+
+# the tiny model under every policy, with windows short enough that the policies' regimes change within the
+# stream (sliding window wraps, ReSV offloads closed clusters, ReKV and the offloading methods select)
+TINY_POLICIES = {
+    "full": {}, "sliding_window": {"window": 40, "sink_tokens": 4}, "flexgen": {}, "infinigen": {},
+    "infinigenp": {}, "rekv": {}, "resv": {"recent_window": 48}, "oaken": {},
+}
+
+
+def _assert_same(wl) -> dict:
+    """Trace ``wl`` fully and templated; assert equal traces; return the templated run's statistics."""
+    full = StreamTracer(wl, templated=False).run()
+    tracer = StreamTracer(wl, templated=True)
+    tmpl = tracer.run()
+    pd.testing.assert_frame_equal(tmpl.events, full.events, check_exact=True)
+    pd.testing.assert_frame_equal(tmpl.kv_tokens, full.kv_tokens, check_exact=True)
+    meta_full, meta_tmpl = dict(full.meta), dict(tmpl.meta)
+    meta_full.pop("trace_wall_s")
+    meta_tmpl.pop("trace_wall_s")
+    assert meta_tmpl == meta_full
+    stats = tracer.template_stats()
+    assert stats["untemplated_shapes"] == 0, stats
+    return stats
+
+
+@pytest.mark.parametrize("policy", sorted(TINY_POLICIES))
+def test_templated_equals_traced_tiny(tiny_workload, policy):
+    wl = tiny_workload.with_stream(duration_s=8.0, questions=(Question(at_s=3.0, prompt_tokens=6, answer_tokens=5),
+                                                              Question(at_s=8.0, prompt_tokens=6, answer_tokens=5)))
+    wl = wl.replace(kv_policy=KvPolicyConfig(name=policy, params=TINY_POLICIES[policy]))
+    stats = _assert_same(wl)
+    assert stats["generated"] > stats["traced"]  # most phases were computed, not traced
+
+
+@pytest.mark.parametrize("policy", ["full", "oaken", "rekv", "resv"])
+def test_templated_equals_traced_batch_precision_prefill(tiny_workload, policy):
+    """Two streams at once, INT8 KV, a pre-computed cache (which ReSV and ReKV place as they would)."""
+    wl = tiny_workload.with_stream(duration_s=5.0).replace(
+        batch=2, precision=PrecisionConfig(kv="int8"), kv_prefill_tokens=100,
+        kv_policy=KvPolicyConfig(name=policy, params=TINY_POLICIES[policy]))
+    assert _assert_same(wl)["generated"] > 0
+
+
+WORKLOADS = ["coin-avg-flexgen", "coin-avg-resv", "coin-llava-ov-7b", "coin-llava-ov-7b-rekv", "coin-llava-ov-7b-resv",
+             "coin-videollm-online-8b", "coin-videollm-online-8b-flexgen", "coin-videollm-online-8b-infinigen",
+             "coin-videollm-online-8b-infinigenp", "coin-videollm-online-8b-oaken", "coin-videollm-online-8b-rekv",
+             "coin-videollm-online-8b-resv"]
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_templated_equals_traced_workloads(root, name):
+    """Each workload's model and policy (its parameters; ReSV's recent window shortened on the 8B model so
+    that clusters close within the short stream), 7 s with two short questions."""
+    wl = load_workload(root / "workloads" / f"{name}.yaml")
+    if name == "coin-videollm-online-8b-resv":
+        wl = wl.replace(kv_policy=KvPolicyConfig(name="resv", params={**wl.kv_policy.params, "recent_window": 40}))
+    wl = wl.with_stream(duration_s=7.0, questions=(Question(at_s=3.0, prompt_tokens=24, answer_tokens=4),
+                                                   Question(at_s=7.0, prompt_tokens=24, answer_tokens=4)))
+    assert _assert_same(wl)["generated"] > 0
+
+
+def test_workload_list_is_complete(root):
+    assert sorted(p.stem for p in (root / "workloads").glob("coin-*.yaml")) == sorted(WORKLOADS)
+
+
+def test_real_mode_is_traced(tiny_workload):
+    tracer = StreamTracer(tiny_workload, mode="real")
+    tracer.run()
+    assert not tracer.templated and tracer.template_stats()["generated"] == 0
