@@ -214,7 +214,8 @@ class StreamTracer:
         with self.rec, context.activate(self.rec), torch.no_grad():
             if wl.stream.system_prompt_tokens:
                 n = wl.stream.system_prompt_tokens
-                self._llm_phase(("question_prefill", -1, -1, -1, 0.0, n), lambda: self.llm.embed_tokens(self._tokens(n)))
+                self._llm_phase(("question_prefill", -1, -1, -1, 0.0, n),
+                                lambda: self.llm.embed_tokens(self._tokens(n)))
             for qi in sched.get(-1, []):
                 self._question(qi, -1)
             for f in range(n_frames):

@@ -192,8 +192,8 @@ class EventTable:
 
     def add(self, values: np.ndarray, codes: np.ndarray, take: np.ndarray, out_layer: np.ndarray, info: dict) -> None:
         phase = self.vocab.setdefault(info["phase"], len(self.vocab))
-        self.blocks.append((values, codes, take, out_layer,
-                            (phase, info["frame"], info["question"], info["step"], info["t_arrival_s"], info["tokens"])))
+        fields = (phase, info["frame"], info["question"], info["step"], info["t_arrival_s"], info["tokens"])
+        self.blocks.append((values, codes, take, out_layer, fields))
 
     def add_traced(self, cols: dict[str, np.ndarray], groups: list[list[int]], info: dict) -> None:
         """A traced block (one representative layer per group) of the phase ``info``."""
