@@ -209,15 +209,18 @@ class EventTable:
         take = np.concatenate([b[2] + off for b, off in zip(blocks, offsets)])
         data: dict[str, object] = {}
         infos = list(zip(*[b[4] for b in blocks]))
-        for c, vals in zip(("phase",) + PHASE_COLS, infos):
-            if c != "phase":
-                data[c] = np.repeat(np.asarray(vals, dtype=NUMPY_DTYPES[c]), counts)
+        for c, vals in zip(PHASE_COLS, infos[1:]):
+            data[c] = np.repeat(np.asarray(vals, dtype=NUMPY_DTYPES[c]), counts)
+        phase_codes = np.repeat(np.asarray(infos[0], dtype=np.int32), counts)
         data["layer"] = np.concatenate([b[3] for b in blocks])
         values = np.concatenate([b[0] for b in blocks])
+        codes = np.concatenate([b[1] for b in blocks])
+        del blocks, infos
         for j, c in enumerate(VALUE_COLS):
-            data[c] = values[take, j].astype(NUMPY_DTYPES[c])
+            data[c] = values[take, j].astype(NUMPY_DTYPES[c], copy=False)
         del values
-        codes = np.concatenate([b[1] for b in blocks])[take]
+        codes = codes[take]
+        del take
         vocab = pa.array(sorted(self.vocab, key=self.vocab.get), type=pa.large_string())
         string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
 
@@ -225,7 +228,7 @@ class EventTable:
             return pd.array(pa.DictionaryArray.from_arrays(pa.array(c), vocab).cast(pa.large_string()),
                             dtype=string_dtype)
 
-        data["phase"] = strings(np.repeat(np.asarray(infos[0], dtype=np.int32), counts))
+        data["phase"] = strings(phase_codes)
         for j, c in enumerate(("op", "kind", "kv_tier")):
             data[c] = strings(codes[:, j])
-        return pd.DataFrame(data, columns=COLUMN_NAMES)
+        return pd.DataFrame(data, columns=COLUMN_NAMES, copy=False)  # the columns as they are: no second copy
