@@ -39,7 +39,7 @@ from simulator.tracer import context
 from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
 from simulator.tracer.recorder import Recorder
 from simulator.tracer.synthetic_video import synthetic_frames
-from simulator.tracer.template import EventTable, PhaseTemplate, rows_to_columns
+from simulator.tracer.template import EventTable, PhaseTemplate, replication_index, rows_to_columns, value_matrix
 from simulator.tracer.trace_file import Trace
 
 
@@ -227,10 +227,12 @@ class StreamTracer:
                         img = torch.empty(wl.batch, 3, m.vision.image_size, m.vision.image_size, device="meta")
                         self._vision(img)
                         vision_block = self._take(m.vision.layers, llm=False)
+                        if self.templated:  # its columns, codes and expansion over the layers, once
+                            vision_block = (value_matrix(vision_block), self.table.codes(vision_block),
+                                            *replication_index(vision_block["layer"], [list(range(m.vision.layers))]))
                     if self.templated:
-                        self.table.add_traced(vision_block, [list(range(m.vision.layers))],
-                                              {"phase": "vision", "frame": f, "question": -1, "step": -1,
-                                               "t_arrival_s": t, "tokens": m.vision.patches})
+                        self.table.add(*vision_block, {"phase": "vision", "frame": f, "question": -1, "step": -1,
+                                                       "t_arrival_s": t, "tokens": m.vision.patches})
                     else:
                         vb = vision_block.copy()
                         vb["frame"], vb["t_arrival_s"] = f, t

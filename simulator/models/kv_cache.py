@@ -210,8 +210,10 @@ class KVCache:
     def _plan(self, n: int) -> tuple[np.ndarray, int, int]:
         """Slots the next ``n`` tokens occupy (append, then ring-overwrite), and the state after."""
         limit = self.max_slots
-        slots = []
         used, ring = self.used, self.next_ring
+        if limit is None or used + n <= limit:  # appends only
+            return np.arange(used, used + n, dtype=np.int64), used + n, ring
+        slots = []
         for _ in range(n):
             if limit is None or used < limit:
                 slots.append(used)

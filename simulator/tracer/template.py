@@ -77,19 +77,30 @@ class AffineFit:
         self.dirs: list[np.ndarray] = []  # p_i - p0 of samples that widened the span
         self.dvals: list[np.ndarray] = []  # v(p_i) - v(p0), flattened
         self._pinv = np.zeros((0, len(p0)))
+        self._dirs = np.zeros((len(p0), 0))
         self._dv = np.zeros((v0.size, 0))
+        self._memo: dict[tuple, np.ndarray | None] = {}  # predictions by p (phases often repeat one)
 
     def _coords(self, p) -> np.ndarray | None:
         d = np.asarray(p, dtype=np.float64) - self.p0
         if not self.dirs:
             return np.zeros(0) if not d.any() else None
         mu = self._pinv @ d
-        if np.abs(np.column_stack(self.dirs) @ mu - d).max() > 1e-6:
+        if np.abs(self._dirs @ mu - d).max() > 1e-6:
             return None  # outside the samples' span
         return mu
 
     def predict(self, p) -> np.ndarray | None:
         """Predicted values at ``p``, or None if ``p`` is outside the span or the prediction is not integral."""
+        p = tuple(p)
+        if p in self._memo:
+            return self._memo[p]
+        if len(self._memo) > 4096:
+            self._memo.clear()
+        self._memo[p] = v = self._predict(p)
+        return v
+
+    def _predict(self, p: tuple) -> np.ndarray | None:
         mu = self._coords(p)
         if mu is None:
             return None
@@ -107,7 +118,9 @@ class AffineFit:
             return
         self.dirs.append(np.asarray(p, dtype=np.float64) - self.p0)
         self.dvals.append((v - self.v0).ravel())
-        self._pinv = np.linalg.pinv(np.column_stack(self.dirs))
+        self._dirs = np.column_stack(self.dirs)
+        self._pinv = np.linalg.pinv(self._dirs)
+        self._memo.clear()
         self._dv = np.column_stack(self.dvals)
 
 
@@ -213,11 +226,11 @@ class EventTable:
             data[c] = np.repeat(np.asarray(vals, dtype=NUMPY_DTYPES[c]), counts)
         phase_codes = np.repeat(np.asarray(infos[0], dtype=np.int32), counts)
         data["layer"] = np.concatenate([b[3] for b in blocks])
-        values = np.concatenate([b[0] for b in blocks])
+        values = np.concatenate([b[0] for b in blocks]).T.copy()  # column by column, contiguous
         codes = np.concatenate([b[1] for b in blocks])
         del blocks, infos
         for j, c in enumerate(VALUE_COLS):
-            data[c] = values[take, j].astype(NUMPY_DTYPES[c], copy=False)
+            data[c] = values[j][take].astype(NUMPY_DTYPES[c], copy=False)
         del values
         codes = codes[take]
         del take
