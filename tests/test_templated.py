@@ -77,3 +77,13 @@ def test_real_mode_is_traced(tiny_workload):
     tracer = StreamTracer(tiny_workload, mode="real")
     tracer.run()
     assert not tracer.templated and tracer.template_stats()["generated"] == 0
+
+
+def test_templated_equals_traced_text_only(root, tmp_path):
+    """A text-only model (no frames: the system prompt and questions on a pre-computed cache), MHA + GELU."""
+    path = tmp_path / "text.yaml"
+    path.write_text(f"name: text\nmodel: {root / 'workloads' / 'models' / 'mpt-7b.yaml'}\n"
+                    "stream: {fps: 2.0, duration_s: 5, system_prompt_tokens: 8, questions: [{at_s: 1, "
+                    "prompt_tokens: 12, answer_tokens: 6}, {at_s: 4, prompt_tokens: 12, answer_tokens: 6}]}\n"
+                    "kv_prefill_tokens: 300\nkv_policy: {name: infinigen}\n")
+    assert _assert_same(load_workload(path))["generated"] > 0
