@@ -70,10 +70,10 @@ def report(fig: dict) -> list[str]:
                   "replay (gpu): skipped (longer than --replay-max-s)"]
     lines.append(f"peak memory: {fig['peak_mib']:,.0f} MiB")
     t = fig["template"]
-    lines.append(f"  trace: {n / dt:,.0f} events/s ({fig['trace_cpu_s']:.2f} s CPU: the machine is shared); "
-                 f"{t['shapes']} phase shapes, {t['traced']} LLM phases traced, "
-                 f"{t['generated']} computed, {t['untemplated_shapes']} shapes untemplated; peak after the "
-                 f"trace {fig['trace_peak_mib']:,.0f} MiB")
+    how = (f"{t['shapes']} phase shapes, {t['traced']} LLM phases traced, {t['generated']} computed, "
+           f"{t['untemplated_shapes']} shapes untemplated" if t["shapes"] else "every phase traced")
+    lines.append(f"  trace: {n / dt:,.0f} events/s ({fig['trace_cpu_s']:.2f} s CPU: the machine is shared); {how}; "
+                 f"peak after the trace {fig['trace_peak_mib']:,.0f} MiB")
     if "accel_s" in fig:
         lines.append(f"  replay: accel {n / fig['accel_s']:,.0f} ops/s ({fig['accel_sim_s']:,.1f} s simulated), "
                      f"gpu {n / fig['gpu_s']:,.0f} ops/s")
