@@ -10,10 +10,11 @@ from simulator.config.workload import KvPolicyConfig, PrecisionConfig, Question,
 from simulator.stream import StreamTracer
 
 # the tiny model under every policy, with windows short enough that the policies' regimes change within the
-# stream (sliding window wraps, ReSV offloads closed clusters, ReKV and the offloading methods select)
+# stream (sliding window wraps; ReSV offloads closed clusters and its HC table grows twice; the offloading
+# methods select)
 TINY_POLICIES = {
     "full": {}, "sliding_window": {"window": 40, "sink_tokens": 4}, "flexgen": {}, "infinigen": {},
-    "infinigenp": {}, "rekv": {}, "resv": {"recent_window": 48}, "oaken": {},
+    "infinigenp": {}, "rekv": {}, "resv": {"recent_window": 48, "meta_cluster_tokens": 2}, "oaken": {},
 }
 
 
