@@ -226,9 +226,16 @@ class EventTable:
             data[c] = np.repeat(np.asarray(vals, dtype=NUMPY_DTYPES[c]), counts)
         phase_codes = np.repeat(np.asarray(infos[0], dtype=np.int32), counts)
         data["layer"] = np.concatenate([b[3] for b in blocks])
-        values = np.concatenate([b[0] for b in blocks]).T.copy()  # column by column, contiguous
-        codes = np.concatenate([b[1] for b in blocks])
-        del blocks, infos
+        del infos
+        rows = int(offsets[-1]) + len(blocks[-1][0])
+        values = np.empty((len(VALUE_COLS), rows), dtype=np.int64)  # column by column, contiguous
+        codes = np.empty((rows, 3), dtype=np.int32)
+        for i, off in enumerate(offsets):  # moved over block by block, each freed once copied
+            r = len(blocks[i][0])
+            values[:, off:off + r] = blocks[i][0].T
+            codes[off:off + r] = blocks[i][1]
+            blocks[i] = None
+        del blocks
         for j, c in enumerate(VALUE_COLS):
             data[c] = values[j][take].astype(NUMPY_DTYPES[c], copy=False)
         del values
