@@ -33,7 +33,7 @@ from simulator.errors import ConfigError
 from simulator.kvpolicy import make_policy
 from simulator.kvpolicy.base import CacheSpec
 from simulator.models.decoder import DecoderLM
-from simulator.models.kv_cache import RecallProbe
+from simulator.models.kv_cache import RecallProbe, plans_own_phases
 from simulator.models.vision import VisionTower
 from simulator.tracer import context
 from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
@@ -123,6 +123,8 @@ class StreamTracer:
         if mode == "real" and measure_recall:
             for i, c in enumerate(self.caches):
                 c.probe = RecallProbe(i)
+        # templated tracing needs every store to plan its phases (see KVCache.meta_plan)
+        self.templated = self.templated and all(plans_own_phases(c) for c in self.caches)
         self.rec = Recorder(wl.precision.bits)
         self.rec.register_module(self.llm)
         if self.vit is not None:

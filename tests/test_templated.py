@@ -88,3 +88,20 @@ def test_templated_equals_traced_text_only(root, tmp_path):
                     "prompt_tokens: 12, answer_tokens: 6}, {at_s: 4, prompt_tokens: 12, answer_tokens: 6}]}\n"
                     "kv_prefill_tokens: 300\nkv_policy: {name: infinigen}\n")
     assert _assert_same(load_workload(path))["generated"] > 0
+
+
+def test_store_without_its_own_plan_is_traced(tiny_workload, monkeypatch):
+    """A store whose append differs from the one its meta plan describes falls back to full tracing."""
+    from simulator.kvpolicy.full import FullPolicy
+    from simulator.models.kv_cache import KVCache
+
+    class Unplanned(KVCache):
+        def append(self, k_new, v_new, q_pos=None, k_raw=None):
+            super().append(k_new, v_new, q_pos, k_raw)
+
+    monkeypatch.setattr(FullPolicy, "make_cache", lambda self, spec: Unplanned(
+        spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype))
+    tracer = StreamTracer(tiny_workload)
+    tracer.run()
+    assert not tracer.templated and tracer.template_stats()["traced"] == 0
+    assert StreamTracer(tiny_workload.replace(kv_policy=KvPolicyConfig(name="oaken"))).templated

@@ -88,6 +88,17 @@ def attention_params(kv_len: int) -> dict[str, tuple[int, ...]]:
     return {"attn_score": (kv_len,), "softmax": (kv_len,), "attn_value": (kv_len,)}
 
 
+def plans_own_phases(cache: "KVCache") -> bool:
+    """Whether the cache's class plans its phases itself: its ``meta_plan`` is as specific as its ``append``
+    and ``attend`` (a store that changes them without planning them is traced, not templated)."""
+    mro = type(cache).__mro__
+
+    def where(name: str) -> int:
+        return next(i for i, k in enumerate(mro) if name in k.__dict__)
+
+    return where("meta_plan") <= min(where("append"), where("attend"))
+
+
 @dataclass
 class MetaPlan:
     """A phase planned in meta mode without tracing (templated tracing).
