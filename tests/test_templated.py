@@ -105,3 +105,19 @@ def test_store_without_its_own_plan_is_traced(tiny_workload, monkeypatch):
     tracer.run()
     assert not tracer.templated and tracer.template_stats()["traced"] == 0
     assert StreamTracer(tiny_workload.replace(kv_policy=KvPolicyConfig(name="oaken"))).templated
+
+
+VARIANTS = [("resv", {"recent_window": 40, "cluster_scope": "shared", "meta_token_run": 3.0, "meta_cluster_tokens": 5}),
+            ("resv", {"recent_window": 8, "meta_text_share": 0.9, "meta_frame_share": 0.9, "meta_layer_max": 1.0}),
+            ("infinigenp", {"meta_token_run": 2.5, "frame_share": 0.3}),
+            ("rekv", {"frame_share": 0.1, "text_share": 1.0}),
+            ("sliding_window", {"window": 17, "sink_tokens": 0})]
+
+
+@pytest.mark.parametrize(("policy", "params"), VARIANTS)
+def test_templated_equals_traced_policy_variants(tiny_workload, policy, params):
+    """Policy parameters that change the plans' branches: a shared clustering, a recent window shorter than a
+    frame, selections of almost everything or of whole phases, a window without sinks that wraps every frame."""
+    wl = tiny_workload.with_stream(duration_s=8.0, questions=(Question(at_s=3.0, prompt_tokens=6, answer_tokens=5),
+                                                              Question(at_s=5.0, prompt_tokens=3, answer_tokens=2)))
+    assert _assert_same(wl.replace(kv_policy=KvPolicyConfig(name=policy, params=params)))["generated"] > 0
