@@ -3,6 +3,7 @@ row), the KV table and the metadata, for each model and KV policy of the workloa
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -121,3 +122,40 @@ def test_templated_equals_traced_policy_variants(tiny_workload, policy, params):
     wl = tiny_workload.with_stream(duration_s=8.0, questions=(Question(at_s=3.0, prompt_tokens=6, answer_tokens=5),
                                                               Question(at_s=5.0, prompt_tokens=3, answer_tokens=2)))
     assert _assert_same(wl.replace(kv_policy=KvPolicyConfig(name=policy, params=params)))["generated"] > 0
+
+
+def test_plan_missing_a_dependency_is_caught(tiny_workload, monkeypatch):
+    """A plan that forgets what the attention events depend on: the first traced phase that disagrees with
+    the prediction disables its template, and the trace stays equal to the full one."""
+    from simulator.models.kv_cache import KVCache
+
+    planned = KVCache.meta_plan
+
+    def forgetful(self, n, q_group):
+        plan = planned(self, n, q_group)
+        for op in ("attn_score", "softmax", "attn_value"):
+            plan.params.pop(op)
+        return plan
+
+    monkeypatch.setattr(KVCache, "meta_plan", forgetful)
+    tracer = StreamTracer(tiny_workload.with_stream(duration_s=6.0))
+    tmpl = tracer.run()
+    full = StreamTracer(tiny_workload.with_stream(duration_s=6.0), templated=False).run()
+    pd.testing.assert_frame_equal(tmpl.events, full.events, check_exact=True)
+    stats = tracer.template_stats()
+    assert stats["untemplated_shapes"] >= 1 and stats["traced"] > stats["generated"]
+
+
+def test_affine_fit_predicts_within_the_span_only():
+    from simulator.tracer.template import AffineFit
+
+    def f(p):  # two columns affine in (a, b)
+        return np.array([[3 * p[0] + 5 * p[1] + 7, 11 * p[0]]], dtype=np.float64)
+
+    fit = AffineFit((1, 1), f((1, 1)))
+    assert fit.predict((2, 2)) is None
+    fit.add((2, 3), f((2, 3)))
+    assert np.array_equal(fit.predict((3, 5)), f((3, 5)))  # on the line through the samples
+    assert fit.predict((3, 4)) is None  # off it
+    fit.add((3, 4), f((3, 4)))
+    assert np.array_equal(fit.predict((100, -7)), f((100, -7)))

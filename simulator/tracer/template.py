@@ -67,7 +67,6 @@ def replication_index(layers: np.ndarray, groups: list[list[int]]) -> tuple[np.n
     return np.concatenate(take), np.concatenate(out_layer).astype(np.int16)
 
 
-
 class AffineFit:
     """Values of some events (a matrix: rows x value columns) as an affine function of integers ``p``."""
 
@@ -145,6 +144,13 @@ class PhaseTemplate:
             idx = np.flatnonzero((self.layers == g) & (ops == op))
             self.fits[(g, op)] = (idx, AffineFit(self._p(params, g, op), self.values[idx].astype(np.float64)))
         self.varying = {k: v for k, v in self.fits.items() if self._p(params, *k)}
+        if self._named(params) != set(self.varying):
+            self.broken = True  # the plan names an event the phase does not have
+
+    @staticmethod
+    def _named(params: list[dict[str, tuple[int, ...]]]) -> set[tuple[int, str]]:
+        """(traced layer, op) of every event a plan gives integers for."""
+        return {(g, op) for g, named in enumerate(params) for op, p in named.items() if p}
 
     @staticmethod
     def _p(params: list[dict[str, tuple[int, ...]]], g: int, op: str) -> tuple[int, ...]:
@@ -152,7 +158,7 @@ class PhaseTemplate:
 
     def predict(self, params: list[dict[str, tuple[int, ...]]]) -> np.ndarray | None:
         """Value columns (int64) of a phase with these plan parameters, or None if it must be traced."""
-        if self.broken:
+        if self.broken or self._named(params) != self.varying.keys():
             return None
         out = self.values.copy()
         for (g, op), (idx, fit) in self.varying.items():
@@ -169,7 +175,7 @@ class PhaseTemplate:
             return
         same_rows = (len(cols["layer"]) == len(self.layers) and np.array_equal(cols["layer"], self.layers)
                      and all(np.array_equal(cols[c], s) for c, s in self.strings.items()))
-        if not same_rows or any(bool(self._p(params, *k)) != (k in self.varying) for k in self.fits):
+        if not same_rows or self._named(params) != self.varying.keys():
             self.broken = True
             return
         values = value_matrix(cols)
