@@ -12,6 +12,12 @@ Two modes:
   events are replicated over the stack's layers (all layers of a stack have the same shapes); the
   vision encoder is traced once and replicated over frames.
 - ``real``: real tensors on CPU through every layer (small models; policies that need values).
+
+Meta mode is *templated* by default (``templated=True``): LLM phases of the same shape (kind, tokens and
+the policy's structure) are traced a few times and the others computed in numpy from the policy's meta
+plan (see ``simulator.tracer.template``), so tracing cost depends on the number of distinct shapes, not on
+the stream's length; the events, KV table and metadata equal the fully traced ones (``templated=False``,
+the reference).
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from simulator.errors import ConfigError
 from simulator.kvpolicy import make_policy
 from simulator.kvpolicy.base import CacheSpec
 from simulator.models.decoder import DecoderLM
-from simulator.models.kv_cache import RecallProbe
+from simulator.models.kv_cache import RecallProbe, plans_own_phases
 from simulator.models.vision import VisionTower
 from simulator.tracer import context
 from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
 from simulator.tracer.recorder import Recorder
 from simulator.tracer.synthetic_video import synthetic_frames
+from simulator.tracer.template import EventTable, PhaseTemplate, replication_index, rows_to_columns, value_matrix
 from simulator.tracer.trace_file import Trace
 
 
@@ -73,10 +80,13 @@ class StreamTracer:
     """Runs a workload's stream through the models under a :class:`Recorder`."""
 
     def __init__(self, wl: WorkloadConfig, *, mode: str = "meta", source: str = "<workload>", seed: int = 0,
-                 measure_recall: bool = False):
+                 measure_recall: bool = False, templated: bool = True):
         if mode not in ("meta", "real"):
             raise ConfigError(source, "mode", f"got {mode!r}; allowed: 'meta', 'real'")
         self.wl, self.mode, self.seed = wl, mode, seed
+        self.templated = templated and mode == "meta"  # real mode always traces real tensors
+        self.templates: dict[tuple, PhaseTemplate] = {}
+        self.table = EventTable()  # templated: the events, block by block, as numpy columns
         self.m = wl.model_config
         if self.m is None:
             raise ConfigError(source, "model", "workload was built without its model; use load_workload")
@@ -113,6 +123,8 @@ class StreamTracer:
         if mode == "real" and measure_recall:
             for i, c in enumerate(self.caches):
                 c.probe = RecallProbe(i)
+        # templated tracing needs every store to plan its phases (see KVCache.meta_plan)
+        self.templated = self.templated and all(plans_own_phases(c) for c in self.caches)
         self.rec = Recorder(wl.precision.bits)
         self.rec.register_module(self.llm)
         if self.vit is not None:
@@ -145,9 +157,11 @@ class StreamTracer:
                         p.zero_()
 
     # ---- phases ----
-    def _take(self, n_layers: int, llm: bool = True) -> pd.DataFrame:
+    def _take(self, n_layers: int, llm: bool = True):
         rows = self.rec.rows
         self.rec.rows = []
+        if self.templated:  # only the vision block comes this way: its columns, one layer traced
+            return rows_to_columns(rows)
         if not rows:
             return pd.DataFrame(columns=COLUMN_NAMES)
         block = pd.DataFrame(rows)
@@ -202,9 +216,8 @@ class StreamTracer:
         with self.rec, context.activate(self.rec), torch.no_grad():
             if wl.stream.system_prompt_tokens:
                 n = wl.stream.system_prompt_tokens
-                self._set_phase("question_prefill", -1, -1, -1, 0.0, n)
-                self._llm_pass(self.llm.embed_tokens(self._tokens(n)), n)
-                self.blocks.append(self._take(m.llm.layers))
+                self._llm_phase(("question_prefill", -1, -1, -1, 0.0, n),
+                                lambda: self.llm.embed_tokens(self._tokens(n)))
             for qi in sched.get(-1, []):
                 self._question(qi, -1)
             for f in range(n_frames):
@@ -216,9 +229,16 @@ class StreamTracer:
                         img = torch.empty(wl.batch, 3, m.vision.image_size, m.vision.image_size, device="meta")
                         self._vision(img)
                         vision_block = self._take(m.vision.layers, llm=False)
-                    vb = vision_block.copy()
-                    vb["frame"], vb["t_arrival_s"] = f, t
-                    self.blocks.append(vb)
+                        if self.templated:  # its columns, codes and expansion over the layers, once
+                            vision_block = (value_matrix(vision_block), self.table.codes(vision_block),
+                                            *replication_index(vision_block["layer"], [list(range(m.vision.layers))]))
+                    if self.templated:
+                        self.table.add(*vision_block, {"phase": "vision", "frame": f, "question": -1, "step": -1,
+                                                       "t_arrival_s": t, "tokens": m.vision.patches})
+                    else:
+                        vb = vision_block.copy()
+                        vb["frame"], vb["t_arrival_s"] = f, t
+                        self.blocks.append(vb)
                     with context.paused():
                         tokens = torch.empty(wl.batch, m.tokens_per_frame, m.llm.hidden, device="meta")
                 else:
@@ -227,9 +247,7 @@ class StreamTracer:
                         img = next(frames_iter).unsqueeze(0).expand(wl.batch, -1, -1, -1).contiguous()
                     tokens = self._vision(img)
                     self.blocks.append(self._take(m.vision.layers, llm=False))
-                self._set_phase("frame_prefill", f, -1, -1, t, m.tokens_per_frame)
-                self._llm_pass(tokens, m.tokens_per_frame)
-                self.blocks.append(self._take(m.llm.layers))
+                self._llm_phase(("frame_prefill", f, -1, -1, t, m.tokens_per_frame), lambda: tokens)
                 self._record_kv("frame_prefill", f, -1, -1)
                 for qi in sched.get(f, []):
                     self._question(qi, f)
@@ -237,8 +255,11 @@ class StreamTracer:
                     bar.update(1)
         if bar is not None:
             bar.close()
-        events = pd.concat(self.blocks, ignore_index=True) if self.blocks else pd.DataFrame(columns=COLUMN_NAMES)
-        events = events[COLUMN_NAMES].astype(NUMPY_DTYPES)
+        if self.templated:
+            events = self.table.frame()
+        else:
+            events = pd.concat(self.blocks, ignore_index=True) if self.blocks else pd.DataFrame(columns=COLUMN_NAMES)
+            events = events[COLUMN_NAMES].astype(NUMPY_DTYPES)
         kv = pd.DataFrame(self.kv_rows, columns=["phase", "frame", "question", "step", "kv_slots", "tokens_seen",
                                                  "kv_slots_all_layers", "host_slots_all_layers"])
         meta = {
@@ -298,16 +319,55 @@ class StreamTracer:
 
     def _question(self, qi: int, frame: int) -> None:
         q = self.wl.stream.questions[qi]
-        self._set_phase("question_prefill", frame, qi, -1, q.at_s, q.prompt_tokens)
-        self._llm_pass(self.llm.embed_tokens(self._tokens(q.prompt_tokens)), q.prompt_tokens)
-        self.blocks.append(self._take(self.m.llm.layers))
+        self._llm_phase(("question_prefill", frame, qi, -1, q.at_s, q.prompt_tokens),
+                        lambda: self.llm.embed_tokens(self._tokens(q.prompt_tokens)))
         self._record_kv("question_prefill", frame, qi, -1)
         for j in range(q.answer_tokens):
-            self._set_phase("decode", frame, qi, j, q.at_s, 1)
-            h = self._llm_pass(self.llm.embed_tokens(self._tokens(1)), 1)
-            self.llm.logits_last(h)
-            self.blocks.append(self._take(self.m.llm.layers))
+            self._llm_phase(("decode", frame, qi, j, q.at_s, 1), lambda: self.llm.embed_tokens(self._tokens(1)),
+                            decode=True)
         self._record_kv("decode", frame, qi, q.answer_tokens - 1)
+
+    def _llm_phase(self, phase: tuple, make_input, decode: bool = False) -> None:
+        """One LLM pass (phase, frame, question, step, arrival time, tokens) over the input ``make_input()``
+        gives; a decode step ends with the LM head. Templated: computed from the phase's template when it
+        can predict it (see ``simulator.tracer.template``), else traced and learnt from."""
+        info = self._set_phase(*phase)
+        n = info["tokens"]
+        if not self.templated:
+            h = self._llm_pass(make_input(), n)
+            if decode:
+                self.llm.logits_last(h)
+            self.blocks.append(self._take(self.m.llm.layers))
+            return
+        q_group = self.m.llm.heads // self.m.llm.kv_heads
+        plans = [c.meta_plan(n, q_group) for c in self.caches]
+        params = [p.params for p in plans]
+        key = (info["phase"], n, decode, tuple(p.struct for p in plans))
+        tpl = self.templates.get(key)
+        values = tpl.predict(params) if tpl is not None and tpl.verified else None
+        if values is not None:
+            for p in plans:
+                p.apply()
+            self.position += n
+            tpl.generated += 1
+            self.table.add(values, tpl.codes, tpl.take, tpl.out_layer, info)
+            return
+        h = self._llm_pass(make_input(), n)
+        if decode:
+            self.llm.logits_last(h)
+        cols = rows_to_columns(self.rec.rows)
+        self.rec.rows = []
+        if tpl is None:
+            self.templates[key] = PhaseTemplate(cols, params, self.layer_groups, self.table)
+        else:
+            tpl.observe(cols, params)
+        self.table.add_traced(cols, self.layer_groups, info)
+
+    def template_stats(self) -> dict[str, int]:
+        """Templated tracing: phase shapes, LLM phases traced and computed, shapes that had to be traced."""
+        t = self.templates.values()
+        return {"shapes": len(self.templates), "traced": sum(x.traced for x in t),
+                "generated": sum(x.generated for x in t), "untemplated_shapes": sum(x.broken for x in t)}
 
 
 def _param_bytes(m, bits: int) -> int:
@@ -334,6 +394,7 @@ def _vision_param_bytes(m, bits: int) -> int:
 
 
 def trace_workload(wl: WorkloadConfig, *, mode: str = "meta", progress: bool = False, seed: int = 0,
-                   source: str = "<workload>", measure_recall: bool = False) -> Trace:
-    """Trace a workload's whole stream; see the module docstring for the modes."""
-    return StreamTracer(wl, mode=mode, source=source, seed=seed, measure_recall=measure_recall).run(progress=progress)
+                   source: str = "<workload>", measure_recall: bool = False, templated: bool = True) -> Trace:
+    """Trace a workload's whole stream; see the module docstring for the modes (``templated``: meta mode only)."""
+    return StreamTracer(wl, mode=mode, source=source, seed=seed, measure_recall=measure_recall,
+                        templated=templated).run(progress=progress)

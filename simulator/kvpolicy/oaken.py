@@ -19,7 +19,7 @@ import torch
 
 from simulator.config.schema import spec
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
-from simulator.models.kv_cache import KVCache, attend_over, merge_heads
+from simulator.models.kv_cache import KVCache, MetaPlan, attend_over, merge_heads
 from simulator.tracer import context
 
 QUANT_OPS = 4  # per element on write: scale, add zero point, round, clamp (ours)
@@ -86,3 +86,8 @@ class OakenStore(KVCache):
         if self.probe is not None:
             self.probe.measure(q, q_pos, [k_pos] * self.kv_heads, self.phase)
         return merge_heads([attend_over(q, keys, values, q_pos, k_pos)])
+
+    def meta_plan(self, n: int, q_group: int) -> MetaPlan:
+        plan = super().meta_plan(n, q_group)  # the cache's write and attention; the scales grow with it
+        plan.params["kv_dequant"] = plan.params["attn_score"]  # dequantises every held token
+        return plan

@@ -22,6 +22,7 @@ each layer's selection and fetch one layer ahead (the methods' prefetch).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -32,7 +33,7 @@ import torch
 from simulator.config.schema import spec
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
 from simulator.kvpolicy.resv import contiguous_runs
-from simulator.models.kv_cache import KVCache, attend_over, host_tensor, merge_heads
+from simulator.models.kv_cache import KVCache, MetaPlan, attend_over, attention_params, host_tensor, merge_heads
 from simulator.tracer import context
 
 
@@ -67,6 +68,7 @@ class OffloadedStore(KVCache):
         self.partial_k: torch.Tensor | None = None  # InfiniGen: partial keys in device memory [b, kvh, T, r]
         self.frame_keys: list[torch.Tensor] = []  # ReKV: per-frame mean keys [b, kvh, d]
         self.frame_span: list[tuple[int, int]] = []
+        self._span_cum = [0]  # meta plans: tokens of the first i frames of frame_span
         self.stats: dict[str, float] = {}
 
     def device_slots(self) -> int:
@@ -191,3 +193,51 @@ class OffloadedStore(KVCache):
                 chosen = np.sort(np.asarray(frames)[top.numpy()])
         slots = np.concatenate([np.arange(*self.frame_span[f]) for f in chosen])
         return [slots], contiguous_runs(chosen)
+
+    def meta_plan(self, n: int, q_group: int) -> MetaPlan:
+        """Meta mode without tracing: the append and the selection of :meth:`attend` (meta branches)."""
+        start = self.used
+        base = super().meta_plan(n, q_group)
+        used = start + n  # unbounded: every token is appended
+        in_frame = self.phase.get("phase") == "frame_prefill"
+        cand = start  # the earlier tokens (arrival order: the phase's own tokens come last)
+        kvh = self.kv_heads
+        params: dict[str, tuple[int, ...]] = {}
+        if cand == 0 or not self.pol.selects(in_frame) or self.pol.share(in_frame) >= 1.0:
+            struct, n_sel, runs = "all", cand, (1 if cand else 0)
+        elif self.pol.scoring == "partial":
+            k_sel = max(1, round(self.pol.share(in_frame) * cand))
+            struct, n_sel, runs = "partial", k_sel, math.ceil(k_sel / self.pol.meta_token_run) * kvh
+            params["retrieval_score"], params["topk"] = (cand,), (cand, k_sel)
+        else:
+            frames = bisect.bisect_right(self.frame_span, cand, key=lambda span: span[1])  # spans ending <= cand
+            if frames == 0:
+                struct, n_sel, runs = "all", cand, 1
+            else:
+                k_sel = max(1, round(self.pol.share(in_frame) * frames))
+                cum = self._span_tokens(frames)
+                struct, n_sel, runs = "frames", cum[frames] - cum[frames - k_sel], 1  # the last k_sel frames
+                params["retrieval_score"], params["topk"] = (frames,), (frames, k_sel)
+        params.update({"kv_write": base.params["kv_write"], "kv_fetch": (n_sel, runs), **attention_params(n_sel + n)})
+        phase = "frame" if in_frame else "text"
+
+        def apply() -> None:
+            base.apply()
+            if self.pol.scoring == "partial":
+                self._grow_partial(used)
+            if self.pol.scoring == "frame_mean" and in_frame:
+                with context.paused():
+                    self.frame_keys.append(torch.zeros(self.batch, kvh, self.head_dim, device=self.device,
+                                                       dtype=self.dtype))
+                self.frame_span.append((start, used))
+            self._add(f"{phase}_selected", float(n_sel) / 1 * kvh)
+            self._add(f"{phase}_available", float(cand) * kvh)
+
+        return MetaPlan((struct,), params, apply)
+
+    def _span_tokens(self, frames: int) -> list[int]:
+        """Tokens of the first i cached frames, for i = 0 .. ``frames`` (kept and extended as frames arrive)."""
+        cum = self._span_cum
+        for a, e in self.frame_span[len(cum) - 1:frames]:
+            cum.append(cum[-1] + e - a)
+        return cum

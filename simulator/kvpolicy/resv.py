@@ -38,6 +38,7 @@ statistics for VideoLLM-online (vrex.md section 3), spread over layers (see :fun
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -48,7 +49,7 @@ import torch
 from simulator.config.schema import spec
 from simulator.errors import ConfigError
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
-from simulator.models.kv_cache import KVCache, attend_over, host_tensor, merge_heads
+from simulator.models.kv_cache import KVCache, MetaPlan, attend_over, attention_params, host_tensor, merge_heads
 from simulator.tracer import context
 
 HC_ENTRY_META_BYTES = 4 + 4 + 8  # per cluster besides its key: hash code (<= 32 bits), token count, start address
@@ -495,3 +496,85 @@ class ResvStore(KVCache):
         self._add("wtu_scores", rows * n_c * self._head_weight)
         self._add("wtu_processed", processed * self._head_weight)
         return host, dev, runs, token_runs, available
+
+    # ---- meta mode without tracing (templated tracing) ----
+    def meta_plan(self, n: int, q_group: int) -> MetaPlan:
+        """One phase as :meth:`append` then :meth:`attend` take it in meta mode, planned without tracing."""
+        pol, kvh, scope = self.pol, self.kv_heads, self.scope
+        base = super().meta_plan(n, q_group)
+        in_frame = self.phase.get("phase") == "frame_prefill"
+        seen_after = self.tokens_seen + n
+        frame_before = len(self.frame_pos)
+        frame_after = frame_before + n if in_frame else frame_before
+        params = {"kv_write": base.params["kv_write"]}
+        adds: list[tuple[str, float]] = []
+        clusters = self.meta_clusters
+        hc_need = 0
+        if in_frame:  # _cluster_frame with _assign_meta
+            after = max(clusters, math.ceil((frame_before + n) / pol.meta_cluster_tokens))
+            window_clusters = math.ceil(min(frame_before, pol.recent_window) / pol.meta_cluster_tokens)
+            compares = n * window_clusters * scope
+            ids = max(1, (after - clusters) + (1 if clusters else 0))  # new clusters and the last open one
+            touched = min(n, ids)
+            clusters = hc_need = after
+            cap = self.hc_keys.shape[2]
+            hc_cap = max(hc_need, 2 * cap) if hc_need > cap else cap
+            params["cluster"], params["hc_update"] = (compares, touched), (touched, hc_cap)
+            adds += [("hash_compares", compares), ("frame_tokens", n * scope)]
+        # _close_clusters: frame tokens that left the recent window
+        lowest_open = seen_after - pol.recent_window
+        closed = bisect.bisect_left(self.frame_pos, lowest_open)
+        if in_frame and closed == frame_before:  # the new frame's own positions may lie below lowest_open
+            closed += sum(1 for p in range(self.tokens_seen, seen_after) if p < lowest_open)
+        closed_after = max(self.meta_closed_tokens, closed)
+        off = max(0, closed - self.meta_closed_tokens) * scope
+        if off:
+            params["kv_offload"] = (off, math.ceil(off / pol.meta_cluster_tokens), math.ceil(off / pol.meta_token_run))
+            adds.append(("offloaded_tokens", off))
+        # attend (head 0 traced, repeated) with _select's meta branch
+        frame_text = "frame" if in_frame else "text"
+        text = len(self.text_pos)  # text tokens held, not counting the phase's own
+        if clusters == 0:
+            n_host = n_dev = available = 0
+        else:
+            rows = q_group * n
+            available = frame_after - n if in_frame else frame_after
+            want = int(round((self.share if in_frame else self.text_share) * available))
+            processed = int(math.ceil(pol.meta_wtu_processed * clusters)) * rows
+            picked = min(clusters, max(1, math.ceil(want / pol.meta_cluster_tokens)))
+            host_share = min(1.0, closed_after / max(1, available))
+            n_host = int(round(want * host_share))
+            n_dev = len(range(available)[available - (want - n_host):]) if want > n_host else 0
+            runs = math.ceil(n_host / pol.meta_cluster_tokens) if n_host else 0
+            token_runs = math.ceil(n_host / pol.meta_token_run) if n_host else 0
+            params["retrieval_score"], params["wicsum"] = (clusters,), (clusters, picked, processed)
+            if n_host:
+                params["kv_fetch"] = (n_host, runs, token_runs)
+            adds += [("wtu_scores", rows * clusters * kvh), ("wtu_processed", processed * kvh)]
+        selected = n_host + n_dev
+        adds += [(f"{frame_text}_selected", selected * kvh), (f"{frame_text}_available", available * kvh),
+                 (f"{frame_text}_selected/L{self.spec.layer}/H0", selected),
+                 (f"{frame_text}_available/L{self.spec.layer}/H0", available)]
+        head0 = [key for key, _ in adds[-2:]]
+        params["kv_gather"] = (n_dev + text + n,)
+        params.update(attention_params(n_host + n_dev + text + n))
+        struct = (in_frame, clusters > 0, n_host > 0, off > 0)
+
+        def apply() -> None:
+            base.apply()
+            positions = range(seen_after - n, seen_after)
+            if in_frame:
+                self.meta_clusters = clusters
+                self._grow_hc(max([len(h.code) for h in self.heads] + [hc_need]))
+                self.frame_pos.extend(positions)
+            else:
+                self.text_pos.extend(positions)
+            self.meta_closed_tokens = closed_after
+            self._head_weight = kvh
+            for key, val in adds:
+                self._add(key, val)
+            for h in range(1, kvh):  # _repeat_heads: the other /H0 statistics are copies already
+                for key in head0:
+                    self.stats[key[:-1] + str(h)] = self.stats[key]
+
+        return MetaPlan(struct, params, apply)

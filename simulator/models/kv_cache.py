@@ -8,6 +8,8 @@ overwrite the oldest non-sink slots (ring buffer), which is the StreamingLLM sli
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -70,6 +72,46 @@ def merge_heads(parts: list[torch.Tensor]) -> torch.Tensor:
         out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         b, kvh, g, n, d = out.shape
         return out.permute(0, 3, 1, 2, 4).reshape(b, n, kvh * g * d)
+
+
+def longest_run(slots: np.ndarray) -> int:
+    """Longest run of consecutive slots (an append writes each run as one copy)."""
+    if len(slots) == 0:
+        return 0
+    breaks = np.flatnonzero(np.diff(slots) != 1)
+    edges = np.concatenate([[-1], breaks, [len(slots) - 1]])
+    return int(np.diff(edges).max())
+
+
+def attention_params(kv_len: int) -> dict[str, tuple[int, ...]]:
+    """The attention events of :func:`attend_over` over ``kv_len`` keys: their columns are affine in it."""
+    return {"attn_score": (kv_len,), "softmax": (kv_len,), "attn_value": (kv_len,)}
+
+
+def plans_own_phases(cache: "KVCache") -> bool:
+    """Whether the cache's class plans its phases itself: its ``meta_plan`` is as specific as its ``append``
+    and ``attend`` (a store that changes them without planning them is traced, not templated)."""
+    mro = type(cache).__mro__
+
+    def where(name: str) -> int:
+        return next(i for i, k in enumerate(mro) if name in k.__dict__)
+
+    return where("meta_plan") <= min(where("append"), where("attend"))
+
+
+@dataclass
+class MetaPlan:
+    """A phase planned in meta mode without tracing (templated tracing).
+
+    ``struct``: what decides which events the phase has beyond its kind and length (e.g. whether a fetch
+    happens); ``params``: per event (op name) whose columns depend on the cache, the integers those
+    columns are affine in (events not named are the same in every phase of the same structure);
+    ``apply``: changes the cache (and the policy's statistics) exactly as tracing the phase would.
+    """
+
+    struct: tuple
+    params: dict[str, tuple[int, ...]]
+    apply: Callable[[], None]
 
 
 class RecallProbe:
@@ -179,8 +221,10 @@ class KVCache:
     def _plan(self, n: int) -> tuple[np.ndarray, int, int]:
         """Slots the next ``n`` tokens occupy (append, then ring-overwrite), and the state after."""
         limit = self.max_slots
-        slots = []
         used, ring = self.used, self.next_ring
+        if limit is None or used + n <= limit:  # appends only
+            return np.arange(used, used + n, dtype=np.int64), used + n, ring
+        slots = []
         for _ in range(n):
             if limit is None or used < limit:
                 slots.append(used)
@@ -209,12 +253,29 @@ class KVCache:
                         self.k[:, :, s0:s1].copy_(k_new[:, :, start:i])
                         self.v[:, :, s0:s1].copy_(v_new[:, :, start:i])
                         start = i
-        pos = np.arange(self.tokens_seen, self.tokens_seen + n)
-        self.positions[slots] = pos
-        self.used, self.next_ring = used_after, ring_after
+        pos = self._advance(slots, used_after, ring_after)
         if self.probe is not None:
             self.probe.add(k_new, pos)
-        self.tokens_seen += n
+
+    def _advance(self, slots: np.ndarray, used_after: int, ring_after: int) -> np.ndarray:
+        """Bookkeeping of an append: the new tokens' positions in their slots (returned), occupancy, ring."""
+        pos = np.arange(self.tokens_seen, self.tokens_seen + len(slots))
+        self.positions[slots] = pos
+        self.used, self.next_ring = used_after, ring_after
+        self.tokens_seen += len(slots)
+        return pos
+
+    # ---- meta mode without tracing (templated tracing, simulator.tracer.template) ----
+    def meta_plan(self, n: int, q_group: int) -> "MetaPlan":
+        """One phase of ``n`` tokens (append, then attend; ``q_group`` query heads per KV head) in meta mode,
+        planned without tracing or changing the cache. See :class:`MetaPlan`."""
+        slots, used_after, ring_after = self._plan(n)
+
+        def apply() -> None:
+            self._grow(int(slots.max()) + 1)
+            self._advance(slots, used_after, ring_after)
+
+        return MetaPlan((), {"kv_write": (longest_run(slots),), **attention_params(used_after)}, apply)
 
     def attend(self, q: torch.Tensor, q_pos: np.ndarray) -> torch.Tensor:
         """Attention of the phase's queries q [b, kvh, g, n, d] over every held token -> [b, n, heads*d]."""
