@@ -15,6 +15,7 @@ from typing import Any
 from simulator.config.hardware import PRECISION_BITS, PRECISIONS
 from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError
+from simulator.kvpolicy import POLICIES, check_policy_params
 
 # Upper limits and why (listed in the README's "Errors and limits").
 WHY_LAYERS = "1024: 8x the deepest published LLM (126 layers); every layer is traced and replayed"
@@ -163,7 +164,7 @@ class PrecisionConfig:
                 "kv": PRECISION_BITS[self.kv]}
 
 
-KV_POLICIES = ("full", "sliding_window", "rekv", "resv", "flexgen", "infinigen", "infinigenp", "oaken")
+KV_POLICIES = tuple(POLICIES)  # the policy registry (simulator/kvpolicy/__init__.py) is the one list of names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,8 +272,6 @@ def build_workload(data: Any, path: str | Path, *, source: str | None = None) ->
     if not model_path.is_file():
         raise ConfigError(source, "model", f"model file '{wl.model}' not found next to the workload")
     object.__setattr__(wl, "model_config", load_model(model_path))
-    from simulator.kvpolicy import check_policy_params  # local: policies validate their own params
-
     check_policy_params(wl.kv_policy, source=source)
     check_workload(wl, source)
     return wl

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from simulator.config.schema import build
-from simulator.models.kv_cache import KVCache
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,18 @@ class KvPolicy:
     def sinks(self) -> int:
         return 0
 
-    def make_cache(self, spec: CacheSpec) -> KVCache:
+    def make_cache(self, spec: CacheSpec) -> "KVCache":  # noqa: F821
+        from simulator.models.kv_cache import KVCache  # tensors: torch only when a stream is traced
+
         return KVCache(spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype,
                        max_slots=self.max_slots(), sinks=self.sinks())
 
     def check_fits(self, largest_append: int, *, source: str) -> None:
         """Raise ConfigError if the policy cannot hold one phase's tokens."""
+
+def contiguous_runs(positions: np.ndarray) -> int:
+    """Runs of consecutive integers in ``positions`` (sorted or not)."""
+    if len(positions) == 0:
+        return 0
+    p = np.sort(np.asarray(positions))
+    return int(1 + np.count_nonzero(np.diff(p) != 1))

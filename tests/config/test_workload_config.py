@@ -71,3 +71,21 @@ def test_bad_model_shape(tmp_path, root):
     (tmp_path / "wl.yaml").write_text(yaml.safe_dump(wl))
     with pytest.raises(ConfigError, match="llm.kv_heads"):
         load_workload(tmp_path / "wl.yaml")
+
+
+def test_loading_a_workload_does_not_import_torch(root):
+    """Policies validate their parameters without their tensors: torch loads only when a stream is traced."""
+    import subprocess
+    import sys
+
+    paths = sorted(str(p) for p in (root / "workloads").glob("*.yaml") if p.name != "policy-suite.yaml")
+    code = ("import sys; from simulator.config.workload import load_workload; "
+            f"[load_workload(p) for p in {paths!r}]; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def test_one_list_of_policy_names():
+    from simulator.config.workload import KV_POLICIES
+    from simulator.kvpolicy import POLICIES
+
+    assert KV_POLICIES == tuple(POLICIES)

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from simulator.config.workload import KvPolicyConfig, load_workload
 from simulator.kvpolicy import make_policy
-from simulator.kvpolicy.base import CacheSpec
-from simulator.kvpolicy.resv import contiguous_runs, layer_shares, wicsum_select
+from simulator.kvpolicy.base import CacheSpec, contiguous_runs
+from simulator.kvpolicy.resv_store import layer_shares, wicsum_select
 from simulator.models.kv_cache import KVCache
 from simulator.stream import trace_workload
 
