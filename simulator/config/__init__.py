@@ -1,7 +1,3 @@
-"""Validated, typed configs loaded from YAML (hardware, workload, model, technology)."""
-
-from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardware
-from simulator.config.workload import ModelConfig, WorkloadConfig, load_model, load_workload
-
-__all__ = ["AcceleratorConfig", "GpuConfig", "ModelConfig", "WorkloadConfig", "load_hardware",
-           "load_model", "load_workload"]
+"""Validated, typed configs loaded from YAML: ``hardware`` (accelerators, GPUs), ``workload`` (workloads and
+models), ``tech`` (the technology table), on the ``schema`` layer. Import the module you need; this package
+imports none of them, so the policy registry (which the workload schema reads) can load the schema layer."""
