@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.policy_report import retrieval_shares
 from simulator import __version__
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
@@ -155,6 +156,7 @@ def _figures(res, tr) -> dict:
         "frame_time_s": float(pt.loc[pt["phase"] == "frame_prefill", "latency_s"].sum()),
         "peak_tflops": res.peak_tflops,
         "stats": tr.meta.get("policy_stats", {}),
+        "cells": list(tr.meta.get("policy_cells", [])),
     }
 
 
@@ -298,17 +300,10 @@ def fig18(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
 def fig20(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
     kv = max(cfg.kv_sizes)
     p = P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge")
-    stats = p.get("stats", {})
-    rows, cells = [], []
-    for key, val in stats.items():
-        if key.startswith("frame_selected/"):
-            _, layer, head = key.split("/")
-            avail = stats.get(key.replace("_selected/", "_available/"), 0)
-            share = val / avail if avail else float("nan")
-            rows.append(_row("fig20", "vrex8", "resv", kv, 1, "retrieval_share", share, "share", int(layer[1:]),
-                             int(head[1:])))
-            cells.append({"layer": int(layer[1:]), "head": int(head[1:]), "share": share})
-    return rows, pd.DataFrame(cells)
+    shares = retrieval_shares(pd.DataFrame(p.get("cells", []), columns=["stat", "layer", "head", "value"]))
+    rows = [_row("fig20", "vrex8", "resv", kv, 1, "retrieval_share", float(r.share), "share", int(r.layer),
+                 int(r.head)) for r in shares.itertuples()]
+    return rows, shares
 
 
 def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:

@@ -19,6 +19,7 @@ from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import KvPolicyConfig, WorkloadConfig
 from simulator.engine.kv_memory import kv_bytes_held
 from simulator.stream import Trace, trace_workload
+from simulator.tracer.trace_file import policy_cells
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,17 +80,18 @@ def policy_row(label: str, tr: Trace) -> dict:
 
 def retrieval_heatmap(tr: Trace, phase: str = "frame") -> pd.DataFrame:
     """ReSV's retrieval share per layer (rows) and KV head (columns) for ``phase`` (frame or text)."""
-    stats = tr.meta.get("policy_stats", {})
-    cells = {}
-    for key, val in stats.items():
-        if key.startswith(f"{phase}_selected/"):
-            _, layer, head = key.split("/")
-            avail = stats.get(key.replace("_selected/", "_available/"), 0)
-            cells[(int(layer[1:]), int(head[1:]))] = val / avail if avail else float("nan")
-    if not cells:
-        return pd.DataFrame()
-    s = pd.Series(cells)
-    return s.unstack().sort_index()
+    return retrieval_shares(policy_cells(tr.meta), phase).pivot(index="layer", columns="head", values="share")
+
+
+def retrieval_shares(cells: pd.DataFrame, phase: str = "frame") -> pd.DataFrame:
+    """Selected / available tokens per layer and KV head for ``phase`` (frame or text), from the tidy table of
+    a trace's ``policy_cells``: columns layer, head, share."""
+    t = cells.pivot_table(index=["layer", "head"], columns="stat", values="value", aggfunc="sum")
+    sel, avail = f"{phase}_selected", f"{phase}_available"
+    if sel not in t or avail not in t:
+        return pd.DataFrame(columns=["layer", "head", "share"])
+    share = (t[sel] / t[avail].where(t[avail] > 0)).rename("share")
+    return share.reset_index()
 
 
 def compare_policies(wl: WorkloadConfig, suite: PolicySuite, *, mode: str = "real", progress: bool = False,

@@ -289,15 +289,16 @@ class StreamTracer:
             "trace_wall_s": time.perf_counter() - t0,
         }
         stats: dict[str, float] = {}
+        cells: dict[tuple[str, int, int], float] = {}
         for group, c in zip(self.layer_groups, self.caches):
-            for key, val in c.policy_stats().items():
-                if "/L" in key:  # a per-layer statistic "name/L<layer>/...": one entry per layer of the group
-                    name, _, rest = key.split("/", 2)
-                    for layer in group:
-                        stats[f"{name}/L{layer}/{rest}"] = stats.get(f"{name}/L{layer}/{rest}", 0) + val
-                else:
-                    stats[key] = stats.get(key, 0) + len(group) * val
+            for key, val in c.policy_stats().items():  # a traced layer stands for every layer of its group
+                stats[key] = stats.get(key, 0) + len(group) * val
+            for (stat, _, head), val in c.policy_cells().items():
+                for layer in group:
+                    cells[(stat, layer, head)] = cells.get((stat, layer, head), 0) + val
         meta["policy_stats"] = stats
+        meta["policy_cells"] = [{"stat": s, "layer": layer, "head": h, "value": v}
+                                for (s, layer, h), v in sorted(cells.items())]
         recall = self.recall_table()
         if recall is not None:
             meta["attention_recall_mean"] = float(recall["recall"].mean())

@@ -108,6 +108,7 @@ class ResvStore(KVCache):
                                         policy.meta_layer_max)[group].mean())  # meta mode
         self.text_share = policy.meta_text_share * self.share / policy.meta_frame_share
         self.stats: dict[str, float] = {}
+        self.cells: dict[tuple[str, int, int], float] = {}  # (statistic, layer, KV head) -> count
         self.meta_clusters = 0  # meta mode: clusters per scope head so far
         self.meta_closed_tokens = 0
 
@@ -128,6 +129,14 @@ class ResvStore(KVCache):
 
     def _add(self, key: str, value: float) -> None:
         self.stats[key] = self.stats.get(key, 0.0) + value
+
+    def _add_cell(self, stat: str, head: int, value: float) -> None:
+        """A per-(layer, KV head) counter of this store's layer."""
+        key = (stat, self.spec.layer, head)
+        self.cells[key] = self.cells.get(key, 0.0) + value
+
+    def policy_cells(self) -> dict[tuple[str, int, int], float]:
+        return dict(self.cells)
 
     def policy_stats(self) -> dict[str, float]:
         out = dict(self.stats)
@@ -309,8 +318,8 @@ class ResvStore(KVCache):
             sel_host, sel_dev, runs, token_runs, available = self._select(q, h, s, own)
             self._add(f"{frame_text}_selected", (len(sel_host) + len(sel_dev)) * self._head_weight)
             self._add(f"{frame_text}_available", available * self._head_weight)
-            self._add(f"{frame_text}_selected/L{self.spec.layer}/H{h}", len(sel_host) + len(sel_dev))
-            self._add(f"{frame_text}_available/L{self.spec.layer}/H{h}", available)
+            self._add_cell(f"{frame_text}_selected", h, len(sel_host) + len(sel_dev))
+            self._add_cell(f"{frame_text}_available", h, available)
             ks, vs = [], []
             if len(sel_host):
                 with context.region("kv_fetch", "kv_read", h, kv_tier="host"):
@@ -344,8 +353,8 @@ class ResvStore(KVCache):
         end = context.row_count()
         for h in range(1, kvh):
             context.repeat_rows(start, end, head_group=h)
-            for key in [k for k in self.stats if k.endswith("/H0")]:
-                self.stats[key[:-1] + str(h)] = self.stats[key]
+            for stat, layer, head in [k for k in self.cells if k[2] == 0]:
+                self.cells[(stat, layer, h)] = self.cells[(stat, layer, 0)]
 
     def _select(self, q: torch.Tensor, h: int, s: int, own: set[int]):
         """Score the clusters, run WiCSum; returns the selected tokens by tier and the transfer runs."""
@@ -453,10 +462,8 @@ class ResvStore(KVCache):
                 params["kv_fetch"] = (n_host, runs, token_runs)
             adds += [("wtu_scores", rows * clusters * kvh), ("wtu_processed", processed * kvh)]
         selected = n_host + n_dev
-        adds += [(f"{frame_text}_selected", selected * kvh), (f"{frame_text}_available", available * kvh),
-                 (f"{frame_text}_selected/L{self.spec.layer}/H0", selected),
-                 (f"{frame_text}_available/L{self.spec.layer}/H0", available)]
-        head0 = [key for key, _ in adds[-2:]]
+        adds += [(f"{frame_text}_selected", selected * kvh), (f"{frame_text}_available", available * kvh)]
+        cells = [(f"{frame_text}_selected", selected), (f"{frame_text}_available", available)]
         params["kv_gather"] = (n_dev + text + n,)
         params.update(attention_params(n_host + n_dev + text + n))
         struct = (in_frame, clusters > 0, n_host > 0, off > 0)
@@ -474,8 +481,10 @@ class ResvStore(KVCache):
             self._head_weight = kvh
             for key, val in adds:
                 self._add(key, val)
-            for h in range(1, kvh):  # _repeat_heads: the other /H0 statistics are copies already
-                for key in head0:
-                    self.stats[key[:-1] + str(h)] = self.stats[key]
+            for stat, val in cells:
+                self._add_cell(stat, 0, val)
+            for h in range(1, kvh):  # _repeat_heads: the other heads' cells are copies of head 0's
+                for stat, _ in cells:
+                    self.cells[(stat, self.spec.layer, h)] = self.cells[(stat, self.spec.layer, 0)]
 
         return MetaPlan(struct, params, apply)

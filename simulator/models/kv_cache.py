@@ -186,7 +186,11 @@ class KVCache:
         return 0
 
     def policy_stats(self) -> dict[str, float]:
-        """Counters a policy reports (summed over layers into the trace metadata)."""
+        """Counters a policy reports for its whole store (summed over layers into the trace metadata)."""
+        return {}
+
+    def policy_cells(self) -> dict[tuple[str, int, int], float]:
+        """Counters a policy reports per (statistic, layer, KV head) (a tidy table in the trace metadata)."""
         return {}
 
     def prefill(self, n_tokens: int, tokens_per_frame: int) -> None:

@@ -61,6 +61,16 @@ class PrecisionBits:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PolicyCell:
+    """One row of a policy's per-(layer, KV head) statistics (the tidy table ``policy_cells``)."""
+
+    stat: str = spec("statistic, e.g. frame_selected, frame_available")
+    layer: int = spec("LLM layer", ge=0, le=4096)
+    head: int = spec("KV head", ge=0, le=4096)
+    value: float = spec("count (tokens)", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TraceMetaRecord:
     """The trace metadata's keys, types and ranges (``vrex.meta``; traces/README.md)."""
 
@@ -87,7 +97,10 @@ class TraceMetaRecord:
     weight_bytes_llm: int = spec("LLM weight bytes", ge=0, le=1 << 50, default=0, why="1 PiB")
     weight_bytes_vision: int = spec("vision weight bytes", ge=0, le=1 << 50, default=0, why="1 PiB")
     trace_wall_s: float = spec("tracing wall time", unit="s", ge=0, default=0.0)
-    policy_stats: dict[str, float] = spec("policy counters", default_factory=dict)
+    policy_stats: dict[str, float] = spec("policy counters of the whole cache (all layers and heads)",
+                                          default_factory=dict)
+    policy_cells: list[PolicyCell] = spec("policy counters per (statistic, layer, KV head): a tidy table",
+                                          default_factory=list)
     attention_recall_mean: float | None = spec("real mode: mean attention recall", ge=0, le=1.000001, default=None)
 
     def validate(self, source: str, prefix: str) -> None:
@@ -188,7 +201,7 @@ def read_trace(path: str | Path) -> Trace:
     if version not in READ_VERSIONS or isinstance(version, bool):
         raise TraceError(f"{path}: trace schema version {version!r} is not supported; this vrex reads versions "
                          f"{', '.join(map(str, READ_VERSIONS))} (re-run 'vrex trace' to regenerate)")
-    meta = TraceMeta.parse(raw, str(path))
+    meta = TraceMeta.parse(_cells_from_keys(raw), str(path))
     missing = [c for c in COLUMN_NAMES if c not in pf.schema_arrow.names]
     if missing:
         raise TraceError(f"{path}: trace lacks columns {', '.join(missing)} required by schema {version}")
@@ -203,6 +216,28 @@ def read_trace(path: str | Path) -> Trace:
     kv_tokens = _checked_kv(kv, path)
     check_against_meta(events, meta, kv_tokens, path)
     return Trace(events=events, meta=meta, kv_tokens=kv_tokens)
+
+
+def _cells_from_keys(raw: dict) -> dict:
+    """Traces written before ``policy_cells`` kept per-(layer, head) counters as ``policy_stats`` keys
+    ``stat/L<layer>/H<head>``: they become rows of the tidy table."""
+    stats = raw.get("policy_stats")
+    if not isinstance(stats, dict) or not any(isinstance(k, str) and "/" in k for k in stats):
+        return raw
+    cells, totals = list(raw.get("policy_cells", [])), {}
+    for key, val in stats.items():
+        parts = key.split("/") if isinstance(key, str) else []
+        if len(parts) == 3 and parts[1][:1] == "L" and parts[2][:1] == "H" and parts[1][1:].isdigit() \
+                and parts[2][1:].isdigit():
+            cells.append({"stat": parts[0], "layer": int(parts[1][1:]), "head": int(parts[2][1:]), "value": val})
+        else:
+            totals[key] = val
+    return {**raw, "policy_stats": totals, "policy_cells": cells}
+
+
+def policy_cells(meta) -> pd.DataFrame:
+    """A trace's per-(layer, KV head) policy statistics as a table: stat, layer, head, value (empty if none)."""
+    return pd.DataFrame(list(meta.get("policy_cells", [])), columns=["stat", "layer", "head", "value"])
 
 
 def _first_line(exc: Exception) -> str:

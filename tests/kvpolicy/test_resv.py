@@ -18,6 +18,7 @@ from simulator.kvpolicy.base import CacheSpec, contiguous_runs
 from simulator.kvpolicy.resv_store import layer_shares, wicsum_select
 from simulator.models.kv_cache import KVCache
 from simulator.stream import trace_workload
+from simulator.tracer.trace_file import policy_cells
 
 D = 16
 
@@ -173,8 +174,9 @@ def test_8b_meta_trace_follows_the_paper_profile(root):
     pol = make_policy(wl.kv_policy)
     groups = pol.meta_trace_groups(32)
     profile = layer_shares(32, pol.meta_frame_share, pol.meta_layer_min, pol.meta_layer_max)
-    per_layer = np.array([sum(st[f"frame_selected/L{layer}/H{h}"] for h in range(8))
-                          / sum(st[f"frame_available/L{layer}/H{h}"] for h in range(8)) for layer in range(32)])
+    cells = policy_cells(tr.meta).pivot_table(index="layer", columns="stat", values="value", aggfunc="sum")
+    assert set(policy_cells(tr.meta)["head"]) == set(range(8))
+    per_layer = (cells["frame_selected"] / cells["frame_available"]).reindex(range(32)).to_numpy()
     for g in groups:  # each traced group reads its group's mean share of the profile (rounding aside)
         assert per_layer[g] == pytest.approx(np.full(len(g), profile[g].mean()), abs=0.02)
     assert per_layer.mean() == pytest.approx(0.327, abs=0.02)

@@ -91,3 +91,16 @@ def test_phases_out_of_order(tmp_path, tiny_trace):
     p = _corrupt(tmp_path, tiny_trace, "t_arrival_s", 0.0, last)
     with pytest.raises(TraceError, match=f"column 't_arrival_s', row {last}: .*stream order"):
         read_trace(p)
+
+
+def test_old_per_layer_keys_become_the_tidy_table():
+    """Traces written before the tidy table kept per-(layer, head) counters as 'stat/L<l>/H<h>' keys."""
+    from simulator.tracer.trace_file import _cells_from_keys, policy_cells
+
+    raw = {"policy_stats": {"frame_selected": 5.0, "frame_selected/L3/H1": 2.0, "frame_available/L3/H1": 4.0}}
+    up = _cells_from_keys(raw)
+    assert up["policy_stats"] == {"frame_selected": 5.0}
+    t = policy_cells(up)
+    assert sorted(t.itertuples(index=False, name=None)) == [("frame_available", 3, 1, 4.0),
+                                                            ("frame_selected", 3, 1, 2.0)]
+    assert _cells_from_keys({"policy_stats": {"a": 1.0}}) == {"policy_stats": {"a": 1.0}}
