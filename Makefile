@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim paper clean
+.PHONY: setup simulate test bench lint trace sweep explore codesign sensitivity plots calibrate validate-scalesim paper clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,16 @@ paper: $(STAMP)
 # Example design-space sweep (72 points; resumes where an interrupted run stopped).
 sweep: $(STAMP)
 	$(BIN)/vrex sweep analysis/specs/example-sweep.yaml --out results/example-sweep --resume
+
+# Co-design at V-Rex8's area and power (NSGA-II; analysis/specs/codesign-edge.yaml): results/codesign/ with the
+# Pareto set, its plots and codesign.md. Resumes where an interrupted run stopped.
+codesign: $(STAMP)
+	$(BIN)/vrex explore analysis/specs/codesign-edge.yaml --out results/codesign --resume
+
+# Which of the paper's open choices move V-Rex8's speedup over the Orin + FlexGen (Morris, then Sobol):
+# results/sensitivity/ with the tornado plot, indices.csv and sensitivity.md. Resumes too.
+sensitivity: $(STAMP)
+	$(BIN)/vrex sensitivity analysis/specs/open-choices.yaml --out results/sensitivity --resume
 
 # Figures (PNG + PDF) of the default run and the example sweep, and a Markdown report embedding them.
 plots: $(STAMP) results/example-sweep/pareto.parquet

@@ -27,10 +27,12 @@ PAPER_SPEEDUP = (1.9, 19.7)
 PAPER_ENERGY_EFF = (3.1, 18.5)
 
 
-def _save(fig, out: Path, name: str) -> list[Path]:
+def _save(fig, out: Path, name: str, tight: bool = True) -> list[Path]:
+    """Write ``fig`` as PNG and PDF; ``tight=False`` keeps a layout the caller made (e.g. room for a legend)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     for p in paths:
         fig.savefig(p, dpi=130)
     plt.close(fig)

@@ -364,20 +364,21 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
     return df
 
 
-def _run_local(args, workers, bar) -> None:
+def _run_local(args, workers, bar, fn=None) -> None:
+    """Run ``fn(*a)`` (default :func:`run_point`) for every ``a`` in ``args`` in a process pool."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     n = workers or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
-        futs = [pool.submit(run_point, *a) for a in args]
+        futs = [pool.submit(fn or run_point, *a) for a in args]
         for f in as_completed(futs):
             f.result()
             if bar is not None:
                 bar.update(1)
 
 
-def _run_dask(args, scheduler, client, bar) -> None:
+def _run_dask(args, scheduler, client, bar, fn=None) -> None:
     from dask.distributed import Client, as_completed
 
     own = client is None
@@ -386,7 +387,7 @@ def _run_dask(args, scheduler, client, bar) -> None:
             raise ConfigError("--scheduler", "", "the dask executor needs --scheduler tcp://HOST:PORT")
         client = Client(scheduler)
     try:
-        futs = [client.submit(run_point, *a, pure=False) for a in args]
+        futs = [client.submit(fn or run_point, *a, pure=False) for a in args]
         for f in as_completed(futs):
             f.result()
             if bar is not None:
