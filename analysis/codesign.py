@@ -171,9 +171,8 @@ def write_markdown(sp, df, front, dom, ref_row, out: Path, wall_s, verify: bool)
         name, op, bound = parse_bound(c, "", "")
         b = ref.get(name) if bound == "reference" else bound
         if name in df and b is not None:
-            from analysis.sweep import OPS
-
-            pre_bad[c] = int((~df[name].apply(lambda v, op=op, b=b: bool(OPS[op](v, b)) if pd.notna(v) else True)).sum())
+            met = df[name].apply(lambda v, op=op, b=b: bool(sweep.OPS[op](v, b)) if pd.notna(v) else True)
+            pre_bad[c] = int((~met).sum())
     sim_s = float(df["wall_s"].sum())
     lines = [f"# Co-design: {sp.name}", "",
              f"NSGA-II (optuna) over {len(sp.axes)} axes, {sp.optimizer.population} designs x "

@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import sweep
-from analysis.explore import Scenario, _get, _raw_base, check_any_path, check_scenarios, metric_names, \
-    scenario_configs
+from analysis.explore import Scenario, _get, _raw_base, check_any_path, check_scenarios, metric_names, scenario_configs
 from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError, VrexError
 

@@ -13,7 +13,7 @@ import yaml
 
 import analysis.explore as explore
 from analysis.explore import load_explore_spec, peak_power_w, rerun, run_explore
-from analysis.sensitivity import decode, load_sensitivity_spec, run_sensitivity
+from analysis.sensitivity import decode, load_sensitivity_spec
 from analysis.sweep import load_results
 from simulator.cli import main
 from simulator.config.hardware import load_hardware
