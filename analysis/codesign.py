@@ -63,7 +63,7 @@ def pareto_plot(sp, df, front, dom, ref_row, out: Path) -> list[Path]:
     ok = df[df["status"] == "ok"]
     cols = min(3, len(ys))
     rows = math.ceil(len(ys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(7.5, 4.4 * cols), 3.6 * rows + 0.8), squeeze=False)
     for ax, y in zip(axes.flat, ys):
         sx, sy = scale(x), scale(y)
         ax.scatter(ok[x] * sx, ok[y] * sy, s=14, color="0.7", label="feasible designs")
@@ -79,9 +79,10 @@ def pareto_plot(sp, df, front, dom, ref_row, out: Path) -> list[Path]:
     for ax in list(axes.flat)[len(ys):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle(f"{sp.name}: feasible designs (area and peak power <= {sp.reference_name}'s)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels) if cols > 1 else 2, fontsize=9, frameon=False)
+    fig.suptitle(f"{sp.name}: designs meeting every constraint ({', '.join(sp.constraints)})", fontsize=10,
+                 wrap=True)
+    fig.tight_layout(rect=(0, 0.1 if cols > 1 else 0.16, 1, 0.93))
     return _save(fig, out, "pareto", tight=False)
 
 
@@ -181,7 +182,7 @@ def write_markdown(sp, df, front, dom, ref_row, out: Path, wall_s, verify: bool)
              f"{counts.get('infeasible', 0)} infeasible (never simulated unless a post-run bound broke), "
              f"{sum(v for k, v in counts.items() if k not in ('ok', 'infeasible'))} failed. Each simulated design "
              f"ran {len(sp.scenarios)} scenarios ({', '.join(s.name for s in sp.scenarios)}); simulation time "
-             f"{sim_s / 60:.1f} CPU-minutes" + (f", wall time {wall_s / 60:.1f} min." if wall_s else "."), "",
+             f"{sim_s / 60:.1f} CPU-minutes" + (f", wall time of the last invocation {wall_s / 60:.1f} min." if wall_s else "."), "",
              "Constraints (bounds 'reference' are the reference design's own figures; designs breaking each):", ""]
     lines += [f"- `{c}`: {n}" for c, n in pre_bad.items()]
     lines += ["", f"Reference ({sp.reference_name}): " + ", ".join(
