@@ -19,22 +19,7 @@ import pandas as pd
 
 from analysis import sweep
 from analysis.explore import dominating, load_explore_spec, parse_bound, rerun, simulate_command
-
-UNITS = {"frame_latency_mean_s": ("frame latency", "ms", 1e3), "decode_step_s": ("TPOT", "ms", 1e3),
-         "energy_per_frame_j": ("energy per frame", "J", 1.0), "ttft_mean_s": ("TTFT", "ms", 1e3),
-         "area_mm2": ("chip area", "mm$^2$", 1.0), "peak_power_w": ("peak power", "W", 1.0),
-         "avg_power_w": ("average power", "W", 1.0)}
-
-
-def label(metric: str, tex: bool = True) -> str:
-    scen, _, m = metric.rpartition(".")
-    name, unit, _ = UNITS.get(m, (m, "", 1.0))
-    unit = unit if tex else unit.replace("$^2$", "^2")
-    return f"{name}{' at ' + scen if scen else ''} ({unit})" if unit else f"{name}{' at ' + scen if scen else ''}"
-
-
-def scale(metric: str) -> float:
-    return UNITS.get(metric.rpartition(".")[2], ("", "", 1.0))[2]
+from analysis.plots import _save, label, plt, scale
 
 
 def write_codesign_report(out: str | Path, *, wall_s: float | None = None, verify: bool = True) -> Path:
@@ -56,8 +41,6 @@ def write_codesign_report(out: str | Path, *, wall_s: float | None = None, verif
 
 # ---------------------------------------------------------------- figures
 def pareto_plot(sp, df, front, dom, ref_row, out: Path) -> list[Path]:
-    from analysis.plots import _save, plt
-
     x = "area_mm2"
     ys = [o for o in sp.objectives if o != x] or [x]
     ok = df[df["status"] == "ok"]
@@ -92,11 +75,9 @@ def _axis_columns(sp) -> list[str]:
 
 def parallel_plot(sp, front, ref_row, out: Path) -> list[Path]:
     """The front's designs on parallel axes: design choices (ticks at their values) then objectives."""
-    from analysis.plots import _save, plt
-
     cols = _axis_columns(sp) + list(sp.objectives)
     data = pd.concat([front, pd.DataFrame([ref_row])], ignore_index=True)
-    fig, ax = plt.subplots(figsize=(max(9, 0.95 * len(cols)), 4.8))
+    fig, ax = plt.subplots(figsize=(max(9, 0.8 * len(cols)), 6.2))
     norm = np.zeros((len(data), len(cols)))
     for j, c in enumerate(cols):
         if c.startswith("axis:"):
@@ -107,14 +88,15 @@ def parallel_plot(sp, front, ref_row, out: Path) -> list[Path]:
                        for v in data[c]]
                 norm[:, j] = np.array(idx) / max(1, len(levels) - 1)
                 for k, lev in enumerate(levels):
-                    ax.text(j + 0.04, k / max(1, len(levels) - 1), str(lev), fontsize=6.5, va="center",
-                            color="0.35")
+                    ax.text(j + 0.05, k / max(1, len(levels) - 1), str(lev), fontsize=7, va="center",
+                            color="0.2", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
+                            zorder=6)
                 continue
         v = data[c].to_numpy(dtype=float) * scale(c)
         lo, hi = np.nanmin(v), np.nanmax(v)
         norm[:, j] = (v - lo) / (hi - lo) if hi > lo else 0.5
-        ax.text(j, -0.09, f"{lo:.3g}", fontsize=7, ha="center", va="top")
-        ax.text(j, 1.06, f"{hi:.3g}", fontsize=7, ha="center", va="bottom")
+        ax.text(j, -0.06, f"{lo:.4g}", fontsize=7.5, ha="center", va="top")
+        ax.text(j, 1.05, f"{hi:.4g}", fontsize=7.5, ha="center", va="bottom")
     cmap = plt.get_cmap("viridis")
     key = sp.objectives[0]
     kv = data[key].to_numpy(dtype=float)
@@ -126,9 +108,9 @@ def parallel_plot(sp, front, ref_row, out: Path) -> list[Path]:
         ax.axvline(j, color="0.6", lw=0.6)
     names = [c.removeprefix("axis:") if c.startswith("axis:") else label(c, tex=False).replace(" (", "\n(")
              for c in cols]
-    ax.set_xticks(range(len(cols)), names, rotation=40, ha="right", fontsize=7.5)
+    ax.set_xticks(range(len(cols)), names, rotation=40, ha="right", fontsize=8.5)
     ax.set_yticks([])
-    ax.set_ylim(-0.18, 1.15)
+    ax.set_ylim(-0.14, 1.13)
     ax.set_xlim(-0.3, len(cols) - 0.4)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(np.nanmin(kv) * scale(key), np.nanmax(kv) * scale(key)))
     fig.colorbar(sm, ax=ax, pad=0.01).set_label(label(key))
@@ -182,7 +164,8 @@ def write_markdown(sp, df, front, dom, ref_row, out: Path, wall_s, verify: bool)
              f"{counts.get('infeasible', 0)} infeasible (never simulated unless a post-run bound broke), "
              f"{sum(v for k, v in counts.items() if k not in ('ok', 'infeasible'))} failed. Each simulated design "
              f"ran {len(sp.scenarios)} scenarios ({', '.join(s.name for s in sp.scenarios)}); simulation time "
-             f"{sim_s / 60:.1f} CPU-minutes" + (f", wall time of the last invocation {wall_s / 60:.1f} min." if wall_s else "."), "",
+             f"{sim_s / 60:.1f} CPU-minutes"
+             + (f", wall time of the last invocation {wall_s / 60:.1f} min." if wall_s else "."), "",
              "Constraints (bounds 'reference' are the reference design's own figures; designs breaking each):", ""]
     lines += [f"- `{c}`: {n}" for c, n in pre_bad.items()]
     lines += ["", f"Reference ({sp.reference_name}): " + ", ".join(

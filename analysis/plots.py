@@ -27,6 +27,24 @@ PAPER_SPEEDUP = (1.9, 19.7)
 PAPER_ENERGY_EFF = (3.1, 18.5)
 
 
+# metric -> (name, unit, factor from SI): axis labels of design-space figures
+UNITS = {"frame_latency_mean_s": ("frame latency", "ms", 1e3), "decode_step_s": ("TPOT", "ms", 1e3),
+         "energy_per_frame_j": ("energy per frame", "J", 1.0), "ttft_mean_s": ("TTFT", "ms", 1e3),
+         "area_mm2": ("chip area", "mm$^2$", 1.0), "peak_power_w": ("peak power", "W", 1.0),
+         "avg_power_w": ("average power", "W", 1.0)}
+
+
+def label(metric: str, tex: bool = True) -> str:
+    scen, _, m = metric.rpartition(".")
+    name, unit, _ = UNITS.get(m, (m, "", 1.0))
+    unit = unit if tex else unit.replace("$^2$", "^2")
+    return f"{name}{' at ' + scen if scen else ''} ({unit})" if unit else f"{name}{' at ' + scen if scen else ''}"
+
+
+def scale(metric: str) -> float:
+    return UNITS.get(metric.rpartition(".")[2], ("", "", 1.0))[2]
+
+
 def _save(fig, out: Path, name: str, tight: bool = True) -> list[Path]:
     """Write ``fig`` as PNG and PDF; ``tight=False`` keeps a layout the caller made (e.g. room for a legend)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -158,8 +176,6 @@ def roofline(r: dict, out: Path) -> list[Path]:
 
 
 def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Path) -> list[Path]:
-    from analysis.codesign import label, scale
-
     ok = df[df["status"] == "ok"]
     x, y = objectives[0], objectives[1]
     c = objectives[2] if len(objectives) > 2 else None
