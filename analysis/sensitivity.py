@@ -240,8 +240,11 @@ def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, 
 # ---------------------------------------------------------------- stages
 def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], workers, executor,
                scheduler, client, bar) -> pd.DataFrame:
-    done = sweep.done_ids(out / stage)
-    todo = [(i, p) for i, p in enumerate(points) if f"{i:05d}" not in done]
+    saved = sweep.load_results(out / stage)
+    # a saved point counts only if it was made for the same input values (a changed spec re-runs it)
+    same = {r["point_id"] for r in saved.to_dict("records") if r["index"] < len(points)
+            and r["point"] == json.dumps(points[r["index"]], sort_keys=True, default=str)}
+    todo = [(i, p) for i, p in enumerate(points) if f"{i:05d}" not in same]
     # every distinct workload traced once, in parallel, before the points fan out (no two writers of a file)
     wls = {}
     for _, p in todo:
@@ -257,7 +260,9 @@ def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: l
     if bar is not None:
         bar.update(len(points))
     df = sweep.load_results(out / stage)
-    return df.sort_values("index").reset_index(drop=True) if not df.empty else df
+    if df.empty:
+        return df
+    return df[df["index"] < len(points)].sort_values("index").reset_index(drop=True)
 
 
 def _pool(args, fn, workers, executor, scheduler, client) -> None:
