@@ -164,7 +164,7 @@ def write_markdown(sp, df, front, dom, ref_row, out: Path, wall_s, verify: bool)
              f"{counts.get('infeasible', 0)} infeasible (never simulated unless a post-run bound broke), "
              f"{sum(v for k, v in counts.items() if k not in ('ok', 'infeasible'))} failed. Each simulated design "
              f"ran {len(sp.scenarios)} scenarios ({', '.join(s.name for s in sp.scenarios)}); simulation time "
-             f"{sim_s / 60:.1f} CPU-minutes"
+             f"{sim_s / 60:.1f} worker-minutes"
              + (f", wall time of the last invocation {wall_s / 60:.1f} min." if wall_s else "."), "",
              "Constraints (bounds 'reference' are the reference design's own figures; designs breaking each):", ""]
     lines += [f"- `{c}`: {n}" for c, n in pre_bad.items()]
@@ -189,17 +189,31 @@ def write_markdown(sp, df, front, dom, ref_row, out: Path, wall_s, verify: bool)
     for r in show.head(12).to_dict("records"):
         rel = " | ".join(f"{_fmt(r[o], o)} ({r[o] / ref_row[o]:.2f}x)" for o in objectives)
         lines.append(f"| `{r['point_id'][:8]}` | {_changes(sp, r, ref_row)} | {rel} |")
+    hw_axes = [a for a in sp.axes if all(p.startswith("hw.") for p in
+                                         ([a.path] if a.path else [q for o in a.options.values() for q in o]))]
+    other = [a for a in sp.axes if a not in hw_axes]
+    hw_only = show[[all(str(r[f"axis:{a.name}"]) == str(ref_row[f"axis:{a.name}"]) for a in other)
+                    for r in show.to_dict("records")]] if other and len(show) else show.iloc[:0]
+    if other and not dom.empty:
+        lines += ["", f"Hardware changes only ({', '.join(a.name for a in other)} at {sp.reference_name}'s value): "
+                      f"{len(hw_only)} of the dominating designs.", ""]
+        if len(hw_only):
+            lines += [hdr, "|" + "---|" * (len(objectives) + 2)]
+            for r in hw_only.head(5).to_dict("records"):
+                rel = " | ".join(f"{_fmt(r[o], o)} ({r[o] / ref_row[o]:.2f}x)" for o in objectives)
+                lines.append(f"| `{r['point_id'][:8]}` | {_changes(sp, r, ref_row)} | {rel} |")
+    show = pd.concat([show.head(4), hw_only.head(2)]).drop_duplicates("point_id")
     lines += ["", "### Stall breakdown", "",
               "Share of op time that is compute-, bandwidth- or capacity-bound (each op's max of compute and "
               "memory time) and busy share of each unit over the run, per scenario:", "",
               f"- **{sp.reference_name}**:"]
     lines += [f"  - {s}" for s in _stalls(sp, ref_row)]
-    for r in show.head(5).to_dict("records"):
+    for r in show.to_dict("records"):
         lines.append(f"- **`{r['point_id'][:8]}`** ({_changes(sp, r, ref_row)}):")
         lines += [f"  - {s}" for s in _stalls(sp, r)]
     if verify:
         lines += ["", "### Re-run from the saved configs", ""]
-        for r in show.head(5).to_dict("records"):
+        for r in show.to_dict("records"):
             for s in sp.scenarios:
                 again = rerun(out, r["point_id"], s.name)
                 keys = [k for k in again if k.split(".", 1)[1] in ("frame_latency_mean_s", "decode_step_s",
