@@ -409,7 +409,7 @@ def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> lis
     from analysis.plots import _save, plt
 
     n = len(sp.outputs)
-    fig, axes = plt.subplots(1, n, figsize=(max(6.5, 5.8 * n), 0.5 * len(sp.inputs) + 2.0), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(max(6.5, 5.8 * n), 0.42 * len(sp.inputs) + 2.0), squeeze=False)
     for ax, o in zip(axes[0], sp.outputs):
         sw = oat_swing(sp, nom, oat, o).sort_values("swing")
         base = float(sw["nominal"].iloc[0])
@@ -418,9 +418,9 @@ def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> lis
         ax.barh(y, sw["low"] - base, left=base, color="#4f81bd", label="lower output")
         span = float((sw["high"].max() - sw["low"].min()) or 1.0)
         for yi, r in zip(y, sw.to_dict("records")):
-            if r["high"] > base:
+            if r["high"] > base + 0.004 * span:  # label visible bars only
                 ax.text(r["high"] + 0.01 * span, yi, _val_text(r["at_high"]), va="center", fontsize=7)
-            if r["low"] < base:
+            if r["low"] < base - 0.004 * span:
                 ax.text(r["low"] - 0.01 * span, yi, _val_text(r["at_low"]), va="center", ha="right", fontsize=7)
         ax.axvline(base, color="k", lw=0.8)
         ax.set_xlim(sw["low"].min() - 0.18 * span, sw["high"].max() + 0.18 * span)
@@ -432,7 +432,7 @@ def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> lis
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False,
                title="one input moved alone, others at the base value (bar ends: that input's value)",
                title_fontsize=8)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return _save(fig, out, "tornado", tight=False)
 
 
