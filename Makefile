@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup simulate test bench lint trace sweep plots calibrate validate-scalesim validate-area paper docs help clean
+.PHONY: setup simulate test bench lint trace sweep explore codesign sensitivity plots calibrate validate-scalesim validate-area paper docs help clean
 
 ## setup: create .venv (Python 3.11, torch 2.13.0 CPU wheel, the package in editable mode with dev tools)
 setup: $(STAMP)
@@ -60,6 +60,14 @@ paper: $(STAMP)
 ## sweep: the example design-space sweep (analysis/specs/example-sweep.yaml) into results/example-sweep (resumable)
 sweep: $(STAMP)
 	$(BIN)/vrex sweep analysis/specs/example-sweep.yaml --out results/example-sweep --resume
+
+## codesign: co-design at V-Rex8's area and power (optuna NSGA-II, analysis/specs/codesign-edge.yaml) into results/codesign: Pareto set, plots, codesign.md (resumable)
+codesign: $(STAMP)
+	$(BIN)/vrex explore analysis/specs/codesign-edge.yaml --out results/codesign --resume
+
+## sensitivity: which of the paper's open choices move V-Rex8's speedup over the Orin + FlexGen (SALib Morris, then Sobol) into results/sensitivity (resumable)
+sensitivity: $(STAMP)
+	$(BIN)/vrex sensitivity analysis/specs/open-choices.yaml --out results/sensitivity --resume
 
 ## plots: figures (PNG + PDF) of the default run and the example sweep into results/plots, and results/report.md
 plots: $(STAMP) results/example-sweep/pareto.parquet

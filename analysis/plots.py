@@ -27,10 +27,30 @@ PAPER_SPEEDUP = (1.9, 19.7)
 PAPER_ENERGY_EFF = (3.1, 18.5)
 
 
-def _save(fig, out: Path, name: str) -> list[Path]:
+# metric -> (name, unit, factor from SI): axis labels of design-space figures
+UNITS = {"frame_latency_mean_s": ("frame latency", "ms", 1e3), "decode_step_s": ("TPOT", "ms", 1e3),
+         "energy_per_frame_j": ("energy per frame", "J", 1.0), "ttft_mean_s": ("TTFT", "ms", 1e3),
+         "area_mm2": ("chip area", "mm$^2$", 1.0), "peak_power_w": ("peak power", "W", 1.0),
+         "avg_power_w": ("average power", "W", 1.0)}
+
+
+def label(metric: str, tex: bool = True) -> str:
+    scen, _, m = metric.rpartition(".")
+    name, unit, _ = UNITS.get(m, (m, "", 1.0))
+    unit = unit if tex else unit.replace("$^2$", "^2")
+    return f"{name}{' at ' + scen if scen else ''} ({unit})" if unit else f"{name}{' at ' + scen if scen else ''}"
+
+
+def scale(metric: str) -> float:
+    return UNITS.get(metric.rpartition(".")[2], ("", "", 1.0))[2]
+
+
+def _save(fig, out: Path, name: str, tight: bool = True) -> list[Path]:
+    """Write ``fig`` as PNG and PDF; ``tight=False`` keeps a layout the caller made (e.g. room for a legend)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     for p in paths:
         fig.savefig(p, dpi=130)
     plt.close(fig)
@@ -159,18 +179,20 @@ def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Pa
     ok = df[df["status"] == "ok"]
     x, y = objectives[0], objectives[1]
     c = objectives[2] if len(objectives) > 2 else None
+    sx, sy = scale(x), scale(y)
     fig, ax = plt.subplots(figsize=(7, 5))
-    sc = ax.scatter(ok[x], ok[y], c=ok[c] if c else None, cmap="viridis", s=25, alpha=0.8, label="feasible points")
+    sc = ax.scatter(ok[x] * sx, ok[y] * sy, c=ok[c] * scale(c) if c else None, cmap="viridis", s=25, alpha=0.8,
+                    label="feasible points")
     if c:
-        fig.colorbar(sc, ax=ax, label=c)
+        fig.colorbar(sc, ax=ax, label=label(c))
     bad = df[df["status"] != "ok"]
     if len(bad) and x in bad and y in bad:
-        ax.scatter(bad[x], bad[y], marker="x", color="grey", s=20, label="infeasible / error")
+        ax.scatter(bad[x] * sx, bad[y] * sy, marker="x", color="grey", s=20, label="infeasible / error")
     if len(front):
         f = front.sort_values(x)
-        ax.plot(f[x], f[y], "r-o", ms=5, mfc="none", label=f"Pareto front ({len(objectives)} objectives)")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+        ax.plot(f[x] * sx, f[y] * sy, "r-o", ms=5, mfc="none", label=f"Pareto front ({len(objectives)} objectives)")
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
     ax.set_title("Design-space sweep")
     ax.legend(fontsize=8)
     return _save(fig, out, "pareto")
@@ -190,7 +212,15 @@ def realtime(d: Path, out: Path) -> list[Path]:
     if lat.size:
         ax.plot(lat * 1e3, np.arange(1, lat.size + 1) / lat.size, drawstyle="steps-post")
     ax.axvline(1e3 / summ["fps"], color="grey", ls="--", lw=1, label="frame period (deadline)")
-    ax.set_xscale("log")
+    lo = min(lat.min() if lat.size else 1e9, 1 / summ["fps"]) * 1e3
+    hi = max(lat.max() if lat.size else 0.0, 1 / summ["fps"]) * 1e3
+    if lo > 0 and hi / lo > 30:  # a log axis only when the latencies span decades; labels on decades only
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, numticks=8))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    else:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
     ax.set_xlabel("frame latency, arrival to done [ms]")
     ax.set_ylabel("share of processed frames")
     ax.set_title(f"frame latency CDF\n{name}", fontsize=9)
@@ -207,19 +237,31 @@ def realtime(d: Path, out: Path) -> list[Path]:
         ax.plot(drops["arrival_s"], np.full(len(drops), -0.3), "rx", ms=3, label=f"dropped ({len(drops)})")
     ax.set_xlabel("stream time [s]")
     ax.set_ylabel("waiting frames")
+    top = float(queue["depth"].max()) if len(queue) else 1.0
+    ax.set_ylim(-0.6, max(1.0, top) + 0.6)  # whole frames: integer ticks, a flat line not blown up
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_title("queue depth and drops")
     ax.legend(fontsize=8)
     ax = axes[2]
     ans = pd.DataFrame(summ.get("answers", []))
-    if len(ans):
+    if len(ans) > 3:  # several questions: TTFT loaded vs unloaded per question, TPOT as points
         x = np.arange(len(ans))
         ax.bar(x - 0.2, ans["ttft_s"] * 1e3, 0.4, label="TTFT under load")
         ax.bar(x + 0.2, ans["ttft_unloaded_s"] * 1e3, 0.4, label="TTFT unloaded")
         ax.plot(x, ans["tpot_s"] * 1e3, "ko", label="TPOT")
-        ax.set_xticks(x, [f"s{r.stream} q{r.question}" for r in ans.itertuples()])
-    ax.set_ylabel("ms")
-    ax.set_title("answers")
-    ax.legend(fontsize=8, loc="lower right")
+        ax.set_xticks(x, [f"s{r.stream} q{r.question}" for r in ans.itertuples()], rotation=30)
+        ax.set_ylabel("latency [ms]")
+        ax.set_title("answers")
+        ax.legend(fontsize=8)
+    else:  # one to three questions: the numbers themselves, not bars
+        ax.axis("off")
+        ax.set_title("answers", fontsize=10)
+        lines = [f"stream {r.stream}, question {r.question} (asked at {r.arrival_s:.1f} s):\n"
+                 f"  TTFT {r.ttft_s * 1e3:.3g} ms under load, {r.ttft_unloaded_s * 1e3:.3g} ms unloaded\n"
+                 f"  TPOT {r.tpot_s * 1e3:.3g} ms; {r.frames_dropped_meanwhile} frames dropped meanwhile"
+                 for r in ans.itertuples()] or ["no questions in this stream"]
+        ax.text(0.0, 0.95, "\n\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=9,
+                family="monospace")
     fig.tight_layout()
     return _save(fig, out, f"realtime_{d.name}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -442,17 +443,18 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_point_args(a) -> dict:
-    return run_point(*a)
+def _run_args(fn, a) -> dict:
+    return (fn or run_point)(*a)
 
 
-def _run_local(args, workers, bar) -> None:
+def _run_local(args, workers, bar, fn=None) -> None:
+    """Run ``fn(*a)`` (default :func:`run_point`) for every ``a`` in ``args`` in a process pool."""
     import multiprocessing as mp
 
     n = min(workers or os.cpu_count() or 1, len(args))
     pool = mp.get_context("spawn").Pool(processes=n, initializer=_worker_init)
     try:
-        for _ in pool.imap_unordered(_run_point_args, args):
+        for _ in pool.imap_unordered(functools.partial(_run_args, fn), args):
             if bar is not None:
                 bar.update(1)
         pool.close()
@@ -463,7 +465,7 @@ def _run_local(args, workers, bar) -> None:
         pool.join()
 
 
-def _run_dask(args, scheduler, client, bar) -> None:
+def _run_dask(args, scheduler, client, bar, fn=None) -> None:
     from dask.distributed import Client, as_completed
 
     own = client is None
@@ -473,7 +475,7 @@ def _run_dask(args, scheduler, client, bar) -> None:
         client = Client(scheduler)
     futs = []
     try:
-        futs = [client.submit(run_point, *a, pure=False) for a in args]
+        futs = [client.submit(fn or run_point, *a, pure=False) for a in args]
         for f in as_completed(futs):
             f.result()
             if bar is not None:

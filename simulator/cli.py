@@ -163,6 +163,35 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_explore(args) -> int:
+    import time
+
+    from analysis.codesign import write_codesign_report
+    from analysis.explore import run_explore
+
+    out = args.out or f"results/{Path(args.spec).stem}"
+    t0 = time.perf_counter()
+    df = run_explore(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
+                     workers=args.workers, progress=not args.no_progress)
+    report = write_codesign_report(out, wall_s=time.perf_counter() - t0)
+    counts = df["status"].value_counts().to_dict() if "status" in df else {}
+    print(f"{out}: {len(df)} designs ({', '.join(f'{v} {k}' for k, v in counts.items())}); Pareto set in "
+          f"{out}/pareto.parquet, report {report}")
+    return 0
+
+
+def cmd_sensitivity(args) -> int:
+    from analysis.sensitivity import run_sensitivity
+
+    out = args.out or f"results/{Path(args.spec).stem}"
+    res = run_sensitivity(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
+                          workers=args.workers, progress=not args.no_progress)
+    n = sum(len(res[k]) for k in ("oat", "morris", "sobol"))
+    print(f"{out}: {n} points; indices in {out}/indices.csv, tornado plot {out}/tornado.png, "
+          f"report {out}/sensitivity.md")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from analysis.plots import plot_inputs
     from simulator.safe_io import guarded_dir_write
@@ -398,6 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
     sw.add_argument("--no-progress", action="store_true")
     sw.set_defaults(func=cmd_sweep)
+    for name, func, hlp in (("explore", cmd_explore, "multi-objective design search (NSGA-II) under area, power and "
+                                                     "DRAM constraints; writes the Pareto set and codesign.md"),
+                            ("sensitivity", cmd_sensitivity, "global sensitivity (Morris, then Sobol) of outputs "
+                                                             "to uncertain inputs; tornado plot and indices")):
+        ex = sub.add_parser(name, help=hlp)
+        ex.add_argument("spec", help=f"{name} spec YAML")
+        ex.add_argument("--out", default=None, help="results directory (default results/<spec name>)")
+        ex.add_argument("--resume", action="store_true", help="continue, reusing finished points")
+        ex.add_argument("--executor", choices=("local", "dask"), default="local")
+        ex.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
+        ex.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
+        ex.add_argument("--no-progress", action="store_true")
+        ex.set_defaults(func=func)
     pl = sub.add_parser("plot", help="draw figures (PNG and PDF) from saved runs and sweeps")
     pl.add_argument("inputs", nargs="+", help="directories from 'vrex simulate --save' or 'vrex sweep'")
     pl.add_argument("--out", default=None, help="figure directory (default <first input>/plots)")
