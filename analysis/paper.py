@@ -142,7 +142,7 @@ def _figures(res, tr) -> dict:
     pred = frame_ops & np.isin(kind, ("retrieval_score", "wicsum", "topk", "cluster"))
     fetch = frame_ops & (kind == "kv_read")
     busy = ops.loc[frame_ops, ["compute_s", "mem_s"]].max(axis=1).sum()
-    traffic = (ops["dram_bytes"] + ops["host_bytes"]).to_numpy()
+    traffic = (ops["dram_bytes"] + ops["offload_bytes"]).to_numpy()
     return {
         "frame_latency_s": float(frames["latency_s"].mean()), "frame_energy_j": float(frames["energy_j"].mean()),
         "tpot_s": float(dec["latency_s"].mean()) if len(dec) else float("nan"),
@@ -265,7 +265,7 @@ def fig17(P: Points, cfg: PaperRun) -> pd.DataFrame:
     link = np.zeros(100)
     for _, op in sel.iterrows():
         for arr, nbytes, a, dur in ((dram, op["dram_bytes"], op["start_s"], op["read_s"] + op["write_s"]),
-                                    (link, op["host_bytes"], op["start_s"], op["link_read_s"] + op["link_write_s"])):
+                                    (link, op["offload_bytes"], op["start_s"], op["link_read_s"] + op["link_write_s"])):
             if nbytes <= 0 or dur <= 0:
                 continue
             lo, hi = a, a + dur

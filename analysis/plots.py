@@ -126,8 +126,8 @@ def kv_over_time(runs: list[dict], out: Path) -> list[Path]:
         per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"] / 8 * meta["batch"]
         t = np.maximum(kv["frame"].to_numpy(), 0) / meta["fps"]
         ax.plot(t, kv["kv_slots_all_layers"] * per_slot / 2**30, label=f"{_label(r)} device")
-        if kv["host_slots_all_layers"].max() > 0:
-            ax.plot(t, kv["host_slots_all_layers"] * per_slot / 2**30, ls="--", label=f"{_label(r)} host")
+        if kv["offload_slots_all_layers"].max() > 0:
+            ax.plot(t, kv["offload_slots_all_layers"] * per_slot / 2**30, ls="--", label=f"{_label(r)} host")
     ax.set_xlabel("stream time [s]")
     ax.set_ylabel("KV cache [GiB]")
     ax.set_title("KV-cache size over the stream")

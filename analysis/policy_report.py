@@ -59,12 +59,13 @@ def policy_row(label: str, tr: Trace) -> dict:
         "policy": label,
         "stream_min": meta["frames"] / meta["fps"] / 60.0,
         "kv_device_mib": kv_bytes_held(kv, meta)[-1] / 2**20,  # at the bits the policy stores (Oaken: 4 + scales)
-        "kv_host_mib": kv_bytes_held(kv, meta, "host_slots_all_layers")[-1] / 2**20,
+        "kv_offload_mib": kv_bytes_held(kv, meta, "offload_slots_all_layers")[-1] / 2**20,
         "slots_per_layer": int(last["kv_slots"]),
         "tokens_seen": int(last["tokens_seen"]),
         "kv_fetched_per_frame_kib": frame["bytes_kv_read"].sum() / n_frames / 1024,
         "kv_fetched_per_question_kib": quest["bytes_kv_read"].sum() / n_q / 1024,
-        "host_fetched_per_question_kib": quest.loc[quest["kv_tier"] == "host", "bytes_kv_read"].sum() / n_q / 1024,
+        "offload_fetched_per_question_kib": quest.loc[quest["kv_tier"] == "offload", "bytes_kv_read"].sum() / n_q
+        / 1024,
         "recall_vs_full": tr.meta.get("attention_recall_mean", float("nan")),
         "selected_share": float((score["selected"] / score["candidates"].clip(lower=1)).mean()) if len(score)
         else float("nan"),
@@ -140,7 +141,7 @@ def plot_retrieval_heatmaps(traces: dict[str, Trace], path) -> list:
 
 
 def render(df: pd.DataFrame, workload: str, mode: str) -> str:
-    cols = [("policy", "policy", "s"), ("kv_device_mib", "KV dev MiB", ".3g"), ("kv_host_mib", "KV host MiB", ".3g"),
+    cols = [("policy", "policy", "s"), ("kv_device_mib", "KV dev MiB", ".3g"), ("kv_offload_mib", "KV host MiB", ".3g"),
             ("kv_fetched_per_frame_kib", "KiB/frame", ".4g"), ("kv_fetched_per_question_kib", "KiB/question", ".4g"),
             ("recall_vs_full", "recall", ".3f"), ("frame_retrieval", "frame retr", ".3f"),
             ("text_retrieval", "text retr", ".3f"), ("tokens_per_cluster", "tok/cluster", ".3g"),

@@ -275,7 +275,7 @@ def cmd_stream(args) -> int:
     if not args.no_bisect:
         summ["max_sustainable_fps"] = max_sustainable_fps(streams, policy)
     device_b = kv_bytes_held(tr.kv_tokens, tr.meta)[-1]
-    offload_b = kv_bytes_held(tr.kv_tokens, tr.meta, "host_slots_all_layers")[-1]
+    offload_b = kv_bytes_held(tr.kv_tokens, tr.meta, "offload_slots_all_layers")[-1]
     summ["kv_end_device_gib"] = float(device_b / 2**30)
     summ["kv_end_offload_gib"] = float(offload_b / 2**30)
     summ["kv_offload_share_end"] = float(offload_b / (device_b + offload_b)) if device_b + offload_b else 0.0

@@ -196,8 +196,8 @@ class StreamTracer:
         layers it stands for)."""
         c = self.caches[0]
         dev_all = sum(len(g) * x.device_slots() for g, x in zip(self.layer_groups, self.caches))
-        host_all = sum(len(g) * x.host_slots() for g, x in zip(self.layer_groups, self.caches))
-        self.kv_rows.append((phase, frame, question, step, c.device_slots(), c.tokens_seen, dev_all, host_all))
+        offload_all = sum(len(g) * x.offload_slots() for g, x in zip(self.layer_groups, self.caches))
+        self.kv_rows.append((phase, frame, question, step, c.device_slots(), c.tokens_seen, dev_all, offload_all))
 
     def run(self, progress: bool = False) -> Trace:
         wl, m = self.wl, self.m
@@ -261,7 +261,7 @@ class StreamTracer:
             events = pd.concat(self.blocks, ignore_index=True) if self.blocks else pd.DataFrame(columns=COLUMN_NAMES)
             events = events[COLUMN_NAMES].astype(NUMPY_DTYPES)
         kv = pd.DataFrame(self.kv_rows, columns=["phase", "frame", "question", "step", "kv_slots", "tokens_seen",
-                                                 "kv_slots_all_layers", "host_slots_all_layers"])
+                                                 "kv_slots_all_layers", "offload_slots_all_layers"])
         meta = {
             "schema_version": SCHEMA_VERSION,
             "workload": wl.name,

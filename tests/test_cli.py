@@ -121,7 +121,7 @@ def test_policies_report(capsys, root, tmp_path):
     df = pd.read_parquet(out).set_index("policy")
     assert df.loc["full", "recall_vs_full"] > 0.999
     assert df.loc["resv", "kv_device_mib"] <= df.loc["full", "kv_device_mib"]
-    assert df.loc["rekv", "kv_host_mib"] == df.loc["full", "kv_device_mib"]
+    assert df.loc["rekv", "kv_offload_mib"] == df.loc["full", "kv_device_mib"]
 
 
 def test_same_run_twice_writes_identical_parquet(capsys, root, tmp_path):
@@ -147,7 +147,7 @@ def test_default_comparison_runs_flexgen_on_the_baseline(capsys, root):
               baseline_workload_path=str(root / DEFAULT_BASELINE_WORKLOAD))
     assert out.report.kv_policy == "resv (baseline: flexgen)"
     assert out.accel.hardware == "vrex8-edge" and out.baseline.hardware == "orin-agx-32gb"
-    assert out.baseline.ops["host_bytes"].sum() > 0  # FlexGen streams the cache from the SSD
+    assert out.baseline.ops["offload_bytes"].sum() > 0  # FlexGen streams the cache from the SSD
 
 
 def test_engines_agree_from_the_command_line(capsys, root):

@@ -112,7 +112,7 @@ def test_hardware_limits(tmp_path, capsys, src, key, value, needle):
 
 
 def test_offload_request_within_capacity(tmp_path):
-    p = _mutated(tmp_path, HW, "offload.capacity_gb", 0.0001)
+    p = _mutated(tmp_path, HW, "offload.capacity_gib", 0.0001)
     with pytest.raises(ConfigError, match="max_request_kb.*capacity"):
         load_hardware(p)
 
@@ -316,7 +316,7 @@ _DROP = object()
     ({"frames": 9}, "vrex.meta.frames': says 9 frames"),
     ({"precision_bits": _DROP}, "vrex.meta.precision_bits': missing"),
     ({"precision_bits": {"weight": 16, "activation": 16}}, "precision_bits.kv': missing"),
-    ({"precision": _DROP}, "vrex.meta.precision': missing; required by trace schema version 3"),
+    ({"precision": _DROP}, "vrex.meta.precision': missing; required by trace schema version 4"),
     ({"kv_heads": "two"}, "vrex.meta.kv_heads"),
     ({"questions": []}, "column 'question'"),
     ({"questions": [{"at_s": 1.0, "prompt_tokens": 6, "answer_tokens": 5}]}, "answer_tokens': says 5"),

@@ -52,7 +52,7 @@ class DramConfig:
     efficiency: float = spec("achievable fraction of peak for streaming access", gt=0, le=1, default=0.85)
     latency_ns: float = spec("access latency added once per transfer", unit="ns", ge=0, default=100.0, le=1e9,
                              why=WHY_LAT)
-    capacity_gb: float = spec("capacity", unit="GiB", gt=0, le=16384, why=WHY_CAP)
+    capacity_gib: float = spec("capacity", unit="GiB", gt=0, le=16384, why=WHY_CAP)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,15 +127,15 @@ class OffloadConfig:
     """Offload tier for KV that does not stay in device DRAM: an SSD or host memory behind PCIe."""
 
     tier: str = spec("kind of offload memory", choices=OFFLOAD_TIERS)
-    capacity_gb: float = spec("capacity available for KV", unit="GiB", gt=0, le=1 << 20, why=WHY_OFFLOAD_CAP)
+    capacity_gib: float = spec("capacity available for KV", unit="GiB", gt=0, le=1 << 20, why=WHY_OFFLOAD_CAP)
     link: PcieLinkConfig = spec("PCIe link to the tier")
     device: OffloadDeviceConfig = spec("the SSD or host memory itself")
 
     def validate(self, source: str, prefix: str) -> None:
-        if self.device.max_request_kb * 1024 > self.capacity_gb * 2**30:
+        if self.device.max_request_kb * 1024 > self.capacity_gib * 2**30:
             raise ConfigError(source, f"{prefix}.device.max_request_kb",
                               f"{self.device.max_request_kb} KiB is larger than the tier's capacity "
-                              f"({self.capacity_gb:g} GiB); a request must fit the device")
+                              f"({self.capacity_gib:g} GiB); a request must fit the device")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -40,7 +40,7 @@ class AcceleratorPlatform(Platform):
     """An accelerator config as a platform: its units (registered below) and its memory system."""
 
     kind = "accelerator"
-    energy_parts = ("pe", "sram", "dram", "host", "vector", "dre", "noc", "control")
+    energy_parts = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control")
 
     def __init__(self, hw: AcceleratorConfig, tech: TechTable | None = None):
         self.hw, self.name = hw, hw.name
@@ -79,15 +79,15 @@ class AcceleratorPlatform(Platform):
     # ---- static cost model (vectorised over ops) ----
     CHUNK_OPS = 200_000  # ops costed at a time (bounds the temporaries' memory)
 
-    def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None) -> pd.DataFrame:
+    def op_costs(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None) -> pd.DataFrame:
         """Per-op unit, compute/transfer times (s), bytes and dynamic energy (pJ).
 
-        ``host_share`` (per op): share of the held KV evicted to the offload tier because it no longer
-        fits DRAM (see kv_memory.host_share_per_op); KV reads and writes of DRAM-tier ops move that
+        ``offload_share`` (per op): share of the held KV evicted to the offload tier because it no longer
+        fits DRAM (see kv_memory.offload_share_per_op); KV reads and writes of DRAM-tier ops move that
         share over the offload link instead. Costed in chunks of rows; the one quantity that spans rows,
         each phase's KV working set (for the on-chip KV buffers), is summed over the whole table first.
         """
-        evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
+        evicted = np.zeros(len(ev)) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
         kv_dram = np.where(ev["kv_tier"].to_numpy() == "dram", ev["bytes_kv_read"].to_numpy(np.float64), 0.0)
         grp = run_ids(ev)
         working_set = np.bincount(grp, weights=kv_dram * (1 - evicted))[grp]
@@ -122,9 +122,9 @@ class AcceleratorPlatform(Platform):
         kv_dram_w = np.where(tier == "dram", kv_w, 0.0)
         # offload tier: its own KV (fetches and write-outs), plus (after DRAM overflows) evicted KV read back
         # and the write-out of as much old KV as each new write displaces
-        link_r = np.where(tier == "host", kv_r, 0.0) + kv_evicted_r
-        link_w = np.where(tier == "host", kv_w, 0.0) + np.where(evicted > 0, kv_dram_w, 0.0)
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", self.kvmu.requests(ops), 0))
+        link_r = np.where(tier == "offload", kv_r, 0.0) + kv_evicted_r
+        link_w = np.where(tier == "offload", kv_w, 0.0) + np.where(evicted > 0, kv_dram_w, 0.0)
+        link = self.offload.traffic(link_r, link_w, np.where(tier == "offload", self.kvmu.requests(ops), 0))
         dram_read = w_r + kv_dram_r + sp_r + hc_r
         dram_write = kv_dram_w + sp_w + hc_w
         read_s = self.dram.transfer_s(dram_read)
@@ -140,13 +140,13 @@ class AcceleratorPlatform(Platform):
             actions[name] = actions[name] + count if name in actions else count
         energy = self.price(actions, len(ops))
         e = energy
-        e["e_control_pj"] = self.hw.control_overhead * (e["e_pe_pj"] + e["e_vector_pj"] + e["e_dre_pj"]
+        e["e_control_pj"] = self.hw.control_overhead * (e["e_dpe_pj"] + e["e_vpe_pj"] + e["e_dre_pj"]
                                                          + e["e_sram_pj"])
         noc_bytes = extra.get("noc_bytes", np.zeros(len(ops)))
         return pd.DataFrame({
             "unit": unit, "compute_s": compute_s, "read_s": read_s, "write_s": write_s, **link,
             "dram_s": read_s + write_s,
-            "dram_bytes": dram_read + dram_write, "host_bytes": link_r + link_w, "kv_sram_bytes": kv_sram_r,
+            "dram_bytes": dram_read + dram_write, "offload_bytes": link_r + link_w, "kv_sram_bytes": kv_sram_r,
             "noc_bytes": noc_bytes, **energy,
         })
 

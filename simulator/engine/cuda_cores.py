@@ -27,4 +27,4 @@ class CudaCores:
         return UnitCost(fv / self.flops, {"vector_flop": fv})
 
     def prices(self) -> dict[str, Price]:
-        return {"vector_flop": Price("vector", self.hw.power.pj_per_flop_vector, "power.pj_per_flop_vector")}
+        return {"vector_flop": Price("vpe", self.hw.power.pj_per_flop_vector, "power.pj_per_flop_vector")}

@@ -45,5 +45,5 @@ class Dpe:
         }, {"noc_bytes": noc_bytes})
 
     def prices(self) -> dict[str, Price]:
-        return {"mac": Price("pe", self.pe.mac_pj, f"base.mac_energy_pj.{self.pe.cfg.precision}"),
+        return {"mac": Price("dpe", self.pe.mac_pj, f"base.mac_energy_pj.{self.pe.cfg.precision}"),
                 "noc_bit": Price("noc", self.noc.pj_per_bit, "base.noc_pj_per_bit")}

@@ -19,7 +19,7 @@ class Dram:
         self.bytes_per_s = self.peak_bytes_per_s * cfg.efficiency
         self.latency_s = cfg.latency_ns * 1e-9
         self.pj_per_bit = tech.dram_pj_per_bit(cfg.type)
-        self.capacity_bytes = cfg.capacity_gb * 2**30
+        self.capacity_bytes = cfg.capacity_gib * 2**30
 
     def transfer_s(self, nbytes: np.ndarray) -> np.ndarray:
         """Seconds per transfer; zero bytes take no time (no access is made)."""

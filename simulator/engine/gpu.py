@@ -36,7 +36,7 @@ from simulator.engine.tensor_cores import TensorCores
 
 class GpuPlatform(Platform):
     kind = "gpu"
-    energy_parts = ("pe", "sram", "dram", "host", "vector", "dre", "noc", "control")
+    energy_parts = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control")
 
     def __init__(self, hw: GpuConfig, tech: TechTable | None = None):
         self.hw, self.name = hw, hw.name
@@ -69,9 +69,9 @@ class GpuPlatform(Platform):
         return {"dram_bit": Price("dram", self.dram.pj_per_bit, f"dram_pj_per_bit.{self.hw.dram.type}"),
                 "l2_bit": Price("sram", p.l2_pj_per_bit, "power.l2_pj_per_bit"), **self.offload.prices()}
 
-    def op_costs(self, ev: pd.DataFrame, host_share: np.ndarray | None = None, act: str | None = None
+    def op_costs(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None, act: str | None = None
                  ) -> pd.DataFrame:
-        """Per-kernel times (s), bytes and dynamic energy (pJ); ``host_share`` as for the accelerator;
+        """Per-kernel times (s), bytes and dynamic energy (pJ); ``offload_share`` as for the accelerator;
         ``act`` is the activations' format (the trace's ``precision.activations``; default: ``for_trace``'s)."""
         if act is not None:
             self.act = act
@@ -89,19 +89,19 @@ class GpuPlatform(Platform):
         act_dram = np.where(a_r + a_w > self.l2_bytes, a_r + a_w, 0.0)
         act_l2 = (a_r + a_w) - act_dram
         kv = ops["bytes_kv_read"] + ops["bytes_kv_write"]
-        evicted = np.zeros(len(ev)) if host_share is None else np.asarray(host_share, dtype=np.float64)
-        kv_dram = np.where(tier == "host", 0.0, kv)
+        evicted = np.zeros(len(ev)) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
+        kv_dram = np.where(tier == "offload", 0.0, kv)
         kv_evicted = kv_dram * evicted
         hc = ops["bytes_hc_read"] + ops["bytes_hc_write"]
         dram_b = w + kv_dram - kv_evicted + act_dram + hc
         runs = ops["kv_token_runs"]  # GPU software keeps tokens in arrival order
-        link_r = np.where(tier == "host", ops["bytes_kv_read"], 0.0) + kv_evicted
-        link_w = np.where(tier == "host", ops["bytes_kv_write"], 0.0)
-        host_b = link_r + link_w
+        link_r = np.where(tier == "offload", ops["bytes_kv_read"], 0.0) + kv_evicted
+        link_w = np.where(tier == "offload", ops["bytes_kv_write"], 0.0)
+        offload_b = link_r + link_w
         # one copy call per KV read or write: the baselines gather the selected tokens into one buffer first
         # (InfiniGen: select_kv on the host into a pinned prefetch buffer, then one copy per K and V; FlexGen:
         # general_copy of the layer's cache slice), so the per-copy setup is paid once, not per token run
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "host", runs, 0), copies=1)
+        link = self.offload.traffic(link_r, link_w, np.where(tier == "offload", runs, 0), copies=1)
         dram_s = dram_b / (self.hw.dram.bandwidth_gbps * 1e9 * bw_frac)
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
                         **self.offload.actions(link_r, link_w)})
@@ -121,7 +121,7 @@ class GpuPlatform(Platform):
             irr_s = irregular_costs(kind, n_in, elem_b, self.hw.dram.bandwidth_gbps * 1e9, launch)
             dur = np.where(irregular, np.maximum(dur, irr_s), dur)
         # the module's own power (the SSD and host memory are outside it) may not exceed the power mode
-        dyn_pj = energy["e_pe_pj"] + energy["e_vector_pj"] + energy["e_dram_pj"] + energy["e_sram_pj"]
+        dyn_pj = energy["e_dpe_pj"] + energy["e_vpe_pj"] + energy["e_dram_pj"] + energy["e_sram_pj"]
         p = self.hw.power
         cap_w = max(p.mode_w - p.static_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)
@@ -132,7 +132,7 @@ class GpuPlatform(Platform):
             "unit": unit, "precision": pd.Categorical.from_codes(prec, GPU_PRECISIONS),
             "compute_s": compute_s, "dequant_s": dequant_s, "dram_s": dram_s,
             "mem_s": dram_s + link["link_read_s"] + link["link_write_s"], "dur_s": dur, **link,
-            "dram_bytes": dram_b, "host_bytes": host_b, **energy,
+            "dram_bytes": dram_b, "offload_bytes": offload_b, **energy,
         })
 
     def durations(self, costs: pd.DataFrame) -> Durations:

@@ -27,7 +27,7 @@ class KvCapacity:
 
 def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: dict, column: str = "kv_slots_all_layers") -> np.ndarray:
     """Bytes of KV held in all layers after each recorded phase (same rows as ``kv_tokens``): in device memory,
-    or with ``column="host_slots_all_layers"`` in the offload tier."""
+    or with ``column="offload_slots_all_layers"`` in the offload tier."""
     if kv_tokens is None or len(kv_tokens) == 0:
         return np.zeros(0)
     bits = meta.get("kv_bits_stored", meta["precision_bits"]["kv"])  # a quantising policy stores fewer bits
@@ -47,7 +47,7 @@ def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_byt
     return KvCapacity(room, peak, None, None)
 
 
-def host_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, room_bytes: float
+def offload_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, room_bytes: float
                       ) -> np.ndarray:
     """Capacity-triggered eviction: share of the held KV that lives in the host tier, for each op.
 
@@ -77,6 +77,6 @@ def run_status(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, dra
     if held.size and held.max() > room:
         return (f"out of memory: the KV cache reaches {held.max() / 2**30:.2f} GiB, DRAM holds "
                 f"{room / 2**30:.2f} GiB beside the weights, and there is no offload tier")
-    if (ev["kv_tier"].to_numpy() == "host").any():
+    if (ev["kv_tier"].to_numpy() == "offload").any():
         return "not runnable: the KV policy offloads KV but the platform has no offload tier"
     return "ok"

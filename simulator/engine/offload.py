@@ -43,7 +43,7 @@ class OffloadTier:
         self.read_bytes_per_s = min(self.link_bytes_per_s, d.read_gbps * 1e9)
         self.write_bytes_per_s = min(self.link_write_bytes_per_s, d.write_gbps * 1e9)
         self.setup_s = lk.setup_us * 1e-6
-        self.capacity_bytes = cfg.capacity_gb * 2**30
+        self.capacity_bytes = cfg.capacity_gib * 2**30
         self.max_request_bytes = d.max_request_kb * 1024
         self.link_w = cfg.link.lanes * cfg.link.w_per_lane
         self.idle_w = d.idle_w
@@ -66,9 +66,9 @@ class OffloadTier:
     def prices(self) -> dict[str, Price]:
         """pJ per byte moved: the link at its per-lane power while it carries data, plus the device at its
         active power while it transfers."""
-        return {"offload_read_byte": Price("host", float(self.energy_pj(1.0)), "offload.link.w_per_lane, "
+        return {"offload_read_byte": Price("offload", float(self.energy_pj(1.0)), "offload.link.w_per_lane, "
                                            "offload.device.active_read_w"),
-                "offload_write_byte": Price("host", float(self.energy_pj(1.0, write=True)),
+                "offload_write_byte": Price("offload", float(self.energy_pj(1.0, write=True)),
                                             "offload.link.w_per_lane, offload.device.active_write_w")}
 
     def requests(self, nbytes, runs) -> np.ndarray:
@@ -121,5 +121,5 @@ class NoOffload:
     actions = staticmethod(OffloadTier.actions)
 
     def prices(self) -> dict[str, Price]:
-        return {"offload_read_byte": Price("host", 0.0, "no offload tier"),
-                "offload_write_byte": Price("host", 0.0, "no offload tier")}
+        return {"offload_read_byte": Price("offload", 0.0, "no offload tier"),
+                "offload_write_byte": Price("offload", 0.0, "no offload tier")}

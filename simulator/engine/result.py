@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-# "host" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU and WTU; "noc" the
+# "offload" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU and WTU; "noc" the
 # exchange between cores; "leakage" the static power (accelerator leakage, GPU idle, offload device idle)
-ENERGY_PARTS = ("pe", "sram", "dram", "host", "vector", "dre", "noc", "control", "leakage")
+ENERGY_PARTS = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control", "leakage")
 
 
 @dataclass
@@ -17,7 +17,7 @@ class SimResult:
 
     ``ops`` columns: trace keys (phase, frame, question, step, layer, op, kind), ``unit``,
     ``start_s``/``end_s`` (simulated time), ``compute_s``, ``mem_s`` (DRAM + host transfer time),
-    ``dram_bytes``, ``host_bytes``, ``bound`` (compute | bandwidth | capacity: after the KV cache
+    ``dram_bytes``, ``offload_bytes``, ``bound`` (compute | bandwidth | capacity: after the KV cache
 outgrew DRAM) and ``e_<part>_pj`` for each
     dynamic energy part. Leakage is a rate (``leakage_w``) charged over time by the metrics.
     """

@@ -9,7 +9,7 @@ from simulator.config.hardware import AcceleratorConfig, GpuConfig
 from simulator.config.tech import TechTable
 from simulator.engine.accelerator import AcceleratorPlatform
 from simulator.engine.gpu import GpuPlatform
-from simulator.engine.kv_memory import check_capacity, host_share_per_op, run_status
+from simulator.engine.kv_memory import check_capacity, offload_share_per_op, run_status
 from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform
 from simulator.engine.replay import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
@@ -45,7 +45,7 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     if status != "ok":
         return SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
                          **base)
-    share = host_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
+    share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
     costs = p.op_costs(ev, share)
     unit_idx = costs["unit"].map(p.executors).to_numpy(np.int64)
     t = replay_trace(ev, p.durations(costs), unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch,
@@ -61,7 +61,7 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     notes = []
     if cap.overflow_frame is not None:
         notes.append(p.overflow_note(cap, share))
-        ops.loc[(share > 0) & (ops["host_bytes"] > 0), "bound"] = "capacity"
+        ops.loc[(share > 0) & (ops["offload_bytes"] > 0), "bound"] = "capacity"
     total = float(ops["end_s"].max()) if len(ops) else 0.0
     return SimResult(ops=ops, leakage_w=p.leakage_w(), total_s=total, notes=notes, capacity=cap.as_dict(),
                      utilisation=utilisation(p, ops, total), **base)

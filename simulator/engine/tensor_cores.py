@@ -74,4 +74,4 @@ class TensorCores:
                         {"precision": prec, "dequant_s": dequant_s})
 
     def prices(self) -> dict[str, Price]:
-        return {"tensor_flop": Price("pe", self.hw.power.pj_per_flop_tensor, "power.pj_per_flop_tensor")}
+        return {"tensor_flop": Price("dpe", self.hw.power.pj_per_flop_tensor, "power.pj_per_flop_tensor")}

@@ -73,4 +73,4 @@ class Vpe(VectorUnit):
                                                "sram_write_bit.activation": np.where(mask, a_w * 8, 0.0)})
 
     def prices(self) -> dict[str, Price]:
-        return {"vector_op": Price("vector", self.op_pj, "base.vector_op_energy_pj")}
+        return {"vector_op": Price("vpe", self.op_pj, "base.vector_op_energy_pj")}

@@ -18,7 +18,7 @@ class OffloadedStore(KVCache):
     """All KV in the offload tier; per attention step, the method's selection is fetched back."""
 
     def __init__(self, policy: KvPolicy, spec: CacheSpec):
-        super().__init__(spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype, tier="host")
+        super().__init__(spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype, tier="offload")
         self.pol, self.spec = policy, spec
         self.partial_dims = max(1, round(getattr(policy, "partial_dim_ratio", 0.0) * spec.head_dim))
         self.partial_k: torch.Tensor | None = None  # InfiniGen: partial keys in device memory [b, kvh, T, r]
@@ -30,7 +30,7 @@ class OffloadedStore(KVCache):
     def device_slots(self) -> int:
         return 0  # the cache lives in the offload tier; device memory holds only what a step fetched
 
-    def host_slots(self) -> int:
+    def offload_slots(self) -> int:
         return self.used
 
     def policy_stats(self) -> dict[str, float]:
@@ -87,7 +87,7 @@ class OffloadedStore(KVCache):
         context.register(self.k, "kv")
         context.register(self.v, "kv")
         keys, values, k_pos = [], [], []
-        with context.region("kv_fetch", "kv_read", kv_tier="host"):
+        with context.region("kv_fetch", "kv_read", kv_tier="offload"):
             if len(sel) == 1 or self.device.type == "meta":  # one token set for every head
                 idx = host_tensor(sel[0], torch.long, self.device)
                 fk, fv = self.k.index_select(2, idx), self.v.index_select(2, idx)

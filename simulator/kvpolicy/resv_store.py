@@ -151,9 +151,9 @@ class ResvStore(KVCache):
         return self.spec.kv_bits / 8
 
     def device_slots(self) -> int:
-        return self.tokens_seen - self.host_slots()
+        return self.tokens_seen - self.offload_slots()
 
-    def host_slots(self) -> int:
+    def offload_slots(self) -> int:
         if not self.spec.real:
             return self.meta_closed_tokens
         closed = [sum(len(m) for m, c in zip(h.members, h.closed) if c) for h in self.heads]
@@ -295,7 +295,7 @@ class ResvStore(KVCache):
             heads_per_scope = self.kv_heads / self.scope
         if tokens:
             nbytes = int(tokens * self._host_bytes_per_token(heads_per_scope))
-            context.emit(op="kv_offload", kind="kv_write", kv_tier="host", bytes_kv_write=nbytes,
+            context.emit(op="kv_offload", kind="kv_write", kv_tier="offload", bytes_kv_write=nbytes,
                          kv_runs=runs * self.batch, kv_token_runs=token_runs * self.batch)
             self._add("offloaded_tokens", tokens)
 
@@ -322,7 +322,7 @@ class ResvStore(KVCache):
             self._add_cell(f"{frame_text}_available", h, available)
             ks, vs = [], []
             if len(sel_host):
-                with context.region("kv_fetch", "kv_read", h, kv_tier="host"):
+                with context.region("kv_fetch", "kv_read", h, kv_tier="offload"):
                     idx = host_tensor(sel_host, torch.long, self.device)
                     ks.append(self.k[:, h].index_select(1, idx))
                     vs.append(self.v[:, h].index_select(1, idx))
@@ -394,8 +394,8 @@ class ResvStore(KVCache):
             want = int(round(share * available))
             processed = int(math.ceil(self.pol.meta_wtu_processed * n_c)) * rows
             picked = np.arange(min(n_c, max(1, math.ceil(want / self.pol.meta_cluster_tokens))))
-            host_share = min(1.0, self.meta_closed_tokens / max(1, available))
-            n_host = int(round(want * host_share))
+            offload_share = min(1.0, self.meta_closed_tokens / max(1, available))
+            n_host = int(round(want * offload_share))
             host = np.arange(n_host, dtype=np.int64)
             dev = np.asarray(avail_pos[available - (want - n_host):], dtype=np.int64) \
                 if want > n_host else np.zeros(0, dtype=np.int64)
@@ -452,8 +452,8 @@ class ResvStore(KVCache):
             want = int(round((self.share if in_frame else self.text_share) * available))
             processed = int(math.ceil(pol.meta_wtu_processed * clusters)) * rows
             picked = min(clusters, max(1, math.ceil(want / pol.meta_cluster_tokens)))
-            host_share = min(1.0, closed_after / max(1, available))
-            n_host = int(round(want * host_share))
+            offload_share = min(1.0, closed_after / max(1, available))
+            n_host = int(round(want * offload_share))
             n_dev = len(range(available)[available - (want - n_host):]) if want > n_host else 0
             runs = math.ceil(n_host / pol.meta_cluster_tokens) if n_host else 0
             token_runs = math.ceil(n_host / pol.meta_token_run) if n_host else 0

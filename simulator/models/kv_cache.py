@@ -181,7 +181,7 @@ class KVCache:
         """Token (or cluster) slots held in device memory."""
         return self.used
 
-    def host_slots(self) -> int:
+    def offload_slots(self) -> int:
         """Token slots held in the offload tier."""
         return 0
 

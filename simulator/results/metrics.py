@@ -28,7 +28,7 @@ def phase_table(res: SimResult) -> pd.DataFrame:
     change = (keys != keys.shift()).any(axis=1).to_numpy()
     gid = np.cumsum(change) - 1
     agg = {f"e_{p}_pj": "sum" for p in DYN_PARTS}
-    agg.update({"end_s": "max", "dram_bytes": "sum", "host_bytes": "sum"})
+    agg.update({"end_s": "max", "dram_bytes": "sum", "offload_bytes": "sum"})
     g = ops.groupby(gid, sort=False).agg(agg)
     first = ops.groupby(gid, sort=False)[PHASE_KEYS].first()
     g = pd.concat([first, g], axis=1)
@@ -136,7 +136,7 @@ def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFram
 
 # on-chip blocks of an accelerator and the dynamic-energy column each is charged from (per op); the DRE's
 # HCU and WTU share ``e_dre_pj``, told apart by the unit the op ran on
-_BLOCK_ENERGY = {"dpe": ("e_pe_pj", None), "vpe": ("e_vector_pj", None), "sram": ("e_sram_pj", None),
+_BLOCK_ENERGY = {"dpe": ("e_dpe_pj", None), "vpe": ("e_vpe_pj", None), "sram": ("e_sram_pj", None),
                  "dre_hcu": ("e_dre_pj", "hcu"), "dre_wtu": ("e_dre_pj", "wtu"), "dre_kvmu": ("e_dre_pj", "kvmu"),
                  "dre_sram": (None, None), "control": ("e_control_pj", None), "noc": ("e_noc_pj", None)}
 

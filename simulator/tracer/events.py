@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 3: metadata validated as a TraceMeta record (precision, kv_bits_stored required)
+SCHEMA_VERSION = 4  # 3: metadata validated as a TraceMeta record (precision, kv_bits_stored required);
+# 4: the offload tier is kv_tier "offload" (was "host"), its KV-table column offload_slots_all_layers (was
+# host_slots_all_layers), per-(layer, KV head) policy counters in the tidy table policy_cells
 
 PHASES = ("vision", "frame_prefill", "question_prefill", "decode")
 KINDS = ("gemm", "attn_score", "softmax", "attn_value", "norm", "elementwise", "embedding", "kv_write",
          "kv_read", "retrieval_score", "cluster", "wicsum", "topk", "copy")
-# KV tiers: on-chip SRAM, device DRAM, and the offload tier ("host": an SSD or host memory behind PCIe,
+# KV tiers: device DRAM and the offload tier ("offload": an SSD or host memory behind PCIe,
 # whichever the platform has)
-TIERS = ("dram", "host")
+TIERS = ("dram", "offload")
 
 # (column, arrow type, description with unit)
 COLUMNS: list[tuple[str, pa.DataType, str]] = [

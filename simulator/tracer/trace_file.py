@@ -47,7 +47,8 @@ class Trace:
 
 META_KEY = b"vrex.meta"
 KV_KEY = b"vrex.kv_tokens"
-READ_VERSIONS = (2, SCHEMA_VERSION)  # version 2: the same columns; `precision` and `kv_bits_stored` optional
+READ_VERSIONS = (2, 3, SCHEMA_VERSION)  # 2: `precision` and `kv_bits_stored` optional; 2-3: the offload tier
+# was named "host" (renamed on read, see _offload_from_host)
 MAX_FRAMES = 86400 * 120  # a day of video at the schema's highest frame rate
 MAX_META_BYTES = 64 << 20  # the metadata of a day-long trace is a few MB (policy statistics per layer and head
 
@@ -211,11 +212,27 @@ def read_trace(path: str | Path) -> Trace:
         table = pf.read(columns=COLUMN_NAMES)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise TraceError(f"{path}: trace data is truncated or corrupt: {_first_line(exc)}")
+    if version < 4:
+        table, kv = _offload_from_host(table, kv)
     events = _checked_events(table, path)
     validate_events(events, path)
     kv_tokens = _checked_kv(kv, path)
     check_against_meta(events, meta, kv_tokens, path)
     return Trace(events=events, meta=meta, kv_tokens=kv_tokens)
+
+
+def _offload_from_host(table: pa.Table, kv: Any) -> tuple[pa.Table, Any]:
+    """Traces before schema version 4 called the offload tier "host": its kv_tier value and KV-table column
+    take today's names."""
+    import pyarrow.compute as pc
+
+    i = table.schema.get_field_index("kv_tier")
+    if i >= 0 and pa.types.is_string(table.schema.field(i).type):
+        col = table.column(i)
+        table = table.set_column(i, "kv_tier", pc.if_else(pc.equal(col, "host"), "offload", col))
+    if isinstance(kv, dict) and "host_slots_all_layers" in kv:
+        kv = {("offload_slots_all_layers" if k == "host_slots_all_layers" else k): v for k, v in kv.items()}
+    return table, kv
 
 
 def _cells_from_keys(raw: dict) -> dict:
@@ -287,7 +304,7 @@ def _checked_events(table: pa.Table, path) -> pd.DataFrame:
 
 
 KV_COLUMNS = ("phase", "frame", "question", "step", "kv_slots", "tokens_seen", "kv_slots_all_layers",
-              "host_slots_all_layers")
+              "offload_slots_all_layers")
 
 
 def _checked_kv(kv: Any, path) -> pd.DataFrame | None:

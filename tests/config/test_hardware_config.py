@@ -76,7 +76,7 @@ def _assert_one_line_error(tmp_path, data, mutate, key, allowed):
         (lambda d: d["pe_array"].update(dataflow="row_stationary"), "pe_array.dataflow", "output_stationary"),
         (lambda d: d["dram"].update(bandwidth=10), "dram.bandwidth", "allowed here"),
         (lambda d: d.update(clock_ghz=1), "clock_ghz", "allowed here"),
-        (lambda d: d["dram"].pop("capacity_gb"), "dram.capacity_gb", "missing"),
+        (lambda d: d["dram"].pop("capacity_gib"), "dram.capacity_gib", "missing"),
         (lambda d: d["dram"].update(efficiency=1.5), "dram.efficiency", "<= 1"),
         (lambda d: d["dre"].update(early_exit="yes"), "dre.early_exit", "true or false"),
         (lambda d: d.update(kind="fpga"), "kind", "accelerator"),

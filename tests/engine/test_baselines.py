@@ -35,7 +35,7 @@ def _trace(wl, policy, kv_tokens, batch=1):
 def test_baseline_configs(root, gpu_name):
     gpu = load_hardware(root / "hwconfigs" / f"{gpu_name}.yaml")
     if gpu_name == "orin-agx-32gb":
-        assert (gpu.sms, gpu.clock_mhz, gpu.dram.capacity_gb, gpu.power.mode_w) == (14, 930, 32, 40)
+        assert (gpu.sms, gpu.clock_mhz, gpu.dram.capacity_gib, gpu.power.mode_w) == (14, 930, 32, 40)
         assert gpu.tensor_tflops["fp16"] * 2 == pytest.approx(54, rel=0.02)  # the paper's sparse figure
         assert gpu.offload.tier == "ssd" and (gpu.offload.link.gen, gpu.offload.link.lanes) == (3, 4)
     else:
@@ -51,7 +51,7 @@ def test_flexgen_frame_latency_bound_by_the_link(root, wl8):
     m, pt = stream_metrics(res, tr.meta["fps"])
     ev = tr.events
     frame = ev["phase"] == "frame_prefill"
-    kv_bytes = ev.loc[frame & (ev["frame"] == 1) & (ev["kv_tier"] == "host"), "bytes_kv_read"].sum()
+    kv_bytes = ev.loc[frame & (ev["frame"] == 1) & (ev["kv_tier"] == "offload"), "bytes_kv_read"].sum()
     assert kv_bytes >= 40_000 * 32 * 8 * 128 * 2 * 2  # every cached token, every layer, K and V
     link = OffloadTier(gpu.offload).read_bytes_per_s
     lat = pt[pt["phase"] == "frame_prefill"]["latency_s"].to_numpy()[-1]
@@ -62,13 +62,13 @@ def test_flexgen_frame_latency_bound_by_the_link(root, wl8):
 def test_infinigen_reads_less_in_text_generation_same_in_frames(wl8):
     flex, inf = _trace(wl8, "flexgen", 5_000), _trace(wl8, "infinigen", 5_000)
 
-    def host_reads(tr, phases):
+    def offload_reads(tr, phases):
         ev = tr.events
-        return ev.loc[ev["phase"].isin(phases) & (ev["kv_tier"] == "host"), "bytes_kv_read"].sum()
+        return ev.loc[ev["phase"].isin(phases) & (ev["kv_tier"] == "offload"), "bytes_kv_read"].sum()
 
-    assert host_reads(inf, ["frame_prefill"]) == host_reads(flex, ["frame_prefill"])
+    assert offload_reads(inf, ["frame_prefill"]) == offload_reads(flex, ["frame_prefill"])
     text = ["question_prefill", "decode"]
-    assert host_reads(inf, text) < 0.1 * host_reads(flex, text)
+    assert offload_reads(inf, text) < 0.1 * offload_reads(flex, text)
     assert (inf.events["op"] == "retrieval_score").any()  # the speculation is traced
 
 
@@ -76,8 +76,8 @@ def test_infinigenp_and_rekv_read_their_shares(wl8):
     flex = _trace(wl8, "flexgen", 5_000).events
     for pol, share in (("infinigenp", 0.508), ("rekv", 0.584)):
         ev = _trace(wl8, pol, 5_000).events
-        f = (ev["phase"] == "frame_prefill") & (ev["kv_tier"] == "host")
-        ff = (flex["phase"] == "frame_prefill") & (flex["kv_tier"] == "host")
+        f = (ev["phase"] == "frame_prefill") & (ev["kv_tier"] == "offload")
+        ff = (flex["phase"] == "frame_prefill") & (flex["kv_tier"] == "offload")
         assert ev.loc[f, "bytes_kv_read"].sum() / flex.loc[ff, "bytes_kv_read"].sum() == pytest.approx(share, abs=0.02)
 
 

@@ -73,4 +73,4 @@ def test_shrinking_the_accelerator_lowers_its_energy(tiny_trace, vrex_hw, node):
     if node == "28nm":
         assert np.isclose(base["energy_j"].sum(), shrunk["energy_j"].sum())
     else:
-        assert shrunk["energy_pe_j"].sum() < base["energy_pe_j"].sum()
+        assert shrunk["energy_dpe_j"].sum() < base["energy_dpe_j"].sum()

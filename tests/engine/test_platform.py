@@ -31,7 +31,7 @@ class Normaliser:
         return UnitCost(np.ceil(elements / self.lanes) / self.clock_hz, {"norm_element": elements})
 
     def prices(self) -> dict[str, Price]:
-        return {"norm_element": Price("vector", self.pj_per_element, "test: made-up unit")}
+        return {"norm_element": Price("vpe", self.pj_per_element, "test: made-up unit")}
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_a_unit_is_added_without_touching_the_package(normaliser, tiny_trace, vr
     expected = np.ceil(ev.loc[norm, "flops_vector"].to_numpy() / Normaliser.lanes) / vrex_hw.clock_hz
     np.testing.assert_allclose(ops.loc[norm, "compute_s"].to_numpy(), expected)
     # its energy is its action count at its price, in the part it names
-    assert ops.loc[norm, "e_vector_pj"].sum() == pytest.approx(ev.loc[norm, "flops_vector"].sum()
+    assert ops.loc[norm, "e_vpe_pj"].sum() == pytest.approx(ev.loc[norm, "flops_vector"].sum()
                                                                * Normaliser.pj_per_element)
     # its area is a block of the chip, and it executes beside the other units
     acc = AcceleratorPlatform(vrex_hw)

@@ -46,8 +46,8 @@ def test_bytes_conserved_per_tier(tiny_resv_trace, vrex8_hw):
     ev = tiny_resv_trace.events
     hw = dataclasses.replace(vrex8_hw, sram=dataclasses.replace(vrex8_hw.sram, activation_kb=1 << 30))  # no spills
     ops = simulate(tiny_resv_trace, hw).ops
-    host = ev["kv_tier"] == "host"
-    assert host.any() and ops["host_bytes"].sum() == ev.loc[host, ["bytes_kv_read", "bytes_kv_write"]].sum().sum()
+    host = ev["kv_tier"] == "offload"
+    assert host.any() and ops["offload_bytes"].sum() == ev.loc[host, ["bytes_kv_read", "bytes_kv_write"]].sum().sum()
     dram_in_trace = (ev["bytes_weight_read"].sum() + ev["bytes_hc_read"].sum() + ev["bytes_hc_write"].sum()
                      + ev.loc[ev["kv_tier"] == "dram", ["bytes_kv_read", "bytes_kv_write"]].sum().sum())
     assert ops["dram_bytes"].sum() + ops["kv_sram_bytes"].sum() == pytest.approx(dram_in_trace, rel=1e-12)

@@ -49,11 +49,12 @@ def test_full_selects_everything(runs):
 
 def test_offload_keeps_every_token_on_host(runs):
     tracer, tr = runs["rekv"]
-    assert tr.kv_tokens["host_slots_all_layers"].iloc[-1] == tr.kv_tokens["tokens_seen"].iloc[-1] * len(tracer.caches)
+    kv = tr.kv_tokens
+    assert kv["offload_slots_all_layers"].iloc[-1] == kv["tokens_seen"].iloc[-1] * len(tracer.caches)
     ev = tr.events
-    assert ev.loc[ev["kv_tier"] == "host", "bytes_kv_read"].sum() > 0
+    assert ev.loc[ev["kv_tier"] == "offload", "bytes_kv_read"].sum() > 0
     # ReKV retrieves whole frames in frame processing too (the paper's baseline), a share of them
-    frame_reads = ev.loc[(ev["kv_tier"] == "host") & (ev["phase"] == "frame_prefill"), "bytes_kv_read"]
+    frame_reads = ev.loc[(ev["kv_tier"] == "offload") & (ev["phase"] == "frame_prefill"), "bytes_kv_read"]
     assert frame_reads.sum() > 0
     st = tr.meta["policy_stats"]
     assert 0.3 < st["frame_selected"] / st["frame_available"] < 0.9
@@ -70,12 +71,12 @@ def test_resv_offloads_closed_clusters_and_fetches_selectively(runs):
     assert (wic["scores_processed"] <= wic["batch"] * wic["m"] * wic["candidates"]).all()
     assert (wic["scores_processed"] > 0).all()
     fetch = ev[ev["op"] == "kv_fetch"]
-    assert (fetch["kv_tier"] == "host").all() and fetch["bytes_kv_read"].sum() > 0
+    assert (fetch["kv_tier"] == "offload").all() and fetch["bytes_kv_read"].sum() > 0
     assert (fetch["kv_runs"] >= 1).all()
     # the host tier holds the closed clusters: device slots stay below the tokens seen
     last = tr.kv_tokens.iloc[-1]
-    assert last["host_slots_all_layers"] > 0
-    assert last["kv_slots_all_layers"] + last["host_slots_all_layers"] == last["tokens_seen"] * len(tracer.caches)
+    assert last["offload_slots_all_layers"] > 0
+    assert last["kv_slots_all_layers"] + last["offload_slots_all_layers"] == last["tokens_seen"] * len(tracer.caches)
     # ReSV attends to fewer tokens than full attention, so its recall is below 1 but not trivial
     rec = tr.recall
     assert (rec["attended"] <= rec["tokens"]).all() and rec["recall"].mean() > 0.2
