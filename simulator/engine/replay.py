@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from simulator.engine.replay_compiled import replay_compiled
+from simulator.engine.replay_compiled import deps_to_csr, replay_compiled, replay_compiled_csr
 from simulator.engine.schedule import dependencies, prefetch_order
 
 
@@ -219,13 +219,26 @@ def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: 
     order = np.arange(len(ev))
     if prefetch:
         order, deps = prefetch_order(ev, deps)
-    pos = np.empty(len(order), dtype=np.int64)
-    pos[order] = np.arange(len(order))
-    if not np.array_equal(order, np.arange(len(order))):
-        deps = [tuple(int(pos[d]) for d in deps[i]) for i in order]
+    n = len(order)
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    reordered = not np.array_equal(order, np.arange(n))
     is_fetch = ev["kind"].to_numpy() == "kv_read"
     o = d.take(order)
-    t = REPLAY_ENGINES[engine](o.read_s, o.compute_s, o.write_s, unit_idx[order], deps, n_units,
-                               link_read_s=o.link_read_s, link_write_s=o.link_write_s,
-                               read_waits_deps=is_fetch[order], link_latency_s=o.link_latency_s)
+    kw = dict(link_read_s=o.link_read_s, link_write_s=o.link_write_s, read_waits_deps=is_fetch[order],
+              link_latency_s=o.link_latency_s)
+    if engine == "compiled" and REPLAY_ENGINES[engine] is replay_compiled:
+        # the dependencies as CSR arrays, renumbered to program order in numpy
+        ptr, idx = deps_to_csr(deps, n)
+        if reordered:
+            counts = np.diff(ptr)[order]
+            new_ptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(counts, out=new_ptr[1:])
+            take = np.repeat(ptr[:-1][order] - new_ptr[:-1], counts) + np.arange(new_ptr[-1], dtype=np.int64)
+            ptr, idx = new_ptr, pos[idx[take]]
+        t = replay_compiled_csr(o.read_s, o.compute_s, o.write_s, unit_idx[order], ptr, idx, n_units, **kw)
+    else:
+        if reordered:
+            deps = [tuple(int(pos[d]) for d in deps[i]) for i in order]
+        t = REPLAY_ENGINES[engine](o.read_s, o.compute_s, o.write_s, unit_idx[order], deps, n_units, **kw)
     return {key: arr[pos] for key, arr in t.items()}  # back to trace order
