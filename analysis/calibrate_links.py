@@ -381,17 +381,9 @@ README_BEGIN, README_END = "<!-- calibrate-links:begin -->", "<!-- calibrate-lin
 
 
 def write_readme(f: Fits, rows: list[Row], path: str = "README.md") -> bool:
-    p = resolve(path)
-    text = p.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"{p}: markers {README_BEGIN} / {README_END} not found")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_BEGIN}\n{values_markdown(f)}\n\n{tables_markdown(rows)}\n{README_END}{tail}"
-    if new != text:
-        p.write_text(new)
-        return True
-    return False
+    from analysis.docs import write_between
+
+    return write_between(resolve(path), README_BEGIN, README_END, f"{values_markdown(f)}\n\n{tables_markdown(rows)}")
 
 
 def plot(rows: list[Row], path: Path) -> Path:

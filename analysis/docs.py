@@ -117,6 +117,26 @@ def assumptions_markdown() -> str:
     return "\n".join(assumptions_table(list(used.values()), used_by="systems"))
 
 
+def replace_between(text: str, begin: str, end: str, body: str, where: str = "README") -> str:
+    """``text`` with everything between the markers ``begin`` and ``end`` replaced by ``body``."""
+    if begin not in text or end not in text:
+        raise SystemExit(f"{where}: markers {begin} / {end} not found")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def write_between(path, begin: str, end: str, body: str) -> bool:
+    """Replace the marked block of the file at ``path`` with ``body``; True if the file changed."""
+    p = Path(path)
+    text = p.read_text()
+    new = replace_between(text, begin, end, body, str(p))
+    if new != text:
+        p.write_text(new)
+        return True
+    return False
+
+
 def block(name: str) -> str:
     return {"status": status_markdown, "targets": targets_markdown, "layout": layout_markdown,
             "assumptions": assumptions_markdown}[name]()
@@ -128,10 +148,7 @@ def replace_blocks(text: str) -> str:
     if not found:
         raise SystemExit(f"no generated-block markers ({', '.join(BLOCKS)}) found")
     for name in found:
-        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{begin}\n{block(name)}\n{end}{tail}"
+        text = replace_between(text, f"<!-- {name}:begin -->", f"<!-- {name}:end -->", block(name))
     return text
 
 

@@ -212,17 +212,9 @@ def table_markdown(rows: list[Row]) -> str:
 
 
 def write_readme(rows: list[Row], path: str | Path = "README.md") -> bool:
-    p = Path(path)
-    text = p.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"{p}: markers {README_BEGIN} / {README_END} not found")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_BEGIN}\n{table_markdown(rows)}\n{README_END}{tail}"
-    if new != text:
-        p.write_text(new)
-        return True
-    return False
+    from analysis.docs import write_between
+
+    return write_between(path, README_BEGIN, README_END, table_markdown(rows))
 
 
 def main(argv=None) -> int:
