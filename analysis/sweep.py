@@ -316,7 +316,10 @@ def load_results(out: str | Path) -> pd.DataFrame:
 
 def pareto_front(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
     """Feasible points not dominated on ``objectives`` (all minimised)."""
-    ok = df[df.get("status", pd.Series(dtype=str)) == "ok"].dropna(subset=list(objectives))
+    ok = df[df.get("status", pd.Series(dtype=str)) == "ok"]
+    if ok.empty or any(o not in ok for o in objectives):  # no point ran (all infeasible or failed)
+        return ok.iloc[0:0]
+    ok = ok.dropna(subset=list(objectives))
     if ok.empty:
         return ok
     vals = ok[list(objectives)].to_numpy(dtype=float)

@@ -47,6 +47,7 @@ class Trace:
 
 META_KEY = b"vrex.meta"
 KV_KEY = b"vrex.kv_tokens"
+KV_PHASES = PHASES + ("kv_prefill",)  # the KV table also records a pre-computed cache (kv_prefill_tokens)
 READ_VERSIONS = (2, 3, SCHEMA_VERSION)  # 2: `precision` and `kv_bits_stored` optional; 2-3: the offload tier
 # was named "host" (renamed on read, see _offload_from_host)
 MAX_FRAMES = 86400 * 120  # a day of video at the schema's highest frame rate
@@ -324,10 +325,10 @@ def _checked_kv(kv: Any, path) -> pd.DataFrame | None:
     for c in KV_COLUMNS:
         vals = kv[c]
         if c == "phase":
-            bad = [i for i, x in enumerate(vals) if x not in PHASES]
+            bad = [i for i, x in enumerate(vals) if x not in KV_PHASES]
             if bad:
                 raise TraceError(f"{where}: column 'phase', row {bad[0]}: {vals[bad[0]]!r} is not one of "
-                                 f"{', '.join(PHASES)}")
+                                 f"{', '.join(KV_PHASES)}")
             out[c] = vals
             continue
         bad = [i for i, x in enumerate(vals) if isinstance(x, bool) or not isinstance(x, int)

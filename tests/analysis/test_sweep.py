@@ -134,3 +134,12 @@ def test_dask_local_cluster(tmp_path):
     local = run_sweep(spec, tmp_path / "l", workers=1, progress=False)
     assert sorted(df["point_id"]) == sorted(local["point_id"])
     assert (df["status"] == "ok").all()
+
+
+def test_pareto_front_of_a_sweep_where_nothing_ran():
+    import pandas as pd
+
+    from analysis.sweep import pareto_front
+
+    df = pd.DataFrame({"status": ["infeasible", "error"], "area_mm2": [1.0, 2.0]})
+    assert pareto_front(df, ["frame_latency_mean_s", "area_mm2"]).empty

@@ -104,3 +104,16 @@ def test_old_per_layer_keys_become_the_tidy_table():
     assert sorted(t.itertuples(index=False, name=None)) == [("frame_available", 3, 1, 4.0),
                                                             ("frame_selected", 3, 1, 2.0)]
     assert _cells_from_keys({"policy_stats": {"a": 1.0}}) == {"policy_stats": {"a": 1.0}}
+
+
+def test_a_precomputed_cache_round_trips(root, tmp_path):
+    """A trace with a pre-computed KV cache (its KV table starts with a kv_prefill row) reads back."""
+    from simulator.config.workload import load_workload
+    from simulator.stream import trace_workload
+    from simulator.tracer.trace_file import read_trace, write_trace
+
+    wl = load_workload(root / "workloads" / "tiny.yaml").replace(kv_prefill_tokens=64)
+    tr = trace_workload(wl.with_stream(duration_s=1.0, questions=()), mode="meta")
+    assert tr.kv_tokens["phase"].iloc[0] == "kv_prefill"
+    back = read_trace(write_trace(tr, tmp_path / "t.parquet"))
+    assert back.kv_tokens.equals(tr.kv_tokens) and len(back.events) == len(tr.events)
