@@ -16,6 +16,8 @@ import argparse
 import multiprocessing as mp
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import load_workload
@@ -92,9 +94,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     ctx = mp.get_context("fork")
     for duration in args.duration_s:
-        with ctx.Pool(1) as pool:
-            fig = pool.apply(_in_child, ((args.workload, duration, not args.full_trace,
-                                          duration <= args.replay_max_s),))
+        # a process per stream length; one killed for memory is reported as such (a Pool would wait forever)
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            try:
+                fig = pool.submit(_in_child, (args.workload, duration, not args.full_trace,
+                                              duration <= args.replay_max_s)).result()
+            except BrokenProcessPool:
+                print(f"{duration:g} s stream: out of memory (the process was killed); the replay holds every "
+                      "op's costs in memory", flush=True)
+                continue
         print(f"workload {fig['name']}: {fig['frames']} frames ({duration:g} s at {fig['fps']:g} FPS)"
               + (", full trace" if args.full_trace else ""))
         for line in report(fig):
