@@ -42,6 +42,23 @@ def deps_to_csr(deps, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
+def _deps_computed(i, dep_ptr, dep_idx, comp_done):
+    """Whether every op that op ``i`` depends on has computed."""
+    for k in range(dep_ptr[i], dep_ptr[i + 1]):
+        if comp_done[dep_idx[k]] == 0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _after_deps(t, i, dep_ptr, dep_idx, c1):
+    """``t`` or, if later, the time the last of op ``i``'s dependencies finished computing (s)."""
+    for k in range(dep_ptr[i], dep_ptr[i + 1]):
+        t = max(t, c1[dep_idx[k]])
+    return t
+
+
+@njit(cache=True)
 def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx, n_units, waits_deps,
             dep_ptr, dep_idx):
     """The replay's recurrence: durations (s) in, per-op times (s) out (read start and end, compute start
@@ -103,19 +120,12 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
                         # a free buffer slot: the second-last op this channel loaded has computed
                         if second >= 0 and comp_done[second] == 0:
                             break
-                        ready = True
-                        if waits_deps[i]:
-                            for k in range(dep_ptr[i], dep_ptr[i + 1]):
-                                if comp_done[dep_idx[k]] == 0:
-                                    ready = False
-                                    break
-                        if not ready:
+                        if waits_deps[i] and not _deps_computed(i, dep_ptr, dep_idx, comp_done):
                             break
                         if second >= 0:
                             t = max(t, c1[second])
                         if waits_deps[i]:
-                            for k in range(dep_ptr[i], dep_ptr[i + 1]):
-                                t = max(t, c1[dep_idx[k]])
+                            t = _after_deps(t, i, dep_ptr, dep_idx, c1)
                         second = last
                         last = i
                         rs = t
@@ -156,17 +166,11 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
                 i = order[p]
                 if dram_loaded[i] == 0 or link_loaded[i] == 0:
                     break
-                ready = True
-                for k in range(dep_ptr[i], dep_ptr[i + 1]):
-                    if comp_done[dep_idx[k]] == 0:
-                        ready = False
-                        break
-                if not ready:
+                if not _deps_computed(i, dep_ptr, dep_idx, comp_done):
                     break
                 if reads[i] > 0 or link_reads[i] > 0:
                     t = max(t, read_end[i])
-                for k in range(dep_ptr[i], dep_ptr[i + 1]):
-                    t = max(t, c1[dep_idx[k]])
+                t = _after_deps(t, i, dep_ptr, dep_idx, c1)
                 c0[i] = t
                 if compute[i] > 0:
                     t = t + compute[i]
