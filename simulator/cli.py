@@ -146,15 +146,22 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
-    from analysis.sweep import run_sweep
-
+def _study_out(args) -> str:
+    """The output directory of a sweep, search or sensitivity study, after checking the flags they share
+    (before any work starts)."""
     if args.workers is not None:
         check_flag("--workers", args.workers)
     if args.scheduler is not None and args.executor != "dask":
         raise ConfigError("--scheduler", "", "only used with --executor dask")
     out = args.out or f"results/{Path(args.spec).stem}"
     check_output_path(out, "--out", directory=True)
+    return out
+
+
+def cmd_sweep(args) -> int:
+    from analysis.sweep import run_sweep
+
+    out = _study_out(args)
     df = run_sweep(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                    workers=args.workers, progress=not args.no_progress)
     counts = df["status"].value_counts().to_dict() if "status" in df else {}
@@ -169,7 +176,7 @@ def cmd_explore(args) -> int:
     from analysis.codesign import write_codesign_report
     from analysis.explore import run_explore
 
-    out = args.out or f"results/{Path(args.spec).stem}"
+    out = _study_out(args)
     t0 = time.perf_counter()
     df = run_explore(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                      workers=args.workers, progress=not args.no_progress)
@@ -183,7 +190,7 @@ def cmd_explore(args) -> int:
 def cmd_sensitivity(args) -> int:
     from analysis.sensitivity import run_sensitivity
 
-    out = args.out or f"results/{Path(args.spec).stem}"
+    out = _study_out(args)
     res = run_sensitivity(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                           workers=args.workers, progress=not args.no_progress)
     n = sum(len(res[k]) for k in ("oat", "morris", "sobol"))
