@@ -88,7 +88,10 @@ def parallel_plot(sp, front, ref_row, out: Path) -> list[Path]:
                        for v in data[c]]
                 norm[:, j] = np.array(idx) / max(1, len(levels) - 1)
                 for k, lev in enumerate(levels):
-                    ax.text(j + 0.05, k / max(1, len(levels) - 1), str(lev), fontsize=7, va="center",
+                    # long names break at their hyphens so they stay within one axis spacing
+                    text = str(lev).replace("-", "-\n") if len(str(lev)) > 6 else str(lev)
+                    ax.text(j + 0.05, k / max(1, len(levels) - 1), text, fontsize=7, va="center",
+                            linespacing=0.9,
                             color="0.2", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
                             zorder=6)
                 continue
