@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from analysis.plots import _save  # noqa: E402
 
@@ -183,6 +184,9 @@ def _fig_stacks(t: pd.DataFrame, out: Path) -> list[Path]:
             ax.plot(g["kv_tokens"] / 1e3, g[col], "o-", label=f"Orin 32 GB + FlexGen, {stack}")
         ax.axhline(1.0, color="k", lw=0.6)
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("KV cache [K tokens]")
         ax.set_ylabel(f"V-Rex8 speedup ({what}) [x]")
         ax.grid(alpha=0.3)
