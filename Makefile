@@ -38,7 +38,7 @@ lint: $(STAMP)
 trace: $(STAMP)
 	$(BIN)/vrex trace
 
-## calibrate: fit the Orin's efficiencies, the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables, write the configs and the README
+## calibrate: fit the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables, write the configs and the README
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate_orin --write
 	$(BIN)/python -m analysis.calibrate_links --write

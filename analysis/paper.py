@@ -333,6 +333,55 @@ def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
     return rows, pd.DataFrame(table)
 
 
+# The stack figure: the edge baseline (FlexGen on the Orin 32 GB, Fig. 13a's reference) on each GPU software stack
+STACK_GPU, STACK_METHOD = "orin-agx-32gb", "flexgen"
+
+
+def _stack_system(stack: str, default: str) -> tuple[str, dict]:
+    """The system id and config change of the edge GPU running ``stack`` (its config's own stack: Fig. 13a's
+    points, reused as they are)."""
+    return (STACK_GPU, {}) if stack == default else (f"{STACK_GPU}+{stack}", {"software": stack})
+
+
+def stack_points(P: Points, cfg: PaperRun) -> list[tuple]:
+    """The stack figure's points in ``planned_points``' form: the traces are Fig. 13a's (a stack changes only
+    the GPU's efficiencies, not the trace)."""
+    from simulator.config.hardware import SOFTWARE_STACKS
+
+    default = P.hardware(STACK_GPU).software
+    plan = []
+    for kv in cfg.kv_sizes:
+        for stack in SOFTWARE_STACKS:
+            system, changes = _stack_system(stack, default)
+            plan.append((STACK_METHOD, kv, 1, system, STACK_GPU, changes))
+    return plan
+
+
+def fig_stacks(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
+    """V-Rex8's frame and TPOT speedups at batch 1 over the Orin 32 GB running FlexGen on each software stack."""
+    from simulator.config.hardware import SOFTWARE_STACKS
+
+    default = P.hardware(STACK_GPU).software
+    rows, table = [], []
+    for kv in cfg.kv_sizes:
+        v = P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge")
+        for stack in SOFTWARE_STACKS:
+            system, changes = _stack_system(stack, default)
+            g = P.get(system, STACK_METHOD, kv, 1, hw_name=STACK_GPU, **changes)
+            ok = g["status"] == "ok" and v["status"] == "ok"
+            frame = _ratio(g["frame_latency_s"], v["frame_latency_s"]) if ok else float("nan")
+            tpot = _ratio(g["tpot_s"], v["tpot_s"]) if ok else float("nan")
+            rows += [_row("fig_stacks", system, STACK_METHOD, kv, 1, "frame_speedup_of_vrex8", frame, "x"),
+                     _row("fig_stacks", system, STACK_METHOD, kv, 1, "tpot_speedup_of_vrex8", tpot, "x")]
+            table.append({"kv_tokens": kv, "software": stack, "gpu_status": g["status"],
+                          "orin_frame_ms": 1e3 * g["frame_latency_s"] if g["status"] == "ok" else float("nan"),
+                          "orin_tpot_ms": 1e3 * g["tpot_s"] if g["status"] == "ok" else float("nan"),
+                          "vrex8_frame_ms": 1e3 * v["frame_latency_s"] if v["status"] == "ok" else float("nan"),
+                          "vrex8_tpot_ms": 1e3 * v["tpot_s"] if v["status"] == "ok" else float("nan"),
+                          "frame_speedup": frame, "tpot_speedup": tpot})
+    return rows, pd.DataFrame(table)
+
+
 def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
     """Every (method, KV size, batch, system, config, changes) the figures read, so that each trace is made once."""
     kv_max = max(cfg.kv_sizes)
@@ -352,6 +401,7 @@ def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
     b = cfg.roofline_batch
     plan += [("flexgen", kv_max, b, "orin-agx-32gb", None, {}), ("rekv", kv_max, b, "orin-agx-32gb", None, {}),
              ("resv", kv_max, b, "vrex8", "vrex8-edge", {})]
+    plan += stack_points(P, cfg)  # a repeated point is read back from its saved JSON, not recomputed
     return sorted(plan, key=lambda p: (p[0], p[1], p[2]))
 
 
@@ -389,6 +439,7 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
              ("Fig. 14", lambda: fig14(P, cfg)), ("Fig. 15", lambda: fig15(P, cfg)),
              ("Fig. 16", lambda: fig16(P, cfg)), ("Fig. 17", lambda: fig17(P, cfg)),
              ("Fig. 18", lambda: fig18(P, cfg)), ("Fig. 20", lambda: fig20(P, cfg)), ("Table III", lambda: table3(P))]
+    steps.append(("Software stacks (edge)", lambda: fig_stacks(P, cfg)))
     results, tables = [], {}
     for name, step in steps:
         got = step()

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from analysis.plots import _save  # noqa: E402
 
@@ -172,6 +173,29 @@ def _table3(t: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "table3")
 
 
+def _fig_stacks(t: pd.DataFrame, out: Path) -> list[Path]:
+    """V-Rex8's frame and TPOT speedups over the Orin 32 GB + FlexGen, one line per GPU software stack."""
+    if t.empty:
+        return []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, (col, what) in zip(axes, (("frame_speedup", "per-frame latency"), ("tpot_speedup", "time per token"))):
+        for stack, g in t.groupby("software", sort=False):
+            g = g.sort_values("kv_tokens")
+            ax.plot(g["kv_tokens"] / 1e3, g[col], "o-", label=f"Orin 32 GB + FlexGen, {stack}")
+        ax.axhline(1.0, color="k", lw=0.6)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("KV cache [K tokens]")
+        ax.set_ylabel(f"V-Rex8 speedup ({what}) [x]")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("V-Rex8 vs the Orin on each GPU software stack (batch 1)")
+    fig.tight_layout()
+    return _save(fig, out, "fig_stacks")
+
+
 def draw(df: pd.DataFrame, tables: dict, out: Path) -> dict[str, list[Path]]:
     out = Path(out)
     return {
@@ -184,4 +208,5 @@ def draw(df: pd.DataFrame, tables: dict, out: Path) -> dict[str, list[Path]]:
         "Fig. 18": _fig18(tables.get("Fig. 18", pd.DataFrame()), out),
         "Fig. 20": _fig20(tables.get("Fig. 20", pd.DataFrame()), out),
         "Table III": _table3(tables.get("Table III", pd.DataFrame()), out),
+        "Software stacks (edge)": _fig_stacks(tables.get("Software stacks (edge)", pd.DataFrame()), out),
     }

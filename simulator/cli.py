@@ -88,6 +88,19 @@ def _override_stream(wl, args, source: str):
     return wl
 
 
+def _baseline_with_software(path: str, software: str | None):
+    """The baseline config running ``--software`` (None: as the file says, loaded by ``run``)."""
+    if software is None:
+        return None
+    from simulator.config.hardware import GpuConfig, load_hardware
+    from simulator.pipeline import resolve
+
+    hw = load_hardware(resolve(path))
+    if not isinstance(hw, GpuConfig):
+        raise ConfigError(str(path), "kind", "the --baseline config must be kind 'gpu'")
+    return hw.with_software(check_field(GpuConfig, "software", software, source="--software"), "--software")
+
+
 def _progress(args) -> bool:
     """Progress bars only on an interactive terminal and unless --no-progress."""
     return not args.no_progress and sys.stderr.isatty()
@@ -98,6 +111,9 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--hw", default=DEFAULT_HW, help=f"accelerator config (default {DEFAULT_HW})")
     p.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"GPU baseline config (default {DEFAULT_BASELINE})")
+    p.add_argument("--software", default=None,
+                   help="the baseline GPU's software stack, e.g. hf-pytorch or tensorrt-llm (default: the config's "
+                        "'software')")
     p.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"workload config (default {DEFAULT_WORKLOAD})")
     p.add_argument("--mode", choices=("meta", "real"), default="meta", help="tracing mode (default meta)")
     p.add_argument("--baseline-workload", default=None,
@@ -122,7 +138,8 @@ def cmd_simulate(args) -> int:
         base_wl = DEFAULT_BASELINE_WORKLOAD  # the default comparison: V-Rex8 + ReSV vs Orin 32 GB + FlexGen
     if args.mode == "real" and args.trace is None:
         _check_real_mode([args.workload] + ([base_wl] if base_wl not in (None, "same") else []))
-    out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode,
+    baseline = _baseline_with_software(args.baseline, args.software)
+    out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode, baseline=baseline,
               tech_path=args.tech or DEFAULT_TECH, progress=_progress(args),
               baseline_workload_path=None if base_wl in (None, "same") else base_wl, engine=args.engine)
     if args.json:

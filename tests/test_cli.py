@@ -71,6 +71,26 @@ def test_output_changes_with_config(capsys, root, tmp_path):
     assert b["baseline"] == a["baseline"]
 
 
+def test_software_flag_switches_the_baseline_stack(capsys, root):
+    """--software runs the baseline GPU on another stack: only the baseline's numbers change."""
+    wl = str(root / "workloads" / "tiny.yaml")
+    main(["simulate", "--workload", wl, "--json", "--no-progress"])
+    hf = json.loads(capsys.readouterr().out)
+    main(["simulate", "--workload", wl, "--json", "--no-progress", "--software", "tensorrt-llm"])
+    trt = json.loads(capsys.readouterr().out)
+    assert trt["accelerator"] == hf["accelerator"]
+    assert trt["baseline"]["frame_latency_mean_s"] != hf["baseline"]["frame_latency_mean_s"]
+
+
+def test_unknown_software_exit_2_one_line(root):
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "simulate", "--workload",
+                           str(root / "workloads" / "tiny.yaml"), "--software", "onnx"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "--software" in err and "'hf-pytorch', 'tensorrt-llm'" in err
+    assert "Traceback" not in proc.stderr
+
+
 def test_trace_then_replay(capsys, root, tmp_path):
     t = tmp_path / "tiny.parquet"
     assert main(["trace", "--workload", str(root / "workloads" / "tiny.yaml"), "--out", str(t),

@@ -262,6 +262,11 @@ class AcceleratorConfig:
 
 
 GPU_PRECISIONS = ("fp16", "bf16", "w4a16", "int8")
+# The software stacks a GPU config can run, each with its own fitted efficiencies (``make calibrate``):
+# hf-pytorch: eager PyTorch / Hugging Face transformers kernels (what FlexGen, InfiniGen and ReKV are written in,
+# and TinyChat); tensorrt-llm: compiled engines with fused kernels (TensorRT-LLM, TensorRT Edge-LLM; MLC LLM's
+# compiled TVM kernels are checked against it as a held-out runtime).
+SOFTWARE_STACKS = ("hf-pytorch", "tensorrt-llm")
 MAX_CHIP_MACS = 1 << 24
 
 
@@ -342,11 +347,36 @@ class GpuConfig:
     dram: DramConfig = spec("off-chip DRAM")
     offload: OffloadConfig | None = spec("offload tier for KV (NVMe SSD / host memory); none: KV that outgrows "
                                          "DRAM is out of memory", default=None)
-    efficiency: GpuEfficiency = spec("achieved efficiency factors")
+    # The stack is named beside its efficiencies, which sit per stack in the one config (not one file per stack):
+    # a sweep or the CLI switches stacks with one key (``baseline.software`` / ``--software``) on the same
+    # hardware, and the hardware numbers (peaks, DRAM, offload, power) are written once.
+    software: str = spec("the software stack the GPU runs; its efficiencies are efficiency.<stack>",
+                         choices=SOFTWARE_STACKS)
+    efficiency: dict[str, GpuEfficiency] = spec("achieved efficiency factors per software stack (keys: "
+                                                + ", ".join(SOFTWARE_STACKS) + ")", choices=SOFTWARE_STACKS)
     power: GpuPower = spec("power model")
     die_area_mm2: float = spec("die area, for area comparison", unit="mm^2", gt=0, le=100_000, why=WHY_AREA)
 
+    @property
+    def stack(self) -> GpuEfficiency:
+        """The efficiencies of the stack the config runs (``software``)."""
+        return self.efficiency[self.software]
+
+    def with_software(self, software: str, source: str = "software") -> "GpuConfig":
+        """The same GPU running another stack (a one-line error for a stack the config has no efficiencies for)."""
+        from dataclasses import replace
+
+        check = replace(self, software=software)
+        check.validate(source, "")
+        return check
+
     def validate(self, source: str, prefix: str) -> None:
+        if self.software not in SOFTWARE_STACKS:
+            raise ConfigError(source, "software", f"got {self.software!r}; allowed: {', '.join(SOFTWARE_STACKS)}")
+        if self.software not in self.efficiency:
+            have = ", ".join(self.efficiency) or "none"
+            raise ConfigError(source, "software", f"got {self.software!r}, but the config has efficiencies only for: "
+                                                  f"{have} (add efficiency.{self.software})")
         if not ({"fp16", "bf16"} & set(self.tensor_tflops)):
             got = ", ".join(self.tensor_tflops) or "nothing"
             raise ConfigError(source, "tensor_tflops", f"got {got}; must give the fp16 or bf16 peak (attention "

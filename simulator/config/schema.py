@@ -240,6 +240,14 @@ def _convert(value: Any, tp: Any, meta: dict, source: str, key: str) -> Any:
         _, val_tp = typing.get_args(tp)
         if not isinstance(value, dict):
             raise ConfigError(source, key, f"got {_show(value)}; must be a mapping")
+        if meta.get("choices") is not None:  # a mapping whose keys are names from a fixed list
+            for k in value:
+                if k not in meta["choices"]:
+                    raise ConfigError(source, f"{key}.{k}", f"unknown key; allowed here: "
+                                                            f"{', '.join(str(c) for c in meta['choices'])}")
+            if not value:
+                raise ConfigError(source, key, f"empty; give at least one of: "
+                                               f"{', '.join(str(c) for c in meta['choices'])}")
         return {str(k): _convert(v, val_tp, meta, source, f"{key}.{k}") for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
@@ -313,6 +321,12 @@ def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, str, st
                 and dataclasses.is_dataclass(args[0]):  # an optional section: its keys, marked optional
             rows.append((key, "a mapping or null", "", "", f"{f.metadata.get('doc', '')} (optional section)"))
             rows.extend(describe_fields(args[0], key))
+            continue
+        if typing.get_origin(tp) is dict and dataclasses.is_dataclass(typing.get_args(tp)[1]):
+            # a mapping of named sections (e.g. efficiency per software stack): its keys, then one section's keys
+            names = ", ".join(str(c) for c in f.metadata.get("choices") or ()) or "any name"
+            rows.append((key, "a mapping", "", names, f.metadata.get("doc", "")))
+            rows.extend(describe_fields(typing.get_args(tp)[1], f"{key}.<name>"))
             continue
         meta = f.metadata
         allowed = _range_text(meta)

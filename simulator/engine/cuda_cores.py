@@ -18,7 +18,7 @@ class CudaCores:
 
     def __init__(self, hw: GpuConfig):
         self.hw = hw
-        self.flops = hw.fp32_tflops * 1e12 * hw.efficiency.vector
+        self.flops = hw.fp32_tflops * 1e12 * hw.stack.vector
 
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
         fv = ops["flops_vector"] + VectorUnit.retrieval_element_ops(ops.kind, ops["hash_compares"], ops["m"],

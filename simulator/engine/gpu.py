@@ -81,7 +81,7 @@ class GpuPlatform(Platform):
         compute_s, actions, extra = self.unit_costs(ops, unit)
         prec = extra["precision"]
         dequant_s = extra["dequant_s"]
-        bw_frac = np.array([self.hw.efficiency.at(p).bandwidth for p in GPU_PRECISIONS])[prec]
+        bw_frac = np.array([self.hw.stack.at(p).bandwidth for p in GPU_PRECISIONS])[prec]
         w = ops["bytes_weight_read"]
         on_chip = np.isin(kind, ON_CHIP_KINDS)
         a_r = np.where(on_chip, 0.0, ops["bytes_act_read"])
@@ -106,7 +106,7 @@ class GpuPlatform(Platform):
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
                         **self.offload.actions(link_r, link_w)})
         energy = self.price(actions, len(ops))
-        launch = self.hw.efficiency.kernel_launch_us * 1e-6
+        launch = self.hw.stack.kernel_launch_us * 1e-6
         # a kernel's own time; offload transfers run beside it. Unpacking weights is added, not overlapped:
         # the measured W4A16 decode rates are slower than their bytes at FP16's bandwidth (make calibrate)
         dur = np.maximum(compute_s, dram_s) + dequant_s + launch
@@ -139,7 +139,7 @@ class GpuPlatform(Platform):
         """A kernel occupies its stream for its whole time; a copy-engine transfer costs the compute stream
         nothing and the copy engine a launch, while its bytes move on the offload link."""
         copy = costs["unit"].to_numpy() == "copy"
-        launch = self.hw.efficiency.kernel_launch_us * 1e-6
+        launch = self.hw.stack.kernel_launch_us * 1e-6
         return Durations.of(np.where(copy, launch, costs["dur_s"].to_numpy()),
                             link_read_s=costs["link_read_s"].to_numpy(), link_write_s=costs["link_write_s"].to_numpy(),
                             link_latency_s=costs["link_read_latency_s"].to_numpy())

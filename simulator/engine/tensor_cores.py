@@ -40,7 +40,7 @@ class TensorCores:
     def __init__(self, hw: GpuConfig, activations: Callable[[], str]):
         self.hw = hw
         self.activations = activations  # the trace's activations' format, read when costing
-        self.vector_flops = hw.fp32_tflops * 1e12 * hw.efficiency.vector
+        self.vector_flops = hw.fp32_tflops * 1e12 * hw.stack.vector
 
     def tensor_peak(self, precision: str, act: str) -> float:
         """Dense tensor-core peak (FLOP/s) a kernel of ``precision`` runs at: W4A16 unpacks its weights and
@@ -54,7 +54,7 @@ class TensorCores:
         fm, fv = ops["flops_matmul"], ops["flops_vector"]
         w, wbits = ops["bytes_weight_read"], ops["weight_bits"]
         prec = kernel_precision(ops.kind, w, wbits, act)
-        eff = self.hw.efficiency
+        eff = self.hw.stack  # the efficiencies of the stack the GPU runs (``software``)
         table = np.array([[eff.at(p).gemm, eff.at(p).gemm_tile_rows, eff.at(p).dequant_ps_per_weight,
                            self.tensor_peak(p, act)] for p in GPU_PRECISIONS])
         gemm_frac, tile, deq_ps, peak = table[prec].T

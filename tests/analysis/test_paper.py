@@ -7,13 +7,13 @@ import pytest
 
 from analysis.paper import COLUMNS, PaperRun, run_paper
 
-SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "orin-agx-32gb", "a100-80gb", "oaken"}
+SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "orin-agx-32gb", "a100-80gb", "oaken", "orin-agx-32gb+tensorrt-llm"}
 METHODS = {"resv", "flexgen", "infinigen", "infinigenp", "rekv", "full", "oaken",
            "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "chip"}
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
            "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",
-           "peak_power_w_per_core", "peak_power_w"}
+           "peak_power_w_per_core", "peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8"}
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +50,28 @@ def test_flexgen_is_the_reference_and_oom_appears(reduced):
 
 
 def test_every_figure_written(reduced):
-    for name in ("fig13a", "fig13b", "fig14", "fig15", "fig16", "fig17", "fig18", "fig20", "table3"):
+    for name in ("fig13a", "fig13b", "fig14", "fig15", "fig16", "fig17", "fig18", "fig20", "table3", "fig_stacks"):
         assert (reduced / "figures" / f"{name}.png").is_file(), name
     text = (reduced / "paper.md").read_text()
     assert "Fig. 16" in text and "Table III" in text
+
+
+def test_stack_figure_compares_vrex8_with_each_stack(reduced):
+    """The stack figure: one row per (KV size, stack); the hf-pytorch speedup is Fig. 13a's FlexGen point's,
+    and the compiled stack's shorter decode (no per-kernel launch gap) leaves V-Rex8 a smaller TPOT speedup."""
+    df = pd.read_csv(reduced / "results.csv")
+    st = df[df["figure"] == "fig_stacks"]
+    assert set(st["system"]) == {"orin-agx-32gb", "orin-agx-32gb+tensorrt-llm"}
+    assert set(st["kv_tokens"]) == {1_000, 40_000}
+    f13 = df[(df["figure"] == "fig13a") & (df["method"] == "flexgen")].set_index(["kv_tokens", "metric"])["value"]
+    v13 = df[(df["figure"] == "fig13a") & (df["system"] == "vrex8")].set_index(["kv_tokens", "metric"])["value"]
+    hf = st[st["system"] == "orin-agx-32gb"].set_index(["kv_tokens", "metric"])["value"]
+    trt = st[st["system"] == "orin-agx-32gb+tensorrt-llm"].set_index(["kv_tokens", "metric"])["value"]
+    for kv in (1_000, 40_000):
+        assert hf[(kv, "frame_speedup_of_vrex8")] == pytest.approx(
+            f13[(kv, "frame_latency_ms")] / v13[(kv, "frame_latency_ms")], rel=1e-9)
+    assert trt[(1_000, "tpot_speedup_of_vrex8")] < hf[(1_000, "tpot_speedup_of_vrex8")]
+    assert "Software stacks (edge)" in (reduced / "paper.md").read_text()
 
 
 def test_resumes_from_saved_points(reduced):

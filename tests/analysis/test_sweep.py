@@ -143,3 +143,18 @@ def test_pareto_front_of_a_sweep_where_nothing_ran():
 
     df = pd.DataFrame({"status": ["infeasible", "error"], "area_mm2": [1.0, 2.0]})
     assert pareto_front(df, ["frame_latency_mean_s", "area_mm2"]).empty
+
+
+def test_a_sweep_can_vary_the_baseline_software_stack(tmp_path, root):
+    """baseline.software is a sweep axis: each point's baseline runs that stack; an unknown one is a config error."""
+    from analysis.sweep import point_configs
+    from simulator.errors import ConfigError
+
+    path = _spec(tmp_path, axes=[{"path": "baseline.software", "values": ["hf-pytorch", "tensorrt-llm"]}])
+    sp = load_spec(path)
+    stacks = [point_configs(sp, v, root, str(path))[1].software for v in sample_points(sp)]
+    assert stacks == ["hf-pytorch", "tensorrt-llm"]
+    bad = _spec(tmp_path, axes=[{"path": "baseline.software", "values": ["onnx"]}])
+    sp = load_spec(bad)
+    with pytest.raises(ConfigError, match="software.*got 'onnx'"):
+        point_configs(sp, sample_points(sp)[0], root, str(bad))

@@ -112,15 +112,42 @@ def test_gpu_unknown_precision(tmp_path, root):
 
 def test_gpu_efficiency_needs_every_precision(tmp_path, root):
     data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
-    del data["efficiency"]["w4a16"]
+    del data["efficiency"]["hf-pytorch"]["w4a16"]
     p = _dump(tmp_path, data)
-    with pytest.raises(ConfigError, match=r"efficiency\.w4a16"):
+    with pytest.raises(ConfigError, match=r"efficiency\.hf-pytorch\.w4a16"):
         load_hardware(p)
 
 
 def test_gpu_efficiency_out_of_range(tmp_path, root):
     data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
-    data["efficiency"]["fp16"]["bandwidth"] = 1.5
+    data["efficiency"]["tensorrt-llm"]["fp16"]["bandwidth"] = 1.5
     p = _dump(tmp_path, data)
-    with pytest.raises(ConfigError, match=r"efficiency\.fp16\.bandwidth.*<= 1"):
+    with pytest.raises(ConfigError, match=r"efficiency\.tensorrt-llm\.fp16\.bandwidth.*<= 1"):
         load_hardware(p)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d.update(software="vllm"), r"software'?: got 'vllm'; allowed: 'hf-pytorch', 'tensorrt-llm'"),
+    (lambda d: d.pop("software"), r"software'?: missing"),
+    (lambda d: d["efficiency"].pop("tensorrt-llm") and d.update(software="tensorrt-llm"),
+     r"software'?: got 'tensorrt-llm', but the config has efficiencies only for: hf-pytorch"),
+    (lambda d: d["efficiency"].update(onnx=d["efficiency"]["hf-pytorch"]),
+     r"efficiency\.onnx'?: unknown key; allowed here: hf-pytorch, tensorrt-llm"),
+    (lambda d: d.update(efficiency={}), r"efficiency'?: empty; give at least one of: hf-pytorch, tensorrt-llm"),
+    # a config written before the stacks: its flat efficiency block names no stack
+    (lambda d: d.update(efficiency=d["efficiency"]["hf-pytorch"]), r"efficiency\.\w+'?: unknown key; allowed here"),
+])
+def test_gpu_software_stack_errors(tmp_path, root, edit, match):
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    edit(data)
+    p = _dump(tmp_path, data)
+    with pytest.raises(ConfigError, match=match):
+        load_hardware(p)
+
+
+def test_every_gpu_config_has_both_stacks(root):
+    from simulator.config.hardware import SOFTWARE_STACKS
+
+    for name in ("orin-agx", "orin-agx-32gb", "a100-80gb"):
+        hw = load_hardware(root / "hwconfigs" / f"{name}.yaml")
+        assert hw.software == "hf-pytorch" and tuple(hw.efficiency) == SOFTWARE_STACKS, name
