@@ -42,6 +42,7 @@ trace: $(STAMP)
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate_orin --write
 	$(BIN)/python -m analysis.calibrate_links --write
+	$(BIN)/python -m analysis.calibrate_power --write
 
 ## validate-scalesim: the PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim)
 validate-scalesim: $(STAMP)
