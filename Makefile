@@ -40,9 +40,9 @@ trace: $(STAMP)
 
 ## calibrate: fit the Orin's efficiencies, the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables, write the configs and the README
 calibrate: $(STAMP)
+	$(BIN)/python -m analysis.calibrate_power --write
 	$(BIN)/python -m analysis.calibrate_orin --write
 	$(BIN)/python -m analysis.calibrate_links --write
-	$(BIN)/python -m analysis.calibrate_power --write
 
 ## validate-scalesim: the PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim)
 validate-scalesim: $(STAMP)
