@@ -38,7 +38,7 @@ lint: $(STAMP)
 trace: $(STAMP)
 	$(BIN)/vrex trace
 
-## calibrate: fit the Orin's efficiencies, the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables, write the configs and the README
+## calibrate: fit the A100's GPU power (busy power; idle power measured), the Orin's efficiencies, the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables, write the configs and the README
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate_power --write
 	$(BIN)/python -m analysis.calibrate_orin --write
