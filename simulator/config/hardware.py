@@ -319,6 +319,8 @@ class GpuPower:
     mode_w: float = spec("power-mode cap", unit="W", gt=0, le=10_000, why=WHY_POWER)
     static_w: float = spec("power at idle in this mode (SoC + DRAM refresh)", unit="W", ge=0, le=10_000,
                            why=WHY_POWER)
+    busy_w: float = spec("extra power while a kernel runs (clocks, schedulers, SMs issuing), over static_w; "
+                         "charged over each kernel's time", unit="W", ge=0, le=10_000, why=WHY_POWER)
     pj_per_flop_tensor: float = spec("dynamic energy per tensor-core FLOP", unit="pJ", gt=0, le=1e6, why=WHY_PJ)
     pj_per_flop_vector: float = spec("dynamic energy per CUDA-core FLOP", unit="pJ", gt=0, le=1e6, why=WHY_PJ)
     l2_pj_per_bit: float = spec("dynamic energy per bit through L2", unit="pJ/bit", ge=0, le=1e6, why=WHY_PJ)
@@ -327,6 +329,10 @@ class GpuPower:
         if not self.static_w < self.mode_w:
             raise ConfigError(source, f"{prefix}.static_w", f"{self.static_w:g} W must be below the power mode "
                               f"mode_w ({self.mode_w:g} W): idle power leaves no power for work")
+        if not self.static_w + self.busy_w < self.mode_w:
+            raise ConfigError(source, f"{prefix}.busy_w", f"static_w + busy_w ({self.static_w + self.busy_w:g} W) "
+                              f"must be below the power mode mode_w ({self.mode_w:g} W): a running kernel would "
+                              "leave no power for its work")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,8 +7,8 @@ the achieved fraction of the tensor-core peak (matrix ops, rows padded to whole 
 size, ``tensor_cores.py``) or of the CUDA-core peak (vector ops, ``cuda_cores.py``); memory at the achieved
 fraction of DRAM bandwidth; weight-only formats (W4A16) add the time to unpack their weights. Activations of
 a kernel stay in L2 when its inputs and outputs fit; attention is fused (scores stay in shared memory), as
-in FlashAttention-class kernels. Energy is static power over time plus per-FLOP and per-bit dynamic energy;
-a kernel whose power would exceed the power mode is slowed to the cap.
+in FlashAttention-class kernels. Energy is static power over time, busy power over each kernel's time, plus
+per-FLOP and per-bit dynamic energy; a kernel whose power would exceed the power mode is slowed to the cap.
 
 With offloaded KV, transfers to and from the offload tier run on a copy engine beside the compute stream
 (a second CUDA stream), in program order, with the next layer's selection and fetch issued one layer ahead
@@ -66,8 +66,11 @@ class GpuPlatform(Platform):
 
     def memory_prices(self) -> dict[str, Price]:
         p = self.hw.power
+        # "kernel_ps": a picosecond of a kernel running costs busy_w pJ (1 W x 1 ps = 1 pJ), part "control"
+        # (the clocks, schedulers and issue logic a running kernel keeps busy, whatever it moves or computes)
         return {"dram_bit": Price("dram", self.dram.pj_per_bit, f"dram_pj_per_bit.{self.hw.dram.type}"),
-                "l2_bit": Price("sram", p.l2_pj_per_bit, "power.l2_pj_per_bit"), **self.offload.prices()}
+                "l2_bit": Price("sram", p.l2_pj_per_bit, "power.l2_pj_per_bit"),
+                "kernel_ps": Price("control", p.busy_w, "power.busy_w"), **self.offload.prices()}
 
     def op_costs(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None, act: str | None = None
                  ) -> pd.DataFrame:
@@ -120,14 +123,19 @@ class GpuPlatform(Platform):
                             ops["bytes_act_read"] / elem_b)
             irr_s = irregular_costs(kind, n_in, elem_b, self.hw.dram.bandwidth_gbps * 1e9, launch)
             dur = np.where(irregular, np.maximum(dur, irr_s), dur)
-        # the module's own power (the SSD and host memory are outside it) may not exceed the power mode
+        # the module's own power (the SSD and host memory are outside it) may not exceed the power mode: while
+        # a kernel runs the GPU draws static_w + busy_w + its work's energy over its time
         dyn_pj = energy["e_dpe_pj"] + energy["e_vpe_pj"] + energy["e_dram_pj"] + energy["e_sram_pj"]
         p = self.hw.power
-        cap_w = max(p.mode_w - p.static_w, 1e-9)
+        cap_w = max(p.mode_w - p.static_w - p.busy_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)
         # KV moves over PCIe are issued to the copy engine
         copy = np.isin(kind, TRANSFER_KINDS) & ((link["link_read_s"] > 0) | (link["link_write_s"] > 0))
         unit = np.where(copy, "copy", unit)
+        # busy power over each kernel's own time (known only now, after the cap); a copy-engine transfer runs
+        # no kernel, so a stall on PCIe costs static power only. Priced by the same table and step.
+        busy = self.price({"kernel_ps": np.where(copy, 0.0, dur) * 1e12}, len(ops))
+        energy = {k: energy[k] + busy[k] for k in energy}
         return pd.DataFrame({
             "unit": unit, "precision": pd.Categorical.from_codes(prec, GPU_PRECISIONS),
             "compute_s": compute_s, "dequant_s": dequant_s, "dram_s": dram_s,
