@@ -136,3 +136,45 @@ def test_fitted_link_and_ssd_points_within_3_percent():
 def test_busy_units_grow_with_outstanding_reads_and_saturate():
     b = links.busy_units(np.array([1, 2, 8, 64, 4096]), 32)
     assert b[0] == pytest.approx(1.0) and np.all(np.diff(b) > 0) and b[-1] == pytest.approx(32.0)
+
+
+REKV = {"host_buffers": "pageable", "copies": "run", "copies_each": 2}
+GATHERED = {"host_buffers": "pageable", "copies": "transfer", "copies_each": 2}
+
+
+def test_rekv_more_smaller_blocks_cost_more_link_time_at_equal_bytes(host):
+    rekv, gathered = host.with_transfer(REKV), host.with_transfer(GATHERED)
+    nbytes = 64 << 20
+    blocks = [1, 4, 16, 64, 256, 1024]
+    t = [float(rekv.transfer_s(nbytes, runs=n, copies=rekv.copy_calls(n))) for n in blocks]
+    assert all(b > a for a, b in zip(t, t[1:]))
+    assert t[-1] - t[0] == pytest.approx(2 * (blocks[-1] - blocks[0]) * host.setup_s, rel=1e-6)  # K + V per block
+    g = [float(gathered.transfer_s(nbytes, runs=n, copies=gathered.copy_calls(n))) for n in blocks]
+    assert max(g) == pytest.approx(min(g))  # gathered first: two copies whatever the selection's runs
+    assert g[0] == pytest.approx(t[0])
+
+
+def test_software_patterns_change_only_the_gpu_copy_path(host, ssd):
+    assert host.with_transfer(None) is host and float(host.copy_calls(7)) == 1.0
+    pinned = host.with_transfer({**GATHERED, "host_buffers": "pinned"})
+    assert float(pinned.transfer_s(1 << 24, copies=2)) == pytest.approx(float(host.transfer_s(1 << 24, copies=2)))
+    if host.cfg.link.staging_read_gbps > 0:  # the fitted staging rates are in the config (make calibrate)
+        assert host.with_transfer(GATHERED).transfer_s(1 << 24) > pinned.transfer_s(1 << 24)
+    # the link's energy is the wire's: staging on the host adds time, not link energy
+    assert float(host.with_transfer(GATHERED).energy_pj(1e9)) == pytest.approx(float(host.energy_pj(1e9)))
+    # an SSD tier has no host buffers: the pattern only sets the copy calls (the Orin's setup is 0)
+    s = ssd.with_transfer(REKV)
+    assert float(s.transfer_s(1 << 20, runs=8, copies=s.copy_calls(8))) == pytest.approx(
+        float(ssd.transfer_s(1 << 20, runs=8, copies=1)) + 15 * ssd.setup_s)
+
+
+def test_policies_state_their_copy_patterns():
+    from simulator.kvpolicy.flexgen import FlexgenPolicy
+    from simulator.kvpolicy.full import FullPolicy
+    from simulator.kvpolicy.infinigenp import InfinigenpPolicy
+    from simulator.kvpolicy.rekv import RekvPolicy
+
+    assert FullPolicy().transfer() is None
+    assert FlexgenPolicy().transfer() == GATHERED
+    assert InfinigenpPolicy().transfer() == GATHERED
+    assert RekvPolicy().transfer() == REKV
