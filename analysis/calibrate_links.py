@@ -46,6 +46,12 @@ SOURCES = {
     "cuda-demo": "router-gao/cuda-demo, cuda-samples/02-cuda-bandwidth.md: bandwidthTest quick mode (32000000 B) "
                  "pinned: Tesla T4 (PCIe 3.0 x16) HtoD 9.7 / DtoH 11.1 GB/s; Tesla V100-SXM2-16GB (PCIe 3.0 x16 "
                  "to the host) 9.6 / 11.4 GB/s; A100-SXM4-40GB 12.3 / 13.2 GB/s",
+    "della-a100": "jdh4/della-gpu-A100, README.md (stored version ab11e227): CUDA 11.3 bandwidthTest, range mode, "
+                  "pinned, the 'DELLA' A100 node (NVIDIA A100-PCIE-40GB, PCIe 4.0 x16): HtoD 18.0 / 19.4 / 24.1 / 25.8 "
+                  "GB/s and DtoH 15.8 / 25.4 / 26.2 / 25.7 GB/s at 1e6 / 1e7 / 1e8 / 1e9 bytes",
+    "gengwg-a100": "gengwg/gpu @ 54e9b29dd04137191a140917917658bf216b1d74, nvda_gpu_benchmark.md: bandwidthTest quick "
+                   "mode (32000000 B): DGX A100 (A100-SXM4-80GB) pinned HtoD 25.7 / DtoH 25.8, pageable 10.0 / 10.8 "
+                   "GB/s; Dell XE A100 80GB PCIe pinned 17.3 / 24.6, pageable 3.3 / 8.5 GB/s",
     "bam": "ZaidQureshi/bam issue #54 (2025-02-14), maintainer: the BaM paper's 25 GB/s for an A100's PCIe Gen4 "
            "x16 'is measured peak' (ingress: SSD data written into GPU memory)",
     "970evo-plus-sheet": "Samsung 970 EVO Plus 1 TB data sheet as tabulated by digit.in (review 177943): 4 KB random "
@@ -130,6 +136,35 @@ LINK_POINTS = [
     LinkPoint("V100-SXM2 pinned DtoH 32 MB", "cuda-demo", "held out", G3, 16, "write", "pinned", 32e6, 11.4),
     LinkPoint("A100-SXM4-40GB pinned HtoD 32 MB", "cuda-demo", "held out", G4, 16, "read", "pinned", 32e6, 12.3),
     LinkPoint("A100-SXM4-40GB pinned DtoH 32 MB", "cuda-demo", "held out", G4, 16, "write", "pinned", 32e6, 13.2),
+    # added in the io session, all held out (chosen before their predictions were computed): every figure of the
+    # two sources' A100 runs (the Tiger node of della-a100 is left out: its GPU is not named)
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 1 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e6, 18.0),
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 10 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e7,
+              19.4),
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 100 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e8,
+              24.1),
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 1 GB", "della-a100", "held out", G4, 16, "read", "pinned", 1e9,
+              25.8),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 1 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e6,
+              15.8),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 10 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e7,
+              25.4),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 100 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e8,
+              26.2),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 1 GB", "della-a100", "held out", G4, 16, "write", "pinned", 1e9,
+              25.7),
+    LinkPoint("DGX A100-SXM4-80GB pinned HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pinned", 32e6, 25.7),
+    LinkPoint("DGX A100-SXM4-80GB pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6, 25.8),
+    LinkPoint("DGX A100-SXM4-80GB pageable HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pageable", 32e6,
+              10.0),
+    LinkPoint("DGX A100-SXM4-80GB pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
+              10.8),
+    LinkPoint("Dell A100 80GB PCIe pinned HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pinned", 32e6, 17.3),
+    LinkPoint("Dell A100 80GB PCIe pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6, 24.6),
+    LinkPoint("Dell A100 80GB PCIe pageable HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pageable", 32e6,
+              3.3),
+    LinkPoint("Dell A100 80GB PCIe pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
+              8.5),
     LinkPoint("A100 Gen4 x16 ingress peak (BaM)", "bam", "held out", G4, 16, "write", "stream", 0, 25.0),
     LinkPoint("970 EVO (PCIe 3.0 x4) 128 KiB sequential read", "kitguru-970evo", "held out", G3, 4, "write",
               "stream", 0, 3.402),
@@ -340,6 +375,8 @@ def config_values(f: Fits, path: str, copies: bool) -> dict[str, float]:
             "write_efficiency": f.link.read_eff if ssd else f.link.write_eff}
     if copies:
         vals["setup_us"] = round(max(f.link.setup_us - off.device.read_latency_us, 0.0), 2)
+        # host-memory copies from pageable buffers (the GPU baselines' own pattern, kv_transfer) stage on the host
+        vals.update(staging_read_gbps=f.link.staging_read_gbps, staging_write_gbps=f.link.staging_write_gbps)
     if ssd:
         vals.update(read_latency_us=f.ssd.latency_us, parallel_units=f.ssd.parallel_units, page_kb=PAGE_KB)
     return vals
