@@ -61,6 +61,9 @@ SOURCES = {
                       "official); best low-queue-depth sequential read 2,594 MB/s at QD2",
     "kitguru-nm790": "KitGuru, Lexar NM790 4TB review, p.11 (CrystalDiskMark 8, 4K random read): QD1 1 thread "
                      "20,176 IOPS; QD1 4 threads 87,037; QD8 1 thread 132,941; QD8 4 threads 479,318",
+    "mqsim": "CMU-SAFARI/MQSim @ 7ec40e3b198e8bd117f992f051cd610e330e079e run once on our modelled SSD "
+             "(analysis/data/mqsim_oracle.csv, its configuration in analysis/data/mqsim/): a simulator, not a "
+             "measurement",
     "pytorch-167462": "pytorch/pytorch issue #167462 (2025-11-10): torch.topk of a (128, 8000000) FP16 tensor, "
                       "k=1000, on an NVIDIA L20: 11.30 ms with torch 2.4.1 (17.32 ms with 2.7.1, a regression "
                       "since fixed)",
@@ -160,7 +163,8 @@ LINK_POINTS = [
     LinkPoint("DGX A100-SXM4-80GB pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
               10.8),
     LinkPoint("Dell A100 80GB PCIe pinned HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pinned", 32e6, 17.3),
-    LinkPoint("Dell A100 80GB PCIe pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6, 24.6),
+    LinkPoint("Dell A100 80GB PCIe pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6,
+              24.6),
     LinkPoint("Dell A100 80GB PCIe pageable HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pageable", 32e6,
               3.3),
     LinkPoint("Dell A100 80GB PCIe pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
@@ -277,6 +281,21 @@ def predict_ssd(fs: SsdFit, f_link: LinkFit, p: SsdPoint) -> float:
     return iops
 
 
+def mqsim_rows(fs: SsdFit, f_link: LinkFit) -> list["Row"]:
+    """Our SSD model against MQSim run once on the same SSD (analysis/data/mqsim_oracle.csv): role "oracle",
+    reported beside the measurements, not in their held-out median."""
+    import csv
+
+    text = resolve("analysis/data/mqsim_oracle.csv").read_text().splitlines()
+    out = []
+    for r in csv.DictReader([line for line in text if not line.startswith("#")]):
+        kb, qd = int(r["request_kb"]), int(r["queue_depth"])
+        pred = predict_ssd(fs, f_link, SsdPoint("", "", "", kb, qd, 0.0, "IOPS"))
+        out.append(Row("ssd", f"MQSim {kb} KiB random read QD{qd}", "mqsim", "oracle", "IOPS", float(r["iops"]),
+                       pred))
+    return out
+
+
 def fit_kernels() -> dict[str, float]:
     return {p.rate: round(p.measured_ms * 1e-3 * DRAM_PEAK[p.gpu] / (p.elems * p.elem_bytes), 3)
             for p in KERNEL_POINTS if p.role == "fit"}
@@ -318,6 +337,7 @@ def evaluate(f: Fits) -> list[Row]:
             for p in LINK_POINTS]
     rows += [Row("ssd", p.name, p.source, p.role, p.unit, p.measured, predict_ssd(f.ssd, f.link, p))
              for p in SSD_POINTS]
+    rows += mqsim_rows(f.ssd, f.link)
     rows += [Row("gpu kernels", p.name, p.source, p.role, "ms", p.measured_ms, predict_kernel(f.passes, p))
              for p in KERNEL_POINTS]
     return rows
@@ -414,13 +434,30 @@ def write_configs(f: Fits) -> list[Path]:
     return done
 
 
+# why the link and SSD miss where they miss (facts of the tables above; nothing below is tuned)
+NOTES = (
+    "Misses, not tuned away. *Link*: the held-out median stays above the 10% target. The model is one host's "
+    "(the RTX 4090's) copy path carried to every GPU on the same PCIe generation; the held-out A100s show how much "
+    "the host decides: at 32 MB pinned HtoD, 25.7 GB/s on a DGX A100, 17.3 on a Dell A100 PCIe server and 12.3 on "
+    "a cloud A100-SXM4 (cuda-demo; about a PCIe 3.0 x16 rate), with the same GPU and lane rate. Pageable copies "
+    "depend on the host CPU and memory even more (32 MB pageable HtoD: 10.0 GB/s on the DGX, 3.3 on the Dell; "
+    "the RTX 4090 host's 64 MiB point falls below its 16 MiB one, likely the copy source leaving the CPU's "
+    "last-level cache); at 1 MiB pageable copies also carry a larger fixed cost than pinned ones, which the "
+    "model (one setup for both) misses by ~30%. Fitting a pageable setup needs a second pageable size from a "
+    "source other than the held-out curve; none was found. PCIe 3.0 and 4.0 share 128b/130b encoding and TLP "
+    "framing, so no per-generation efficiency term is justified by the spec. *SSD*: MQSim (a simulator, not a "
+    "measurement) agrees within 7% at queue depth 1 and where the link bounds (128 KiB), but serves 16-36% fewer "
+    "small random reads at queue depths 4-32 than our balls-into-bins count of busy flash units: its dies and "
+    "channels queue reads behind one another; the two measured held-out points are sequential reads.")
+
 README_BEGIN, README_END = "<!-- calibrate-links:begin -->", "<!-- calibrate-links:end -->"
 
 
 def write_readme(f: Fits, rows: list[Row], path: str = "README.md") -> bool:
     from analysis.docs import write_between
 
-    return write_between(resolve(path), README_BEGIN, README_END, f"{values_markdown(f)}\n\n{tables_markdown(rows)}")
+    body = f"{values_markdown(f)}\n\n{tables_markdown(rows)}\n\n{NOTES}"
+    return write_between(resolve(path), README_BEGIN, README_END, body)
 
 
 def plot(rows: list[Row], path: Path) -> Path:
@@ -431,7 +468,8 @@ def plot(rows: list[Row], path: Path) -> Path:
     from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(1, len(COMPONENTS), figsize=(13, 4.2))
-    styles = {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange"), "other drive": ("^", "tab:gray")}
+    styles = {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange"), "other drive": ("^", "tab:gray"),
+              "oracle": ("x", "tab:green")}
     for ax, comp in zip(axes, COMPONENTS):
         sel = [r for r in rows if r.component == comp]
         for role, (marker, color) in styles.items():
