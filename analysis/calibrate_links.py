@@ -46,9 +46,10 @@ SOURCES = {
     "cuda-demo": "router-gao/cuda-demo, cuda-samples/02-cuda-bandwidth.md: bandwidthTest quick mode (32000000 B) "
                  "pinned: Tesla T4 (PCIe 3.0 x16) HtoD 9.7 / DtoH 11.1 GB/s; Tesla V100-SXM2-16GB (PCIe 3.0 x16 "
                  "to the host) 9.6 / 11.4 GB/s; A100-SXM4-40GB 12.3 / 13.2 GB/s",
-    "della-a100": "jdh4/della-gpu-A100, README.md (stored version ab11e227): CUDA 11.3 bandwidthTest, range mode, "
-                  "pinned, the 'DELLA' A100 node (NVIDIA A100-PCIE-40GB, PCIe 4.0 x16): HtoD 18.0 / 19.4 / 24.1 / 25.8 "
-                  "GB/s and DtoH 15.8 / 25.4 / 26.2 / 25.7 GB/s at 1e6 / 1e7 / 1e8 / 1e9 bytes",
+    "della-a100": "jdh4/della-gpu-A100 @ 6bc648ec901aca02bb682ef9c8260058c46cfc7f, README.md: CUDA 11.3 "
+                  "bandwidthTest, pinned, the 'DELLA' node: HtoD 18.0 / 19.4 / 24.1 / 25.8 GB/s and DtoH 15.8 / 25.4 / "
+                  "26.2 / 25.7 GB/s at 1e6 / 1e7 / 1e8 / 1e9 bytes; its GPU, 'NVIDIA A100-PCIE-40GB' (PCIe 4.0 x16), "
+                  "is named in the same file's earlier range run (commit 747e1df8)",
     "gengwg-a100": "gengwg/gpu @ 54e9b29dd04137191a140917917658bf216b1d74, nvda_gpu_benchmark.md: bandwidthTest quick "
                    "mode (32000000 B): DGX A100 (A100-SXM4-80GB) pinned HtoD 25.7 / DtoH 25.8, pageable 10.0 / 10.8 "
                    "GB/s; Dell XE A100 80GB PCIe pinned 17.3 / 24.6, pageable 3.3 / 8.5 GB/s",
@@ -447,8 +448,11 @@ NOTES = (
     "source other than the held-out curve; none was found. PCIe 3.0 and 4.0 share 128b/130b encoding and TLP "
     "framing, so no per-generation efficiency term is justified by the spec. *SSD*: MQSim (a simulator, not a "
     "measurement) agrees within 7% at queue depth 1 and where the link bounds (128 KiB), but serves 16-36% fewer "
-    "small random reads at queue depths 4-32 than our balls-into-bins count of busy flash units: its dies and "
-    "channels queue reads behind one another; the two measured held-out points are sequential reads.")
+    "small random reads at queue depths 4-32 than our balls-into-bins count of busy flash units: in its steady "
+    "state reads queue behind busy dies (a closed queueing network keeps fewer dies busy than a burst of fresh "
+    "requests), and each 16 KiB read also holds a flash channel for 13.6 us (4 channels at 1200 MT/s: our "
+    "assumption in its configuration), a term our model does not have. Only two measured SSD points are held out "
+    "(both sequential reads); no published queue-depth sweep of the fitted drive was found.")
 
 README_BEGIN, README_END = "<!-- calibrate-links:begin -->", "<!-- calibrate-links:end -->"
 
