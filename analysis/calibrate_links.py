@@ -46,6 +46,13 @@ SOURCES = {
     "cuda-demo": "router-gao/cuda-demo, cuda-samples/02-cuda-bandwidth.md: bandwidthTest quick mode (32000000 B) "
                  "pinned: Tesla T4 (PCIe 3.0 x16) HtoD 9.7 / DtoH 11.1 GB/s; Tesla V100-SXM2-16GB (PCIe 3.0 x16 "
                  "to the host) 9.6 / 11.4 GB/s; A100-SXM4-40GB 12.3 / 13.2 GB/s",
+    "della-a100": "jdh4/della-gpu-A100 @ 6bc648ec901aca02bb682ef9c8260058c46cfc7f, README.md: CUDA 11.3 "
+                  "bandwidthTest, pinned, the 'DELLA' node: HtoD 18.0 / 19.4 / 24.1 / 25.8 GB/s and DtoH 15.8 / 25.4 / "
+                  "26.2 / 25.7 GB/s at 1e6 / 1e7 / 1e8 / 1e9 bytes; its GPU, 'NVIDIA A100-PCIE-40GB' (PCIe 4.0 x16), "
+                  "is named in the same file's earlier range run (commit 747e1df8)",
+    "gengwg-a100": "gengwg/gpu @ 54e9b29dd04137191a140917917658bf216b1d74, nvda_gpu_benchmark.md: bandwidthTest quick "
+                   "mode (32000000 B): DGX A100 (A100-SXM4-80GB) pinned HtoD 25.7 / DtoH 25.8, pageable 10.0 / 10.8 "
+                   "GB/s; Dell XE A100 80GB PCIe pinned 17.3 / 24.6, pageable 3.3 / 8.5 GB/s",
     "bam": "ZaidQureshi/bam issue #54 (2025-02-14), maintainer: the BaM paper's 25 GB/s for an A100's PCIe Gen4 "
            "x16 'is measured peak' (ingress: SSD data written into GPU memory)",
     "970evo-plus-sheet": "Samsung 970 EVO Plus 1 TB data sheet as tabulated by digit.in (review 177943): 4 KB random "
@@ -55,6 +62,9 @@ SOURCES = {
                       "official); best low-queue-depth sequential read 2,594 MB/s at QD2",
     "kitguru-nm790": "KitGuru, Lexar NM790 4TB review, p.11 (CrystalDiskMark 8, 4K random read): QD1 1 thread "
                      "20,176 IOPS; QD1 4 threads 87,037; QD8 1 thread 132,941; QD8 4 threads 479,318",
+    "mqsim": "CMU-SAFARI/MQSim @ 7ec40e3b198e8bd117f992f051cd610e330e079e run once on our modelled SSD "
+             "(analysis/data/mqsim_oracle.csv, its configuration in analysis/data/mqsim/): a simulator, not a "
+             "measurement",
     "pytorch-167462": "pytorch/pytorch issue #167462 (2025-11-10): torch.topk of a (128, 8000000) FP16 tensor, "
                       "k=1000, on an NVIDIA L20: 11.30 ms with torch 2.4.1 (17.32 ms with 2.7.1, a regression "
                       "since fixed)",
@@ -130,6 +140,36 @@ LINK_POINTS = [
     LinkPoint("V100-SXM2 pinned DtoH 32 MB", "cuda-demo", "held out", G3, 16, "write", "pinned", 32e6, 11.4),
     LinkPoint("A100-SXM4-40GB pinned HtoD 32 MB", "cuda-demo", "held out", G4, 16, "read", "pinned", 32e6, 12.3),
     LinkPoint("A100-SXM4-40GB pinned DtoH 32 MB", "cuda-demo", "held out", G4, 16, "write", "pinned", 32e6, 13.2),
+    # added in the io session, all held out (chosen before their predictions were computed): every figure of the
+    # two sources' A100 runs (the Tiger node of della-a100 is left out: its GPU is not named)
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 1 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e6, 18.0),
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 10 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e7,
+              19.4),
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 100 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e8,
+              24.1),
+    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 1 GB", "della-a100", "held out", G4, 16, "read", "pinned", 1e9,
+              25.8),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 1 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e6,
+              15.8),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 10 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e7,
+              25.4),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 100 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e8,
+              26.2),
+    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 1 GB", "della-a100", "held out", G4, 16, "write", "pinned", 1e9,
+              25.7),
+    LinkPoint("DGX A100-SXM4-80GB pinned HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pinned", 32e6, 25.7),
+    LinkPoint("DGX A100-SXM4-80GB pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6, 25.8),
+    LinkPoint("DGX A100-SXM4-80GB pageable HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pageable", 32e6,
+              10.0),
+    LinkPoint("DGX A100-SXM4-80GB pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
+              10.8),
+    LinkPoint("Dell A100 80GB PCIe pinned HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pinned", 32e6, 17.3),
+    LinkPoint("Dell A100 80GB PCIe pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6,
+              24.6),
+    LinkPoint("Dell A100 80GB PCIe pageable HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pageable", 32e6,
+              3.3),
+    LinkPoint("Dell A100 80GB PCIe pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
+              8.5),
     LinkPoint("A100 Gen4 x16 ingress peak (BaM)", "bam", "held out", G4, 16, "write", "stream", 0, 25.0),
     LinkPoint("970 EVO (PCIe 3.0 x4) 128 KiB sequential read", "kitguru-970evo", "held out", G3, 4, "write",
               "stream", 0, 3.402),
@@ -242,6 +282,21 @@ def predict_ssd(fs: SsdFit, f_link: LinkFit, p: SsdPoint) -> float:
     return iops
 
 
+def mqsim_rows(fs: SsdFit, f_link: LinkFit) -> list["Row"]:
+    """Our SSD model against MQSim run once on the same SSD (analysis/data/mqsim_oracle.csv): role "oracle",
+    reported beside the measurements, not in their held-out median."""
+    import csv
+
+    text = resolve("analysis/data/mqsim_oracle.csv").read_text().splitlines()
+    out = []
+    for r in csv.DictReader([line for line in text if not line.startswith("#")]):
+        kb, qd = int(r["request_kb"]), int(r["queue_depth"])
+        pred = predict_ssd(fs, f_link, SsdPoint("", "", "", kb, qd, 0.0, "IOPS"))
+        out.append(Row("ssd", f"MQSim {kb} KiB random read QD{qd}", "mqsim", "oracle", "IOPS", float(r["iops"]),
+                       pred))
+    return out
+
+
 def fit_kernels() -> dict[str, float]:
     return {p.rate: round(p.measured_ms * 1e-3 * DRAM_PEAK[p.gpu] / (p.elems * p.elem_bytes), 3)
             for p in KERNEL_POINTS if p.role == "fit"}
@@ -283,6 +338,7 @@ def evaluate(f: Fits) -> list[Row]:
             for p in LINK_POINTS]
     rows += [Row("ssd", p.name, p.source, p.role, p.unit, p.measured, predict_ssd(f.ssd, f.link, p))
              for p in SSD_POINTS]
+    rows += mqsim_rows(f.ssd, f.link)
     rows += [Row("gpu kernels", p.name, p.source, p.role, "ms", p.measured_ms, predict_kernel(f.passes, p))
              for p in KERNEL_POINTS]
     return rows
@@ -340,6 +396,8 @@ def config_values(f: Fits, path: str, copies: bool) -> dict[str, float]:
             "write_efficiency": f.link.read_eff if ssd else f.link.write_eff}
     if copies:
         vals["setup_us"] = round(max(f.link.setup_us - off.device.read_latency_us, 0.0), 2)
+        # host-memory copies from pageable buffers (the GPU baselines' own pattern, kv_transfer) stage on the host
+        vals.update(staging_read_gbps=f.link.staging_read_gbps, staging_write_gbps=f.link.staging_write_gbps)
     if ssd:
         vals.update(read_latency_us=f.ssd.latency_us, parallel_units=f.ssd.parallel_units, page_kb=PAGE_KB)
     return vals
@@ -377,13 +435,33 @@ def write_configs(f: Fits) -> list[Path]:
     return done
 
 
+# why the link and SSD miss where they miss (facts of the tables above; nothing below is tuned)
+NOTES = (
+    "Misses, not tuned away. *Link*: the held-out median stays above the 10% target. The model is one host's "
+    "(the RTX 4090's) copy path carried to every GPU on the same PCIe generation; the held-out A100s show how much "
+    "the host decides: at 32 MB pinned HtoD, 25.7 GB/s on a DGX A100, 17.3 on a Dell A100 PCIe server and 12.3 on "
+    "a cloud A100-SXM4 (cuda-demo; about a PCIe 3.0 x16 rate), with the same GPU and lane rate. Pageable copies "
+    "depend on the host CPU and memory even more (32 MB pageable HtoD: 10.0 GB/s on the DGX, 3.3 on the Dell; "
+    "the RTX 4090 host's 64 MiB point falls below its 16 MiB one, likely the copy source leaving the CPU's "
+    "last-level cache); at 1 MiB pageable copies also carry a larger fixed cost than pinned ones, which the "
+    "model (one setup for both) misses by ~30%. Fitting a pageable setup needs a second pageable size from a "
+    "source other than the held-out curve; none was found. PCIe 3.0 and 4.0 share 128b/130b encoding and TLP "
+    "framing, so no per-generation efficiency term is justified by the spec. *SSD*: MQSim (a simulator, not a "
+    "measurement) agrees within 7% at queue depth 1 and where the link bounds (128 KiB), but serves 16-36% fewer "
+    "small random reads at queue depths 4-32 than our balls-into-bins count of busy flash units: in its steady "
+    "state reads queue behind busy dies (a closed queueing network keeps fewer dies busy than a burst of fresh "
+    "requests), and each 16 KiB read also holds a flash channel for 13.6 us (4 channels at 1200 MT/s: our "
+    "assumption in its configuration), a term our model does not have. Only two measured SSD points are held out "
+    "(both sequential reads); no published queue-depth sweep of the fitted drive was found.")
+
 README_BEGIN, README_END = "<!-- calibrate-links:begin -->", "<!-- calibrate-links:end -->"
 
 
 def write_readme(f: Fits, rows: list[Row], path: str = "README.md") -> bool:
     from analysis.docs import write_between
 
-    return write_between(resolve(path), README_BEGIN, README_END, f"{values_markdown(f)}\n\n{tables_markdown(rows)}")
+    body = f"{values_markdown(f)}\n\n{tables_markdown(rows)}\n\n{NOTES}"
+    return write_between(resolve(path), README_BEGIN, README_END, body)
 
 
 def plot(rows: list[Row], path: Path) -> Path:
@@ -394,7 +472,8 @@ def plot(rows: list[Row], path: Path) -> Path:
     from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(1, len(COMPONENTS), figsize=(13, 4.2))
-    styles = {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange"), "other drive": ("^", "tab:gray")}
+    styles = {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange"), "other drive": ("^", "tab:gray"),
+              "oracle": ("x", "tab:green")}
     for ax, comp in zip(axes, COMPONENTS):
         sel = [r for r in rows if r.component == comp]
         for role, (marker, color) in styles.items():

@@ -28,4 +28,5 @@ trace_file.TraceMetaRecord.weight_bytes_llm
 trace_file.TraceMetaRecord.weight_bytes_vision
 trace_file.TraceMetaRecord.trace_wall_s
 trace_file.TraceMetaRecord.attention_recall_mean
+trace_file.TraceMetaRecord.kv_transfer  # read by the GPU platform as meta["kv_transfer"]
 trace_file.TraceMeta.popitem  # refused like the other mutators

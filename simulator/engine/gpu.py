@@ -43,7 +43,8 @@ class GpuPlatform(Platform):
         self.tech = (tech or load_tech()).at(hw.tech_node)
         self.cores = 1
         self.dram = Dram(hw.dram, self.tech)
-        self.offload = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
+        self.offload_cfg = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
+        self.offload = self.offload_cfg  # as the trace's KV policy moves KV (``for_trace``: its kv_transfer)
         self.l2_bytes = hw.l2_mb * 2**20
         self.act = "fp16"  # the activations' format; set per trace by ``for_trace``
         self.build_units()
@@ -58,6 +59,7 @@ class GpuPlatform(Platform):
 
     def for_trace(self, meta: dict) -> "GpuPlatform":
         self.act = activation_precision(meta)
+        self.offload = self.offload_cfg.with_transfer(meta.get("kv_transfer"))
         return self
 
     def tech_prefixes(self) -> tuple[str, ...]:
@@ -101,10 +103,10 @@ class GpuPlatform(Platform):
         link_r = np.where(tier == "offload", ops["bytes_kv_read"], 0.0) + kv_evicted
         link_w = np.where(tier == "offload", ops["bytes_kv_write"], 0.0)
         offload_b = link_r + link_w
-        # one copy call per KV read or write: the baselines gather the selected tokens into one buffer first
-        # (InfiniGen: select_kv on the host into a pinned prefetch buffer, then one copy per K and V; FlexGen:
-        # general_copy of the layer's cache slice), so the per-copy setup is paid once, not per token run
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "offload", runs, 0), copies=1)
+        # copy calls per KV read or write as the policy's code issues them (its kv_transfer: FlexGen and
+        # InfiniGen gather first, then a K and a V copy; ReKV a K and a V copy per block), each paying the setup
+        link = self.offload.traffic(link_r, link_w, np.where(tier == "offload", runs, 0),
+                                    copies=self.offload.copy_calls(runs))
         dram_s = dram_b / (self.hw.dram.bandwidth_gbps * 1e9 * bw_frac)
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
                         **self.offload.actions(link_r, link_w)})

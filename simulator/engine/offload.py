@@ -19,9 +19,16 @@ its measured efficiency per direction; host-memory copies each pay ``link.setup_
 copy-engine start, not overlapped) and, from pageable buffers, a host staging copy in series; an SSD with
 ``parallel_units`` reads whole ``page_kb`` pages on that many flash units (request size and queue depth set
 how many are busy) instead of the latency/queue-depth bound above.
+
+A GPU baseline's own copy pattern (the trace's ``kv_transfer``, from the policy's code: see
+``simulator/kvpolicy/offloaded.py``) overrides the config's ``host_buffers`` and sets the copy calls per KV
+transfer (:meth:`OffloadTier.with_transfer`, :meth:`OffloadTier.copy_calls`); without one, a KV transfer is
+one copy call from the config's buffers.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -37,6 +44,7 @@ class OffloadTier:
         lk = cfg.link
         self.link_bytes_per_s = lk.bytes_per_s
         self.link_write_bytes_per_s = lk.write_bytes_per_s
+        self.wire_bytes_per_s = (lk.bytes_per_s, lk.write_bytes_per_s)  # the link itself busy (energy)
         if cfg.tier == "host_memory" and lk.host_buffers == "pageable":
             self.link_bytes_per_s = links.pageable_rate(self.link_bytes_per_s, lk.staging_read_gbps * 1e9)
             self.link_write_bytes_per_s = links.pageable_rate(self.link_write_bytes_per_s, lk.staging_write_gbps * 1e9)
@@ -48,6 +56,26 @@ class OffloadTier:
         self.link_w = cfg.link.lanes * cfg.link.w_per_lane
         self.idle_w = d.idle_w
         self.read_latency_s = d.read_latency_us * 1e-6
+
+    transfer: dict | None = None  # the software's copy pattern (None: one copy per KV transfer, config buffers)
+
+    def with_transfer(self, transfer: dict | None) -> "OffloadTier":
+        """This tier as a GPU baseline's software uses it: its ``kv_transfer`` pattern (host buffers, copy calls)."""
+        if not transfer:
+            return self
+        out = OffloadTier(dataclasses.replace(self.cfg, link=dataclasses.replace(
+            self.cfg.link, host_buffers=transfer["host_buffers"])))
+        out.transfer = dict(transfer)
+        return out
+
+    def copy_calls(self, runs) -> np.ndarray:
+        """Copy calls of a KV transfer with ``runs`` contiguous runs, each paying ``link.setup_us``: one without
+        a pattern; ``copies_each`` per transfer (gathered first) or per run (e.g. ReKV's K and V per block)."""
+        runs = np.maximum(np.asarray(runs, dtype=np.float64), 1.0)
+        p = self.transfer
+        if p is None:
+            return np.ones_like(runs)
+        return p["copies_each"] * (runs if p["copies"] == "run" else np.ones_like(runs))
 
     def traffic(self, read_bytes, write_bytes, runs, copies=None) -> dict[str, np.ndarray]:
         """Per-op offload columns: link read/write time and read latency (overlappable).
@@ -96,7 +124,7 @@ class OffloadTier:
         nbytes = np.asarray(nbytes, dtype=np.float64)
         d = self.cfg.device
         dev_w, dev_bw = (d.active_write_w, d.write_gbps) if write else (d.active_read_w, d.read_gbps)
-        link_rate = self.link_write_bytes_per_s if write else self.link_bytes_per_s  # the link busy at its rate
+        link_rate = self.wire_bytes_per_s[1 if write else 0]  # the link busy at its rate (not while staging)
         joules = nbytes / link_rate * self.link_w + nbytes / (dev_bw * 1e9) * dev_w
         return joules * 1e12
 
@@ -107,6 +135,10 @@ class NoOffload:
 
     read_latency_s = 0.0
     idle_w = 0.0
+    transfer = None
+
+    def with_transfer(self, transfer: dict | None) -> "NoOffload":
+        return self
 
     def transfer_s(self, nbytes, runs=0, write: bool = False, copies=None) -> np.ndarray:
         nbytes = np.asarray(nbytes, dtype=np.float64)
@@ -118,6 +150,7 @@ class NoOffload:
         return np.zeros_like(np.asarray(nbytes, dtype=np.float64))
 
     traffic = OffloadTier.traffic
+    copy_calls = OffloadTier.copy_calls
     actions = staticmethod(OffloadTier.actions)
 
     def prices(self) -> dict[str, Price]:

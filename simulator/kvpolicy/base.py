@@ -53,6 +53,11 @@ class KvPolicy:
     def sinks(self) -> int:
         return 0
 
+    def transfer(self) -> dict[str, Any] | None:
+        """How the method's own software moves KV over PCIe on a GPU (the trace's ``kv_transfer``: host buffers
+        and copy calls), or None: the platform's offload config decides."""
+        return None
+
     def make_cache(self, spec: CacheSpec) -> "KVCache":  # noqa: F821
         from simulator.models.kv_cache import KVCache  # tensors: torch only when a stream is traced
 

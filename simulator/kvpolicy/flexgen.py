@@ -16,3 +16,11 @@ class FlexgenPolicy(OffloadedPolicy):
         "one layer ahead")
     name: ClassVar[str] = "flexgen"
     scoring: ClassVar[str] = "none"
+    # FMInference/FlexLLMGen@004ffef82b46e8dc8685c55d0cdda650bdaf1269, flexllmgen/pytorch_backend.py:
+    # init_cache_one_gpu_batch allocates the host KV cache with pin_memory=False (lines 292-295); general_copy
+    # from an unpinned CPU tensor pins a copy (src.pin_memory()) and issues one copy_ (lines 846-850); GPU to
+    # unpinned CPU is relayed through a pinned buffer by copy threads. flexllmgen/flex_opt.py load_cache /
+    # store_cache: one general_copy for K and one for V per layer (lines 397-398, 421-422)
+    host_buffers: ClassVar[str] = "pageable"
+    copies: ClassVar[str] = "transfer"
+    copies_each: ClassVar[int] = 2

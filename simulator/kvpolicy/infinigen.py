@@ -17,6 +17,14 @@ class InfinigenPolicy(OffloadedPolicy):
         "`text_share` tokens per KV head are fetched token by token; frame processing reads everything")
     name: ClassVar[str] = "infinigen"
     scoring: ClassVar[str] = "partial"
+    # snu-comparch/InfiniGen@3754f52d131c30ab7a310e3c4cf356e8e3326ac3, speedup/flexgen/infinigen/flex_opt.py:
+    # the selected tokens are gathered on the host (select_kv, F.embedding over FlexGen's pageable KV home,
+    # pytorch_backend.py:296-299) into a pinned prefetch buffer (pin_memory=True, line 361), then one copy for
+    # K and one for V (lines 457-465). The host gather is the staging copy in series with the DMA: priced as
+    # pageable (the pinned buffer saves the driver's bounce copy but not the gather)
+    host_buffers: ClassVar[str] = "pageable"
+    copies: ClassVar[str] = "transfer"
+    copies_each: ClassVar[int] = 2
     text_share: float = spec("share of the cached tokens read per step in text generation (paper: 6.8%)", gt=0,
                              le=1, default=0.068)
     partial_dim_ratio: float = spec("share of each key's dimensions kept in device memory for the speculation "

@@ -18,12 +18,18 @@ The shares are parameters; their defaults are the paper's measured read shares o
 Llama-3-8B (vrex.md section 3), chosen there to match each method's accuracy. Real mode takes the
 selection on tensor values; meta mode takes the shares' count of tokens or frames. The engine issues
 each layer's selection and fetch one layer ahead (the methods' prefetch).
+
+How each method's code moves the bytes over PCIe (its ``transfer`` pattern, carried in the trace's
+``kv_transfer`` and priced by ``simulator/engine/offload.py``; facts in analysis/data/baseline_sources.yaml):
+host buffers (``pageable``: a host staging copy in series with the DMA) and the copy calls per KV transfer
+(``transfer``: the selection is gathered first, then ``copies_each`` copies per transfer; ``run``:
+``copies_each`` copies per contiguous run, i.e. per retrieved block), each copy paying the link's setup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from simulator.config.schema import spec
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
@@ -36,6 +42,10 @@ class OffloadedPolicy(KvPolicy):
     scoring: ClassVar[str] = "none"  # none | partial | frame_mean
     frame_share: ClassVar[float] = 1.0  # subclasses that select make these parameters
     text_share: ClassVar[float] = 1.0
+    # how the method's code moves KV over PCIe (set per method with the file it was read from)
+    host_buffers: ClassVar[str] = "pageable"  # pinned | pageable
+    copies: ClassVar[str] = "transfer"  # transfer | run
+    copies_each: ClassVar[int] = 2  # one copy call for K and one for V
     meta_token_run: float = spec("meta mode: mean contiguous run of selected tokens (token-granular fetches)",
                                  ge=1, default=1.0)
 
@@ -43,6 +53,9 @@ class OffloadedPolicy(KvPolicy):
         from simulator.kvpolicy.offloaded_store import OffloadedStore  # torch only when a stream is traced
 
         return OffloadedStore(self, spec)
+
+    def transfer(self) -> dict[str, Any]:
+        return {"host_buffers": self.host_buffers, "copies": self.copies, "copies_each": self.copies_each}
 
     def selects(self, in_frame: bool) -> bool:
         """Whether a selection runs in this phase (else everything is read)."""

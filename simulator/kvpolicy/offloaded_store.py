@@ -148,7 +148,7 @@ class OffloadedStore(KVCache):
             with context.paused():
                 chosen = np.sort(np.asarray(frames)[top.numpy()])
         slots = np.concatenate([np.arange(*self.frame_span[f]) for f in chosen])
-        return [slots], contiguous_runs(chosen)
+        return [slots], len(chosen)  # ReKV loads each retrieved block (a frame) on its own, adjacent or not
 
     def meta_plan(self, n: int, q_group: int) -> MetaPlan:
         """Meta mode without tracing: the append and the selection of :meth:`attend` (meta branches)."""
@@ -172,7 +172,8 @@ class OffloadedStore(KVCache):
             else:
                 k_sel = max(1, round(self.pol.share(in_frame) * frames))
                 cum = self._span_tokens(frames)
-                struct, n_sel, runs = "frames", cum[frames] - cum[frames - k_sel], 1  # the last k_sel frames
+                # the last k_sel frames, each loaded on its own (ReKV's per-block copies)
+                struct, n_sel, runs = "frames", cum[frames] - cum[frames - k_sel], k_sel
                 params["retrieval_score"], params["topk"] = (frames,), (frames, k_sel)
         params.update({"kv_write": base.params["kv_write"], "kv_fetch": (n_sel, runs), **attention_params(n_sel + n)})
         phase = "frame" if in_frame else "text"

@@ -14,9 +14,17 @@ from simulator.kvpolicy.offloaded import OffloadedPolicy
 class RekvPolicy(OffloadedPolicy):
     summary: ClassVar[str] = (
         "ReKV: every token's K/V in the offload tier; the mean query scores each frame's mean key and the best "
-        "`frame_share` / `text_share` of the frames are fetched, a frame per contiguous run")
+        "`frame_share` / `text_share` of the frames are fetched, a K and a V copy per frame (pageable)")
     name: ClassVar[str] = "rekv"
     scoring: ClassVar[str] = "frame_mean"
+    # Becomebright/ReKV@63793f752be2a20bcc0ce24a213e9a1cffadb98c, model/attention/kv_cache_manager.py: each block
+    # (a frame: block_size = n_frame_tokens, model/llava_onevision_rekv.py:121) is a MemoryUnit on the CPU with
+    # pin_memory=False (line 39; rekv_attention.py:14); MemoryUnit.load issues copy_ for K and for V per block
+    # (lines 84-85) and retrieved blocks are loaded one by one (lines 383-387), not merged. Its GPU cache of
+    # recently loaded blocks (max_cached_block) is not modelled: every retrieved block crosses PCIe
+    host_buffers: ClassVar[str] = "pageable"
+    copies: ClassVar[str] = "run"
+    copies_each: ClassVar[int] = 2
     frame_share: float = spec("share of the cached frames read per step in frame processing (paper: 58.4%)",
                               gt=0, le=1, default=0.584)
     text_share: float = spec("share of the cached frames read per step in text generation (paper: 31.2%)",

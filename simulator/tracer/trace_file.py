@@ -63,6 +63,17 @@ class PrecisionBits:
 
 
 @dataclass(frozen=True, kw_only=True)
+class KvTransfer:
+    """How a KV policy's software moves KV over PCIe on a GPU (``kv_transfer``; the policy's ``transfer()``)."""
+
+    host_buffers: str = spec("host memory of the copies: pinned (DMA directly) or pageable (a host staging copy "
+                             "in series)", choices=("pinned", "pageable"))
+    copies: str = spec("copy calls per KV transfer: 'transfer' (gathered first, copies_each per transfer) or "
+                       "'run' (copies_each per contiguous run)", choices=("transfer", "run"))
+    copies_each: int = spec("copy calls per transfer or run (K and V apart: 2)", ge=1, le=64)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyCell:
     """One row of a policy's per-(layer, KV head) statistics (the tidy table ``policy_cells``)."""
 
@@ -103,6 +114,8 @@ class TraceMetaRecord:
                                           default_factory=dict)
     policy_cells: list[PolicyCell] = spec("policy counters per (statistic, layer, KV head): a tidy table",
                                           default_factory=list)
+    kv_transfer: KvTransfer | None = spec("the policy's PCIe copy pattern on a GPU; none (traces before it, or "
+                                          "policies without one): the platform's offload config", default=None)
     attention_recall_mean: float | None = spec("real mode: mean attention recall", ge=0, le=1.000001, default=None)
 
     def validate(self, source: str, prefix: str) -> None:

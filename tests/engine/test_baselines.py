@@ -139,3 +139,27 @@ def test_gpu_overlaps_fetches_with_compute(root, wl8):
     serial = (c["dur_s"] + c["link_read_s"] + c["link_write_s"]).sum()
     assert res.total_s < serial
     assert res.total_s >= max(c["dur_s"].sum(), (c["link_read_s"] + c["link_write_s"]).sum() * 0.999)
+
+
+def test_each_method_moves_kv_as_its_code_does(root, wl8):
+    """Item 3: the trace carries the policy's copy pattern (from its code) and the GPU prices it: ReKV copies K
+    and V per retrieved frame, FlexGen and InfiniGen gather first; all three from pageable host memory."""
+    pats = {pol: _trace(wl8, pol, 5_000) for pol in ("flexgen", "infinigen", "rekv", "full")}
+    assert pats["full"].meta["kv_transfer"] is None
+    for pol in ("flexgen", "infinigen", "rekv"):
+        assert pats[pol].meta["kv_transfer"]["host_buffers"] == "pageable"
+        assert pats[pol].meta["kv_transfer"]["copies_each"] == 2
+    assert pats["rekv"].meta["kv_transfer"]["copies"] == "run"
+    ev = pats["rekv"].events
+    fetch = ev[(ev["op"] == "kv_fetch") & (ev["phase"] == "frame_prefill") & (ev["bytes_kv_read"] > 0)]
+    frames = round(0.584 * 5_000 / pats["rekv"].meta["tokens_per_frame"])
+    assert (fetch["kv_token_runs"] >= frames - 1).all()  # one request per retrieved frame, adjacent or not
+    a100 = GpuPlatform(load_hardware(root / "hwconfigs" / "a100-80gb.yaml"))
+    costs = a100.for_trace(pats["rekv"].meta).op_costs(ev)
+    link = costs["link_read_s"].to_numpy()[fetch.index]
+    setup = a100.offload.setup_s
+    calls = 2 * fetch["kv_token_runs"].to_numpy()
+    plain = a100.offload_cfg.transfer_s(fetch["bytes_kv_read"].to_numpy(), fetch["kv_token_runs"].to_numpy(),
+                                        copies=1)
+    # pageable staging and a setup per copy on top of the config's one pinned copy
+    assert (link > plain + (calls - 1) * setup * 0.999).all()
