@@ -26,8 +26,8 @@ from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.ops import ON_CHIP_KINDS, OpArrays
 from simulator.engine.pe_array import PeArray
 from simulator.engine.peak_power import peak_power_per_core_w
-from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.plan import trace_plan
+from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay import Durations
 from simulator.engine.sram import SramBuffers
 from simulator.engine.vector_unit import Vpe

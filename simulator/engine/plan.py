@@ -43,8 +43,6 @@ class Schedule:
     dep_ptr: np.ndarray
     dep_idx: np.ndarray
     waits: np.ndarray
-    trace_ptr: np.ndarray  # the dependencies as CSR arrays in trace order (trace indices)
-    trace_idx: np.ndarray
 
     @property
     def reordered(self) -> bool:
@@ -93,8 +91,7 @@ def _program(order: np.ndarray, ptr: np.ndarray, idx: np.ndarray, fetch: np.ndar
         np.cumsum(counts, out=p_ptr[1:])
         take = np.repeat(ptr[:-1][order] - p_ptr[:-1], counts) + np.arange(p_ptr[-1], dtype=np.int64)
         p_idx = pos[idx[take]]
-    return Schedule(order=order, pos=pos, dep_ptr=p_ptr, dep_idx=p_idx, waits=fetch[order], trace_ptr=ptr,
-                    trace_idx=idx)
+    return Schedule(order=order, pos=pos, dep_ptr=p_ptr, dep_idx=p_idx, waits=fetch[order])
 
 
 def _names(col: pd.Series) -> np.ndarray:
