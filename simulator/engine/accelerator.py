@@ -114,7 +114,7 @@ class AcceleratorPlatform(Platform):
         """The cost columns (all but ``unit``) of the ops ``rows`` of ``plan`` (``ev``: those rows); ``per_row``:
         (time, actions, extra, KV requests, kind and tier masks) of each distinct row."""
         inv = plan.inverse[rows]
-        ops = OpArrays.from_events(ev, kind=plan.kind[rows], tier=plan.tier[rows])
+        ops = OpArrays.from_events(ev, kind=plan.kind(rows), tier=plan.tier(rows))
         kv_r, kv_w = ops["bytes_kv_read"], ops["bytes_kv_write"]
         w_r, a_r, a_w = ops["bytes_weight_read"], ops["bytes_act_read"], ops["bytes_act_write"]
         hc_r, hc_w = ops["bytes_hc_read"], ops["bytes_hc_write"]

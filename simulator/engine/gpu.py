@@ -77,7 +77,7 @@ class GpuPlatform(Platform):
         if act is not None:
             self.act = act
         plan = trace_plan(ev)  # the units cost each distinct op row once
-        ops = OpArrays.from_events(ev, kind=plan.kind, tier=plan.tier)
+        ops = OpArrays.from_events(ev, kind=plan.kind(), tier=plan.tier())
         kind, tier = ops.kind, ops.tier
         unit_u = self.assign(plan.unique.kind)
         time_u, actions_u, extra_u = self.unit_costs(plan.unique, unit_u)

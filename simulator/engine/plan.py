@@ -27,77 +27,87 @@ import pandas as pd
 from simulator.engine.ops import OpArrays
 from simulator.engine.schedule import dependencies_csr, prefetch_order_csr, run_ids
 
-# columns of the events table a unit's cost can read (OpArrays), besides the kind and the tier
-_ROW_COLS = ("head_group",) + OpArrays.INT_COLS + OpArrays.FLOAT_COLS
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # a 64-bit odd constant (the golden ratio's bits) mixing the row hash
 
 
 @dataclass
 class Schedule:
-    """The replay's program for one trace: ``order`` (trace indices in program order), ``pos`` (each trace op's
-    place in it), the dependencies as CSR arrays in program order (``dep_ptr``, ``dep_idx``) and which reads
-    wait for their op's dependencies (``waits``: fetches, in program order)."""
+    """The replay's program for one trace: ``order`` (trace indices in program order) and ``pos`` (each trace
+    op's place in it), both None where the program is the trace's order; the dependencies as CSR arrays in
+    program order (``dep_ptr``, ``dep_idx``); which reads wait for their op's dependencies (``waits``:
+    fetches, in program order)."""
 
-    order: np.ndarray
-    pos: np.ndarray
+    order: np.ndarray | None
+    pos: np.ndarray | None
     dep_ptr: np.ndarray
     dep_idx: np.ndarray
     waits: np.ndarray
 
     @property
     def reordered(self) -> bool:
-        return not np.array_equal(self.order, np.arange(len(self.order)))
+        return self.order is not None
 
 
 @dataclass
 class TracePlan:
-    """The trace-only quantities of one events table (see the module's docstring)."""
+    """The trace-only quantities of one events table (see the module's docstring). Kinds and tiers are kept
+    as codes (``kind_codes`` into ``kind_names``); :meth:`kind` and :meth:`tier` give the names."""
 
     n: int
-    kind: np.ndarray  # op kind names (object array)
-    tier: np.ndarray  # KV tier names (object array)
+    kind_codes: np.ndarray
+    kind_names: np.ndarray  # object array
+    tier_codes: np.ndarray
+    tier_names: np.ndarray
     phase_runs: np.ndarray  # run id of each op's phase instance (schedule.run_ids)
     unique: OpArrays  # the distinct rows of the columns the units read
     inverse: np.ndarray  # each op's row in ``unique``
     _events: weakref.ref = field(repr=False)
     _schedules: dict = field(default_factory=dict, repr=False)
 
+    def kind(self, rows: slice = slice(None)) -> np.ndarray:
+        """The op kinds of ``rows`` (object array of names)."""
+        return self.kind_names[self.kind_codes[rows]]
+
+    def tier(self, rows: slice = slice(None)) -> np.ndarray:
+        """The KV tiers of ``rows`` (object array of names)."""
+        return self.tier_names[self.tier_codes[rows]]
+
     def schedule(self, prefetch: bool) -> Schedule:
         """The replay's program with or without next-layer prefetch (computed once each)."""
         if prefetch not in self._schedules:
             ev = self._events()
-            ptr, idx = self._dependencies(ev)
-            order = np.arange(self.n, dtype=np.int64)
+            if False in self._schedules:  # the program without prefetch holds the dependencies in trace order
+                ptr, idx = self._schedules[False].dep_ptr, self._schedules[False].dep_idx
+            else:
+                ptr, idx = dependencies_csr(ev)
+            order = None
+            kind = self.kind()
             if prefetch:
-                order, ptr, idx = prefetch_order_csr(ev, ptr, idx, inst=self.phase_runs, kind=self.kind)
-            self._schedules[prefetch] = _program(order, ptr, idx, self.kind == "kv_read")
+                order, ptr, idx = prefetch_order_csr(ev, ptr, idx, inst=self.phase_runs, kind=kind)
+            self._schedules[prefetch] = _program(order, ptr, idx, kind == "kv_read")
         return self._schedules[prefetch]
 
-    def _dependencies(self, ev: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        if "deps" not in self._schedules:
-            self._schedules["deps"] = dependencies_csr(ev)
-        return self._schedules["deps"]
 
-
-def _program(order: np.ndarray, ptr: np.ndarray, idx: np.ndarray, fetch: np.ndarray) -> Schedule:
+def _program(order: np.ndarray | None, ptr: np.ndarray, idx: np.ndarray, fetch: np.ndarray) -> Schedule:
     """The dependencies renumbered to program order (CSR arrays)."""
-    n = len(order)
+    n = len(fetch)
+    if order is None or np.array_equal(order, np.arange(n)):
+        return Schedule(order=None, pos=None, dep_ptr=ptr, dep_idx=idx, waits=fetch)
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n, dtype=np.int64)
-    p_ptr, p_idx = ptr, idx
-    if not np.array_equal(order, np.arange(n)):
-        counts = np.diff(ptr)[order]
-        p_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=p_ptr[1:])
-        take = np.repeat(ptr[:-1][order] - p_ptr[:-1], counts) + np.arange(p_ptr[-1], dtype=np.int64)
-        p_idx = pos[idx[take]]
-    return Schedule(order=order, pos=pos, dep_ptr=p_ptr, dep_idx=p_idx, waits=fetch[order])
+    counts = np.diff(ptr)[order]
+    p_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=p_ptr[1:])
+    take = np.repeat(ptr[:-1][order] - p_ptr[:-1], counts) + np.arange(p_ptr[-1], dtype=np.int64)
+    return Schedule(order=order, pos=pos, dep_ptr=p_ptr, dep_idx=pos[idx[take]], waits=fetch[order])
 
 
-def _names(col: pd.Series) -> np.ndarray:
-    """A string column as an object array whose equal values share one string object (fast to build)."""
+def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A string column as (codes, names): ``names[codes]`` is the column as an object array."""
     codes, names = pd.factorize(col)
-    return np.asarray(names, dtype=object)[codes] if len(names) else np.asarray(col.to_numpy(), dtype=object)
+    if len(names) == 0 or (codes < 0).any():  # empty, or missing values: each row its own name, as given
+        return np.arange(len(col), dtype=np.int64), np.asarray(col.to_numpy(), dtype=object)
+    return codes.astype(np.int8 if len(names) < 128 else np.int64), np.asarray(names, dtype=object)
 
 
 def _distinct_rows(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +117,7 @@ def _distinct_rows(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     h = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for a in arrays:
-            h = (h ^ a.view(np.uint64) if a.dtype.itemsize == 8 else h ^ a.astype(np.int64).view(np.uint64))
+            h ^= np.ascontiguousarray(a, dtype=np.int64).view(np.uint64)
             h *= _HASH_MULT
             h ^= h >> np.uint64(29)
     codes, _ = pd.factorize(h)
@@ -120,21 +130,27 @@ def _distinct_rows(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _build(ev: pd.DataFrame) -> TracePlan:
-    kind, tier = _names(ev["kind"]), _names(ev["kv_tier"])
-    kind_codes, _ = pd.factorize(kind)
-    tier_codes, _ = pd.factorize(tier)
-    cols = [kind_codes, tier_codes] + [_int_view(ev[c].to_numpy()) for c in _ROW_COLS]
+    kind_codes, kind_names = _codes(ev["kind"])
+    tier_codes, tier_names = _codes(ev["kv_tier"])
+    # the columns as the units see them (OpArrays' conversions), floats compared by their bits
+    cols = [kind_codes, tier_codes, _int_view(ev["head_group"].to_numpy())]
+    cols += [ev[c].to_numpy(np.int64) for c in OpArrays.INT_COLS]
+    cols += [np.ascontiguousarray(ev[c].to_numpy(np.float64)).view(np.int64) for c in OpArrays.FLOAT_COLS]
     first, inverse = _distinct_rows(cols)
-    unique = OpArrays.from_events(ev.iloc[first], kind=kind[first], tier=tier[first])
-    return TracePlan(n=len(ev), kind=kind, tier=tier, phase_runs=run_ids(ev), unique=unique, inverse=inverse,
-                     _events=weakref.ref(ev))
+    del cols
+    unique = OpArrays.from_events(ev.iloc[first], kind=kind_names[kind_codes[first]],
+                                  tier=tier_names[tier_codes[first]])
+    small = np.int32 if len(ev) < 2**31 else np.int64
+    return TracePlan(n=len(ev), kind_codes=kind_codes, kind_names=kind_names, tier_codes=tier_codes,
+                     tier_names=tier_names, phase_runs=run_ids(ev).astype(small), unique=unique,
+                     inverse=inverse.astype(small), _events=weakref.ref(ev))
 
 
 def _int_view(a: np.ndarray) -> np.ndarray:
-    """A numeric column as integers for hashing: integers as they are, floats by their bits."""
+    """A numeric column as 64-bit integers for hashing: integers as they are, floats by their bits."""
     if a.dtype.kind == "f":
         return np.ascontiguousarray(a, dtype=np.float64).view(np.int64)
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a, dtype=np.int64)
 
 
 _PLANS: dict[int, TracePlan] = {}

@@ -219,8 +219,7 @@ def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: 
         return {"read_start": start, "read_end": np.zeros(len(end)), "compute_start": start,
                 "compute_end": end, "write_end": np.zeros(len(end))}
     sch = trace_plan(ev).schedule(prefetch)
-    order, pos = sch.order, sch.pos
-    reordered = sch.reordered
+    order, pos, reordered = sch.order, sch.pos, sch.reordered
     o = d.take(order) if reordered else d
     units = unit_idx[order] if reordered else unit_idx
     kw = dict(link_read_s=o.link_read_s, link_write_s=o.link_write_s, read_waits_deps=sch.waits,
