@@ -23,7 +23,7 @@ from simulator.engine.hcu import Hcu
 from simulator.engine.kvmu import Kvmu
 from simulator.engine.multicore import Noc
 from simulator.engine.offload import NoOffload, OffloadTier
-from simulator.engine.ops import ON_CHIP_KINDS, OpArrays
+from simulator.engine.ops import ON_CHIP_KINDS
 from simulator.engine.pe_array import PeArray
 from simulator.engine.peak_power import peak_power_per_core_w
 from simulator.engine.plan import trace_plan
@@ -114,10 +114,13 @@ class AcceleratorPlatform(Platform):
         """The cost columns (all but ``unit``) of the ops ``rows`` of ``plan`` (``ev``: those rows); ``per_row``:
         (time, actions, extra, KV requests, kind and tier masks) of each distinct row."""
         inv = plan.inverse[rows]
-        ops = OpArrays.from_events(ev, kind=plan.kind(rows), tier=plan.tier(rows))
-        kv_r, kv_w = ops["bytes_kv_read"], ops["bytes_kv_write"]
-        w_r, a_r, a_w = ops["bytes_weight_read"], ops["bytes_act_read"], ops["bytes_act_write"]
-        hc_r, hc_w = ops["bytes_hc_read"], ops["bytes_hc_write"]
+        n = len(inv)
+        col = {c: ev[c].to_numpy(np.float64) for c in ("bytes_kv_read", "bytes_kv_write", "bytes_weight_read",
+                                                       "bytes_act_read", "bytes_act_write", "bytes_hc_read",
+                                                       "bytes_hc_write")}  # as OpArrays reads them
+        kv_r, kv_w = col["bytes_kv_read"], col["bytes_kv_write"]
+        w_r, a_r, a_w = col["bytes_weight_read"], col["bytes_act_read"], col["bytes_act_write"]
+        hc_r, hc_w = col["bytes_hc_read"], col["bytes_hc_write"]
         time_u, actions_u, extra_u, requests_u, masks = per_row
         on_chip, dram_tier, offload_tier = (masks[k][inv] for k in ("on_chip", "dram", "offload"))
         compute_s = time_u[inv]
@@ -153,11 +156,11 @@ class AcceleratorPlatform(Platform):
                **self.offload.actions(link_r, link_w)}
         for name, count in mem.items():
             actions[name] = actions[name] + count if name in actions else count
-        energy = self.price(actions, len(ops))
+        energy = self.price(actions, n)
         e = energy
         e["e_control_pj"] = self.hw.control_overhead * (e["e_dpe_pj"] + e["e_vpe_pj"] + e["e_dre_pj"]
                                                          + e["e_sram_pj"])
-        noc_bytes = extra.get("noc_bytes", np.zeros(len(ops)))
+        noc_bytes = extra.get("noc_bytes", np.zeros(n))
         return {
             "compute_s": compute_s, "read_s": read_s, "write_s": write_s, **link,
             "dram_s": read_s + write_s,
