@@ -16,19 +16,19 @@ import numpy as np
 import pandas as pd
 
 from simulator.config.hardware import AcceleratorConfig
-from simulator.config.tech import TechTable, load_tech
+from simulator.config.tech import TechTable
 from simulator.engine.dpe import Dpe
 from simulator.engine.dram import Dram
 from simulator.engine.hcu import Hcu
 from simulator.engine.kvmu import Kvmu
 from simulator.engine.multicore import Noc
 from simulator.engine.offload import NoOffload, OffloadTier
-from simulator.engine.ops import ON_CHIP_KINDS, OpArrays
+from simulator.engine.ops import ON_CHIP_KINDS
 from simulator.engine.pe_array import PeArray
 from simulator.engine.peak_power import peak_power_per_core_w
-from simulator.engine.platform import Platform, Price, register_unit
+from simulator.engine.plan import trace_plan
+from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay import Durations
-from simulator.engine.schedule import run_ids
 from simulator.engine.sram import SramBuffers
 from simulator.engine.vector_unit import Vpe
 from simulator.engine.wtu import Wtu
@@ -44,7 +44,7 @@ class AcceleratorPlatform(Platform):
 
     def __init__(self, hw: AcceleratorConfig, tech: TechTable | None = None):
         self.hw, self.name = hw, hw.name
-        self.tech = (tech or load_tech()).at(hw.tech_node)
+        self.tech = (tech or default_tech()).at(hw.tech_node)
         clk, n = hw.clock_hz, hw.cores
         self.cores = n
         self.pe = PeArray(hw.pe_array, clk, self.tech)
@@ -84,34 +84,52 @@ class AcceleratorPlatform(Platform):
 
         ``offload_share`` (per op): share of the held KV evicted to the offload tier because it no longer
         fits DRAM (see kv_memory.offload_share_per_op); KV reads and writes of DRAM-tier ops move that
-        share over the offload link instead. Costed in chunks of rows; the one quantity that spans rows,
-        each phase's KV working set (for the on-chip KV buffers), is summed over the whole table first.
+        share over the offload link instead. The units cost each distinct op row once (``plan.trace_plan``);
+        the traffic is costed in chunks of rows; the one quantity that spans rows, each phase's KV working
+        set (for the on-chip KV buffers), is summed over the whole table first.
         """
+        plan = trace_plan(ev)
+        u = plan.unique
+        # what depends on an op's kind and tier only, per distinct row
+        masks = {"on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == "dram", "offload": u.tier == "offload"}
         evicted = np.zeros(len(ev)) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
-        kv_dram = np.where(ev["kv_tier"].to_numpy() == "dram", ev["bytes_kv_read"].to_numpy(np.float64), 0.0)
-        grp = run_ids(ev)
+        kv_dram = np.where(masks["dram"][plan.inverse], ev["bytes_kv_read"].to_numpy(np.float64), 0.0)
+        grp = plan.phase_runs
         working_set = np.bincount(grp, weights=kv_dram * (1 - evicted))[grp]
         del kv_dram, grp
-        parts = [self._op_costs(ev.iloc[a:a + self.CHUNK_OPS], evicted[a:a + self.CHUNK_OPS],
-                                working_set[a:a + self.CHUNK_OPS])
+        unit_u = self.assign(u.kind)
+        per_row = (*self.unit_costs(u, unit_u), self.kvmu.requests(u), masks)
+        parts = [self._op_costs(ev.iloc[a:a + self.CHUNK_OPS], plan, slice(a, a + self.CHUNK_OPS), per_row,
+                                evicted[a:a + self.CHUNK_OPS], working_set[a:a + self.CHUNK_OPS])
                  for a in range(0, len(ev), self.CHUNK_OPS)]
         if not parts:
-            return self._op_costs(ev, evicted, working_set)
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+            parts = [self._op_costs(ev, plan, slice(0, 0), per_row, evicted, working_set)]
+        cols = {c: np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c] for c in parts[0]}
+        del parts
+        codes, names = pd.factorize(unit_u)
+        return pd.DataFrame({"unit": names_column(codes[plan.inverse], names), **cols}, copy=False)
 
-    def _op_costs(self, ev: pd.DataFrame, evicted: np.ndarray, ws: np.ndarray) -> pd.DataFrame:
-        ops = OpArrays.from_events(ev)
-        kind, tier = ops.kind, ops.tier
-        kv_r, kv_w = ops["bytes_kv_read"], ops["bytes_kv_write"]
-        w_r, a_r, a_w = ops["bytes_weight_read"], ops["bytes_act_read"], ops["bytes_act_write"]
-        hc_r, hc_w = ops["bytes_hc_read"], ops["bytes_hc_write"]
-        unit = self.assign(kind)
-        compute_s, actions, extra = self.unit_costs(ops, unit)
+    def _op_costs(self, ev: pd.DataFrame, plan, rows: slice, per_row: tuple, evicted: np.ndarray, ws: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+        """The cost columns (all but ``unit``) of the ops ``rows`` of ``plan`` (``ev``: those rows); ``per_row``:
+        (time, actions, extra, KV requests, kind and tier masks) of each distinct row."""
+        inv = plan.inverse[rows]
+        n = len(inv)
+        col = {c: ev[c].to_numpy(np.float64) for c in ("bytes_kv_read", "bytes_kv_write", "bytes_weight_read",
+                                                       "bytes_act_read", "bytes_act_write", "bytes_hc_read",
+                                                       "bytes_hc_write")}  # as OpArrays reads them
+        kv_r, kv_w = col["bytes_kv_read"], col["bytes_kv_write"]
+        w_r, a_r, a_w = col["bytes_weight_read"], col["bytes_act_read"], col["bytes_act_write"]
+        hc_r, hc_w = col["bytes_hc_read"], col["bytes_hc_write"]
+        time_u, actions_u, extra_u, requests_u, masks = per_row
+        on_chip, dram_tier, offload_tier = (masks[k][inv] for k in ("on_chip", "dram", "offload"))
+        compute_s = time_u[inv]
+        actions = {name: count[inv] for name, count in actions_u.items()}
+        extra = {name: col[inv] for name, col in extra_u.items()}
 
         # traffic
-        on_chip = np.isin(kind, ON_CHIP_KINDS)
         sp_r, sp_w = self.sram.activation_spill(np.where(on_chip, 0, a_r), np.where(on_chip, 0, a_w))
-        kv_dram_r = np.where(tier == "dram", kv_r, 0.0)
+        kv_dram_r = np.where(dram_tier, kv_r, 0.0)
         kv_evicted_r = kv_dram_r * evicted
         kv_dram_r = kv_dram_r - kv_evicted_r
         # hierarchical KV memory: the on-chip KV buffers pin the hottest share of each phase's KV
@@ -119,12 +137,12 @@ class AcceleratorPlatform(Platform):
         hit = np.where(ws > 0, np.minimum(1.0, self.sram.kv_bytes / np.maximum(ws, 1.0)), 0.0)
         kv_sram_r = kv_dram_r * hit
         kv_dram_r = kv_dram_r - kv_sram_r
-        kv_dram_w = np.where(tier == "dram", kv_w, 0.0)
+        kv_dram_w = np.where(dram_tier, kv_w, 0.0)
         # offload tier: its own KV (fetches and write-outs), plus (after DRAM overflows) evicted KV read back
         # and the write-out of as much old KV as each new write displaces
-        link_r = np.where(tier == "offload", kv_r, 0.0) + kv_evicted_r
-        link_w = np.where(tier == "offload", kv_w, 0.0) + np.where(evicted > 0, kv_dram_w, 0.0)
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "offload", self.kvmu.requests(ops), 0))
+        link_r = np.where(offload_tier, kv_r, 0.0) + kv_evicted_r
+        link_w = np.where(offload_tier, kv_w, 0.0) + np.where(evicted > 0, kv_dram_w, 0.0)
+        link = self.offload.traffic(link_r, link_w, np.where(offload_tier, requests_u[inv], 0))
         dram_read = w_r + kv_dram_r + sp_r + hc_r
         dram_write = kv_dram_w + sp_w + hc_w
         read_s = self.dram.transfer_s(dram_read)
@@ -138,17 +156,17 @@ class AcceleratorPlatform(Platform):
                **self.offload.actions(link_r, link_w)}
         for name, count in mem.items():
             actions[name] = actions[name] + count if name in actions else count
-        energy = self.price(actions, len(ops))
+        energy = self.price(actions, n)
         e = energy
         e["e_control_pj"] = self.hw.control_overhead * (e["e_dpe_pj"] + e["e_vpe_pj"] + e["e_dre_pj"]
                                                          + e["e_sram_pj"])
-        noc_bytes = extra.get("noc_bytes", np.zeros(len(ops)))
-        return pd.DataFrame({
-            "unit": unit, "compute_s": compute_s, "read_s": read_s, "write_s": write_s, **link,
+        noc_bytes = extra.get("noc_bytes", np.zeros(n))
+        return {
+            "compute_s": compute_s, "read_s": read_s, "write_s": write_s, **link,
             "dram_s": read_s + write_s,
             "dram_bytes": dram_read + dram_write, "offload_bytes": link_r + link_w, "kv_sram_bytes": kv_sram_r,
             "noc_bytes": noc_bytes, **energy,
-        })
+        }
 
     def durations(self, costs: pd.DataFrame) -> Durations:
         return Durations.of(costs["compute_s"].to_numpy(), costs["read_s"].to_numpy(), costs["write_s"].to_numpy(),

@@ -22,14 +22,15 @@ import numpy as np
 import pandas as pd
 
 from simulator.config.hardware import GPU_PRECISIONS, GpuConfig
-from simulator.config.tech import TechTable, load_tech
+from simulator.config.tech import TechTable
 from simulator.engine.copy_engine import CopyEngine
 from simulator.engine.cuda_cores import CudaCores
 from simulator.engine.dram import Dram
 from simulator.engine.irregular import IRREGULAR_KINDS, irregular_costs
 from simulator.engine.offload import NoOffload, OffloadTier
 from simulator.engine.ops import ON_CHIP_KINDS, TRANSFER_KINDS, OpArrays
-from simulator.engine.platform import Platform, Price, register_unit
+from simulator.engine.plan import trace_plan
+from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay import Durations
 from simulator.engine.tensor_cores import TensorCores
 
@@ -40,7 +41,7 @@ class GpuPlatform(Platform):
 
     def __init__(self, hw: GpuConfig, tech: TechTable | None = None):
         self.hw, self.name = hw, hw.name
-        self.tech = (tech or load_tech()).at(hw.tech_node)
+        self.tech = (tech or default_tech()).at(hw.tech_node)
         self.cores = 1
         self.dram = Dram(hw.dram, self.tech)
         self.offload_cfg = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
@@ -80,10 +81,15 @@ class GpuPlatform(Platform):
         ``act`` is the activations' format (the trace's ``precision.activations``; default: ``for_trace``'s)."""
         if act is not None:
             self.act = act
-        ops = OpArrays.from_events(ev)
+        plan = trace_plan(ev)  # the units cost each distinct op row once
+        ops = OpArrays.from_events(ev, kind=plan.kind(), tier=plan.tier())
         kind, tier = ops.kind, ops.tier
-        unit = self.assign(kind)
-        compute_s, actions, extra = self.unit_costs(ops, unit)
+        unit_u = self.assign(plan.unique.kind)
+        time_u, actions_u, extra_u = self.unit_costs(plan.unique, unit_u)
+        inv = plan.inverse
+        compute_s = time_u[inv]
+        actions = {name: count[inv] for name, count in actions_u.items()}
+        extra = {name: col[inv] for name, col in extra_u.items()}
         prec = extra["precision"]
         dequant_s = extra["dequant_s"]
         bw_frac = np.array([self.hw.stack.at(p).bandwidth for p in GPU_PRECISIONS])[prec]
@@ -133,7 +139,8 @@ class GpuPlatform(Platform):
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)
         # KV moves over PCIe are issued to the copy engine
         copy = np.isin(kind, TRANSFER_KINDS) & ((link["link_read_s"] > 0) | (link["link_write_s"] > 0))
-        unit = np.where(copy, "copy", unit)
+        codes, names = pd.factorize(np.r_[unit_u, np.array(["copy"], dtype=object)])
+        unit = names_column(np.where(copy, codes[-1], codes[:-1][inv]), names)
         # busy power over each kernel's own time (known only now, after the cap); a copy-engine transfer runs
         # no kernel, so a stall on PCIe costs static power only. Priced by the same table and step.
         busy = self.price({"kernel_ps": np.where(copy, 0.0, dur) * 1e12}, len(ops))
@@ -143,12 +150,12 @@ class GpuPlatform(Platform):
             "compute_s": compute_s, "dequant_s": dequant_s, "dram_s": dram_s,
             "mem_s": dram_s + link["link_read_s"] + link["link_write_s"], "dur_s": dur, **link,
             "dram_bytes": dram_b, "offload_bytes": offload_b, **energy,
-        })
+        }, copy=False)
 
     def durations(self, costs: pd.DataFrame) -> Durations:
         """A kernel occupies its stream for its whole time; a copy-engine transfer costs the compute stream
         nothing and the copy engine a launch, while its bytes move on the offload link."""
-        copy = costs["unit"].to_numpy() == "copy"
+        copy = (costs["unit"] == "copy").to_numpy(dtype=bool)
         launch = self.hw.stack.kernel_launch_us * 1e-6
         return Durations.of(np.where(copy, launch, costs["dur_s"].to_numpy()),
                             link_read_s=costs["link_read_s"].to_numpy(), link_write_s=costs["link_write_s"].to_numpy(),

@@ -39,11 +39,18 @@ class OpArrays:
     head_group: np.ndarray
     cols: dict[str, np.ndarray]
 
+    INT_COLS = _INT
+    FLOAT_COLS = _FLOAT
+
     @classmethod
-    def from_events(cls, ev: pd.DataFrame) -> "OpArrays":
+    def from_events(cls, ev: pd.DataFrame, kind: np.ndarray | None = None, tier: np.ndarray | None = None
+                    ) -> "OpArrays":
+        """The columns of ``ev``; ``kind`` and ``tier``, if given, are its kind and tier columns already as
+        arrays (saves converting the strings again)."""
         cols = {c: ev[c].to_numpy(np.int64) for c in _INT}
         cols.update({c: ev[c].to_numpy(np.float64) for c in _FLOAT})
-        return cls(kind=ev["kind"].to_numpy(), tier=ev["kv_tier"].to_numpy(), head_group=ev["head_group"].to_numpy(),
+        return cls(kind=ev["kind"].to_numpy() if kind is None else kind,
+                   tier=ev["kv_tier"].to_numpy() if tier is None else tier, head_group=ev["head_group"].to_numpy(),
                    cols=cols)
 
     def __getitem__(self, name: str) -> np.ndarray:

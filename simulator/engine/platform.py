@@ -14,17 +14,24 @@ takes ``cluster`` from the vector unit). An op kind that no unit claims is an er
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from simulator.config.tech import DEFAULT_TECH, TechTable, load_tech
 from simulator.engine.ops import OpArrays, UnitCost
 from simulator.errors import VrexError
 
 
 class Unit(Protocol):
-    """One hardware unit: the op kinds it runs, what it charges per op, its area (mm^2, per core)."""
+    """One hardware unit: the op kinds it runs, what it charges per op, its area (mm^2, per core).
+
+    ``cost`` must be row-wise: what it charges for an op depends on that op's row of ``ops`` alone (and the
+    unit's config), so a platform may cost each distinct row once (``plan.TracePlan.unique``)."""
 
     name: str
     kinds: tuple[str, ...]
@@ -59,6 +66,30 @@ def unregister_unit(platform_kind: str, name: str) -> None:
     _REGISTRY[platform_kind].pop(name, None)
 
 
+def default_tech() -> TechTable:
+    """The default technology table, read once per version of the file (its path, size and modification
+    time), as every platform built without a table uses it."""
+    st = Path(DEFAULT_TECH).stat()
+    return _tech_at(str(DEFAULT_TECH), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _tech_at(path: str, _size: int, _mtime_ns: int) -> TechTable:
+    return load_tech(path)
+
+
+def names_column(codes: np.ndarray, names: Sequence[str], array_dtype=object):
+    """The column of strings ``np.asarray(names, dtype=array_dtype)[codes]`` as pandas stores that array (same
+    dtype and values), built from the codes without converting each string."""
+    names = list(names)
+    dtype = pd.Series(np.array(names[:1], dtype=array_dtype)).dtype if len(codes) else None
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        arr = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)),
+                                             pa.array(names, type=pa.large_string())).dictionary_decode()
+        return pd.arrays.ArrowStringArray(arr, dtype=dtype)
+    return np.asarray(names, dtype=array_dtype)[np.asarray(codes, dtype=np.int64)]
+
+
 
 class Platform:
     """Base of the accelerator and GPU platforms: units built from the registry and the kind -> unit map."""
@@ -77,6 +108,11 @@ class Platform:
 
     def unit(self, name: str) -> Unit:
         return next(u for u in self.units if u.name == name)
+
+    def unit_index(self, unit: pd.Series) -> np.ndarray:
+        """Each op's executor (``executors``) from its unit name (as in ``op_costs``' ``unit`` column)."""
+        codes, names = pd.factorize(unit)
+        return np.asarray([self.executors[n] for n in names], dtype=np.int64)[codes]
 
     def assign(self, kind: np.ndarray) -> np.ndarray:
         """Each op's unit name; a kind that no unit of this platform claims is an error."""

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from simulator.engine.replay_compiled import deps_to_csr, replay_compiled, replay_compiled_csr
-from simulator.engine.schedule import dependencies, prefetch_order
+from simulator.engine.plan import trace_plan
+from simulator.engine.replay_compiled import replay_compiled, replay_compiled_csr
+from simulator.engine.schedule import csr_to_lists
 
 
 @dataclass
@@ -207,7 +208,9 @@ def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: 
     reordered for next-layer prefetch when ``prefetch``, fetches (``kv_read``) waiting for their selection, by the
     ``engine`` of :data:`REPLAY_ENGINES`;
     the times come back in trace order. Ops all on one in-order unit with nothing on the channels runs its ops back to
-    back whatever their dependencies, so its times are summed directly (the same times, faster)."""
+    back whatever their dependencies, so its times are summed directly (the same times, faster). The schedule
+    (dependencies, program order) depends on the trace alone and is computed once per events table
+    (``plan.trace_plan``)."""
     unit_idx = np.asarray(unit_idx)
     one_unit = len(unit_idx) == 0 or bool((unit_idx == unit_idx[0]).all())
     if one_unit and not any(a.any() for a in (d.read_s, d.write_s, d.link_read_s, d.link_write_s)):
@@ -215,30 +218,17 @@ def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: 
         start = end - d.compute_s
         return {"read_start": start, "read_end": np.zeros(len(end)), "compute_start": start,
                 "compute_end": end, "write_end": np.zeros(len(end))}
-    deps = dependencies(ev)
-    order = np.arange(len(ev))
-    if prefetch:
-        order, deps = prefetch_order(ev, deps)
-    n = len(order)
-    pos = np.empty(n, dtype=np.int64)
-    pos[order] = np.arange(n)
-    reordered = not np.array_equal(order, np.arange(n))
-    is_fetch = ev["kind"].to_numpy() == "kv_read"
-    o = d.take(order)
-    kw = dict(link_read_s=o.link_read_s, link_write_s=o.link_write_s, read_waits_deps=is_fetch[order],
+    sch = trace_plan(ev).schedule(prefetch)
+    order, pos, reordered = sch.order, sch.pos, sch.reordered
+    o = d.take(order) if reordered else d
+    units = unit_idx[order] if reordered else unit_idx
+    kw = dict(link_read_s=o.link_read_s, link_write_s=o.link_write_s, read_waits_deps=sch.waits,
               link_latency_s=o.link_latency_s)
     if engine == "compiled" and REPLAY_ENGINES[engine] is replay_compiled:
-        # the dependencies as CSR arrays, renumbered to program order in numpy
-        ptr, idx = deps_to_csr(deps, n)
-        if reordered:
-            counts = np.diff(ptr)[order]
-            new_ptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(counts, out=new_ptr[1:])
-            take = np.repeat(ptr[:-1][order] - new_ptr[:-1], counts) + np.arange(new_ptr[-1], dtype=np.int64)
-            ptr, idx = new_ptr, pos[idx[take]]
-        t = replay_compiled_csr(o.read_s, o.compute_s, o.write_s, unit_idx[order], ptr, idx, n_units, **kw)
+        t = replay_compiled_csr(o.read_s, o.compute_s, o.write_s, units, sch.dep_ptr, sch.dep_idx, n_units, **kw)
     else:
-        if reordered:
-            deps = [tuple(int(pos[d]) for d in deps[i]) for i in order]
-        t = REPLAY_ENGINES[engine](o.read_s, o.compute_s, o.write_s, unit_idx[order], deps, n_units, **kw)
+        deps = csr_to_lists(sch.dep_ptr, sch.dep_idx)
+        t = REPLAY_ENGINES[engine](o.read_s, o.compute_s, o.write_s, units, deps, n_units, **kw)
+    if not reordered:
+        return t
     return {key: arr[pos] for key, arr in t.items()}  # back to trace order

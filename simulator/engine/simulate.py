@@ -11,7 +11,7 @@ from simulator.engine.accelerator import AcceleratorPlatform
 from simulator.engine.gpu import GpuPlatform
 from simulator.engine.kv_memory import check_capacity, offload_share_per_op, run_status
 from simulator.engine.ops import TRANSFER_KINDS
-from simulator.engine.platform import Platform
+from simulator.engine.platform import Platform, names_column
 from simulator.engine.replay import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
 from simulator.engine.result import SimResult
 from simulator.tracer.trace_file import Trace
@@ -47,7 +47,7 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
                          **base)
     share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
     costs = p.op_costs(ev, share)
-    unit_idx = costs["unit"].map(p.executors).to_numpy(np.int64)
+    unit_idx = p.unit_index(costs["unit"])
     t = replay_trace(ev, p.durations(costs), unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch,
                      engine=engine)
     ops = pd.concat([ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy(), costs], axis=1)
@@ -56,7 +56,8 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     ops["start_s"] = np.minimum(t["read_start"], t["compute_start"])
     ops["end_s"] = np.maximum(t["compute_end"], t["write_end"])
     ops["mem_s"] = ops["dram_s"] + ops["link_read_s"] + ops["link_write_s"]
-    ops["bound"] = np.where(ops["compute_s"] >= ops["mem_s"], "compute", "bandwidth")
+    ops["bound"] = names_column(np.where(ops["compute_s"] >= ops["mem_s"], 0, 1), ("compute", "bandwidth"),
+                                str)
     cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
     notes = []
     if cap.overflow_frame is not None:

@@ -21,3 +21,15 @@ def test_bench_prints_headline_lines(capsys):
     assert re.fullmatch(r"replay \(gpu\): [0-9.]+ s wall", second[2])
     events = [int(re.search(r"([0-9,]+) events", block[0]).group(1).replace(",", "")) for block in (first, second)]
     assert events[0] > events[1] > 0  # the 3-s stream has more frames than the 2-s one
+    sweep = [line for line in out if line.startswith("sweep: ")]
+    assert len(sweep) == 1 and out[-2] == sweep[0]
+    assert re.fullmatch(r"sweep: [0-9.]+ design points/s \(2-minute V-Rex8 points, trace reused\)", sweep[0])
+    assert re.match(r"  sweep: 12 points of [0-9,]+ ops in [0-9.]+ s CPU", out[-1])
+
+
+def test_sweep_variants_are_distinct_design_points(vrex8_hw):
+    from analysis.bench import sweep_variants
+
+    pts = sweep_variants(vrex8_hw)
+    assert len({(p.cores, p.clock_mhz, p.dram.bandwidth_gbps) for p in pts}) == len(pts) == 12
+    assert pts[0] == vrex8_hw
