@@ -38,7 +38,8 @@ PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config k
 # the per-op timeline's columns (``vrex simulate --timeline``, ``vrex stream --timeline``; a GPU has no
 # read_s / write_s)
 TIMELINE_COLUMNS = ["phase", "frame", "question", "step", "layer", "op", "kind", "unit", "start_s", "end_s",
-                    "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "dram_bytes", "bound"]
+                    "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "link_read_s", "link_write_s",
+                    "dram_bytes", "bound"]
 UNIT_SUM_COLUMNS = ["compute_s", "dram_s", "link_read_s", "link_write_s"]  # summed per unit (+ e_<part>_pj)
 
 
