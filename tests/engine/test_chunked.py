@@ -52,7 +52,8 @@ def _assert_same(whole, chunked, timeline_path=None):
     assert chunked.total_s == pytest.approx(whole.total_s, rel=RTOL)
     pw, pc = phase_table(whole), phase_table(chunked)
     assert len(pw) == len(pc) > 0
-    pd.testing.assert_frame_equal(pc[["phase", "frame", "question", "step"]], pw[["phase", "frame", "question", "step"]])
+    keys = ["phase", "frame", "question", "step"]
+    pd.testing.assert_frame_equal(pc[keys], pw[keys])
     np.testing.assert_allclose(pc["latency_s"], pw["latency_s"], rtol=RTOL, atol=0)
     energy = [c for c in pw.columns if c.startswith("energy_")]
     np.testing.assert_array_equal(pc[energy].to_numpy(), pw[energy].to_numpy())  # the same sums of the same ops
