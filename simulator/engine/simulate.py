@@ -40,6 +40,7 @@ PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config k
 TIMELINE_COLUMNS = ["phase", "frame", "question", "step", "layer", "op", "kind", "unit", "start_s", "end_s",
                     "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "link_read_s", "link_write_s",
                     "dram_bytes", "bound"]
+STRING_COLUMNS = ("phase", "op", "kind", "kv_tier")  # the trace's string columns
 UNIT_SUM_COLUMNS = ["compute_s", "dram_s", "link_read_s", "link_write_s"]  # summed per unit (+ e_<part>_pj)
 
 
@@ -154,7 +155,11 @@ class ChunkedSim:
 
     def feed(self, chunk: TraceChunk) -> None:
         """Cost and replay the next chunk (the previous chunk's ops are then final and aggregated)."""
-        p, meta, ev = self.p, self.meta, chunk.events
+        p, meta = self.p, self.meta
+        # the string columns as numpy object arrays once (the cost models and the schedule read them as numpy
+        # many times over; from Arrow-backed strings each read is a conversion)
+        ev = chunk.events.assign(**{c: chunk.events[c].to_numpy(dtype=object) for c in STRING_COLUMNS
+                                    if c in chunk.events})
         held = kv_bytes_held(chunk.kv_tokens, meta)
         if held.size:
             self.held_max = max(self.held_max, float(held.max()))
