@@ -158,8 +158,9 @@ class ChunkedSim:
         p, meta = self.p, self.meta
         # the string columns as numpy object arrays once (the cost models and the schedule read them as numpy
         # many times over; from Arrow-backed strings each read is a conversion)
-        ev = chunk.events.assign(**{c: chunk.events[c].to_numpy(dtype=object) for c in STRING_COLUMNS
-                                    if c in chunk.events})
+        ev = chunk.events.assign(**{c: pd.Series(chunk.events[c].to_numpy(dtype=object), dtype=object,
+                                                 index=chunk.events.index)
+                                    for c in STRING_COLUMNS if c in chunk.events})
         held = kv_bytes_held(chunk.kv_tokens, meta)
         if held.size:
             self.held_max = max(self.held_max, float(held.max()))
