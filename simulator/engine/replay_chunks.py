@@ -39,6 +39,7 @@ class _Pending:
     last_op: int  # the chunk's last op in program order (a chunk row)
     tail_ev: pd.DataFrame  # its last phase instance (DEP_COLS), trace order
     tail_c1: np.ndarray  # their compute ends (s)
+    tail_order: np.ndarray  # the tail's rows in program order
     last_write_s: tuple[float, float]  # the last op's DRAM and link write-back (s)
 
 
@@ -73,7 +74,7 @@ class ChunkReplay:
         n_tail, n_extra = len(tail), (4 if prev is not None else 0)
         both = pd.concat([tail, ev], ignore_index=True) if n_tail else ev
         deps = dependencies(both) if m else [()] * n_tail
-        order = np.arange(n_tail + m)
+        order = np.arange(n_tail + m) if m or prev is None else prev.tail_order  # the tail as it was run
         if self.prefetch and m:
             order, deps = prefetch_order(both, deps)
         if not np.array_equal(np.sort(order[:n_tail]), np.arange(n_tail)):
@@ -133,6 +134,6 @@ class ChunkReplay:
             if last < first:
                 raise RuntimeError("a chunk's last op is outside its last phase instance")
             self.pending = _Pending(times, last, ev.iloc[first:].reset_index(drop=True),
-                                    times["compute_end"][first:].copy(),
+                                    times["compute_end"][first:].copy(), new[new >= first] - first,
                                     (float(d.write_s[last]), float(d.link_write_s[last])))
         return done

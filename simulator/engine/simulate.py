@@ -218,6 +218,7 @@ class ChunkedSim:
                          None if self.overflow_frame is None else self.overflow_frame / self.meta["fps"])
         notes = [] if cap.overflow_frame is None else [p.overflow_note(cap, np.array([self.share_max]))]
         phases = pd.concat(self.phases, ignore_index=True) if self.phases else phase_sums(pd.DataFrame())
+        phases["phase"] = phases["phase"].astype("str")  # the trace's string dtype (fed as objects, see feed)
         unit_sums = self.unit_sums if self.unit_sums is not None else pd.DataFrame(columns=UNIT_SUM_COLUMNS)
         return SimResult(ops=pd.DataFrame(), leakage_w=p.leakage_w(), total_s=self.total_s, notes=notes,
                          capacity=cap.as_dict(), phases=phases,
