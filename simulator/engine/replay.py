@@ -211,8 +211,11 @@ def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: 
     unit_idx = np.asarray(unit_idx)
     one_unit = len(unit_idx) == 0 or bool((unit_idx == unit_idx[0]).all())
     if one_unit and not any(a.any() for a in (d.read_s, d.write_s, d.link_read_s, d.link_write_s)):
-        end = np.cumsum(d.compute_s)
-        start = end - d.compute_s
+        # back to back in program order (prefetch may move a prediction block ahead of its layer's ops)
+        order = prefetch_order(ev, dependencies(ev))[0] if prefetch else np.arange(len(ev))
+        end, start = np.empty(len(ev)), np.empty(len(ev))
+        end[order] = np.cumsum(d.compute_s[order])
+        start[order] = end[order] - d.compute_s[order]
         return {"read_start": start, "read_end": np.zeros(len(end)), "compute_start": start,
                 "compute_end": end, "write_end": np.zeros(len(end))}
     deps = dependencies(ev)
