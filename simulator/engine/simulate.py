@@ -9,6 +9,7 @@ per-op timeline to Parquet as it goes when asked; :func:`simulate` is its refere
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -197,9 +198,9 @@ class ChunkedSim:
             import pyarrow.parquet as pq
 
             table = pa.Table.from_pandas(ops[[c for c in TIMELINE_COLUMNS if c in ops]], preserve_index=False)
-            if self._writer is None:
+            if self._writer is None:  # written beside the output, renamed to it once complete (finish)
                 self.timeline.parent.mkdir(parents=True, exist_ok=True)
-                self._writer = pq.ParquetWriter(self.timeline, table.schema.remove_metadata(), compression="zstd")
+                self._writer = pq.ParquetWriter(self._partial(), table.schema.remove_metadata(), compression="zstd")
             self._writer.write_table(table.cast(self._writer.schema))
 
     def finish(self) -> SimResult:
@@ -209,7 +210,7 @@ class ChunkedSim:
         status = status_of(self.held_max, self.offload_tier_used, p.dram.capacity_bytes, self.weight_bytes,
                            p.has_offload)
         if status != "ok":
-            self._close_writer()
+            self._close_writer(keep=False)  # no timeline for a point that cannot run
             return SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
                              **base)
         self._close(self.replay.finish())
@@ -227,10 +228,17 @@ class ChunkedSim:
                                                  self.total_s),
                          unit_sums=unit_sums, n_ops=self.n_ops, **base)
 
-    def _close_writer(self) -> None:
+    def _partial(self) -> Path:
+        return self.timeline.with_name(f".{self.timeline.name}.partial-{os.getpid()}")
+
+    def _close_writer(self, keep: bool = True) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            if keep:
+                os.replace(self._partial(), self.timeline)
+            else:
+                self._partial().unlink()
 
 
 def simulate_chunks(meta: dict, chunks: Iterable[TraceChunk], hw: AcceleratorConfig | GpuConfig | Platform,

@@ -114,7 +114,7 @@ def test_chunked_equals_whole_under_eviction(tiny_workload, vrex8_hw, root, plat
 
 
 @pytest.mark.parametrize("case", ["offload-policy", "kv-beyond-dram"])
-def test_chunked_status_without_offload_tier(tiny_workload, vrex8_hw, case):
+def test_chunked_status_without_offload_tier(tiny_workload, vrex8_hw, case, tmp_path):
     """A point that cannot run gets the whole path's status (the chunks are drained to find the largest KV)."""
     wl = _wl(tiny_workload, "flexgen" if case == "offload-policy" else "full")
     tr = StreamTracer(wl).run()
@@ -124,7 +124,8 @@ def test_chunked_status_without_offload_tier(tiny_workload, vrex8_hw, case):
     whole = simulate(tr, hw)
     assert not whole.ok and whole.status.startswith("not runnable" if case == "offload-policy" else "out of memory")
     for frames in (1, 3):
-        _assert_same(whole, _chunked(wl, hw, frames))
+        _assert_same(whole, _chunked(wl, hw, frames, timeline=tmp_path / "ops.parquet"))
+    assert not list(tmp_path.iterdir())  # no timeline (nor a partial one) for a point that cannot run
 
 
 def test_chunk_replay_matches_one_call():
