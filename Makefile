@@ -25,7 +25,7 @@ simulate: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## bench: tracing and replay speed and peak memory on a one-hour and a 10-minute VideoLLM-online-8B ReSV stream (replays up to --replay-max-s)
+## bench: tracing and replay speed and peak memory on a one-hour and a 10-minute VideoLLM-online-8B stream (V-Rex8 + ReSV, Orin 32 GB + FlexGen), chunk by chunk
 bench: $(STAMP)
 	$(BIN)/python -m analysis.bench
 

@@ -33,6 +33,7 @@ class RunFlags:
                         why="1024 streams; each stream is a full copy of the replayed jobs")
     max_queue: int = spec("waiting frames per stream", ge=1, le=1_000_000, why="a million frames of queue")
     jitter_s: float = spec("frame arrival jitter", unit="s", ge=0, le=3600, why="an hour of jitter")
+    chunk_frames: int = spec("frames replayed per chunk", ge=1, le=1_000_000, why="a million frames per chunk")
     seed: int = spec("random seed", ge=0, le=2**32 - 1, why="numpy seeds are 32-bit")
     drop_policy: str = spec("drop policy", choices=("drop_oldest", "skip_new"))
     question_policy: str = spec("question policy", choices=("answer_first", "interleave"))
@@ -259,15 +260,16 @@ def cmd_stream(args) -> int:
     from simulator.config.tech import DEFAULT_TECH, load_tech
     from simulator.config.workload import load_workload
     from simulator.engine.kv_memory import kv_bytes_held
-    from simulator.engine.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs
-    from simulator.engine.simulate import simulate
+    from simulator.engine.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs_of
+    from simulator.engine.simulate import ChunkedSim
     from simulator.pipeline import resolve
     from simulator.results import realtime as rt
     from simulator.safe_io import atomic_write, guarded_dir_write
-    from simulator.stream import trace_workload
+    from simulator.stream import StreamTracer
 
     # every flag and output path is checked before any work starts
-    for flag in ("--streams", "--max-queue", "--jitter-s", "--seed", "--drop-policy", "--question-policy"):
+    for flag in ("--streams", "--max-queue", "--jitter-s", "--seed", "--drop-policy", "--question-policy",
+                 "--chunk-frames"):
         check_flag(flag, getattr(args, flag.lstrip("-").replace("-", "_")))
     if args.fps is not None:
         check_flag("--fps", args.fps)
@@ -278,6 +280,7 @@ def cmd_stream(args) -> int:
         raise ConfigError("--timeline-window", "", f"end {end:g} must be after start {start:g}")
     check_output_path(args.out, "--out", directory=True)
     check_output_path(args.timeline_json, "--timeline-json")
+    check_output_path(args.timeline, "--timeline")
     hw = load_hardware(resolve(args.hw))
     wl = _override_stream(load_workload(resolve(args.workload)), args, str(args.workload))
     try:
@@ -285,21 +288,38 @@ def cmd_stream(args) -> int:
                                 question_policy=args.question_policy, jitter_s=args.jitter_s, seed=args.seed)
     except ValueError as exc:
         raise ConfigError("command line", "stream", str(exc)) from None
-    tr = trace_workload(wl, mode="meta", progress=_progress(args), source=str(args.workload))
+    import pandas as pd
+
     tech = load_tech(resolve(args.tech or DEFAULT_TECH))
-    res = simulate(tr, hw, tech)
+    # traced and replayed chunk by chunk (memory bounded by a chunk, whatever the stream's length); the per-op
+    # timeline goes to Parquet as it is replayed when asked (--timeline; --timeline-json reads its window back)
+    tracer = StreamTracer(wl, mode="meta", source=str(args.workload))
+    tmp_dir = None
+    timeline = args.timeline
+    if args.timeline_json and not timeline:
+        import tempfile
+
+        tmp_dir = tempfile.TemporaryDirectory(prefix="vrex-stream-")
+        timeline = Path(tmp_dir.name) / "timeline.parquet"
+    sim = ChunkedSim(tracer.meta_preview(), hw, tech, timeline=timeline)
+    kv_rows = []
+    for chunk in tracer.chunks(args.chunk_frames, progress=_progress(args)):
+        sim.feed(chunk)
+        kv_rows.append(chunk.kv_tokens)
+    res = sim.finish()
+    kv_tokens = pd.concat(kv_rows, ignore_index=True)
     if not res.ok:
         print(f"{hw.name}: {res.status}")
         return 0
-    jobs = stream_jobs(res.ops, tr.meta)
+    jobs = stream_jobs_of(res, tracer.meta)
     streams = [jobs] * args.streams  # each stream its own cache: identical copies of the same stream
     run = run_realtime(streams, wl.stream.fps, policy)
     summ = rt.summary(run, streams)
     summ["label"] = f"{hw.name} / {wl.name} ({wl.kv_policy.name})"
     if not args.no_bisect:
         summ["max_sustainable_fps"] = max_sustainable_fps(streams, policy)
-    device_b = kv_bytes_held(tr.kv_tokens, tr.meta)[-1]
-    offload_b = kv_bytes_held(tr.kv_tokens, tr.meta, "offload_slots_all_layers")[-1]
+    device_b = kv_bytes_held(kv_tokens, tracer.meta)[-1]
+    offload_b = kv_bytes_held(kv_tokens, tracer.meta, "offload_slots_all_layers")[-1]
     summ["kv_end_device_gib"] = float(device_b / 2**30)
     summ["kv_end_offload_gib"] = float(offload_b / 2**30)
     summ["kv_offload_share_end"] = float(offload_b / (device_b + offload_b)) if device_b + offload_b else 0.0
@@ -333,11 +353,34 @@ def cmd_stream(args) -> int:
         files = guarded_dir_write(out, lambda d: realtime_figures(d, d / "figures"))
         print(f"results and {len(files)} figure files written to {out}", file=sys.stderr)
     if args.timeline_json:
-        trace = rt.chrome_trace(run, [rt.ops_for_timeline(res.ops)] * args.streams, streams,
-                                window_s=(start, end), device=hw.name)
+        trace = rt.chrome_trace(run, [rt.ops_for_timeline(_timeline_window(timeline, run, streams, start, end))]
+                                * args.streams, streams, window_s=(start, end), device=hw.name)
         path = atomic_write(args.timeline_json, lambda tmp: rt.write_json(trace, tmp))
         print(f"timeline ({len(trace['traceEvents']):,} events) written to {path}", file=sys.stderr)
+    if args.timeline:
+        print(f"per-op timeline of {hw.name} written to {args.timeline}", file=sys.stderr)
+    if tmp_dir is not None:
+        tmp_dir.cleanup()
     return 0
+
+
+def _timeline_window(path, run, streams, start_s: float, end_s: float):
+    """The per-op rows (from the replay's Parquet timeline) of the jobs served in the stream-time window
+    [start_s, end_s]: only those are read back."""
+    import pyarrow.parquet as pq
+
+    served = run.jobs[~run.jobs["dropped"].astype(bool) & (run.jobs["end_s"] >= start_s)
+                      & (run.jobs["start_s"] <= end_s)]
+    wins = []
+    for _, job in served.iterrows():
+        key = {"frame": ("frame", int(job["index"])), "question": ("question", int(job["index"])),
+               "decode": ("decode", int(job["index"]), int(job["step"]))}.get(job["kind"])
+        win = streams[int(job["stream"])].phase_window.get(key) if key else None
+        if win is not None:
+            wins.append(win)
+    lo = min((w[0] for w in wins), default=0.0)
+    hi = max((w[1] for w in wins), default=-1.0) + 1e-15
+    return pq.read_table(path, filters=[("end_s", ">", lo), ("start_s", "<", hi)]).to_pandas()
 
 
 def cmd_trace(args) -> int:
@@ -492,6 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--no-bisect", action="store_true", help="skip the search for the highest sustainable fps")
     ps.add_argument("--out", default=None, help="directory for summary.json, jobs/queue tables and figures")
     ps.add_argument("--timeline-json", default=None, help="Chrome trace / Perfetto JSON of the run")
+    ps.add_argument("--timeline", default=None, help="write the device's per-op timeline (Parquet, written "
+                    "chunk by chunk as the stream is replayed)")
+    ps.add_argument("--chunk-frames", type=int, default=32,
+                    help="frames traced and replayed per chunk (memory is bounded by a chunk; default 32)")
     ps.add_argument("--timeline-window", type=float, nargs=2, default=(0.0, 5.0), metavar=("START", "END"),
                     help="stream seconds the timeline covers (default 0 5)")
     ps.add_argument("--tech", default=None)

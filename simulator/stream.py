@@ -23,6 +23,7 @@ the reference).
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ from simulator.tracer.events import COLUMN_NAMES, NUMPY_DTYPES, SCHEMA_VERSION
 from simulator.tracer.recorder import Recorder
 from simulator.tracer.synthetic_video import synthetic_frames
 from simulator.tracer.template import EventTable, PhaseTemplate, replication_index, rows_to_columns, value_matrix
-from simulator.tracer.trace_file import Trace
+from simulator.tracer.trace_file import KV_COLUMNS, Trace, TraceChunk
 
 
 def _replicate_layers(block: pd.DataFrame, groups: list[list[int]]) -> pd.DataFrame:
@@ -200,11 +201,24 @@ class StreamTracer:
         self.kv_rows.append((phase, frame, question, step, c.device_slots(), c.tokens_seen, dev_all, offload_all))
 
     def run(self, progress: bool = False) -> Trace:
+        """The whole stream's trace (one chunk)."""
+        (chunk,) = self.chunks(None, progress=progress)
+        return Trace(events=chunk.events, meta=self.meta, kv_tokens=chunk.kv_tokens, recall=self.recall_table())
+
+    def chunks(self, frames_per_chunk: int | None, progress: bool = False) -> Iterator[TraceChunk]:
+        """The stream's events in chunks of ``frames_per_chunk`` frames (None: one chunk), in stream order:
+        a chunk holds its frames' phases and the questions and answers asked after them (the first chunk also
+        the system prompt and the questions before any frame), with the KV table's rows of those phases.
+        The metadata is :meth:`meta_preview` until the last chunk is out, then complete (``self.meta``).
+        Only the current chunk's events are held."""
+        if frames_per_chunk is not None and frames_per_chunk < 1:
+            raise ConfigError("<chunks>", "frames_per_chunk", f"got {frames_per_chunk}; must be >= 1")
         wl, m = self.wl, self.m
+        busy = 0.0  # tracing time, not the consumer's time between chunks
         t0 = time.perf_counter()
         n_frames = wl.stream.frames if m.vision is not None else 0
         sched = _question_schedule(wl, n_frames)
-        vision_block = None
+        self._vision_block = None
         frames_iter = None
         if self.mode == "real" and n_frames:
             frames_iter = synthetic_frames(n_frames, m.vision.image_size, seed=self.seed)
@@ -220,49 +234,92 @@ class StreamTracer:
                                 lambda: self.llm.embed_tokens(self._tokens(n)))
             for qi in sched.get(-1, []):
                 self._question(qi, -1)
-            for f in range(n_frames):
-                t = f / wl.stream.fps
-                # vision encoder: traced once in meta mode (identical every frame), replicated
-                if self.mode == "meta":
-                    if vision_block is None:
-                        self._set_phase("vision", 0, -1, -1, 0.0, m.vision.patches)
-                        img = torch.empty(wl.batch, 3, m.vision.image_size, m.vision.image_size, device="meta")
-                        self._vision(img)
-                        vision_block = self._take(m.vision.layers, llm=False)
-                        if self.templated:  # its columns, codes and expansion over the layers, once
-                            vision_block = (value_matrix(vision_block), self.table.codes(vision_block),
-                                            *replication_index(vision_block["layer"], [list(range(m.vision.layers))]))
-                    if self.templated:
-                        self.table.add(*vision_block, {"phase": "vision", "frame": f, "question": -1, "step": -1,
-                                                       "t_arrival_s": t, "tokens": m.vision.patches})
-                    else:
-                        vb = vision_block.copy()
-                        vb["frame"], vb["t_arrival_s"] = f, t
-                        self.blocks.append(vb)
-                    with context.paused():
-                        tokens = torch.empty(wl.batch, m.tokens_per_frame, m.llm.hidden, device="meta")
-                else:
-                    self._set_phase("vision", f, -1, -1, t, m.vision.patches)
-                    with context.paused():
-                        img = next(frames_iter).unsqueeze(0).expand(wl.batch, -1, -1, -1).contiguous()
-                    tokens = self._vision(img)
-                    self.blocks.append(self._take(m.vision.layers, llm=False))
-                self._llm_phase(("frame_prefill", f, -1, -1, t, m.tokens_per_frame), lambda: tokens)
-                self._record_kv("frame_prefill", f, -1, -1)
-                for qi in sched.get(f, []):
-                    self._question(qi, f)
-                if bar is not None:
-                    bar.update(1)
+        for f in range(n_frames):
+            # the recorder is active only while tracing: the consumer runs between chunks
+            with self.rec, context.activate(self.rec), torch.no_grad():
+                self._frame(f, frames_iter, sched)
+            if bar is not None:
+                bar.update(1)
+            if frames_per_chunk is not None and (f + 1) % frames_per_chunk == 0 and f + 1 < n_frames:
+                chunk = self._take_chunk()
+                busy += time.perf_counter() - t0
+                yield chunk
+                t0 = time.perf_counter()
         if bar is not None:
             bar.close()
+        chunk = self._take_chunk()
+        meta = self.meta_preview()
+        meta["trace_wall_s"] = busy + time.perf_counter() - t0
+        stats: dict[str, float] = {}
+        cells: dict[tuple[str, int, int], float] = {}
+        for group, c in zip(self.layer_groups, self.caches):
+            for key, val in c.policy_stats().items():  # a traced layer stands for every layer of its group
+                stats[key] = stats.get(key, 0) + len(group) * val
+            for (stat, _, head), val in c.policy_cells().items():
+                for layer in group:
+                    cells[(stat, layer, head)] = cells.get((stat, layer, head), 0) + val
+        meta["policy_stats"] = stats
+        meta["policy_cells"] = [{"stat": s, "layer": layer, "head": h, "value": v}
+                                for (s, layer, h), v in sorted(cells.items())]
+        recall = self.recall_table()
+        if recall is not None:
+            meta["attention_recall_mean"] = float(recall["recall"].mean())
+        self.meta = meta
+        yield chunk
+
+    def _frame(self, f: int, frames_iter, sched: dict[int, list[int]]) -> None:
+        """Frame ``f``: the vision encoder, its prefill, then the questions asked after it."""
+        wl, m = self.wl, self.m
+        t = f / wl.stream.fps
+        # vision encoder: traced once in meta mode (identical every frame), replicated
+        if self.mode == "meta":
+            if self._vision_block is None:
+                self._set_phase("vision", 0, -1, -1, 0.0, m.vision.patches)
+                img = torch.empty(wl.batch, 3, m.vision.image_size, m.vision.image_size, device="meta")
+                self._vision(img)
+                vision_block = self._take(m.vision.layers, llm=False)
+                if self.templated:  # its columns, codes and expansion over the layers, once
+                    vision_block = (value_matrix(vision_block), self.table.codes(vision_block),
+                                    *replication_index(vision_block["layer"], [list(range(m.vision.layers))]))
+                self._vision_block = vision_block
+            if self.templated:
+                self.table.add(*self._vision_block, {"phase": "vision", "frame": f, "question": -1, "step": -1,
+                                                     "t_arrival_s": t, "tokens": m.vision.patches})
+            else:
+                vb = self._vision_block.copy()
+                vb["frame"], vb["t_arrival_s"] = f, t
+                self.blocks.append(vb)
+            with context.paused():
+                tokens = torch.empty(wl.batch, m.tokens_per_frame, m.llm.hidden, device="meta")
+        else:
+            self._set_phase("vision", f, -1, -1, t, m.vision.patches)
+            with context.paused():
+                img = next(frames_iter).unsqueeze(0).expand(wl.batch, -1, -1, -1).contiguous()
+            tokens = self._vision(img)
+            self.blocks.append(self._take(m.vision.layers, llm=False))
+        self._llm_phase(("frame_prefill", f, -1, -1, t, m.tokens_per_frame), lambda: tokens)
+        self._record_kv("frame_prefill", f, -1, -1)
+        for qi in sched.get(f, []):
+            self._question(qi, f)
+
+    def _take_chunk(self) -> TraceChunk:
+        """The events and KV rows recorded since the last chunk (then forgotten)."""
         if self.templated:
             events = self.table.frame()
         else:
             events = pd.concat(self.blocks, ignore_index=True) if self.blocks else pd.DataFrame(columns=COLUMN_NAMES)
             events = events[COLUMN_NAMES].astype(NUMPY_DTYPES)
-        kv = pd.DataFrame(self.kv_rows, columns=["phase", "frame", "question", "step", "kv_slots", "tokens_seen",
-                                                 "kv_slots_all_layers", "offload_slots_all_layers"])
-        meta = {
+            self.blocks = []
+        kv = pd.DataFrame(self.kv_rows, columns=KV_COLUMNS)
+        self.kv_rows = []
+        return TraceChunk(events=events, kv_tokens=kv)
+
+    def meta_preview(self) -> dict:
+        """The trace metadata known before tracing (every key the engines read); the policy's statistics and
+        the tracing time come with the last chunk (``self.meta``)."""
+        wl, m = self.wl, self.m
+        n_frames = wl.stream.frames if m.vision is not None else 0
+        return {
             "schema_version": SCHEMA_VERSION,
             "workload": wl.name,
             "model": m.name,
@@ -287,23 +344,8 @@ class StreamTracer:
             "kv_prefill_tokens": wl.kv_prefill_tokens,
             "weight_bytes_llm": _param_bytes(m, wl.precision.bits["weight"]),
             "weight_bytes_vision": _vision_param_bytes(m, wl.precision.bits["weight"]),
-            "trace_wall_s": time.perf_counter() - t0,
+            "trace_wall_s": 0.0,
         }
-        stats: dict[str, float] = {}
-        cells: dict[tuple[str, int, int], float] = {}
-        for group, c in zip(self.layer_groups, self.caches):
-            for key, val in c.policy_stats().items():  # a traced layer stands for every layer of its group
-                stats[key] = stats.get(key, 0) + len(group) * val
-            for (stat, _, head), val in c.policy_cells().items():
-                for layer in group:
-                    cells[(stat, layer, head)] = cells.get((stat, layer, head), 0) + val
-        meta["policy_stats"] = stats
-        meta["policy_cells"] = [{"stat": s, "layer": layer, "head": h, "value": v}
-                                for (s, layer, h), v in sorted(cells.items())]
-        recall = self.recall_table()
-        if recall is not None:
-            meta["attention_recall_mean"] = float(recall["recall"].mean())
-        return Trace(events=events, meta=meta, kv_tokens=kv, recall=recall)
 
     def recall_table(self) -> pd.DataFrame | None:
         """Attention-mass recall per (phase, layer, KV head) measured by the probes (real mode)."""

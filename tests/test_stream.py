@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from simulator.config.workload import KvPolicyConfig, load_workload
@@ -81,3 +82,48 @@ def test_phase_order(tiny_trace, tiny_trace_real, mode):
     ev = (tiny_trace if mode == "meta" else tiny_trace_real).events
     fp = ev[ev["phase"].isin(["vision", "frame_prefill"])]
     assert fp["frame"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("chunk_frames", ["1", "3"])
+def test_stream_command_chunked_equals_whole_trace(root, tmp_path, capsys, chunk_frames):
+    """`vrex stream` replays chunk by chunk; its figures and Chrome timeline equal the whole-trace path's
+    (trace -> simulate -> stream_jobs(ops) -> run_realtime), which it used before."""
+    import json
+
+    from simulator.cli import main
+    from simulator.config.hardware import load_hardware
+    from simulator.engine.realtime import RealtimePolicy, run_realtime, stream_jobs
+    from simulator.engine.simulate import simulate
+    from simulator.results import realtime as rt
+
+    wl_path = tmp_path / "tiny-resv.yaml"
+    wl_path.write_text((root / "workloads" / "tiny.yaml").read_text().replace(
+        "kv_policy:\n  name: full", "kv_policy:\n  name: resv\n  params: {recent_window: 32}")
+        .replace("models/tiny.yaml", str(root / "workloads" / "models" / "tiny.yaml")))
+    assert "resv" in wl_path.read_text()
+    out, tl, tl_pq = tmp_path / "rt", tmp_path / "tl.json", tmp_path / "ops.parquet"
+    assert main(["stream", "--workload", str(wl_path), "--duration-s", "3", "--out", str(out), "--no-progress",
+                 "--timeline-json", str(tl), "--timeline-window", "0", "3", "--timeline", str(tl_pq),
+                 "--chunk-frames", chunk_frames]) == 0
+    capsys.readouterr()
+    got = json.loads((out / "summary.json").read_text())
+    wl = load_workload(wl_path).with_stream(duration_s=3.0)
+    assert wl.kv_policy.name == "resv"
+    tr = trace_workload(wl)
+    hw = load_hardware(root / "hwconfigs" / "vrex8-edge.yaml")
+    res = simulate(tr, hw)
+    jobs = stream_jobs(res.ops, tr.meta)
+    run = run_realtime([jobs], wl.stream.fps, RealtimePolicy())
+    want = json.loads(json.dumps(rt.summary(run, [jobs]), default=float))
+    for k, v in want.items():
+        if isinstance(v, float):
+            assert got[k] == pytest.approx(v, rel=1e-12, nan_ok=True), k
+        elif k != "label":
+            assert got[k] == v, k
+    assert got["frames_arrived"] == 12
+    chrome = rt.chrome_trace(run, [rt.ops_for_timeline(res.ops)], [jobs], window_s=(0.0, 3.0), device=hw.name)
+    got_chrome = json.loads(tl.read_text())
+    assert len(got_chrome["traceEvents"]) == len(chrome["traceEvents"]) > 10
+    for a, b in zip(got_chrome["traceEvents"], chrome["traceEvents"]):
+        assert a["name"] == b["name"] and a.get("ts", 0) == pytest.approx(b.get("ts", 0), rel=1e-12)
+    assert len(pd.read_parquet(tl_pq)) == len(res.ops)

@@ -67,16 +67,24 @@ def run_status(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, dra
                weight_bytes: float, has_offload: bool) -> str:
     """"ok", or why the point cannot run on this platform: the weights alone do not fit DRAM, the KV outgrows
     DRAM with no offload tier to evict it to (out of memory), or the policy offloads KV and there is none."""
+    held = kv_bytes_held(kv_tokens, meta)
+    return status_of(float(held.max()) if held.size else 0.0, bool((ev["kv_tier"].to_numpy() == "offload").any()),
+                     dram_capacity_bytes, weight_bytes, has_offload)
+
+
+def status_of(held_max_bytes: float, offload_tier_used: bool, dram_capacity_bytes: float, weight_bytes: float,
+              has_offload: bool) -> str:
+    """:func:`run_status` from the run's aggregates: the most KV held (bytes) and whether any op uses the
+    offload tier (a stream replayed in chunks keeps these, not the events)."""
     room = dram_capacity_bytes - weight_bytes
     if room < 0:
         return (f"out of memory: the weights ({weight_bytes / 2**30:.1f} GiB) exceed DRAM "
                 f"({dram_capacity_bytes / 2**30:.1f} GiB)")
     if has_offload:
         return "ok"
-    held = kv_bytes_held(kv_tokens, meta)
-    if held.size and held.max() > room:
-        return (f"out of memory: the KV cache reaches {held.max() / 2**30:.2f} GiB, DRAM holds "
+    if held_max_bytes > room:
+        return (f"out of memory: the KV cache reaches {held_max_bytes / 2**30:.2f} GiB, DRAM holds "
                 f"{room / 2**30:.2f} GiB beside the weights, and there is no offload tier")
-    if (ev["kv_tier"].to_numpy() == "offload").any():
+    if offload_tier_used:
         return "not runnable: the KV policy offloads KV but the platform has no offload tier"
     return "ok"

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from simulator.engine.schedule import run_ids
+from simulator.engine.result import SimResult, phase_sums
 
 QUESTION_POLICIES = ("answer_first", "interleave")
 DROP_POLICIES = ("drop_oldest", "skip_new")
@@ -65,35 +65,43 @@ class StreamJobs:
 
 def stream_jobs(ops: pd.DataFrame, meta: dict) -> StreamJobs:
     """Per-job service times from a replay's per-op table (``SimResult.ops``)."""
-    grp = run_ids(ops)
-    g = pd.DataFrame({"grp": grp, "start": ops["start_s"].to_numpy(), "end": ops["end_s"].to_numpy(),
-                      "phase": ops["phase"].to_numpy(), "frame": ops["frame"].to_numpy(),
-                      "question": ops["question"].to_numpy(), "step": ops["step"].to_numpy()})
-    ph = g.groupby("grp", sort=True).agg(start=("start", "min"), end=("end", "max"), phase=("phase", "first"),
-                                         frame=("frame", "first"), question=("question", "first"),
-                                         step=("step", "first"))
-    end = ph["end"].to_numpy()
+    return phase_jobs(phase_sums(ops), meta)
+
+
+def stream_jobs_of(res: SimResult, meta: dict) -> StreamJobs:
+    """:func:`stream_jobs` of a result: from its ops, or from the per-phase sums a chunked replay keeps."""
+    return phase_jobs(res.phases if res.ops.empty and res.phases is not None else phase_sums(res.ops), meta)
+
+
+def phase_jobs(ph: pd.DataFrame, meta: dict) -> StreamJobs:
+    """Per-job service times from the phase instances of a replay (``result.phase_sums``: keys, start_s,
+    end_s in order). A phase's service time is what it adds to the back-to-back timeline."""
+    ph = ph.rename(columns={"start_s": "start", "end_s": "end"})
+    end = ph["end"].to_numpy(np.float64)
     prev = np.concatenate([[0.0], np.maximum.accumulate(end)[:-1]])
-    ph["service"] = np.maximum(end - prev, 0.0)
+    ph = ph.assign(service=np.maximum(end - prev, 0.0))
     n_frames = int(meta.get("frames", 0))
     frame_s = np.zeros(n_frames)
     window: dict = {}
     frames = ph[ph["phase"].isin(["vision", "frame_prefill"])]
-    for f, rows in frames.groupby("frame"):
-        frame_s[int(f)] = rows["service"].sum()
-        window[("frame", int(f))] = (float(rows["start"].min()), float(rows["end"].max()))
+    if len(frames):
+        by = frames.groupby("frame").agg(service=("service", "sum"), start=("start", "min"), end=("end", "max"))
+        frame_s[by.index.to_numpy(np.int64)] = by["service"].to_numpy()
+        window.update({("frame", int(f)): (float(a), float(e))
+                       for f, a, e in zip(by.index, by["start"].to_numpy(), by["end"].to_numpy())})
     questions = meta.get("questions", [])
     q_s, d_s = [], []
+    text = ph[ph["phase"].isin(["question_prefill", "decode"])]
     for qi in range(len(questions)):
-        pre = ph[(ph["question"] == qi) & (ph["phase"] == "question_prefill")]
-        dec = ph[(ph["question"] == qi) & (ph["phase"] == "decode")].sort_values("step")
+        pre = text[(text["question"] == qi) & (text["phase"] == "question_prefill")]
+        dec = text[(text["question"] == qi) & (text["phase"] == "decode")].sort_values("step")
         q_s.append(float(pre["service"].sum()))
         d_s.append(dec["service"].to_numpy())
         if len(pre):
             window[("question", qi)] = (float(pre["start"].min()), float(pre["end"].max()))
-        for _, r in dec.iterrows():
-            window[("decode", qi, int(r["step"]))] = (float(r["start"]), float(r["end"]))
-    prompt = ph[(ph["phase"] == "question_prefill") & (ph["question"] < 0)]
+        for st, a, e in zip(dec["step"].to_numpy(), dec["start"].to_numpy(), dec["end"].to_numpy()):
+            window[("decode", qi, int(st))] = (float(a), float(e))
+    prompt = text[(text["phase"] == "question_prefill") & (text["question"] < 0)]
     return StreamJobs(frame_s=frame_s, question_s=q_s, decode_s=d_s,
                       question_at_s=[float(q["at_s"]) for q in questions], prompt_s=float(prompt["service"].sum()),
                       phase_window=window)

@@ -60,11 +60,17 @@ def _after_deps(t, i, dep_ptr, dep_idx, c1):
 
 @njit(cache=True)
 def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx, n_units, waits_deps,
-            dep_ptr, dep_idx):
+            dep_ptr, dep_idx, n_done, c1_done, cs0, ct0, ut0, final):
     """The replay's recurrence: durations (s) in, per-op times (s) out (read start and end, compute start
     and end, write end; both channels merged as the SimPy replay merges them). Each process (channel
     ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its next step once every flag
-    it waits for is set, starting at the max of its clock and those flags' times."""
+    it waits for is set, starting at the max of its clock and those flags' times.
+
+    Carried state (a replay in chunks, see ``replay_chunks.py``): the first ``n_done`` ops have already run
+    (computed at ``c1_done``, nothing left to load; their units must be outside ``[0, n_units)``), the
+    channels start from ``cs0`` / ``ct0`` and the executors from the clocks ``ut0``. Unless ``final``, each
+    channel stops before the write-back of the last op (in the whole program it follows the next op's
+    read). The processes' end states come back with the times."""
     n = compute.shape[0]
     read_start = np.full(n, np.inf)
     read_end = np.zeros(n)
@@ -74,6 +80,9 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
     comp_done = np.zeros(n, dtype=np.uint8)
     dram_loaded = np.zeros(n, dtype=np.uint8)
     link_loaded = np.zeros(n, dtype=np.uint8)
+    for i in range(n_done):  # ops run before: computed, loaded
+        comp_done[i] = 1
+        c1[i] = c1_done[i]
     for i in range(n):  # nothing to load on a channel counts as loaded
         if not reads[i] > 0:
             dram_loaded[i] = 1
@@ -96,13 +105,12 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
             order[fill[u]] = i
             fill[u] += 1
     upos = ustart[:n_units].copy()  # next op of each unit (position in ``order``)
-    ut = np.zeros(n_units)  # each executor's clock (s)
+    ut = ut0.copy()  # each executor's clock (s)
 
     # channel states: [next op, sub-step (0: its read, 1: the previous op's write), last reader, second-last]
-    cs = np.zeros((2, 4), dtype=np.int64)
-    cs[:, 2] = -1
-    cs[:, 3] = -1
-    ct = np.zeros(2)  # each channel's clock (s)
+    cs = cs0.copy()
+    ct = ct0.copy()  # each channel's clock (s)
+    stop = n + 1 if final else n  # not final: the last op's write-back waits for the next chunk's first read
 
     moved = True
     while moved:
@@ -114,7 +122,7 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
                 rd, wr, loaded, use_lat = link_reads, link_writes, link_loaded, True
             i, sub, last, second = cs[ch, 0], cs[ch, 1], cs[ch, 2], cs[ch, 3]
             t = ct[ch]
-            while i <= n:
+            while i < stop:
                 if sub == 0:
                     if i < n and rd[i] > 0:
                         # a free buffer slot: the second-last op this channel loaded has computed
@@ -183,7 +191,15 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
     for i in range(n):
         if c0[i] < read_start[i]:
             read_start[i] = c0[i]
-    return read_start, read_end, c0, c1, write_end
+    return read_start, read_end, c0, c1, write_end, cs, ct, ut, int((ustart[1:] - upos).sum())
+
+
+def initial_state(n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channel states, channel clocks and executor clocks before any op (see ``_kernel``)."""
+    cs = np.zeros((2, 4), dtype=np.int64)
+    cs[:, 2] = -1
+    cs[:, 3] = -1
+    return cs, np.zeros(2), np.zeros(int(n_units))
 
 
 def replay_compiled_csr(read_s, compute_s, write_s, unit_idx, dep_ptr, dep_idx, n_units: int, *,
@@ -198,7 +214,8 @@ def replay_compiled_csr(read_s, compute_s, write_s, unit_idx, dep_ptr, dep_idx, 
     dep_idx = np.ascontiguousarray(dep_idx, dtype=np.int64)
     if len(dep_ptr) != n + 1 or (len(dep_idx) and (dep_idx.min() < 0 or dep_idx.max() >= n)):
         raise ValueError("dependencies must be CSR arrays of n + 1 offsets and op indices in [0, n)")
-    read_start, read_end, c0, c1, write_end = _kernel(
+    cs0, ct0, ut0 = initial_state(n_units)
+    read_start, read_end, c0, c1, write_end, *_ = _kernel(
         f64(read_s), f64(write_s),
         zeros if link_read_s is None else f64(link_read_s),
         zeros if link_write_s is None else f64(link_write_s),
@@ -206,7 +223,7 @@ def replay_compiled_csr(read_s, compute_s, write_s, unit_idx, dep_ptr, dep_idx, 
         f64(compute_s), np.ascontiguousarray(unit_idx, dtype=np.int64), int(n_units),
         np.zeros(n, dtype=np.bool_) if read_waits_deps is None else np.ascontiguousarray(read_waits_deps,
                                                                                           dtype=np.bool_),
-        dep_ptr, dep_idx)
+        dep_ptr, dep_idx, 0, np.zeros(0), cs0, ct0, ut0, True)
     return {"read_start": read_start, "read_end": read_end, "compute_start": c0, "compute_end": c1,
             "write_end": write_end}
 

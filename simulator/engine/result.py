@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 # "offload" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU and WTU; "noc" the
@@ -38,7 +39,31 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     peak_power_per_core_w: dict[str, float] = field(default_factory=dict)  # blocks at rated activity (peak_power.py)
     assumptions: list[dict] = field(default_factory=list)  # table entries the numbers rest on (Platform.assumptions)
     status: str = "ok"  # "ok", or why the point cannot run (e.g. "out of memory"): then ``ops`` is empty
+    # a stream replayed in chunks (``simulate.ChunkedSim``) keeps aggregates instead of ``ops`` (then empty):
+    phases: pd.DataFrame | None = None  # phase_sums of every phase instance, in order
+    unit_sums: pd.DataFrame | None = None  # per unit: summed compute_s, dram_s, link_*_s and e_<part>_pj
+    n_ops: int = 0  # ops replayed
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+PHASE_KEYS = ["phase", "frame", "question", "step"]
+
+
+def phase_sums(ops: pd.DataFrame) -> pd.DataFrame:
+    """One row per phase instance (a run of consecutive ops with the same ``PHASE_KEYS``; phases do not
+    interleave): its keys, summed dynamic energy (``e_<part>_pj``), DRAM and offload bytes, its first op's
+    start and last op's end (s)."""
+    parts = [f"e_{p}_pj" for p in ENERGY_PARTS if p != "leakage"]
+    if ops.empty:
+        return pd.DataFrame(columns=PHASE_KEYS + parts + ["end_s", "dram_bytes", "offload_bytes", "start_s"])
+    keys = ops[PHASE_KEYS]
+    change = (keys != keys.shift()).any(axis=1).to_numpy()
+    gid = np.cumsum(change) - 1
+    agg = {p: "sum" for p in parts}
+    agg.update({"end_s": "max", "dram_bytes": "sum", "offload_bytes": "sum", "start_s": "min"})
+    g = ops.groupby(gid, sort=False).agg(agg)
+    first = ops.groupby(gid, sort=False)[PHASE_KEYS].first()
+    return pd.concat([first, g], axis=1).reset_index(drop=True)

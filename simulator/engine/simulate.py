@@ -1,6 +1,17 @@
-"""One simulation path for every platform: trace -> op costs -> replay -> per-op results."""
+"""One simulation path for every platform: trace -> op costs -> replay -> per-op results.
+
+:func:`simulate` replays a whole trace and keeps every op's row. :class:`ChunkedSim` replays a stream chunk
+by chunk (``StreamTracer.chunks``: runs of frames in order) with the same times, keeping per-phase and per-unit
+aggregates instead of the ops (memory bounded by a chunk, whatever the stream's length) and writing the
+per-op timeline to Parquet as it goes when asked; :func:`simulate` is its reference
+(tests/engine/test_chunked.py).
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -9,18 +20,67 @@ from simulator.config.hardware import AcceleratorConfig, GpuConfig
 from simulator.config.tech import TechTable
 from simulator.engine.accelerator import AcceleratorPlatform
 from simulator.engine.gpu import GpuPlatform
-from simulator.engine.kv_memory import check_capacity, offload_share_per_op, run_status
+from simulator.engine.kv_memory import (
+    KvCapacity,
+    check_capacity,
+    kv_bytes_held,
+    offload_share_per_op,
+    run_status,
+    status_of,
+)
 from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform, names_column
 from simulator.engine.replay import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
-from simulator.engine.result import SimResult
-from simulator.tracer.trace_file import Trace
+from simulator.engine.replay_chunks import ChunkReplay
+from simulator.engine.result import SimResult, phase_sums
+from simulator.tracer.trace_file import Trace, TraceChunk
 
 PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config kind -> platform
+# the per-op timeline's columns (``vrex simulate --timeline``, ``vrex stream --timeline``; a GPU has no
+# read_s / write_s)
+TIMELINE_COLUMNS = ["phase", "frame", "question", "step", "layer", "op", "kind", "unit", "start_s", "end_s",
+                    "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "link_read_s", "link_write_s",
+                    "dram_bytes", "bound"]
+STRING_COLUMNS = ("phase", "op", "kind", "kv_tier")  # the trace's string columns
+UNIT_SUM_COLUMNS = ["compute_s", "dram_s", "link_read_s", "link_write_s"]  # summed per unit (+ e_<part>_pj)
 
 
 def build_platform(hw: AcceleratorConfig | GpuConfig, tech: TechTable | None = None) -> Platform:
     return PLATFORMS[hw.kind](hw, tech)
+
+
+def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None, meta: dict) -> Platform:
+    p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
+    if isinstance(p, GpuPlatform):
+        p.for_trace(meta)
+    return p
+
+
+def _base(p: Platform) -> dict:
+    """The run-level facts of a platform that every result carries."""
+    return dict(hardware=p.name, kind=p.kind, area_mm2=p.area_mm2(), area_per_core_mm2=p.area_per_core_mm2(),
+                peak_tflops=p.peak_flops / 1e12, cores=p.cores, leakage_mw_per_mm2=p.tech.leakage_mw_per_mm2()
+                if p.kind == "accelerator" else 0.0, peak_power_per_core_w=p.peak_power_per_core_w(),
+                assumptions=p.assumptions())
+
+
+def _weight_bytes(meta: dict) -> float:
+    return meta.get("weight_bytes_llm", 0) + meta.get("weight_bytes_vision", 0)
+
+
+def _ops_table(ev: pd.DataFrame, costs: pd.DataFrame, t: dict[str, np.ndarray], share: np.ndarray) -> pd.DataFrame:
+    """The per-op result rows: trace keys, costs and replayed times; ops moving evicted KV are capacity-bound."""
+    ops = pd.concat([ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].reset_index(drop=True),
+                     costs.reset_index(drop=True)], axis=1)
+    ops["compute_start_s"] = t["compute_start"]
+    ops["compute_end_s"] = t["compute_end"]
+    ops["start_s"] = np.minimum(t["read_start"], t["compute_start"])
+    ops["end_s"] = np.maximum(t["compute_end"], t["write_end"])
+    ops["mem_s"] = ops["dram_s"] + ops["link_read_s"] + ops["link_write_s"]
+    bound = np.where(ops["compute_s"].to_numpy() >= ops["mem_s"].to_numpy(), 0, 1)
+    bound[(np.asarray(share) > 0) & (ops["offload_bytes"].to_numpy() > 0)] = 2
+    ops["bound"] = names_column(bound, ("compute", "bandwidth", "capacity"), str)
+    return ops
 
 
 def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None, *,
@@ -32,15 +92,10 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     comes back with its ``status`` and no ops."""
     if engine not in REPLAY_ENGINES:
         raise ValueError(f"unknown replay engine {engine!r}; known: {', '.join(REPLAY_ENGINES)}")
-    p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
-    if isinstance(p, GpuPlatform):
-        p.for_trace(trace.meta)
+    p = _platform(hw, tech, trace.meta)
     ev = trace.events
-    weight_bytes = trace.meta.get("weight_bytes_llm", 0) + trace.meta.get("weight_bytes_vision", 0)
-    base = dict(hardware=p.name, kind=p.kind, area_mm2=p.area_mm2(), area_per_core_mm2=p.area_per_core_mm2(),
-                peak_tflops=p.peak_flops / 1e12, cores=p.cores, leakage_mw_per_mm2=p.tech.leakage_mw_per_mm2()
-                if p.kind == "accelerator" else 0.0, peak_power_per_core_w=p.peak_power_per_core_w(),
-                assumptions=p.assumptions())
+    weight_bytes = _weight_bytes(trace.meta)
+    base = _base(p)
     status = run_status(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes, p.has_offload)
     if status != "ok":
         return SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
@@ -50,32 +105,147 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     unit_idx = p.unit_index(costs["unit"])
     t = replay_trace(ev, p.durations(costs), unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch,
                      engine=engine)
-    ops = pd.concat([ev[["phase", "frame", "question", "step", "layer", "op", "kind"]].copy(), costs], axis=1)
-    ops["compute_start_s"] = t["compute_start"]
-    ops["compute_end_s"] = t["compute_end"]
-    ops["start_s"] = np.minimum(t["read_start"], t["compute_start"])
-    ops["end_s"] = np.maximum(t["compute_end"], t["write_end"])
-    ops["mem_s"] = ops["dram_s"] + ops["link_read_s"] + ops["link_write_s"]
-    ops["bound"] = names_column(np.where(ops["compute_s"] >= ops["mem_s"], 0, 1), ("compute", "bandwidth"),
-                                str)
+    ops = _ops_table(ev, costs, t, share)
     cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
     notes = []
     if cap.overflow_frame is not None:
         notes.append(p.overflow_note(cap, share))
-        ops.loc[(share > 0) & (ops["offload_bytes"] > 0), "bound"] = "capacity"
     total = float(ops["end_s"].max()) if len(ops) else 0.0
     return SimResult(ops=ops, leakage_w=p.leakage_w(), total_s=total, notes=notes, capacity=cap.as_dict(),
-                     utilisation=utilisation(p, ops, total), **base)
+                     utilisation=utilisation(p, ops.groupby("unit")["compute_s"].sum(), ops["dram_s"].sum(),
+                                             (ops["link_read_s"] + ops["link_write_s"]).sum(), total), n_ops=len(ops),
+                     **base)
 
 
-def utilisation(p: Platform, ops: pd.DataFrame, total_s: float) -> dict[str, float]:
-    """Busy share of the run for each compute unit (its compute time), DRAM and the offload link (their
-    transfer time); units that only move KV are counted on the link."""
+def utilisation(p: Platform, compute_s_by_unit: pd.Series, dram_s: float, link_s: float, total_s: float
+                ) -> dict[str, float]:
+    """Busy share of the run for each compute unit (its summed compute time), DRAM and the offload link (their
+    summed transfer time); units that only move KV are counted on the link."""
     if total_s <= 0:
         return {}
     movers = {u.name for u in p.units if set(u.kinds) <= set(TRANSFER_KINDS)}
-    busy = ops.groupby("unit")["compute_s"].sum() / total_s
+    busy = compute_s_by_unit / total_s
     out = {u: float(v) for u, v in busy.items() if u not in movers}
-    out["dram"] = float(ops["dram_s"].sum() / total_s)
-    out["offload_link"] = float((ops["link_read_s"] + ops["link_write_s"]).sum() / total_s)
+    out["dram"] = float(dram_s / total_s)
+    out["offload_link"] = float(link_s / total_s)
     return out
+
+
+class ChunkedSim:
+    """:func:`simulate` fed a stream chunk by chunk (:meth:`feed`, then :meth:`finish`), with memory bounded
+    by a chunk: the result keeps per-phase sums (``SimResult.phases``) and per-unit sums
+    (``SimResult.unit_sums``), not the ops (``SimResult.ops`` is empty). ``meta``: the trace's metadata
+    (``StreamTracer.meta_preview()`` is enough); ``timeline``: a Parquet file the per-op timeline
+    (``TIMELINE_COLUMNS``) is written to, chunk by chunk. The compiled replay only."""
+
+    def __init__(self, meta: dict, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None, *,
+                 timeline: str | Path | None = None):
+        self.meta = meta
+        self.p = p = _platform(hw, tech, meta)
+        self.weight_bytes = _weight_bytes(meta)
+        self.room = p.dram.capacity_bytes - self.weight_bytes
+        self.replay = ChunkReplay(max(p.executors.values()) + 1, prefetch=p.prefetch)
+        self.held_max, self.offload_tier_used, self.failed = 0.0, False, self.room < 0
+        self.overflow_frame: int | None = None
+        self.share_max = 0.0
+        self.pending: tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None = None  # awaiting its times
+        self.phases: list[pd.DataFrame] = []
+        self.unit_sums: pd.DataFrame | None = None
+        self.total_s, self.n_ops = 0.0, 0
+        self.timeline = Path(timeline) if timeline is not None else None
+        self._writer = None
+
+    def feed(self, chunk: TraceChunk) -> None:
+        """Cost and replay the next chunk (the previous chunk's ops are then final and aggregated)."""
+        p, meta = self.p, self.meta
+        # the string columns as numpy object arrays once (the cost models and the schedule read them as numpy
+        # many times over; from Arrow-backed strings each read is a conversion)
+        ev = chunk.events.assign(**{c: pd.Series(chunk.events[c].to_numpy(dtype=object), dtype=object,
+                                                 index=chunk.events.index)
+                                    for c in STRING_COLUMNS if c in chunk.events})
+        held = kv_bytes_held(chunk.kv_tokens, meta)
+        if held.size:
+            self.held_max = max(self.held_max, float(held.max()))
+            over = np.flatnonzero(held > self.room)
+            if over.size and self.overflow_frame is None:
+                self.overflow_frame = int(chunk.kv_tokens["frame"].iloc[over[0]])
+        self.offload_tier_used |= bool((ev["kv_tier"].to_numpy() == "offload").any())
+        if not p.has_offload and (self.held_max > self.room or self.offload_tier_used):
+            self.failed = True
+        if self.failed or not len(ev):  # a point that cannot run: only its status is kept from here on
+            return
+        share = offload_share_per_op(ev, chunk.kv_tokens, meta, self.room)
+        if len(share):
+            self.share_max = max(self.share_max, float(share.max()))
+        costs = p.op_costs(ev, share)
+        unit_idx = costs["unit"].map(p.executors).to_numpy(np.int64)
+        done = self.replay.feed(ev, p.durations(costs), unit_idx)
+        self._close(done)
+        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], costs, share)
+
+    def _close(self, times: dict[str, np.ndarray] | None) -> None:
+        """The pending chunk's ops with their final times: aggregated, and written to the timeline."""
+        if times is None or self.pending is None:
+            return
+        ops = _ops_table(*self.pending[:2], times, self.pending[2])
+        self.pending = None
+        self.phases.append(phase_sums(ops))
+        sums = ops.groupby("unit")[UNIT_SUM_COLUMNS + [c for c in ops.columns if c.startswith("e_")]].sum()
+        self.unit_sums = sums if self.unit_sums is None else self.unit_sums.add(sums, fill_value=0.0)
+        self.total_s = max(self.total_s, float(ops["end_s"].max()))
+        self.n_ops += len(ops)
+        if self.timeline is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(ops[[c for c in TIMELINE_COLUMNS if c in ops]], preserve_index=False)
+            if self._writer is None:  # written beside the output, renamed to it once complete (finish)
+                self.timeline.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = pq.ParquetWriter(self._partial(), table.schema.remove_metadata(), compression="zstd")
+            self._writer.write_table(table.cast(self._writer.schema))
+
+    def finish(self) -> SimResult:
+        """The run's result (aggregates only; see the class docstring)."""
+        p = self.p
+        base = _base(p)
+        status = status_of(self.held_max, self.offload_tier_used, p.dram.capacity_bytes, self.weight_bytes,
+                           p.has_offload)
+        if status != "ok":
+            self._close_writer(keep=False)  # no timeline for a point that cannot run
+            return SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
+                             **base)
+        self._close(self.replay.finish())
+        self._close_writer()
+        cap = KvCapacity(self.room, self.held_max, self.overflow_frame,
+                         None if self.overflow_frame is None else self.overflow_frame / self.meta["fps"])
+        notes = [] if cap.overflow_frame is None else [p.overflow_note(cap, np.array([self.share_max]))]
+        phases = pd.concat(self.phases, ignore_index=True) if self.phases else phase_sums(pd.DataFrame())
+        phases["phase"] = phases["phase"].astype("str")  # the trace's string dtype (fed as objects, see feed)
+        unit_sums = self.unit_sums if self.unit_sums is not None else pd.DataFrame(columns=UNIT_SUM_COLUMNS)
+        return SimResult(ops=pd.DataFrame(), leakage_w=p.leakage_w(), total_s=self.total_s, notes=notes,
+                         capacity=cap.as_dict(), phases=phases,
+                         utilisation=utilisation(p, unit_sums["compute_s"], unit_sums["dram_s"].sum(),
+                                                 (unit_sums["link_read_s"] + unit_sums["link_write_s"]).sum(),
+                                                 self.total_s),
+                         unit_sums=unit_sums, n_ops=self.n_ops, **base)
+
+    def _partial(self) -> Path:
+        return self.timeline.with_name(f".{self.timeline.name}.partial-{os.getpid()}")
+
+    def _close_writer(self, keep: bool = True) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            if keep:
+                os.replace(self._partial(), self.timeline)
+            else:
+                self._partial().unlink()
+
+
+def simulate_chunks(meta: dict, chunks: Iterable[TraceChunk], hw: AcceleratorConfig | GpuConfig | Platform,
+                    tech: TechTable | None = None, *, timeline: str | Path | None = None) -> SimResult:
+    """:class:`ChunkedSim` over ``chunks`` (e.g. ``StreamTracer.chunks(n)``; ``meta`` its ``meta_preview()``)."""
+    sim = ChunkedSim(meta, hw, tech, timeline=timeline)
+    for chunk in chunks:
+        sim.feed(chunk)
+    return sim.finish()

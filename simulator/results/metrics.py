@@ -12,26 +12,18 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
-from simulator.engine.result import ENERGY_PARTS, SimResult
+from simulator.engine.result import ENERGY_PARTS, PHASE_KEYS, SimResult, phase_sums
 
-PHASE_KEYS = ["phase", "frame", "question", "step"]
 DYN_PARTS = [p for p in ENERGY_PARTS if p != "leakage"]
 
 
 def phase_table(res: SimResult) -> pd.DataFrame:
-    """One row per phase instance: keys, latency_s, energy_j and energy by part (J)."""
-    ops = res.ops
-    if ops.empty:
+    """One row per phase instance: keys, latency_s, energy_j and energy by part (J). From the per-op table, or
+    from the per-phase sums a stream replayed in chunks keeps (the same figures)."""
+    g = res.phases if res.ops.empty and res.phases is not None else phase_sums(res.ops)
+    if g.empty:
         return pd.DataFrame(columns=PHASE_KEYS + ["latency_s", "energy_j"])
-    # consecutive ops of the same phase instance form one group (phases do not interleave)
-    keys = ops[PHASE_KEYS]
-    change = (keys != keys.shift()).any(axis=1).to_numpy()
-    gid = np.cumsum(change) - 1
-    agg = {f"e_{p}_pj": "sum" for p in DYN_PARTS}
-    agg.update({"end_s": "max", "dram_bytes": "sum", "offload_bytes": "sum"})
-    g = ops.groupby(gid, sort=False).agg(agg)
-    first = ops.groupby(gid, sort=False)[PHASE_KEYS].first()
-    g = pd.concat([first, g], axis=1)
+    g = g.drop(columns=["start_s"])
     end = g["end_s"].to_numpy()
     prev = np.concatenate([[0.0], np.maximum.accumulate(end)[:-1]])
     g["latency_s"] = np.maximum(end - prev, 0.0)
@@ -158,7 +150,10 @@ def chip_blocks(res: SimResult) -> dict:
         if block not in area and (col is None or block.startswith("dre_")):
             continue
         dyn = 0.0
-        if col is not None:
+        if col is not None and ops.empty and res.unit_sums is not None:  # a stream replayed in chunks
+            sums = res.unit_sums[col]
+            dyn = float(sums.sum() if unit is None else sums.get(unit, 0.0)) * 1e-12
+        elif col is not None:
             sel = ops[col] if unit is None else ops.loc[ops["unit"] == unit, col]
             dyn = float(sel.sum()) * 1e-12
         power[block] = dyn / total + area.get(block, 0.0) * res.leakage_mw_per_mm2 * 1e-3

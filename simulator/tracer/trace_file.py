@@ -45,6 +45,19 @@ class Trace:
     recall: pd.DataFrame | None = None  # real mode with probes: attention-mass recall per step
 
 
+KV_COLUMNS = ["phase", "frame", "question", "step", "kv_slots", "tokens_seen", "kv_slots_all_layers",
+              "offload_slots_all_layers"]  # the per-phase KV table (``Trace.kv_tokens``)
+
+
+@dataclass
+class TraceChunk:
+    """A run of a stream's frames (with the questions asked after them): their events and KV-table rows, in
+    stream order (``StreamTracer.chunks``); the trace is the chunks' concatenation."""
+
+    events: pd.DataFrame
+    kv_tokens: pd.DataFrame
+
+
 META_KEY = b"vrex.meta"
 KV_KEY = b"vrex.kv_tokens"
 KV_PHASES = PHASES + ("kv_prefill",)  # the KV table also records a pre-computed cache (kv_prefill_tokens)

@@ -8,18 +8,20 @@ from analysis.bench import main
 
 
 def test_bench_prints_headline_lines(capsys):
-    assert main(["--workload", "workloads/tiny.yaml", "--duration-s", "3", "2", "--replay-max-s", "2"]) == 0
+    assert main(["--workload", "workloads/tiny.yaml", "--gpu-workload", "workloads/tiny.yaml",
+                 "--duration-s", "3", "2", "--chunk-frames", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
-    starts = [i for i, line in enumerate(out) if line.startswith("workload tiny")]
-    assert len(starts) == 2
-    first = out[starts[0] + 1:starts[1]]
-    assert re.fullmatch(r"trace \(meta\): [0-9.]+ s wall, [0-9,]+ events", first[0])
-    assert first[1].startswith("replay (accel): skipped") and first[2].startswith("replay (gpu): skipped")
-    assert re.fullmatch(r"peak memory: [0-9,]+ MiB", first[3])
-    second = out[starts[1] + 1:]
-    assert re.fullmatch(r"replay \(accel\): [0-9.]+ s wall", second[1])
-    assert re.fullmatch(r"replay \(gpu\): [0-9.]+ s wall", second[2])
-    events = [int(re.search(r"([0-9,]+) events", block[0]).group(1).replace(",", "")) for block in (first, second)]
+    starts = [i for i, line in enumerate(out) if line.startswith("trace (meta)")]
+    assert starts == [0, starts[1]] and starts[1] > 4
+    blocks = [out[:starts[1]], out[starts[1]:]]
+    for block in blocks:
+        assert re.fullmatch(r"trace \(meta\): [0-9.]+ s wall, [0-9,]+ events", block[0])
+        assert re.fullmatch(r"replay \(accel\): [0-9.]+ s wall", block[1])
+        assert re.fullmatch(r"replay \(gpu\): [0-9.]+ s wall", block[2])
+        assert re.fullmatch(r"peak memory: [0-9,]+ MiB", block[3])
+        assert any("events/s" in line for line in block[4:]) and sum("ops/s" in line for line in block[4:]) == 2
+        assert any(line.startswith("  stream: workload tiny") for line in block)
+    events = [int(re.search(r"([0-9,]+) events", block[0]).group(1).replace(",", "")) for block in blocks]
     assert events[0] > events[1] > 0  # the 3-s stream has more frames than the 2-s one
     sweep = [line for line in out if line.startswith("sweep: ")]
     assert len(sweep) == 1 and out[-2] == sweep[0]
