@@ -178,7 +178,7 @@ class ChunkedSim:
         if len(share):
             self.share_max = max(self.share_max, float(share.max()))
         costs = p.op_costs(ev, share)
-        unit_idx = costs["unit"].map(p.executors).to_numpy(np.int64)
+        unit_idx = p.unit_index(costs["unit"])
         done = self.replay.feed(ev, p.durations(costs), unit_idx)
         self._close(done)
         self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], costs, share)
