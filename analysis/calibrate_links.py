@@ -471,6 +471,8 @@ def plot(rows: list[Row], path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
+    from analysis.plots import save_png
+
     fig, axes = plt.subplots(1, len(COMPONENTS), figsize=(13, 4.2))
     styles = {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange"), "other drive": ("^", "tab:gray"),
               "oracle": ("x", "tab:green")}
@@ -493,11 +495,7 @@ def plot(rows: list[Row], path: Path) -> Path:
         ax.legend(fontsize=7, loc="upper left")
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_minor_formatter(NullFormatter())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def main(argv=None) -> int:

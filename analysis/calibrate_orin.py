@@ -565,6 +565,8 @@ def plot(rows: list[Row], path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
+    from analysis.plots import save_png
+
     comps = components()
     fig, axes = plt.subplots(1, len(comps), figsize=(4.2 * len(comps), 4.4), squeeze=False)
     styles = {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange")}
@@ -589,11 +591,7 @@ def plot(rows: list[Row], path: Path) -> Path:
             axis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("GPU model vs published measurements (decode, prefill); dotted: +-10%", fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def _flow(p) -> str:

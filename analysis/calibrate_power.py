@@ -362,6 +362,8 @@ def plot(rows: list[Row], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from analysis.plots import save_png
+
     fig, ax = plt.subplots(figsize=(5.5, 5.0))
     for role, (marker, color) in {"fit": ("o", "tab:blue"), "held out": ("s", "tab:orange")}.items():
         sel = [r for r in rows if r.point.role == role]
@@ -375,11 +377,7 @@ def plot(rows: list[Row], path: Path) -> Path:
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured average power (W)", ylabel="model (W)",
            title="GPU power model vs A100 LLM decode (ML.ENERGY v1)")
     ax.legend(fontsize=8, loc="upper left")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def main(argv=None) -> int:

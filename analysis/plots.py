@@ -57,6 +57,15 @@ def _save(fig, out: Path, name: str, tight: bool = True) -> list[Path]:
     return paths
 
 
+def save_png(fig, path: Path, dpi: int = 150) -> Path:
+    """Write ``fig`` (tight layout) as one PNG at ``path``, creating its folder; the figure is closed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def _load_run(d: Path) -> dict:
     return {"dir": d, "report": json.loads((d / "report.json").read_text()),
             "run": json.loads((d / "run.json").read_text()),

@@ -129,6 +129,24 @@ def test_chunked_status_without_offload_tier(tiny_workload, vrex8_hw, case, tmp_
     assert not list(tmp_path.iterdir())  # no timeline (nor a partial one) for a point that cannot run
 
 
+def _with_cost_columns(ev: pd.DataFrame) -> pd.DataFrame:
+    """A synthetic schedule table completed for replay_trace, whose per-trace plan also reads the cost columns
+    (zeros here) and the KV tier."""
+    full = ev.assign(**{c: 0 for c in OpArrays.INT_COLS + OpArrays.FLOAT_COLS if c not in ev})
+    return full if "kv_tier" in full else full.assign(kv_tier="device")
+
+
+def _feed_in_cuts(r: ChunkReplay, ev: pd.DataFrame, d: Durations, units: np.ndarray, cuts) -> dict:
+    """Feed ``ev`` to ``r`` in the chunks between consecutive ``cuts``; the times of every op, in trace order."""
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        got = r.feed(ev.iloc[a:b].reset_index(drop=True), d.take(np.arange(a, b)), units[a:b])
+        if got is not None:
+            out.append(got)
+    out.append(r.finish())
+    return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+
+
 def test_chunk_replay_matches_one_call():
     """ChunkReplay on a synthetic one-unit-per-op program split anywhere at a phase boundary: same times as
     feeding it whole (carried clocks, buffer slots and the deferred last write-back)."""
@@ -145,18 +163,9 @@ def test_chunk_replay_matches_one_call():
     units = rng.integers(0, 3, n)
 
     def run(cuts):
-        r = ChunkReplay(3, prefetch=True)
-        out = []
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            got = r.feed(ev.iloc[a:b].reset_index(drop=True), d.take(np.arange(a, b)), units[a:b])
-            if got is not None:
-                out.append(got)
-        out.append(r.finish())
-        return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+        return _feed_in_cuts(ChunkReplay(3, prefetch=True), ev, d, units, cuts)
 
-    # the reference: one call of the compiled replay (its per-trace plan reads the cost columns: zeros here)
-    full = ev.assign(**{c: 0 for c in OpArrays.INT_COLS + OpArrays.FLOAT_COLS if c not in ev})
-    whole = replay_trace(full, d, units, 3, prefetch=True)
+    whole = replay_trace(_with_cost_columns(ev), d, units, 3, prefetch=True)
     for cuts in ([0, per, n], list(range(0, n + 1, per)), [0, 5 * per, 6 * per, n]):
         got = run(cuts)
         for k, v in whole.items():
@@ -207,21 +216,12 @@ def _programs(draw):
 def test_chunk_replay_equals_replay_trace_on_random_programs(program):
     """Any cut of a program at phase boundaries replays to the whole program's times, bit for bit."""
     ev, d, units, n_units, cuts, prefetch = program
-    full = ev.assign(**{c: 0 for c in OpArrays.INT_COLS + OpArrays.FLOAT_COLS if c not in ev})
-    if "kv_tier" not in full:
-        full["kv_tier"] = "device"
-    want = replay_trace(full, d, units, n_units, prefetch=prefetch, engine="compiled")
+    want = replay_trace(_with_cost_columns(ev), d, units, n_units, prefetch=prefetch, engine="compiled")
     one_unit = (units == units[0]).all() and not any(a.any() for a in (d.read_s, d.write_s, d.link_read_s,
                                                                         d.link_write_s))
-    r = ChunkReplay(n_units, prefetch=prefetch)
-    out = []
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        got = r.feed(ev.iloc[a:b].reset_index(drop=True), d.take(np.arange(a, b)), units[a:b])
-        if got is not None:
-            out.append(got)
-    out.append(r.finish())
+    times = _feed_in_cuts(ChunkReplay(n_units, prefetch=prefetch), ev, d, units, cuts)
     for k, v in want.items():
-        got = np.concatenate([o[k] for o in out])
+        got = times[k]
         if one_unit:  # replay_trace sums one unit's times directly (start = end - duration): equal to rounding
             np.testing.assert_allclose(got, v, rtol=RTOL, atol=1e-12, err_msg=k)
         else:
