@@ -14,7 +14,7 @@ from pathlib import Path
 from simulator import __version__
 from simulator.config.schema import check_field, spec
 from simulator.errors import ConfigError, VrexError
-from simulator.safe_io import check_output_path
+from simulator.safe_io import OutputError, check_output_path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -303,10 +303,15 @@ def cmd_stream(args) -> int:
         timeline = Path(tmp_dir.name) / "timeline.parquet"
     sim = ChunkedSim(tracer.meta_preview(), hw, tech, timeline=timeline)
     kv_rows = []
-    for chunk in tracer.chunks(args.chunk_frames, progress=_progress(args)):
-        sim.feed(chunk)
-        kv_rows.append(chunk.kv_tokens)
-    res = sim.finish()
+    try:
+        for chunk in tracer.chunks(args.chunk_frames, progress=_progress(args)):
+            sim.feed(chunk)
+            kv_rows.append(chunk.kv_tokens)
+        res = sim.finish()
+    except OSError as exc:  # the timeline's file is written as the replay goes
+        if timeline is None:
+            raise
+        raise OutputError(f"--timeline: {timeline}: {exc.strerror or type(exc).__name__}") from None
     kv_tokens = pd.concat(kv_rows, ignore_index=True)
     if not res.ok:
         print(f"{hw.name}: {res.status}")

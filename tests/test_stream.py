@@ -127,3 +127,23 @@ def test_stream_command_chunked_equals_whole_trace(root, tmp_path, capsys, chunk
     for a, b in zip(got_chrome["traceEvents"], chrome["traceEvents"]):
         assert a["name"] == b["name"] and a.get("ts", 0) == pytest.approx(b.get("ts", 0), rel=1e-12)
     assert len(pd.read_parquet(tl_pq)) == len(res.ops)
+
+
+def test_stream_timeline_write_failure_is_one_line(root, tmp_path, capsys, monkeypatch):
+    """The per-op timeline is written while the stream replays; a write that fails then (a full disk) ends the
+    command with one line naming --timeline and the path, not a traceback."""
+    import pyarrow.parquet as pq
+
+    from simulator.cli import main
+
+    class FullDisk:
+        def __init__(self, *a, **k):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "ParquetWriter", FullDisk)
+    tl = tmp_path / "ops.parquet"
+    assert main(["stream", "--workload", str(root / "workloads" / "tiny.yaml"), "--duration-s", "3", "--out",
+                 str(tmp_path / "rt"), "--no-progress", "--no-bisect", "--timeline", str(tl)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"vrex: error: --timeline: {tl}: No space left on device"]
+    assert not tl.exists()
