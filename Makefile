@@ -38,11 +38,12 @@ lint: $(STAMP)
 trace: $(STAMP)
 	$(BIN)/vrex trace
 
-## calibrate: fit the A100's GPU power (busy power; idle power measured), the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables, write the configs and the README
+## calibrate: fit the A100's GPU power (busy power; idle power measured), the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables and a per-component held-out summary, write the configs and the README
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate_power --write
 	$(BIN)/python -m analysis.calibrate_orin --write
 	$(BIN)/python -m analysis.calibrate_links --write
+	$(BIN)/python -m analysis.calibrate_summary
 
 ## validate-scalesim: the PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim)
 validate-scalesim: $(STAMP)

@@ -30,6 +30,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.calibrate_summary import component, record
 from simulator.config.hardware import PCIE_GBPS_PER_LANE, load_hardware
 from simulator.engine import links
 from simulator.pipeline import resolve
@@ -352,6 +353,12 @@ def held_out_median(rows: list[Row], component: str) -> float:
     return statistics.median(errs) if errs else math.nan
 
 
+def _count_median(rows: list[Row], component: str, role: str) -> tuple[int, float]:
+    """Points of ``role`` in ``component`` and their median absolute error (NaN without points)."""
+    errs = [abs(r.error) for r in rows if r.component == component and r.role == role]
+    return len(errs), (statistics.median(errs) if errs else math.nan)
+
+
 def _fmt(v: float) -> str:
     return f"{v:,.0f}" if v >= 1000 else f"{v:.4g}"
 
@@ -519,6 +526,8 @@ def main(argv=None) -> int:
                 print(f"  {r.name:52s} {r.source:18s} {r.role:11s} {_fmt(r.measured):>11s} {_fmt(r.predicted):>11s} "
                       f"{r.error:+7.1%}")
     print(f"\nfigure: {plot(rows, resolve(args.plot))}")
+    record("calibrate_links", [component(c, *_count_median(rows, c, "fit"), *_count_median(rows, c, "held out"))
+                               for c in COMPONENTS])
     if args.write:
         for p in write_configs(f):
             print(f"wrote {p}")

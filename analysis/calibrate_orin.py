@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.calibrate_summary import component, record
 from simulator.config.hardware import SOFTWARE_STACKS, GpuConfig, GpuEfficiency, load_hardware
 from simulator.config.workload import (
     KvPolicyConfig,
@@ -724,6 +725,9 @@ def main(argv=None) -> int:
     rows = evaluate(fitted)
     _print_table(rows)
     print(f"\nfigure: {plot(rows, resolve(args.plot))}")
+    record("calibrate_orin", [component(_component_name(c), len(_sel(rows, "fit", c)), median_abs_error(rows, "fit", c),
+                                        len(_sel(rows, "held out", c)), median_abs_error(rows, "held out", c))
+                              for c in components()])
     if args.write:
         for dev in DEVICE_CONFIGS:
             for p in write_configs(fitted[dev], dev, notes[dev]):

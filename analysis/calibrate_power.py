@@ -56,6 +56,7 @@ import numpy as np
 import yaml
 
 from analysis.calibrate_orin import DECODE_CONTEXT, DECODE_STEPS, measurement_trace
+from analysis.calibrate_summary import component, record
 from simulator.config.hardware import GpuConfig, load_hardware
 from simulator.config.tech import load_tech
 from simulator.engine.gpu import GpuPlatform
@@ -405,6 +406,9 @@ def main(argv=None) -> int:
                   f"{r.error:+7.1%}")
     print("\n" + bounds_markdown(fitted))
     print(f"\nfigure: {plot(rows, resolve(args.plot))}")
+    record("calibrate_power", [component("GPU power, A100 80GB", sum(r.point.role == "fit" for r in rows),
+                                         median_abs_error(rows, "fit"), sum(r.point.role == "held out" for r in rows),
+                                         median_abs_error(rows, "held out"))])
     print("\nsimulating V-Rex48 vs A100 + FlexGen across the idle-power range ...")
     sens = sensitivity(load_hardware(resolve(A100_CONFIG)))
     print(sensitivity_markdown(sens))
