@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.engine.ops import OpArrays
-from simulator.engine.schedule import dependencies_csr, prefetch_order_csr, run_ids
+from simulator.engine.schedule import csr_take, dependencies_csr, prefetch_order_csr, run_ids
 
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # a 64-bit odd constant (the golden ratio's bits) mixing the row hash
 
@@ -95,11 +95,8 @@ def _program(order: np.ndarray | None, ptr: np.ndarray, idx: np.ndarray, fetch: 
         return Schedule(order=None, pos=None, dep_ptr=ptr, dep_idx=idx, waits=fetch)
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n, dtype=np.int64)
-    counts = np.diff(ptr)[order]
-    p_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=p_ptr[1:])
-    take = np.repeat(ptr[:-1][order] - p_ptr[:-1], counts) + np.arange(p_ptr[-1], dtype=np.int64)
-    return Schedule(order=order, pos=pos, dep_ptr=p_ptr, dep_idx=pos[idx[take]], waits=fetch[order])
+    p_ptr, vals = csr_take(ptr, idx, order)
+    return Schedule(order=order, pos=pos, dep_ptr=p_ptr, dep_idx=pos[vals], waits=fetch[order])
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from simulator.engine.replay import Durations
 from simulator.engine.replay_compiled import _kernel, initial_state
-from simulator.engine.schedule import PHASE_KEYS, dependencies_csr, prefetch_order_csr, run_ids
+from simulator.engine.schedule import PHASE_KEYS, csr_take, dependencies_csr, prefetch_order_csr, run_ids
 
 DEP_COLS = ["phase", "frame", "question", "step", "layer", "head_group", "kind"]  # what the schedule reads
 TIMES = ("read_start", "read_end", "compute_start", "compute_end", "write_end")
@@ -88,11 +88,8 @@ class ChunkReplay:
         kpos[order] = n_extra + np.arange(n_tail + m)
         new = order[n_tail:] - n_tail  # the chunk's rows in program order
         # the chunk's dependency lists in program order (CSR), renumbered to kernel positions
-        counts = np.diff(dptr)[new + n_tail]
-        ptr = np.zeros(m + 1, dtype=np.int64)
-        np.cumsum(counts, out=ptr[1:])
-        take = np.repeat(dptr[:-1][new + n_tail] - ptr[:-1], counts) + np.arange(ptr[-1], dtype=np.int64)
-        idx = kpos[didx[take]]
+        ptr, vals = csr_take(dptr, didx, new + n_tail)
+        idx = kpos[vals]
         if len(idx) and idx.min() < n_extra:
             raise RuntimeError("an op depends on an op before the previous phase instance")
         dep_ptr = np.concatenate([np.zeros(n_done, dtype=np.int64), ptr])

@@ -41,6 +41,14 @@ def _gather_segments(ptr: np.ndarray, segs: np.ndarray) -> tuple[np.ndarray, np.
     return np.repeat(ptr[segs], counts) + within, counts
 
 
+def csr_take(ptr: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR lists of ``rows`` (in that order) as new CSR arrays: offsets, and the listed values."""
+    pos, counts = _gather_segments(ptr, np.asarray(rows, dtype=np.int64))
+    new_ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_ptr[1:])
+    return new_ptr, idx[pos]
+
+
 def csr_to_lists(ptr: np.ndarray, idx: np.ndarray) -> list[tuple[int, ...]]:
     """CSR dependencies as one tuple of op indices per op."""
     vals = idx.tolist()
