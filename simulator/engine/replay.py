@@ -28,7 +28,7 @@ import simpy
 
 from simulator.engine.plan import trace_plan
 from simulator.engine.replay_compiled import replay_compiled, replay_compiled_csr
-from simulator.engine.schedule import csr_to_lists, dependencies_csr, prefetch_order_csr
+from simulator.engine.schedule import csr_to_lists
 
 
 @dataclass
@@ -215,7 +215,8 @@ def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: 
     one_unit = len(unit_idx) == 0 or bool((unit_idx == unit_idx[0]).all())
     if one_unit and not any(a.any() for a in (d.read_s, d.write_s, d.link_read_s, d.link_write_s)):
         # back to back in program order (prefetch may move a prediction block ahead of its layer's ops)
-        order = prefetch_order_csr(ev, *dependencies_csr(ev))[0] if prefetch else np.arange(len(ev))
+        sch = trace_plan(ev).schedule(True) if prefetch else None  # the cached program, as below
+        order = sch.order if sch is not None and sch.reordered else np.arange(len(ev))
         end, start = np.empty(len(ev)), np.empty(len(ev))
         end[order] = np.cumsum(d.compute_s[order])
         start[order] = end[order] - d.compute_s[order]
