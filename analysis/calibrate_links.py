@@ -348,15 +348,14 @@ def evaluate(f: Fits) -> list[Row]:
 COMPONENTS = ("link", "ssd", "gpu kernels")
 
 
-def held_out_median(rows: list[Row], component: str) -> float:
-    errs = [abs(r.error) for r in rows if r.component == component and r.role == "held out"]
-    return statistics.median(errs) if errs else math.nan
-
-
 def _count_median(rows: list[Row], component: str, role: str) -> tuple[int, float]:
     """Points of ``role`` in ``component`` and their median absolute error (NaN without points)."""
     errs = [abs(r.error) for r in rows if r.component == component and r.role == role]
     return len(errs), (statistics.median(errs) if errs else math.nan)
+
+
+def held_out_median(rows: list[Row], component: str) -> float:
+    return _count_median(rows, component, "held out")[1]
 
 
 def _fmt(v: float) -> str:
