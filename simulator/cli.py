@@ -182,10 +182,14 @@ def cmd_sweep(args) -> int:
     out = _study_out(args)
     df = run_sweep(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                    workers=args.workers, progress=not args.no_progress)
-    counts = df["status"].value_counts().to_dict() if "status" in df else {}
-    print(f"{out}: {len(df)} points ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-          f"Pareto front in {out}/pareto.parquet")
+    print(f"{out}: {len(df)} points ({_status_counts(df)}); Pareto front in {out}/pareto.parquet")
     return 0
+
+
+def _status_counts(df) -> str:
+    """'N ok, M out of memory, ...' over a study's points (empty without a status column)."""
+    counts = df["status"].value_counts().to_dict() if "status" in df else {}
+    return ", ".join(f"{v} {k}" for k, v in counts.items())
 
 
 def cmd_explore(args) -> int:
@@ -199,9 +203,7 @@ def cmd_explore(args) -> int:
     df = run_explore(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                      workers=args.workers, progress=not args.no_progress)
     report = write_codesign_report(out, wall_s=time.perf_counter() - t0)
-    counts = df["status"].value_counts().to_dict() if "status" in df else {}
-    print(f"{out}: {len(df)} designs ({', '.join(f'{v} {k}' for k, v in counts.items())}); Pareto set in "
-          f"{out}/pareto.parquet, report {report}")
+    print(f"{out}: {len(df)} designs ({_status_counts(df)}); Pareto set in {out}/pareto.parquet, report {report}")
     return 0
 
 
