@@ -27,7 +27,7 @@ test: $(STAMP)
 
 ## bench: tracing and replay speed and peak memory on a one-hour and a 10-minute VideoLLM-online-8B stream (V-Rex8 + ReSV, Orin 32 GB + FlexGen), chunk by chunk
 bench: $(STAMP)
-	$(BIN)/python -m analysis.bench
+	$(BIN)/python -m analysis.devtools.bench
 
 ## lint: ruff, then vulture for dead code (tests/vulture_whitelist.py: names used only by people or frameworks)
 lint: $(STAMP)
@@ -40,20 +40,20 @@ trace: $(STAMP)
 
 ## calibrate: fit the A100's GPU power (busy power; idle power measured), the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables and a per-component held-out summary, write the configs and the README
 calibrate: $(STAMP)
-	$(BIN)/python -m analysis.calibrate_power --write
-	$(BIN)/python -m analysis.calibrate_orin --write
-	$(BIN)/python -m analysis.calibrate_links --write
-	$(BIN)/python -m analysis.calibrate_summary
+	$(BIN)/python -m analysis.calibrate.power --write
+	$(BIN)/python -m analysis.calibrate.gpu_stacks --write
+	$(BIN)/python -m analysis.calibrate.links --write
+	$(BIN)/python -m analysis.calibrate.summary
 
 ## validate-scalesim: the PE-array cycle model vs SCALE-Sim on GEMMs of the traced models (installs the optional scalesim)
 validate-scalesim: $(STAMP)
 	$(BIN)/pip install --quiet scalesim==3.0.0
-	$(BIN)/python -m analysis.validate_scalesim
-	$(BIN)/python -m pytest tests/engine/test_scalesim.py
+	$(BIN)/python -m analysis.validate.scalesim
+	$(BIN)/python -m pytest tests/engine/units/test_scalesim.py
 
 ## validate-area: the area and power model vs published chips (prints the table, writes it into the README)
 validate-area: $(STAMP)
-	$(BIN)/python -m analysis.validate_area --write
+	$(BIN)/python -m analysis.validate.area --write
 
 ## paper: the paper's evaluation figure by figure into results/paper (resumable; points keyed by configs and code version; see analysis/PAPER.md)
 paper: $(STAMP)
@@ -82,7 +82,7 @@ results/example-sweep/pareto.parquet:
 
 ## docs: regenerate the README's and PAPER.md's generated blocks (status, targets, layout, assumptions)
 docs: $(STAMP)
-	$(BIN)/python -m analysis.docs README.md analysis/PAPER.md
+	$(BIN)/python -m analysis.devtools.docs README.md analysis/PAPER.md
 
 ## help: list the targets
 help:

@@ -157,7 +157,7 @@ def cmd_simulate(args) -> int:
         atomic_write(args.timeline, lambda tmp: out.accel.ops[cols].to_parquet(tmp, index=False))
         print(f"per-op timeline of {out.accel.hardware} written to {args.timeline}", file=sys.stderr)
     if args.save:
-        from analysis.artefacts import save_run
+        from analysis.report.artefacts import save_run
 
         d = guarded_dir_write(args.save, lambda d: save_run(out, d))
         print(f"run saved to {d} (vrex plot {args.save})", file=sys.stderr)
@@ -177,7 +177,7 @@ def _study_out(args) -> str:
 
 
 def cmd_sweep(args) -> int:
-    from analysis.sweep import run_sweep
+    from analysis.studies.sweep import run_sweep
 
     out = _study_out(args)
     df = run_sweep(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
@@ -195,8 +195,8 @@ def _status_counts(df) -> str:
 def cmd_explore(args) -> int:
     import time
 
-    from analysis.codesign import write_codesign_report
-    from analysis.explore import run_explore
+    from analysis.studies.codesign import write_codesign_report
+    from analysis.studies.explore import run_explore
 
     out = _study_out(args)
     t0 = time.perf_counter()
@@ -208,7 +208,7 @@ def cmd_explore(args) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from analysis.sensitivity import run_sensitivity
+    from analysis.studies.sensitivity import run_sensitivity
 
     out = _study_out(args)
     res = run_sensitivity(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
@@ -220,7 +220,7 @@ def cmd_sensitivity(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from analysis.plots import plot_inputs
+    from analysis.report.plots import plot_inputs
     from simulator.safe_io import guarded_dir_write
 
     inputs = [Path(p) for p in args.inputs]
@@ -233,7 +233,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from analysis.plots import write_report
+    from analysis.report.plots import write_report
     from simulator.safe_io import guarded_dir_write
 
     inputs = [Path(p) for p in args.inputs]
@@ -245,7 +245,7 @@ def cmd_report(args) -> int:
 
 
 def _check_inputs(inputs: list[Path]) -> None:
-    from analysis.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
+    from analysis.report.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
     from simulator.errors import VrexError
 
     for d in inputs:
@@ -261,8 +261,8 @@ def cmd_stream(args) -> int:
     from simulator.config.hardware import load_hardware
     from simulator.config.tech import DEFAULT_TECH, load_tech
     from simulator.config.workload import load_workload
-    from simulator.engine.kv_memory import kv_bytes_held
-    from simulator.engine.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs_of
+    from simulator.engine.memory.kv_memory import kv_bytes_held
+    from simulator.engine.replay.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs_of
     from simulator.engine.simulate import ChunkedSim
     from simulator.pipeline import resolve
     from simulator.results import realtime as rt
@@ -355,7 +355,7 @@ def cmd_stream(args) -> int:
         atomic_write(out / "summary.json", lambda tmp: tmp.write_text(text))
         atomic_write(out / "jobs.parquet", lambda tmp: run.jobs.to_parquet(tmp, index=False))
         atomic_write(out / "queue.parquet", lambda tmp: run.queue.to_parquet(tmp, index=False))
-        from analysis.plots import realtime as realtime_figures
+        from analysis.report.plots import realtime as realtime_figures
 
         files = guarded_dir_write(out, lambda d: realtime_figures(d, d / "figures"))
         print(f"results and {len(files)} figure files written to {out}", file=sys.stderr)
@@ -415,7 +415,7 @@ def cmd_trace(args) -> int:
 
 
 def cmd_policies(args) -> int:
-    from analysis.policy_report import compare_policies, load_suite, render
+    from analysis.studies.policies import compare_policies, load_suite, render
     from simulator.config.workload import load_workload
     from simulator.pipeline import resolve
     from simulator.safe_io import atomic_write, guarded_dir_write
@@ -432,7 +432,7 @@ def cmd_policies(args) -> int:
     df = compare_policies(wl, suite, mode=args.mode, progress=_progress(args), traces=traces)
     print(render(df, wl.name, args.mode))
     if args.heatmap:
-        from analysis.policy_report import plot_retrieval_heatmaps
+        from analysis.studies.policies import plot_retrieval_heatmaps
 
         files = guarded_dir_write(Path(args.heatmap).parent, lambda _d: plot_retrieval_heatmaps(traces, args.heatmap))
         print(f"retrieval heatmaps: {', '.join(map(str, files)) or 'none (no per-head retrieval policy)'}",
@@ -444,7 +444,7 @@ def cmd_policies(args) -> int:
 
 
 def cmd_paper(args) -> int:
-    from analysis.paper import run_paper
+    from analysis.paper.evaluation import run_paper
 
     check_output_path(args.out, "--out", directory=True)
     path = run_paper(args.out, progress=_progress(args))
@@ -462,11 +462,11 @@ def cmd_validate(args) -> int:
         if isinstance(data, dict) and "kind" in data:
             load_hardware(f)
         elif isinstance(data, dict) and "policies" in data:
-            from analysis.policy_report import load_suite
+            from analysis.studies.policies import load_suite
 
             load_suite(f)
         elif isinstance(data, dict) and "axes" in data:
-            from analysis.sweep import load_spec
+            from analysis.studies.sweep import load_spec
 
             load_spec(f)
         elif isinstance(data, dict) and "llm" in data:

@@ -10,7 +10,7 @@ import pandas as pd
 from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardware
 from simulator.config.tech import DEFAULT_TECH, load_tech
 from simulator.config.workload import WorkloadConfig, load_workload
-from simulator.engine.replay import DEFAULT_ENGINE
+from simulator.engine.replay.discrete_event import DEFAULT_ENGINE
 from simulator.engine.result import ENERGY_PARTS, SimResult
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError

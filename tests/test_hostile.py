@@ -450,7 +450,7 @@ SWEEP = {"name": "sig", "base": {"hw": "hwconfigs/vrex-edge.yaml", "workload": "
 
 
 def test_resume_refuses_a_different_spec(tmp_path, monkeypatch):
-    from analysis.sweep import run_sweep
+    from analysis.studies.sweep import run_sweep
 
     monkeypatch.chdir(ROOT)
     a = tmp_path / "a.yaml"

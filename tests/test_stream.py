@@ -92,7 +92,7 @@ def test_stream_command_chunked_equals_whole_trace(root, tmp_path, capsys, chunk
 
     from simulator.cli import main
     from simulator.config.hardware import load_hardware
-    from simulator.engine.realtime import RealtimePolicy, run_realtime, stream_jobs
+    from simulator.engine.replay.realtime import RealtimePolicy, run_realtime, stream_jobs
     from simulator.engine.simulate import simulate
     from simulator.results import realtime as rt
 

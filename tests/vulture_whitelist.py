@@ -3,7 +3,7 @@ people and the README's reference, not by a model), dataclass fields serialised 
 ``forward`` methods and pytest fixtures. Each line is a use of the name, nothing more."""
 
 from simulator.config import hardware, tech, workload
-from simulator.engine import realtime
+from simulator.engine.replay.discrete_event import realtime
 from simulator.results import metrics
 from simulator.tracer import trace_file
 
@@ -16,7 +16,7 @@ metrics.StreamMetrics.question_prefill_s  # reported through asdict()
 metrics.StreamMetrics.decode_step_s
 metrics.StreamMetrics.total_time_s
 _.forward  # torch modules' forward, called by nn.Module.__call__  # noqa: F821
-_cwd  # tests/analysis/test_sweep.py: autouse fixture  # noqa: F821
+_cwd  # tests/analysis/studies/test_sweep.py: autouse fixture  # noqa: F821
 normaliser  # tests/engine/test_platform.py: fixture  # noqa: F821
 realtime.Job.start_s  # read by name into the jobs table (JOB_COLUMNS)
 realtime.Job.end_s

@@ -62,7 +62,7 @@ class PcieLinkConfig:
     gen: int = spec("PCIe generation; sets the per-lane rate (3: 0.985, 4: 1.969, 5: 3.938 GB/s)", ge=3, le=5)
     lanes: int = spec("lanes", choices=(1, 2, 4, 8, 16))
     efficiency: float = spec("achieved fraction of the raw lane rate for data moving from the tier to the device "
-                             "(reads); measured values in `make calibrate` (analysis/calibrate_links.py)", gt=0,
+                             "(reads); measured values in `make calibrate` (analysis/calibrate/links.py)", gt=0,
                              le=1, default=1.0)
     write_efficiency: float | None = spec("the same for data moving from the device to the tier (writes); "
                                           "none: as efficiency", gt=0, le=1, default=None)

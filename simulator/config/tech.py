@@ -4,7 +4,7 @@ Every entry is ``{value, unit, source, kind}`` with ``kind`` one of ``measured``
 ``derived`` (computed from published figures by a stated rule) or ``assumption`` (ours).
 :meth:`TechTable.entries` lists them. :class:`TechPoint` resolves the table at one node: the primitives
 (operation energies and areas, standard cells, SRAM banks) at that node. Blocks built from them (MAC
-trees, systolic PEs, lanes, the DRE's units) are in ``simulator/engine/area_model.py``.
+trees, systolic PEs, lanes, the DRE's units) are in ``simulator/engine/physical/area_model.py``.
 
 Scaling (Stillmaker & Baas 2017): logic area x ``area_scale``; energy x E(node, Vdd) / E(base, Vdd_base)
 with E(Vdd) = a Vdd^2 + b Vdd + c per node; SRAM arrays by the node's published bitcell area.

@@ -1,1 +1,11 @@
-"""Hardware models that replay a trace: a SimPy model of the accelerator and a GPU baseline."""
+"""The engine: hardware models that replay a trace and return per-op times and energies.
+
+- ``platform``: the unit and platform interfaces, the registries and the pricing of actions (one table);
+- ``ops``: the trace's event table as arrays, shared by every unit's cost model;
+- ``units``: DPE, VPE, HCU, WTU, KVMU (accelerator) and tensor cores, CUDA cores, copy engine (GPU);
+- ``memory``: SRAM, DRAM, the KV capacity model and the offload tier (SSD or host memory behind PCIe);
+- ``physical``: area and peak power from the tech table;
+- ``platforms``: the accelerator and the GPU as sets of units;
+- ``replay``: dependencies, the SimPy reference, the compiled replay, chunked and arrival-driven replays;
+- ``simulate``: one path for every platform (trace -> op costs -> replay -> ``result.SimResult``).
+"""

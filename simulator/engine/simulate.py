@@ -4,7 +4,7 @@
 by chunk (``StreamTracer.chunks``: runs of frames in order) with the same times, keeping per-phase and per-unit
 aggregates instead of the ops (memory bounded by a chunk, whatever the stream's length) and writing the
 per-op timeline to Parquet as it goes when asked; :func:`simulate` is its reference
-(tests/engine/test_chunked.py).
+(tests/engine/replay/test_chunked.py).
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import pandas as pd
 
 from simulator.config.hardware import AcceleratorConfig, GpuConfig
 from simulator.config.tech import TechTable
-from simulator.engine.accelerator import AcceleratorPlatform
-from simulator.engine.gpu import GpuPlatform
-from simulator.engine.kv_memory import (
+from simulator.engine.memory.kv_memory import (
     KvCapacity,
     check_capacity,
     kv_bytes_held,
@@ -30,8 +28,10 @@ from simulator.engine.kv_memory import (
 )
 from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform, names_column
-from simulator.engine.replay import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
-from simulator.engine.replay_chunks import ChunkReplay
+from simulator.engine.platforms.accelerator import AcceleratorPlatform
+from simulator.engine.platforms.gpu import GpuPlatform
+from simulator.engine.replay.chunks import ChunkReplay
+from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
 from simulator.engine.result import SimResult, phase_sums
 from simulator.tracer.trace_file import Trace, TraceChunk
 

@@ -20,7 +20,7 @@ selection on tensor values; meta mode takes the shares' count of tokens or frame
 each layer's selection and fetch one layer ahead (the methods' prefetch).
 
 How each method's code moves the bytes over PCIe (its ``transfer`` pattern, carried in the trace's
-``kv_transfer`` and priced by ``simulator/engine/offload.py``; facts in analysis/data/baseline_sources.yaml):
+``kv_transfer`` and priced by ``simulator/engine/memory/offload.py``; facts in analysis/data/baseline_sources.yaml):
 host buffers (``pageable``: a host staging copy in series with the DMA) and the copy calls per KV transfer
 (``transfer``: the selection is gathered first, then ``copies_each`` copies per transfer; ``run``:
 ``copies_each`` copies per contiguous run, i.e. per retrieved block), each copy paying the link's setup.

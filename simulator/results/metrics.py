@@ -139,7 +139,7 @@ def chip_blocks(res: SimResult) -> dict:
     A block's power is its dynamic energy over the run time plus its leakage (area x the node's leakage
     density). DRAM and the offload tier are off chip and not included; the NoC has energy but no area of
     its own (its wiring is in ``control``). Beside these run averages, ``peak_power_w`` and
-    ``peak_power_breakdown_w_per_core`` give every block busy at its rated activity (engine/peak_power.py).
+    ``peak_power_breakdown_w_per_core`` give every block busy at its rated activity (engine/physical/peak_power.py).
     """
     ops, total = res.ops, res.total_s
     if total <= 0 or not res.area_per_core_mm2:

@@ -1,4 +1,4 @@
-"""Metrics and the Chrome-trace timeline of an arrival-driven streaming run (``engine/realtime.py``).
+"""Metrics and the Chrome-trace timeline of an arrival-driven streaming run (``engine/replay/realtime.py``).
 
 Definitions:
 - **frame latency**: from a frame's arrival to the end of its frame prefill (queueing included), over the
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulator.engine.realtime import RealtimeRun, StreamJobs
+from simulator.engine.replay.realtime import RealtimeRun, StreamJobs
 
 
 def summary(run: RealtimeRun, streams: list[StreamJobs]) -> dict:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.engine.accelerator import AcceleratorPlatform
-from simulator.engine.gpu import GpuPlatform
 from simulator.engine.ops import OpArrays, UnitCost
 from simulator.engine.platform import Price, register_unit, unregister_unit
+from simulator.engine.platforms.accelerator import AcceleratorPlatform
+from simulator.engine.platforms.gpu import GpuPlatform
 from simulator.engine.simulate import simulate
 from simulator.errors import VrexError
 

@@ -1,0 +1,505 @@
+"""The V-Rex paper's evaluation, figure by figure (``make paper`` / ``vrex paper``).
+
+Workload (vrex.md section 5): VideoLLM-online-8B on the average COIN case (26 frames, a 25-token question,
+39 answer tokens) after a pre-computed KV cache of 1K-40K tokens; batch 1/4 on the edge, 1/8 on the
+server, 16 for the Oaken comparison, 4 for the roofline. One trace per (KV method, KV size, batch) is
+shared by every platform that runs it. Each point's figures are saved as soon as it is done
+(``OUT/points/*.json``), so an interrupted run resumes where it stopped.
+
+Writes into ``OUT``: ``results.csv`` and ``results.parquet`` (long format: figure, system, method,
+kv_tokens, batch, metric, value, unit; out-of-memory points with an empty value and unit ``oom``; Fig. 20
+rows also carry ``layer`` and ``head``), one Markdown table and one PNG/PDF plot per figure, and
+``paper.md`` gathering them. Every number is computed by the simulator; nothing is set from the paper's
+result figures (see analysis/PAPER.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.studies.policies import retrieval_shares
+from simulator import __version__
+from simulator.config.hardware import load_hardware
+from simulator.config.workload import KvPolicyConfig, Question, load_workload
+from simulator.engine.simulate import simulate
+from simulator.pipeline import ROOT, resolve
+from simulator.results.metrics import chip_blocks, phase_table
+from simulator.stream import trace_workload
+
+KV_SIZES = (1_000, 5_000, 10_000, 20_000, 40_000)
+GPU_METHODS = ("flexgen", "infinigen", "infinigenp", "rekv")
+# (platform class, GPU config, its system id, V-Rex config, its system id, batches)
+PLATFORMS = {"edge": ("orin-agx-32gb", "vrex8-edge", "vrex8", (1, 4)),
+             "server": ("a100-80gb", "vrex48-server", "vrex48", (1, 8))}
+COLUMNS = ["figure", "system", "method", "kv_tokens", "batch", "metric", "value", "unit", "layer", "head"]
+BASE_WORKLOAD = "workloads/coin-avg-resv.yaml"  # the COIN average case (stream, question, precision, ReSV profile)
+
+
+@dataclass(frozen=True)
+class PaperRun:
+    """What to run (the full evaluation by default; tests use a reduced one)."""
+
+    kv_sizes: tuple[int, ...] = KV_SIZES
+    edge_batches: tuple[int, ...] = (1, 4)
+    server_batches: tuple[int, ...] = (1, 8)
+    oaken_batch: int = 16
+    roofline_batch: int = 4
+    frames: int | None = None  # None: the COIN average case's 26
+    answer_tokens: int | None = None  # None: 39
+
+
+class Points:
+    """Each (system, method, KV size, batch) point's figures, saved as JSON as soon as computed."""
+
+    def __init__(self, out: Path, cfg: PaperRun):
+        self.dir = out / "points"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg
+        self.base = load_workload(resolve(BASE_WORKLOAD))
+        stream = self.base.stream
+        if cfg.frames is not None or cfg.answer_tokens is not None:
+            frames = cfg.frames or stream.frames
+            q = stream.questions[0]
+            stream = dataclasses.replace(stream, duration_s=frames / stream.fps, questions=(Question(
+                at_s=(frames - 0.5) / stream.fps, prompt_tokens=q.prompt_tokens,
+                answer_tokens=cfg.answer_tokens or q.answer_tokens),))
+        self.base = self.base.replace(stream=stream)
+        self.traces: dict = {}
+        self.hw: dict = {}
+        self.code = code_version()
+
+    def hardware(self, name: str, **changes):
+        key = (name, tuple(sorted(changes.items())))
+        if key not in self.hw:
+            hw = load_hardware(resolve(f"hwconfigs/{name}.yaml"))
+            self.hw[key] = dataclasses.replace(hw, **changes) if changes else hw
+        return self.hw[key]
+
+    def kvpu_only(self) -> dict:
+        """Config changes of the ablation's "V-Rex8 with the KVPU only": no KVMU layout, no prefetch."""
+        dre = self.hardware("vrex8-edge").dre
+        return {"dre": dataclasses.replace(dre, kvmu=False, prefetch=False)}
+
+    def workload(self, method: str, kv: int, batch: int):
+        params = dict(self.base.kv_policy.params) if method == "resv" else {}
+        return self.base.replace(kv_policy=KvPolicyConfig(name=method, params=params), kv_prefill_tokens=kv,
+                                 batch=batch)
+
+    def trace(self, method: str, kv: int, batch: int):
+        key = (method, kv, batch)
+        if key not in self.traces:
+            self.traces = {key: trace_workload(self.workload(method, kv, batch), mode="meta")}  # keep one: large
+        return self.traces[key]
+
+    def point_key(self, hw, method: str, kv: int, batch: int) -> str:
+        """What a saved point was computed from: the hardware and workload configs and the code version, so a
+        changed config or model never reuses a stale point."""
+        what = {"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(self.workload(method, kv, batch)),
+                "code": self.code}
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None, **hw_changes) -> dict:
+        hw = self.hardware(hw_name or system, **hw_changes)
+        tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch)}"
+        path = self.dir / f"{tag}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        tr = self.trace(method, kv, batch)
+        res = simulate(tr, hw)
+        point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
+        if res.ok:
+            point.update(_figures(res, tr))
+        path.write_text(json.dumps(point, default=float))
+        return point
+
+
+def code_version() -> str:
+    """A hash of the simulator's code and the technology table (what every point's numbers depend on besides
+    its configs)."""
+    h = hashlib.sha256(__version__.encode())
+    for p in sorted((ROOT / "simulator").rglob("*.py")) + [ROOT / "hwconfigs" / "tech" / "technology.yaml"]:
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _figures(res, tr) -> dict:
+    """Per-point figures: frame latency and TPOT, energies, stage times, the phases' work for the roofline."""
+    pt = phase_table(res)
+    frames = pt[pt["phase"].isin(["vision", "frame_prefill"])].groupby("frame")[["latency_s", "energy_j"]].sum()
+    dec = pt[pt["phase"] == "decode"]
+    q = pt[(pt["phase"] == "question_prefill") & (pt["question"] >= 0)]
+    ops, ev = res.ops, tr.events
+    frame_ops = (ev["phase"] == "frame_prefill").to_numpy()
+    kind = ev["kind"].to_numpy()
+    pred = frame_ops & np.isin(kind, ("retrieval_score", "wicsum", "topk", "cluster"))
+    fetch = frame_ops & (kind == "kv_read")
+    busy = ops.loc[frame_ops, ["compute_s", "mem_s"]].max(axis=1).sum()
+    traffic = (ops["dram_bytes"] + ops["offload_bytes"]).to_numpy()
+    return {
+        "frame_latency_s": float(frames["latency_s"].mean()), "frame_energy_j": float(frames["energy_j"].mean()),
+        "tpot_s": float(dec["latency_s"].mean()) if len(dec) else float("nan"),
+        "token_energy_j": float(dec["energy_j"].mean()) if len(dec) else float("nan"),
+        "stage_s": {"frames": float(frames["latency_s"].sum()), "question": float(q["latency_s"].sum()),
+                    "answer": float(dec["latency_s"].sum())},
+        "kv_prediction_share": float(ops.loc[pred, ["compute_s", "mem_s"]].max(axis=1).sum() / busy) if busy else 0.0,
+        "kv_fetch_share": float(ops.loc[fetch, ["compute_s", "mem_s"]].max(axis=1).sum() / busy) if busy else 0.0,
+        "frame_flops": float(ev.loc[frame_ops, ["flops_matmul", "flops_vector"]].sum().sum()),
+        "frame_bytes": float(traffic[frame_ops].sum()),
+        "frame_time_s": float(pt.loc[pt["phase"] == "frame_prefill", "latency_s"].sum()),
+        "peak_tflops": res.peak_tflops,
+        "stats": tr.meta.get("policy_stats", {}),
+        "cells": list(tr.meta.get("policy_cells", [])),
+    }
+
+
+def _row(figure, system, method, kv, batch, metric, value, unit, layer=None, head=None) -> dict:
+    return {"figure": figure, "system": system, "method": method, "kv_tokens": kv, "batch": batch, "metric": metric,
+            "value": value, "unit": unit, "layer": layer, "head": head}
+
+
+def _ratio(a, b) -> float:
+    return float(a / b) if b and not np.isnan(b) and a is not None else float("nan")
+
+
+def fig13(P: Points, cfg: PaperRun, platform: str, figure: str) -> list[dict]:
+    gpu, vrex_hw, vrex_id, _ = PLATFORMS[platform]
+    batches = cfg.edge_batches if platform == "edge" else cfg.server_batches
+    rows = []
+    for batch in batches:
+        for kv in cfg.kv_sizes:
+            pts = [(gpu, m, P.get(gpu, m, kv, batch)) for m in GPU_METHODS]
+            pts.append((vrex_id, "resv", P.get(vrex_id, "resv", kv, batch, hw_name=vrex_hw)))
+            ref = pts[0][2]
+            for system, method, p in pts:
+                if p["status"] != "ok":
+                    rows.append(_row(figure, system, method, kv, batch, "frame_latency_ms", None, "oom"))
+                    continue
+                rows += [
+                    _row(figure, system, method, kv, batch, "frame_latency_ms", 1e3 * p["frame_latency_s"], "ms"),
+                    _row(figure, system, method, kv, batch, "tpot_ms", 1e3 * p["tpot_s"], "ms")]
+                if ref["status"] == "ok":
+                    rows += [
+                        _row(figure, system, method, kv, batch, "speedup_vs_flexgen",
+                             _ratio(ref["frame_latency_s"], p["frame_latency_s"]), "x"),
+                        _row(figure, system, method, kv, batch, "tpot_speedup_vs_flexgen",
+                             _ratio(ref["tpot_s"], p["tpot_s"]), "x"),
+                        _row(figure, system, method, kv, batch, "energy_eff_vs_flexgen",
+                             _ratio(ref["frame_energy_j"], p["frame_energy_j"]), "x"),
+                        _row(figure, system, method, kv, batch, "tpot_energy_eff_vs_flexgen",
+                             _ratio(ref["token_energy_j"], p["token_energy_j"]), "x")]
+    return rows
+
+
+def fig14(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
+    rows, stages = [], []
+    for kv in cfg.kv_sizes:
+        pts = [("orin-agx-32gb", m, P.get("orin-agx-32gb", m, kv, 1)) for m in GPU_METHODS]
+        pts.append(("vrex8", "resv", P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge")))
+        ref = sum(pts[0][2]["stage_s"].values())
+        for system, method, p in pts:
+            total = sum(p["stage_s"].values())
+            rows.append(_row("fig14", system, method, kv, 1, "e2e_speedup_vs_flexgen", _ratio(ref, total), "x"))
+            stages.append({"system": system, "method": method, "kv_tokens": kv,
+                           **{k: v / ref for k, v in p["stage_s"].items()}})
+    return rows, pd.DataFrame(stages)
+
+
+def fig15(P: Points, cfg: PaperRun) -> list[dict]:
+    rows, b = [], cfg.oaken_batch
+    for kv in cfg.kv_sizes:
+        for system, method, hw_name, changes in (("orin-agx-32gb", "flexgen", None, {"offload": None}),
+                                                 ("oaken", "oaken", None, {}),
+                                                 ("vrex8", "resv", "vrex8-edge", {})):
+            # Orin runs FlexGen without offloading for this comparison (vrex.md section 3): its KV stays in
+            # DRAM (the `full` method) and runs out of memory when it no longer fits
+            m = "full" if system == "orin-agx-32gb" else method
+            p = P.get(system, m, kv, b, hw_name=hw_name, **changes)
+            if p["status"] != "ok":
+                rows.append(_row("fig15", system, method, kv, b, "fps", None, "oom"))
+            else:
+                rows.append(_row("fig15", system, method, kv, b, "fps", b / p["frame_latency_s"], "frames/s"))
+    return rows
+
+
+def fig16(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
+    kv = max(cfg.kv_sizes)
+    pts = [("orin-agx-32gb", "flexgen", P.get("orin-agx-32gb", "flexgen", kv, 1)),
+           ("orin-agx-32gb", "resv", P.get("orin-agx-32gb", "resv", kv, 1)),
+           ("vrex8-kvpu", "resv", P.get("vrex8-kvpu", "resv", kv, 1, hw_name="vrex8-edge", **P.kvpu_only())),
+           ("vrex8", "resv", P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge"))]
+    ref = pts[0][2]
+    rows, table = [], []
+    for system, method, p in pts:
+        rows += [_row("fig16", system, method, kv, 1, "frame_latency_ms", 1e3 * p["frame_latency_s"], "ms"),
+                 _row("fig16", system, method, kv, 1, "speedup_vs_flexgen",
+                      _ratio(ref["frame_latency_s"], p["frame_latency_s"]), "x"),
+                 _row("fig16", system, method, kv, 1, "energy_eff_vs_flexgen",
+                      _ratio(ref["frame_energy_j"], p["frame_energy_j"]), "x")]
+        table.append({"system": system, "method": method, "frame_latency_ms": 1e3 * p["frame_latency_s"],
+                      "frame_energy_j": p["frame_energy_j"], "kv_prediction_share": p["kv_prediction_share"],
+                      "kv_fetch_share": p["kv_fetch_share"]})
+    return rows, pd.DataFrame(table)
+
+
+def fig17(P: Points, cfg: PaperRun) -> pd.DataFrame:
+    """DRAM and PCIe bandwidth over one layer of a frame on V-Rex48 (the largest cache, batch 1)."""
+    kv = max(cfg.kv_sizes)
+    tr = P.trace("resv", kv, 1)
+    res = simulate(tr, P.hardware("vrex48-server"))
+    ops = res.ops
+    frames = sorted(set(ops.loc[ops["phase"] == "frame_prefill", "frame"]))
+    f = frames[len(frames) // 2]
+    layer = int(tr.meta["llm_layers"]) // 2
+    sel = ops[(ops["phase"] == "frame_prefill") & (ops["frame"] == f) & (ops["layer"].isin([layer - 1, layer]))]
+    t0, t1 = float(sel["start_s"].min()), float(sel["end_s"].max())
+    edges = np.linspace(t0, t1, 101)
+    dram = np.zeros(100)
+    link = np.zeros(100)
+    for _, op in sel.iterrows():
+        for arr, nbytes, a, dur in ((dram, op["dram_bytes"], op["start_s"], op["read_s"] + op["write_s"]),
+                                    (link, op["offload_bytes"], op["start_s"], op["link_read_s"] + op["link_write_s"])):
+            if nbytes <= 0 or dur <= 0:
+                continue
+            lo, hi = a, a + dur
+            cover = np.clip(np.minimum(edges[1:], hi) - np.maximum(edges[:-1], lo), 0, None)
+            arr += nbytes * cover / dur
+    width = edges[1] - edges[0]
+    return pd.DataFrame({"t_us": (edges[:-1] - t0) * 1e6, "dram_gbps": dram / width / 1e9,
+                         "pcie_gbps": link / width / 1e9})
+
+
+def fig18(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
+    kv, b = max(cfg.kv_sizes), cfg.roofline_batch
+    rows, table = [], []
+    for system, method, hw_name in (("orin-agx-32gb", "flexgen", None), ("orin-agx-32gb", "rekv", None),
+                                    ("vrex8", "resv", "vrex8-edge")):
+        p = P.get(system, method, kv, b, hw_name=hw_name)
+        hw = P.hardware(hw_name or system)
+        bw = hw.dram.bandwidth_gbps * 1e9
+        if p["status"] != "ok":
+            rows.append(_row("fig18", system, method, kv, b, "roofline_share", None, "oom"))
+            continue
+        intensity = p["frame_flops"] / max(p["frame_bytes"], 1.0)
+        achieved = p["frame_flops"] / max(p["frame_time_s"], 1e-12)
+        bound = min(p["peak_tflops"] * 1e12, intensity * bw)
+        rows.append(_row("fig18", system, method, kv, b, "roofline_share", achieved / bound, "share"))
+        table.append({"system": system, "method": method, "intensity_flop_per_byte": intensity,
+                      "achieved_tflops": achieved / 1e12, "peak_tflops": p["peak_tflops"], "dram_gbps": bw / 1e9,
+                      "roofline_share": achieved / bound})
+    return rows, pd.DataFrame(table)
+
+
+def fig20(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
+    kv = max(cfg.kv_sizes)
+    p = P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge")
+    shares = retrieval_shares(pd.DataFrame(p.get("cells", []), columns=["stat", "layer", "head", "value"]))
+    rows = [_row("fig20", "vrex8", "resv", kv, 1, "retrieval_share", float(r.share), "share", int(r.layer),
+                 int(r.head)) for r in shares.itertuples()]
+    return rows, shares
+
+
+def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
+    p_hw = P.hardware("vrex8-edge")
+    tr = P.trace("resv", max(P.cfg.kv_sizes), 1)
+    chip = chip_blocks(simulate(tr, p_hw))
+    names = {"dpe": "dpe", "vpe": "vpe", "sram": "sram", "dre_hcu": "hcu", "dre_wtu": "wtu", "dre_kvmu": "kvmu"}
+    rows, table = [], []
+    core_area = sum(chip["area_breakdown_mm2_per_core"].values())
+    core_power = sum(chip["power_breakdown_w_per_core"].values())
+    # every unit busy at its rated activity (engine/physical/peak_power.py)
+    peak = chip["peak_power_breakdown_w_per_core"]
+    core_peak = sum(peak.values())
+    for block, ident in list(names.items()) + [("__core__", "core")]:
+        area = core_area if ident == "core" else chip["area_breakdown_mm2_per_core"].get(block, 0.0)
+        power = core_power if ident == "core" else chip["power_breakdown_w_per_core"].get(block, 0.0)
+        pk = core_peak if ident == "core" else peak.get(block, 0.0)
+        rows += [_row("table3", "vrex8", ident, None, None, "area_mm2_per_core", area, "mm^2"),
+                 _row("table3", "vrex8", ident, None, None, "power_w_per_core", power, "W"),
+                 _row("table3", "vrex8", ident, None, None, "peak_power_w_per_core", pk, "W")]
+        table.append({"block": ident, "area_mm2_per_core": area, "power_w_per_core": power,
+                      "peak_power_w_per_core": pk})
+    rows += [_row("table3", "vrex8", "chip", None, None, "area_mm2", chip["chip_area_mm2"], "mm^2"),
+             _row("table3", "vrex8", "chip", None, None, "power_w", chip["chip_power_w"], "W"),
+             _row("table3", "vrex8", "chip", None, None, "peak_power_w", chip["peak_power_w"], "W")]
+    table.append({"block": "chip", "area_mm2_per_core": chip["chip_area_mm2"],
+                  "power_w_per_core": chip["chip_power_w"], "peak_power_w_per_core": chip["peak_power_w"]})
+    return rows, pd.DataFrame(table)
+
+
+# The stack figure: the edge baseline (FlexGen on the Orin 32 GB, Fig. 13a's reference) on each GPU software stack
+STACK_GPU, STACK_METHOD = "orin-agx-32gb", "flexgen"
+
+
+def _stack_system(stack: str, default: str) -> tuple[str, dict]:
+    """The system id and config change of the edge GPU running ``stack`` (its config's own stack: Fig. 13a's
+    points, reused as they are)."""
+    return (STACK_GPU, {}) if stack == default else (f"{STACK_GPU}+{stack}", {"software": stack})
+
+
+def stack_points(P: Points, cfg: PaperRun) -> list[tuple]:
+    """The stack figure's points in ``planned_points``' form: the traces are Fig. 13a's (a stack changes only
+    the GPU's efficiencies, not the trace)."""
+    from simulator.config.hardware import SOFTWARE_STACKS
+
+    default = P.hardware(STACK_GPU).software
+    plan = []
+    for kv in cfg.kv_sizes:
+        for stack in SOFTWARE_STACKS:
+            system, changes = _stack_system(stack, default)
+            plan.append((STACK_METHOD, kv, 1, system, STACK_GPU, changes))
+    return plan
+
+
+def fig_stacks(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
+    """V-Rex8's frame and TPOT speedups at batch 1 over the Orin 32 GB running FlexGen on each software stack."""
+    from simulator.config.hardware import SOFTWARE_STACKS
+
+    default = P.hardware(STACK_GPU).software
+    rows, table = [], []
+    for kv in cfg.kv_sizes:
+        v = P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge")
+        for stack in SOFTWARE_STACKS:
+            system, changes = _stack_system(stack, default)
+            g = P.get(system, STACK_METHOD, kv, 1, hw_name=STACK_GPU, **changes)
+            ok = g["status"] == "ok" and v["status"] == "ok"
+            frame = _ratio(g["frame_latency_s"], v["frame_latency_s"]) if ok else float("nan")
+            tpot = _ratio(g["tpot_s"], v["tpot_s"]) if ok else float("nan")
+            rows += [_row("fig_stacks", system, STACK_METHOD, kv, 1, "frame_speedup_of_vrex8", frame, "x"),
+                     _row("fig_stacks", system, STACK_METHOD, kv, 1, "tpot_speedup_of_vrex8", tpot, "x")]
+            table.append({"kv_tokens": kv, "software": stack, "gpu_status": g["status"],
+                          "orin_frame_ms": 1e3 * g["frame_latency_s"] if g["status"] == "ok" else float("nan"),
+                          "orin_tpot_ms": 1e3 * g["tpot_s"] if g["status"] == "ok" else float("nan"),
+                          "vrex8_frame_ms": 1e3 * v["frame_latency_s"] if v["status"] == "ok" else float("nan"),
+                          "vrex8_tpot_ms": 1e3 * v["tpot_s"] if v["status"] == "ok" else float("nan"),
+                          "frame_speedup": frame, "tpot_speedup": tpot})
+    return rows, pd.DataFrame(table)
+
+
+def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
+    """Every (method, KV size, batch, system, config, changes) the figures read, so that each trace is made once."""
+    kv_max = max(cfg.kv_sizes)
+    plan = []
+    for platform, batches in (("edge", cfg.edge_batches), ("server", cfg.server_batches)):
+        gpu, vrex_hw, vrex_id, _ = PLATFORMS[platform]
+        for b in batches:
+            for kv in cfg.kv_sizes:
+                plan += [(m, kv, b, gpu, None, {}) for m in GPU_METHODS]
+                plan.append(("resv", kv, b, vrex_id, vrex_hw, {}))
+    for kv in cfg.kv_sizes:
+        plan += [("full", kv, cfg.oaken_batch, "orin-agx-32gb", None, {"offload": None}),
+                 ("oaken", kv, cfg.oaken_batch, "oaken", None, {}),
+                 ("resv", kv, cfg.oaken_batch, "vrex8", "vrex8-edge", {})]
+    plan += [("resv", kv_max, 1, "orin-agx-32gb", None, {}),
+             ("resv", kv_max, 1, "vrex8-kvpu", "vrex8-edge", P.kvpu_only())]
+    b = cfg.roofline_batch
+    plan += [("flexgen", kv_max, b, "orin-agx-32gb", None, {}), ("rekv", kv_max, b, "orin-agx-32gb", None, {}),
+             ("resv", kv_max, b, "vrex8", "vrex8-edge", {})]
+    plan += stack_points(P, cfg)  # a repeated point is read back from its saved JSON, not recomputed
+    # grouped by trace; ReSV's largest cache at batch 1 last, so that Fig. 17 and Table III (run after the points)
+    # find its trace still held instead of tracing it again
+    last = ("resv", kv_max, 1)
+    return sorted(plan, key=lambda p: ((p[0], p[1], p[2]) == last, p[0], p[1], p[2]))
+
+
+def _md(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "(no rows)"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: PaperRun | None = None) -> Path:
+    from analysis.paper import plots as paper_plots
+
+    cfg = cfg or PaperRun()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    P = Points(out, cfg)
+    plan = planned_points(P, cfg)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(plan), desc="paper points", unit="point")
+    for method, kv, batch, system, hw_name, changes in plan:  # grouped by trace: each trace made once
+        P.get(system, method, kv, batch, hw_name=hw_name, **changes)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    steps = [("Fig. 13a (edge)", lambda: fig13(P, cfg, "edge", "fig13a")),
+             ("Fig. 13b (server)", lambda: fig13(P, cfg, "server", "fig13b")),
+             ("Fig. 14", lambda: fig14(P, cfg)), ("Fig. 15", lambda: fig15(P, cfg)),
+             ("Fig. 16", lambda: fig16(P, cfg)), ("Fig. 17", lambda: fig17(P, cfg)),
+             ("Fig. 18", lambda: fig18(P, cfg)), ("Fig. 20", lambda: fig20(P, cfg)), ("Table III", lambda: table3(P))]
+    steps.append(("Software stacks (edge)", lambda: fig_stacks(P, cfg)))
+    results, tables = [], {}
+    for name, step in steps:
+        got = step()
+        if isinstance(got, tuple):
+            rows, tables[name] = got
+        elif isinstance(got, pd.DataFrame):
+            rows, tables[name] = [], got
+        else:
+            rows, tables[name] = got, pd.DataFrame(got)
+        results += rows
+    df = pd.DataFrame(results, columns=COLUMNS)
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    for c in ("kv_tokens", "batch", "layer", "head"):
+        df[c] = df[c].astype("Int64")
+    df.to_csv(out / "results.csv", index=False)
+    df.to_parquet(out / "results.parquet", index=False)
+    figs = paper_plots.draw(df, tables, out / "figures")
+    md = ["# V-Rex's evaluation, figure by figure (vrex-sim)", "",
+          "Produced by `make paper` (analysis/paper/evaluation.py): VideoLLM-online-8B on the average COIN case "
+          "(26 frames, a 25-token question, 39 answer tokens) after a pre-computed KV cache. Edge: V-Rex8 vs "
+          "Jetson AGX Orin 32 GB; server: V-Rex48 vs A100 80 GB. Every value is in `results.csv`; "
+          "analysis/PAPER.md discusses them.", ""]
+    for name in tables:
+        sub = {"Fig. 13a (edge)": "fig13a", "Fig. 13b (server)": "fig13b", "Fig. 14": "fig14", "Fig. 15": "fig15",
+               "Fig. 16": "fig16", "Fig. 18": "fig18", "Fig. 20": "fig20", "Table III": "table3"}.get(name)
+        md += [f"## {name}", ""]
+        if sub in ("fig13a", "fig13b", "fig15"):
+            d = df[df["figure"] == sub].copy()
+            d["value"] = d["value"].where(d["unit"] != "oom", np.nan)
+            idx = ["batch", "kv_tokens", "system", "method"]
+            tab = d.pivot_table(index=idx, columns="metric", values="value", aggfunc="first",
+                                dropna=False).reset_index()
+            # only the points that were run (the pivot's full product also pairs systems with others' methods)
+            tab = d[idx].drop_duplicates().merge(tab, on=idx, how="left").sort_values(idx).reset_index(drop=True)
+            oom = d[d["unit"] == "oom"].set_index(["batch", "kv_tokens", "system", "method"]).index
+            tab["status"] = ["out of memory" if k in oom else "ok" for k in
+                             zip(tab["batch"], tab["kv_tokens"], tab["system"], tab["method"])]
+            tab.columns.name = None
+            md.append(_md(tab))
+        else:
+            md.append(_md(tables[name]))
+        md += [""] + [f"![{p.stem}](figures/{p.name})" for p in figs.get(name, []) if p.suffix == ".png"] + [""]
+    path = out / "paper.md"
+    path.write_text("\n".join(md) + "\n")
+    return path
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="results/paper")
+    args = ap.parse_args(argv)
+    print(run_paper(args.out).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Generated Markdown blocks: replace the text between two markers in a file (README, PAPER.md).
+
+Used by ``make docs`` and by the calibration and validation scripts that write their tables into the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def replace_between(text: str, begin: str, end: str, body: str, where: str = "README") -> str:
+    """``text`` with everything between the markers ``begin`` and ``end`` replaced by ``body``."""
+    if begin not in text or end not in text:
+        raise SystemExit(f"{where}: markers {begin} / {end} not found")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def write_between(path, begin: str, end: str, body: str) -> bool:
+    """Replace the marked block of the file at ``path`` with ``body``; True if the file changed."""
+    p = Path(path)
+    text = p.read_text()
+    new = replace_between(text, begin, end, body, str(p))
+    if new != text:
+        p.write_text(new)
+        return True
+    return False

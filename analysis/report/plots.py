@@ -1,0 +1,334 @@
+"""Figures from saved runs (``vrex simulate --save``) and sweeps (``vrex sweep``), as PNG and PDF.
+
+- latency_breakdown: per-frame busy time by accelerator unit and DRAM (stacked bars)
+- headline: speedup and energy efficiency over the baseline per workload, with the paper's ranges
+- kv_over_time: KV-cache size over stream time, one line per run (workload / policy)
+- area_power: area and energy share by unit
+- roofline: the kernels placed on the accelerator's roofline
+- pareto: sweep points on two objectives, the Pareto front highlighted
+- realtime: arrival-driven runs (``vrex stream --out DIR``): frame-latency CDF, queue depth and drops over
+  time, answer latency (TTFT loaded vs unloaded, TPOT) per question
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+
+from analysis.report.figures import label, plt, save_figure, scale
+
+# The paper's claims (arXiv 2512.12284 abstract): speedup 1.9-19.7x, energy efficiency 3.1-18.5x over AGX Orin.
+PAPER_SPEEDUP = (1.9, 19.7)
+PAPER_ENERGY_EFF = (3.1, 18.5)
+
+
+def _load_run(d: Path) -> dict:
+    return {"dir": d, "report": json.loads((d / "report.json").read_text()),
+            "run": json.loads((d / "run.json").read_text()),
+            "unit_time": pd.read_parquet(d / "unit_time.parquet"),
+            "ops": pd.read_parquet(d / "ops_summary.parquet"),
+            "kv": pd.read_parquet(d / "kv_tokens.parquet") if (d / "kv_tokens.parquet").is_file() else None}
+
+
+def _label(r: dict) -> str:
+    rep = r["report"]
+    return f"{rep['workload']} [{rep['kv_policy']}]"
+
+
+def latency_breakdown(r: dict, out: Path) -> list[Path]:
+    ut = r["unit_time"].set_index("frame")
+    if len(ut) > 60:
+        ut = ut.iloc[np.linspace(0, len(ut) - 1, 60).astype(int)]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    bottom = np.zeros(len(ut))
+    for col in [c for c in ut.columns if ut[c].sum() > 0]:
+        ax.bar(ut.index, ut[col] * 1e3, bottom=bottom, label=col, width=0.8 * max(1, np.diff(ut.index).min()
+                                                                                    if len(ut) > 1 else 1))
+        bottom += ut[col].to_numpy() * 1e3
+    ax.set_xlabel("frame")
+    ax.set_ylabel("busy time per frame [ms]")
+    ax.set_title(f"Per-frame time by unit on {r['run']['hardware']}: {_label(r)}\n"
+                 "(units overlap with DRAM transfers, so bars exceed the frame latency)")
+    ax.legend(ncol=5, fontsize=8)
+    return save_figure(fig, out, "latency_breakdown")
+
+
+def headline(runs: list[dict], out: Path) -> list[Path]:
+    labels = [_label(r) for r in runs]
+    sp, ee = [], []
+    for r in runs:
+        comp = {c["phase"]: c for c in r["report"]["comparison"]}
+        sp.append(comp["stream"]["speedup"])
+        ee.append(comp["stream"]["energy_eff"])
+    x = np.arange(len(runs))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(runs) + 3), 4.5))
+    # bars grow from 1x (parity) up or down, so a slowdown reads as a slowdown on the log axis
+    sp, ee = np.asarray(sp), np.asarray(ee)
+    ax.bar(x - 0.2, sp - 1.0, 0.4, bottom=1.0, label="speedup (ours)")
+    ax.bar(x + 0.2, ee - 1.0, 0.4, bottom=1.0, label="energy efficiency (ours)")
+    for xi, v in zip(x - 0.2, sp):
+        ax.annotate(f"{v:.2g}x", (xi, v), ha="center", va="bottom" if v >= 1 else "top", fontsize=7)
+    for xi, v in zip(x + 0.2, ee):
+        ax.annotate(f"{v:.2g}x", (xi, v), ha="center", va="bottom" if v >= 1 else "top", fontsize=7)
+    ax.axhspan(*PAPER_SPEEDUP, color="C0", alpha=0.08, label=f"paper speedup {PAPER_SPEEDUP[0]}-{PAPER_SPEEDUP[1]}x")
+    ax.axhspan(*PAPER_ENERGY_EFF, color="C1", alpha=0.08,
+               label=f"paper energy eff. {PAPER_ENERGY_EFF[0]}-{PAPER_ENERGY_EFF[1]}x")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("x over the GPU baseline (whole stream)")
+    ax.set_title("Accelerator vs Orin-like baseline")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out, "headline")
+
+
+def kv_over_time(runs: list[dict], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for r in runs:
+        kv, meta = r["kv"], r["run"]["trace_meta"]
+        if kv is None or kv.empty:
+            continue
+        per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * meta["precision_bits"]["kv"] / 8 * meta["batch"]
+        t = np.maximum(kv["frame"].to_numpy(), 0) / meta["fps"]
+        ax.plot(t, kv["kv_slots_all_layers"] * per_slot / 2**30, label=f"{_label(r)} device")
+        if kv["offload_slots_all_layers"].max() > 0:
+            ax.plot(t, kv["offload_slots_all_layers"] * per_slot / 2**30, ls="--", label=f"{_label(r)} host")
+    ax.set_xlabel("stream time [s]")
+    ax.set_ylabel("KV cache [GiB]")
+    ax.set_title("KV-cache size over the stream")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out, "kv_over_time")
+
+
+def area_power(r: dict, out: Path) -> list[Path]:
+    rep = r["report"]
+    area = {k: v for k, v in rep["area_breakdown_mm2"].items() if v > 0}
+    energy = {k: v for k, v in rep["energy_breakdown_j"].items() if v > 0}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, data, title in ((a1, area, "area [mm^2]"), (a2, energy, "energy over the stream [J]")):
+        names = sorted(data, key=data.get, reverse=True)
+        vals = [data[n] for n in names]
+        tot = sum(vals)
+        ax.barh(names, vals)
+        for i, v in enumerate(vals):
+            ax.text(v, i, f" {100 * v / tot:.1f}%", va="center", fontsize=8)
+        ax.set_title(f"{rep['accelerator']['hardware']} {title}")
+        ax.invert_yaxis()
+    fig.suptitle("DRE share vs paper: 2.0% area, 2.2% power", fontsize=9)
+    return save_figure(fig, out, "area_power")
+
+
+def roofline(r: dict, out: Path) -> list[Path]:
+    ops = r["ops"]
+    ops = ops[(ops["time_s"] > 0) & (ops["flops"] > 0)].copy()
+    peak_f = r["run"]["peak_pe_flops"]
+    peak_b = r["run"]["peak_dram_bytes_per_s"]
+    ops["ai"] = ops["flops"] / ops["dram_bytes"].clip(lower=1.0)
+    ops["perf"] = ops["flops"] / ops["time_s"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    hi = max(5.0, float(np.log10(ops["ai"].max())) + 0.5) if len(ops) else 5.0
+    ai = np.logspace(-2, hi, 200)
+    ax.plot(ai, np.minimum(peak_f, ai * peak_b), "k-", lw=1.2, label="roofline (PE array, DRAM)")
+    for kind, g in ops.groupby("kind"):
+        ax.scatter(g["ai"], g["perf"], s=12 + 60 * g["time_s"] / ops["time_s"].max(), label=kind, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity [FLOP / DRAM byte] (on-chip kernels far right)")
+    ax.set_ylabel("achieved [FLOP/s]")
+    ax.set_title(f"Kernels on the {r['run']['hardware']} roofline (size ~ time share)")
+    ax.legend(fontsize=7, ncol=2)
+    return save_figure(fig, out, "roofline")
+
+
+def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Path) -> list[Path]:
+    ok = df[df["status"] == "ok"]
+    x, y = objectives[0], objectives[1]
+    c = objectives[2] if len(objectives) > 2 else None
+    sx, sy = scale(x), scale(y)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    sc = ax.scatter(ok[x] * sx, ok[y] * sy, c=ok[c] * scale(c) if c else None, cmap="viridis", s=25, alpha=0.8,
+                    label="feasible points")
+    if c:
+        fig.colorbar(sc, ax=ax, label=label(c))
+    bad = df[df["status"] != "ok"]
+    if len(bad) and x in bad and y in bad:
+        ax.scatter(bad[x] * sx, bad[y] * sy, marker="x", color="grey", s=20, label="infeasible / error")
+    if len(front):
+        f = front.sort_values(x)
+        ax.plot(f[x] * sx, f[y] * sy, "r-o", ms=5, mfc="none", label=f"Pareto front ({len(objectives)} objectives)")
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    ax.set_title("Design-space sweep")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out, "pareto")
+
+
+def realtime(d: Path, out: Path) -> list[Path]:
+    """Figures of an arrival-driven run directory (summary.json, jobs.parquet, queue.parquet)."""
+    summ = json.loads((d / "summary.json").read_text())
+    jobs = pd.read_parquet(d / "jobs.parquet")
+    queue = pd.read_parquet(d / "queue.parquet")
+    name = summ.get("label", d.name)
+    frames = jobs[jobs["kind"] == "frame"]
+    done = frames[~frames["dropped"].astype(bool)]
+    lat = np.sort((done["end_s"] - done["arrival_s"]).to_numpy())
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    ax = axes[0]
+    if lat.size:
+        ax.plot(lat * 1e3, np.arange(1, lat.size + 1) / lat.size, drawstyle="steps-post")
+    ax.axvline(1e3 / summ["fps"], color="grey", ls="--", lw=1, label="frame period (deadline)")
+    lo = min(lat.min() if lat.size else 1e9, 1 / summ["fps"]) * 1e3
+    hi = max(lat.max() if lat.size else 0.0, 1 / summ["fps"]) * 1e3
+    if lo > 0 and hi / lo > 30:  # a log axis only when the latencies span decades; labels on decades only
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, numticks=8))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    else:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
+    ax.set_xlabel("frame latency, arrival to done [ms]")
+    ax.set_ylabel("share of processed frames")
+    ax.set_title(f"frame latency CDF\n{name}", fontsize=9)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    t_end = float(max(queue["t_s"].max() if len(queue) else 0.0, frames["arrival_s"].max() if len(frames) else 0.0))
+    edges = np.linspace(0.0, max(t_end, 1e-9), 201)
+    for s, q in queue.groupby("stream"):  # the deepest queue in each of 200 time bins
+        b = np.clip(np.searchsorted(edges, q["t_s"].to_numpy(), side="right") - 1, 0, 199)
+        deepest = pd.Series(q["depth"].to_numpy()).groupby(b).max().reindex(range(200)).ffill().fillna(0)
+        ax.step(edges[:-1], deepest.to_numpy(), where="post", lw=0.9, label=f"stream {s}: deepest queue per bin")
+    drops = frames[frames["dropped"].astype(bool)]
+    if len(drops):
+        ax.plot(drops["arrival_s"], np.full(len(drops), -0.3), "rx", ms=3, label=f"dropped ({len(drops)})")
+    ax.set_xlabel("stream time [s]")
+    ax.set_ylabel("waiting frames")
+    top = float(queue["depth"].max()) if len(queue) else 1.0
+    ax.set_ylim(-0.6, max(1.0, top) + 0.6)  # whole frames: integer ticks, a flat line not blown up
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_title("queue depth and drops")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    ans = pd.DataFrame(summ.get("answers", []))
+    if len(ans) > 3:  # several questions: TTFT loaded vs unloaded per question, TPOT as points
+        x = np.arange(len(ans))
+        ax.bar(x - 0.2, ans["ttft_s"] * 1e3, 0.4, label="TTFT under load")
+        ax.bar(x + 0.2, ans["ttft_unloaded_s"] * 1e3, 0.4, label="TTFT unloaded")
+        ax.plot(x, ans["tpot_s"] * 1e3, "ko", label="TPOT")
+        ax.set_xticks(x, [f"s{r.stream} q{r.question}" for r in ans.itertuples()], rotation=30)
+        ax.set_ylabel("latency [ms]")
+        ax.set_title("answers")
+        ax.legend(fontsize=8)
+    else:  # one to three questions: the numbers themselves, not bars
+        ax.axis("off")
+        ax.set_title("answers", fontsize=10)
+        lines = [f"stream {r.stream}, question {r.question} (asked at {r.arrival_s:.1f} s):\n"
+                 f"  TTFT {r.ttft_s * 1e3:.3g} ms under load, {r.ttft_unloaded_s * 1e3:.3g} ms unloaded\n"
+                 f"  TPOT {r.tpot_s * 1e3:.3g} ms; {r.frames_dropped_meanwhile} frames dropped meanwhile"
+                 for r in ans.itertuples()] or ["no questions in this stream"]
+        ax.text(0.0, 0.95, "\n\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=9,
+                family="monospace")
+    fig.tight_layout()
+    return save_figure(fig, out, f"realtime_{d.name}")
+
+
+def plot_inputs(inputs: list[Path], out: Path) -> list[Path]:
+    """Draw every figure that the given run and sweep directories support."""
+    from analysis.report.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
+    from analysis.studies.sweep import load_results, load_spec, pareto_front
+
+    paths: list[Path] = []
+    runs = [_load_run(d) for d in inputs if is_run_dir(d)]
+    if runs:
+        paths += latency_breakdown(runs[0], out)
+        paths += headline(runs, out)
+        paths += kv_over_time(runs, out)
+        paths += area_power(runs[0], out)
+        paths += roofline(runs[0], out)
+    for d in inputs:
+        if is_sweep_dir(d):
+            sp = load_spec(d / "spec.yaml")
+            df = load_results(d)
+            if not df.empty and "status" in df and (df["status"] == "ok").any():
+                paths += pareto(df, pareto_front(df, list(sp.objectives)), list(sp.objectives), out)
+        if is_realtime_dir(d):
+            paths += realtime(d, out)
+    return paths
+
+
+def assumptions_table(assumptions: list[dict], used_by: str = "hardware") -> list[str]:
+    """Markdown rows of technology entries (entry, value, unit, kind, source and who uses them)."""
+    def value(v) -> str:
+        return f"{v:g}" if isinstance(v, (int, float)) else ", ".join(f"{x:g}" for x in v) if isinstance(
+            v, (list, tuple)) else str(v)
+
+    lines = ["| entry | value | kind | source | used by |", "|---|---|---|---|---|"]
+    for a in assumptions:
+        lines.append(f"| `{a['entry']}` | {value(a['value'])} {a['unit']} | {a['kind']} | {a['source']} | "
+                     f"{', '.join(a.get(used_by, []))} |")
+    return lines
+
+
+def assumptions_markdown(assumptions: list[dict]) -> list[str]:
+    """The technology entries a run rests on that are not measurements (``report.json``'s ``assumptions``)."""
+    if not assumptions:
+        return []
+    return [f"What these numbers rest on besides measurements ({len(assumptions)} technology-table entries):",
+            "", *assumptions_table(assumptions), ""]
+
+
+def write_report(inputs: list[Path], out_md: Path) -> Path:
+    """A Markdown report embedding the figures, with the headline tables."""
+    from analysis.report.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
+    from analysis.studies.sweep import load_results, load_spec, pareto_front
+
+    fig_dir = out_md.parent / "figures"
+    figs = plot_inputs(inputs, fig_dir)
+    lines = ["# vrex-sim report", ""]
+    for d in inputs:
+        if is_run_dir(d):
+            rep = json.loads((d / "report.json").read_text())
+            a, b = rep["accelerator"], rep["baseline"]
+            lines += [f"## {rep['workload']} (KV policy {rep['kv_policy']})", "",
+                      f"| metric | {a['hardware']} | {b['hardware']} |", "|---|---|---|"]
+            for key, label in (("fps_sustained", "FPS sustained"), ("frame_latency_mean_s", "frame latency [s]"),
+                               ("ttft_mean_s", "TTFT [s]"), ("decode_tokens_per_s", "decode tokens/s"),
+                               ("energy_per_frame_j", "energy/frame [J]"), ("avg_power_w", "power [W]"),
+                               ("area_mm2", "area [mm^2]")):
+                lines.append(f"| {label} | {a[key]:.4g} | {b[key]:.4g} |")
+            lines += ["", "| phase | speedup | energy eff. |", "|---|---|---|"]
+            lines += [f"| {c['phase']} | {c['speedup']:.3g}x | {c['energy_eff']:.3g}x |" for c in rep["comparison"]]
+            lines.append("")
+            lines += assumptions_markdown(rep.get("assumptions", []))
+        elif is_sweep_dir(d):
+            sp = load_spec(d / "spec.yaml")
+            df = load_results(d)
+            front = pareto_front(df, list(sp.objectives))
+            counts = df["status"].value_counts().to_dict() if "status" in df else {}
+            lines += [f"## Sweep {sp.name}", "", f"{len(df)} points: " + ", ".join(f"{v} {k}" for k, v in
+                                                                                    counts.items()), "",
+                      f"Pareto front over {', '.join(sp.objectives)}: {len(front)} points", ""]
+            if len(front):
+                cols = [c for c in front.columns if c.startswith("axis:")] + list(sp.objectives)
+                lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                for _, r in front.head(20).iterrows():
+                    lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
+                                                   for c in cols) + " |")
+                lines.append("")
+        elif is_realtime_dir(d):
+            sm = json.loads((d / "summary.json").read_text())
+            lines += [f"## Real-time streaming: {sm.get('label', d.name)}", "", "| metric | value |", "|---|---|"]
+            for key in ("fps", "streams", "frames_arrived", "frames_processed", "frames_dropped", "deadline_misses",
+                        "frame_latency_p50_s", "frame_latency_p99_s", "frame_latency_max_s", "max_sustainable_fps"):
+                if key in sm:
+                    val = f"{sm[key]:.4g}" if isinstance(sm[key], float) else str(sm[key])
+                    lines.append(f"| {key} | {val} |")
+            lines.append("")
+    lines += ["## Figures", ""]
+    lines += [f"![{p.stem}](figures/{p.name})" for p in figs if p.suffix == ".png"]
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text("\n".join(lines) + "\n")
+    return out_md

@@ -1,0 +1,594 @@
+"""Multi-objective design-space exploration (``vrex explore SPEC.yaml``, ``make codesign``).
+
+A spec names base configs (as a sweep), *scenarios* (workload settings every design is simulated on,
+e.g. a 10K and a 40K pre-computed cache), *axes* (config paths with values or ranges, or named *options*
+that set several paths at once, e.g. a DRAM part), constraints and objectives. The search is optuna's
+NSGA-II (``optuna.samplers.NSGAIISampler``) in ask/tell form, a generation of ``population`` designs at
+a time; the base design (every axis at the base configs' value) is the first design evaluated.
+
+- **Constraints before simulating.** ``area_mm2`` (chip area at the config's node), ``peak_power_w`` (all
+  units busy at once, see :func:`peak_power_w`) and ``dram_headroom_gib`` (DRAM capacity minus weights and
+  the largest device-resident KV of any scenario, from the traces) are known before a design runs; a design
+  that breaks one of them is recorded as ``infeasible`` and never simulated. Bounds may be numbers or
+  ``reference`` (the base design's own value, e.g. V-Rex8's area as the budget). Constraints on simulated
+  metrics (``<scenario>.<metric>``) are checked after the run.
+- **Points.** Each design is one Parquet row under ``OUT/points/`` (the sweep's writer, atomic rename),
+  written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/`` (``hw.yaml``,
+  ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
+  --baseline-workload same`` re-runs it to the same figures.
+- **Resume.** The sampler is seeded and deterministic, so ``--resume`` replays the search: every design
+  it proposes that already has a row is told from the row instead of simulated.
+- **Executors.** A generation's designs run on the sweep's local process pool or Dask executor; traces
+  are made once per distinct workload (``OUT/traces``) before the designs fan out.
+
+Paths: ``hw.*``, ``baseline.*``, ``workload.*`` as in a sweep, and ``model.*`` (the workload's model file,
+e.g. ``model.tokens_per_frame``: a derived model file is written under ``OUT/models``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import time
+import traceback
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+import analysis.studies.sweep as sweep
+from simulator.config.schema import build, load_yaml, spec
+from simulator.config.workload import ModelConfig
+from simulator.errors import ConfigError, VrexError
+
+PRE_METRICS = ("area_mm2", "peak_power_w", "dram_headroom_gib")
+_BOUND = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|reference)\s*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    name: str = spec("scenario name (prefix of its metrics, e.g. kv10k.frame_latency_mean_s)")
+    set: dict[str, Any] = spec("config paths set for this scenario (workload.*, model.*, hw.*, baseline.*)",
+                               default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExploreAxis:
+    name: str = spec("axis name (a column 'axis:<name>' of the results)")
+    path: str | None = spec("config path the axis sets (with values or range)", default=None)
+    values: list[Any] | None = spec("the values the search chooses among", default=None)
+    range: list[float] | None = spec("[low, high] of a numeric axis", default=None)
+    log: bool = spec("search the range on a log scale", default=False)
+    integer: bool = spec("integer values in the range", default=False)
+    options: dict[str, dict[str, Any]] | None = spec(
+        "named choices, each setting several config paths (e.g. a DRAM part: type, bandwidth, capacity)",
+        default=None)
+    reason: str = spec("where the values come from / why this range", default="")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Optimizer:
+    population: int = spec("designs per NSGA-II generation", ge=2, default=16)
+    generations: int = spec("NSGA-II generations", ge=1, default=4)
+    seed: int = spec("sampler seed", default=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExploreSpec:
+    name: str = spec("study name")
+    base: sweep.BaseSpec = spec("base configs (the reference design)")
+    scenarios: list[Scenario] = spec("workload settings every design is simulated on")
+    axes: list[ExploreAxis] = spec("design axes")
+    optimizer: Optimizer = spec("NSGA-II settings", default_factory=Optimizer)
+    constraints: list[str] = spec("bounds, e.g. 'area_mm2 <= reference', 'kv40k.frame_latency_mean_s < 1'",
+                                  default_factory=tuple)
+    objectives: list[str] = spec("metrics minimised: area_mm2, peak_power_w or <scenario>.<metric>")
+    reference_name: str = spec("label of the base design in reports and plots", default="reference")
+
+
+# ---------------------------------------------------------------- paths and specs
+def check_model_path(path: str, source: str, where: str) -> None:
+    """Raise ConfigError unless ``model.<key>...`` names a value of the model file."""
+    parts = path.split(".")[1:]
+    tp: Any = ModelConfig
+    for i, part in enumerate(parts):
+        if typing.get_origin(tp) is not None:
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        names = {f.name: f for f in dataclasses.fields(tp) if f.init}
+        if part not in names:
+            raise ConfigError(source, where, f"unknown path '{path}': '{part}' is not a key of "
+                                             f"{'.'.join(['model'] + parts[:i])}; allowed: {', '.join(names)}")
+        tp = typing.get_type_hints(tp)[part]
+    if not parts:
+        raise ConfigError(source, where, f"path '{path}' names a section, not a value")
+    inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    if dataclasses.is_dataclass(inner[0]):
+        raise ConfigError(source, where, f"path '{path}' names a section, not a value")
+
+
+def check_any_path(path: str, source: str, where: str) -> None:
+    if path.startswith("model."):
+        check_model_path(path, source, where)
+    else:
+        sweep.check_path(path, source, where)
+
+
+def parse_bound(text: str, source: str, where: str) -> tuple[str, str, float | str]:
+    m = _BOUND.match(text)
+    if not m:
+        raise ConfigError(source, where, f"'{text}' is not 'metric <op> number|reference' with op one of "
+                                         f"{', '.join(sweep.OPS)}")
+    bound = m.group(3)
+    return m.group(1), m.group(2), (bound if bound == "reference" else float(bound))
+
+
+def metric_names(scenarios) -> set[str]:
+    from simulator.results.metrics import StreamMetrics
+
+    per = {f.name for f in dataclasses.fields(StreamMetrics)} - {"hardware", "status"}
+    per |= {"baseline_frame_latency_mean_s", "baseline_decode_step_s", "frame_speedup", "tpot_speedup"}
+    return set(PRE_METRICS) | {f"{s.name}.{m}" for s in scenarios for m in per}
+
+
+def check_scenarios(scenarios, source: str) -> None:
+    if not scenarios:
+        raise ConfigError(source, "scenarios", "empty; give at least one scenario (e.g. {name: kv10k, set: "
+                                               "{workload.kv_prefill_tokens: 10000}})")
+    names = [s.name for s in scenarios]
+    for i, s in enumerate(scenarios):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", s.name):
+            raise ConfigError(source, f"scenarios[{i}].name", f"'{s.name}': use lower-case letters, digits, _")
+        if names.count(s.name) > 1:
+            raise ConfigError(source, f"scenarios[{i}].name", f"'{s.name}' is used twice; names must be unique")
+        for p in s.set:
+            check_any_path(p, source, f"scenarios[{i}].set.{p}")
+
+
+def load_explore_spec(path: str | Path) -> ExploreSpec:
+    """Load and fully validate an explore spec; nothing runs before this passes."""
+    source = str(path)
+    sp = build(ExploreSpec, load_yaml(path), source=source)
+    check_scenarios(sp.scenarios, source)
+    if not sp.axes:
+        raise ConfigError(source, "axes", "empty; give at least one axis")
+    seen = set()
+    for i, ax in enumerate(sp.axes):
+        where = f"axes[{i}]"
+        if ax.name in seen:
+            raise ConfigError(source, f"{where}.name", f"'{ax.name}' is used twice; names must be unique")
+        seen.add(ax.name)
+        if ax.options is not None:
+            if ax.path is not None or ax.values is not None or ax.range is not None:
+                raise ConfigError(source, where, "an 'options' axis takes no path, values or range")
+            if not ax.options:
+                raise ConfigError(source, f"{where}.options", "empty; give at least one option")
+            for label, sets in ax.options.items():
+                if not sets:
+                    raise ConfigError(source, f"{where}.options.{label}", "empty; set at least one path")
+                for p in sets:
+                    check_any_path(p, source, f"{where}.options.{label}.{p}")
+            continue
+        if ax.path is None:
+            raise ConfigError(source, where, "needs 'path' (with 'values' or 'range') or 'options'")
+        check_any_path(ax.path, source, f"{where}.path")
+        if (ax.values is None) == (ax.range is None):
+            raise ConfigError(source, where, "needs exactly one of 'values' or 'range'")
+        if ax.values is not None:
+            if not ax.values:
+                raise ConfigError(source, f"{where}.values", "empty axis; give at least one value")
+            for j, v in enumerate(ax.values):
+                if not isinstance(v, (bool, int, float, str)):
+                    raise ConfigError(source, f"{where}.values[{j}]", f"got {v!r}; must be a number, string or "
+                                                                      "true/false (use 'options' for sections)")
+        if ax.range is not None and (len(ax.range) != 2 or not ax.range[0] < ax.range[1]
+                                     or (ax.log and ax.range[0] <= 0)):
+            raise ConfigError(source, f"{where}.range", f"got {list(ax.range)}; must be [low, high] with "
+                                                        f"low < high{' and low > 0 (log)' if ax.log else ''}")
+    names = metric_names(sp.scenarios)
+    for i, c in enumerate(sp.constraints):
+        name, _, _ = parse_bound(c, source, f"constraints[{i}]")
+        if name not in names:
+            raise ConfigError(source, f"constraints[{i}]", f"unknown metric '{name}'; allowed: "
+                                                           f"{', '.join(PRE_METRICS)} or <scenario>.<metric>")
+    if not sp.objectives:
+        raise ConfigError(source, "objectives", "empty; give at least one metric to minimise")
+    for i, o in enumerate(sp.objectives):
+        if o not in names:
+            raise ConfigError(source, f"objectives[{i}]", f"unknown metric '{o}'; allowed: "
+                                                          f"{', '.join(PRE_METRICS)} or <scenario>.<metric>")
+    reference_values(sp, Path.cwd(), source)
+    return sp
+
+
+# ---------------------------------------------------------------- designs -> configs
+def design_values(sp: ExploreSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """Axis choices -> {config path: value}."""
+    out: dict[str, Any] = {}
+    for ax in sp.axes:
+        v = params[ax.name]
+        if ax.options is not None:
+            out.update(ax.options[v])
+        else:
+            out[ax.path] = v
+    return out
+
+
+def _raw_base(base, root: Path) -> dict[str, Any]:
+    raw = {role: copy.deepcopy(load_yaml(root / getattr(base, role))) for role in sweep.ROLES}
+    model = (root / base.workload).parent / raw["workload"]["model"]
+    raw["model"] = copy.deepcopy(load_yaml(model))
+    return raw
+
+
+def _get(raw: dict, path: str):
+    d: Any = raw
+    for p in path.split("."):
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def reference_values(sp: ExploreSpec, root: Path, source: str) -> dict[str, Any]:
+    """The base design's choice on every axis (its configs' values); an error if an axis does not hold it."""
+    raw = _raw_base(sp.base, root)
+    params = {}
+    for i, ax in enumerate(sp.axes):
+        if ax.options is not None:
+            match = [lab for lab, sets in ax.options.items() if all(_get(raw, p) == v for p, v in sets.items())]
+            if not match:
+                raise ConfigError(source, f"axes[{i}].options", "no option matches the base configs; add one with "
+                                  "their values so the base design is a point of the search")
+            params[ax.name] = match[0]
+            continue
+        v = _get(raw, ax.path)
+        if v is None:
+            raise ConfigError(source, f"axes[{i}].path", f"the base configs do not set '{ax.path}'; set it there "
+                                                         "so the base design is a point of the search")
+        if ax.values is not None and v not in ax.values:
+            raise ConfigError(source, f"axes[{i}].values", f"the base configs' value {v!r} of '{ax.path}' is not "
+                                                           "among the values; add it")
+        if ax.range is not None and (not isinstance(v, (int, float)) or not ax.range[0] <= v <= ax.range[1]):
+            raise ConfigError(source, f"axes[{i}].range", f"the base configs' value {v!r} of '{ax.path}' is "
+                                                          "outside the range")
+        params[ax.name] = v
+    return params
+
+
+def point_key(values: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Path, source: str, *,
+                     workload: str | None = None, accel_only: tuple[str, ...] = ()):
+    """(hw, baseline, workload, raw dicts) of one design on one scenario.
+
+    ``workload``: run this workload file instead of the base one (e.g. the baseline's FlexGen stream);
+    paths in ``accel_only`` are then not applied (e.g. a ReSV parameter the FlexGen policy does not take).
+    """
+    vals = {**{k: v for k, v in values.items() if k not in accel_only}, **scenario.set}
+    base = dataclasses.replace(base, workload=workload) if workload else base
+    raw = _raw_base(base, root)
+    model_vals = {k: v for k, v in vals.items() if k.startswith("model.")}
+    rest = {k: v for k, v in vals.items() if not k.startswith("model.")}
+    for path, v in model_vals.items():
+        sweep._set(raw["model"], path.split(".")[1:], v)
+    if model_vals:
+        text = yaml.safe_dump(raw["model"], sort_keys=False)
+        mpath = (out / "models" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml").resolve()
+        mpath.parent.mkdir(parents=True, exist_ok=True)
+        if not mpath.is_file():
+            tmp = mpath.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(text)
+            tmp.replace(mpath)
+        rest["workload.model"] = str(mpath)
+    else:
+        rest.setdefault("workload.model", str(((root / base.workload).parent / raw["workload"]["model"]).resolve()))
+    for path, v in rest.items():
+        role, *tail = path.split(".")
+        sweep._set(raw[role], tail, v)
+    hw, bl, wl = sweep.point_configs(SimpleNamespace(base=base), rest, root, source)
+    return hw, bl, wl, raw
+
+
+def peak_power_w(hw) -> float:
+    """System power with every unit busy at once (W): the chip at its peak (every block at its rated
+    activity, ``engine/physical/peak_power.py``), DRAM at its peak bandwidth, the PCIe link and the SSD at full load. A
+    budget figure known before simulating."""
+    from simulator.engine.platforms.accelerator import AcceleratorPlatform
+
+    acc = AcceleratorPlatform(hw)
+    chip = acc.cores * sum(acc.peak_power_per_core_w().values())
+    dram = hw.dram.bandwidth_gbps * 8e9 * acc.dram.pj_per_bit * 1e-12
+    link = 0.0
+    if hw.offload is not None:
+        d = hw.offload.device
+        link = hw.offload.link.lanes * hw.offload.link.w_per_lane + max(d.active_read_w, d.active_write_w)
+    return chip + dram + link
+
+
+def pre_metrics(hw, traces) -> dict[str, float]:
+    """Figures known before simulating: chip area, peak power and DRAM headroom (GiB) over the scenarios."""
+    from simulator.engine.memory.kv_memory import kv_bytes_held
+    from simulator.engine.platforms.accelerator import AcceleratorPlatform
+
+    head = math.inf
+    for tr in traces:
+        weights = tr.meta.get("weight_bytes_llm", 0) + tr.meta.get("weight_bytes_vision", 0)
+        held = kv_bytes_held(tr.kv_tokens, tr.meta)
+        need = weights + (float(held.max()) if held.size else 0.0)
+        head = min(head, hw.dram.capacity_gib - need / 2**30)
+    return {"area_mm2": float(sum(AcceleratorPlatform(hw).area_mm2().values())), "peak_power_w": peak_power_w(hw),
+            "dram_headroom_gib": float(head)}
+
+
+def scenario_metrics(res, prefix: str) -> dict[str, Any]:
+    """One pipeline run's figures: the accelerator's stream metrics, its bound shares and unit busy shares
+    (the stall breakdown), and the baseline's frame latency and TPOT on the same trace."""
+    m = {k: v for k, v in res.report.accel.as_dict().items() if k != "hardware"}
+    for k, v in res.report.bound_share.get(res.accel.hardware, {}).items():
+        m[f"bound_{k}"] = v
+    for k, v in (res.accel.utilisation or {}).items():
+        m[f"busy_{k}"] = v
+    b = res.report.baseline
+    m["baseline_frame_latency_mean_s"] = b.frame_latency_mean_s
+    m["baseline_decode_step_s"] = b.decode_step_s
+    return {f"{prefix}.{k}": v for k, v in m.items()}
+
+
+def save_configs(out: Path, pid: str, raws: dict[str, dict], name: str) -> Path:
+    """Write a design's configs (hw, baseline, one workload per scenario) so ``vrex simulate`` re-runs it."""
+    d = out / "configs" / pid
+    d.mkdir(parents=True, exist_ok=True)
+    first = next(iter(raws.values()))
+    hw = dict(first["hw"], name=f"{name}-{pid[:8]}")
+    (d / "hw.yaml").write_text(yaml.safe_dump(hw, sort_keys=False))
+    (d / "baseline.yaml").write_text(yaml.safe_dump(first["baseline"], sort_keys=False))
+    for scen, raw in raws.items():
+        wl = dict(raw["workload"])
+        wl["model"] = os.path.relpath(wl["model"], d.resolve())
+        (d / f"{scen}.workload.yaml").write_text(yaml.safe_dump(wl, sort_keys=False))
+    return d
+
+
+# ---------------------------------------------------------------- one design (runs in a worker)
+def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], pre: dict[str, float]) -> dict:
+    """Simulate one design on every scenario and write its row; never raises (errors become status=error)."""
+    from simulator.pipeline import run
+
+    out = Path(out_dir)
+    sp = load_explore_spec(spec_path)
+    values = design_values(sp, params)
+    pid = point_key(values)
+    row: dict[str, Any] = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str),
+                           "params": json.dumps(params, sort_keys=True, default=str), **pre}
+    row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in params.items()})
+    t0 = time.perf_counter()
+    try:
+        raws = {}
+        status = "ok"
+        for scen in sp.scenarios:
+            hw, bl, wl, raw = scenario_configs(sp.base, values, scen, Path(root), out, spec_path)
+            raws[scen.name] = raw
+            res = run(hw=hw, baseline=bl, trace=sweep._trace_for(wl, out / "traces"))
+            row.update(scenario_metrics(res, scen.name))
+            if res.accel.status != "ok":
+                status = f"{scen.name}: {res.accel.status}"
+        row["config_dir"] = str(save_configs(out, pid, raws, sp.name).relative_to(out))
+        row["status"] = status  # post-run constraints are checked against the reference by the search
+    except VrexError as exc:
+        row.update(status="error", error=str(exc))
+    except Exception as exc:  # a design's failure is data, not a crash of the search
+        row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
+    row["wall_s"] = time.perf_counter() - t0
+    sweep._write_row(out, row)
+    return row
+
+
+def violations(sp: ExploreSpec, row: dict, ref: dict) -> list[float]:
+    """Per constraint: > 0 when broken (by how much, relative to the bound), <= 0 when met, NaN if unknown."""
+    out = []
+    for c in sp.constraints:
+        name, op, bound = parse_bound(c, "", "")
+        if bound == "reference":
+            bound = ref.get(name, math.nan)
+        v = row.get(name, math.nan)
+        if v is None or bound is None or (isinstance(v, float) and math.isnan(v)) or math.isnan(bound):
+            out.append(math.nan)
+            continue
+        scale = abs(bound) or 1.0
+        if op in ("<=", "<"):
+            x = (v - bound) / scale
+            out.append(x if op == "<=" or x != 0 else 1e-12)
+        elif op in (">=", ">"):
+            x = (bound - v) / scale
+            out.append(x if op == ">=" or x != 0 else 1e-12)
+        else:
+            out.append(abs(v - bound) / scale)
+    return out
+
+
+# ---------------------------------------------------------------- the search
+def _distributions(sp: ExploreSpec):
+    import optuna.distributions as od
+
+    dists = {}
+    for ax in sp.axes:
+        if ax.options is not None:
+            dists[ax.name] = od.CategoricalDistribution(list(ax.options))
+        elif ax.values is not None:
+            dists[ax.name] = od.CategoricalDistribution(list(ax.values))
+        elif ax.integer:
+            dists[ax.name] = od.IntDistribution(int(ax.range[0]), int(ax.range[1]), log=ax.log)
+        else:
+            dists[ax.name] = od.FloatDistribution(float(ax.range[0]), float(ax.range[1]), log=ax.log)
+    return dists
+
+
+def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False, executor: str = "local",
+                scheduler: str | None = None, workers: int | None = None, progress: bool = True,
+                client=None) -> pd.DataFrame:
+    """Run (or resume) the search; returns every design's row and writes ``pareto.parquet``/``.csv``."""
+    import optuna
+
+    spec_path = Path(spec_path)
+    sp = load_explore_spec(spec_path)
+    root, out = Path.cwd(), Path(out)
+    if out.exists() and sweep.done_ids(out) and not resume:
+        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
+                                        "or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "spec.yaml").write_text(spec_path.read_text())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ref_params = reference_values(sp, root, str(spec_path))
+    dists = _distributions(sp)
+    sampler = optuna.samplers.NSGAIISampler(population_size=sp.optimizer.population, seed=sp.optimizer.seed)
+    study = optuna.create_study(directions=["minimize"] * len(sp.objectives), sampler=sampler)
+    study.enqueue_trial(ref_params)
+    rows = {r["point_id"]: r for r in sweep.load_results(out).to_dict("records")} if resume else {}
+    ref = _pre_for(sp, ref_params, root, out, str(spec_path))  # the budget: the base design's own figures
+    bar = None
+    total = sp.optimizer.population * sp.optimizer.generations
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"explore {sp.name}", unit="design")
+    try:
+        for _gen in range(sp.optimizer.generations):
+            trials = [study.ask(dists) for _ in range(sp.optimizer.population)]
+            todo, pending = [], {}
+            for t in trials:
+                values = design_values(sp, t.params)
+                pid = point_key(values)
+                t.set_user_attr("point_id", pid)
+                if pid in rows or pid in pending:
+                    continue
+                pre = _pre_for(sp, t.params, root, out, str(spec_path))
+                pending[pid] = pre
+                bad = [v for v in violations(sp, pre, ref) if not math.isnan(v) and v > 0]
+                if bad:
+                    row = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str),
+                           "params": json.dumps(t.params, sort_keys=True, default=str), **pre,
+                           "status": "infeasible", "wall_s": 0.0}
+                    row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v))
+                                for k, v in t.params.items()})
+                    sweep._write_row(out, row)
+                    rows[pid] = row
+                else:
+                    todo.append((str(spec_path), str(root), str(out), t.params, pre))
+            _run(todo, executor, scheduler, workers, client)
+            fresh = sweep.load_results(out)
+            for r in fresh.to_dict("records"):
+                rows.setdefault(r["point_id"], r)
+            ref_row = rows.get(point_key(design_values(sp, ref_params)), {})
+            for k, v in ref_row.items():  # 'reference' bounds on simulated metrics: the base design's figures
+                if "." in k and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    ref.setdefault(k, float(v))
+            for t in trials:
+                row = rows[t.user_attrs["point_id"]]
+                vio = violations(sp, row, ref)
+                ok = row.get("status") == "ok"  # simulated on every scenario
+                if row.get("status") != "infeasible" and not ok:  # an error or out of memory: worst case
+                    vio = [1.0] * max(1, len(vio))
+                for i, v in enumerate(vio):  # NSGA-II's constrained domination: feasible iff every value <= 0
+                    t.set_constraint(f"c{i}", 0.0 if math.isnan(v) else float(v))
+                vals = [float(row.get(o, math.nan)) for o in sp.objectives]
+                vals = [v if math.isfinite(v) else 1e30 for v in vals] if ok else [1e30] * len(vals)
+                study.tell(t, vals)
+            if bar is not None:
+                bar.update(len(trials))
+    finally:
+        if bar is not None:
+            bar.close()
+    df = sweep.load_results(out)
+    df = _finalise(sp, df, ref)
+    front = sweep.pareto_front(df, list(sp.objectives))
+    front.to_parquet(out / "pareto.parquet", index=False)
+    front.to_csv(out / "pareto.csv", index=False)
+    (out / "reference.json").write_text(json.dumps({"point_id": point_key(design_values(sp, ref_params)),
+                                                    "params": ref_params, **ref}, default=str, indent=1))
+    return df
+
+
+def _finalise(sp: ExploreSpec, df: pd.DataFrame, ref: dict) -> pd.DataFrame:
+    """Re-check every simulated row against the constraints (bounds relative to the reference)."""
+    if df.empty:
+        return df
+    st = []
+    for r in df.to_dict("records"):
+        s = r.get("status")
+        if s == "ok":
+            vio = violations(sp, r, ref)
+            s = "ok" if all(math.isnan(v) or v <= 0 for v in vio) else "infeasible"
+        st.append(s)
+    df = df.copy()
+    df["status"] = st
+    return df
+
+
+_TRACES: dict[str, Any] = {}
+
+
+def _pre_for(sp: ExploreSpec, params: dict, root: Path, out: Path, source: str) -> dict[str, float]:
+    """Pre-simulation figures of a design; makes (or reads) each scenario's trace once."""
+    values = design_values(sp, params)
+    traces, hw = [], None
+    for scen in sp.scenarios:
+        hw, _, wl, _ = scenario_configs(sp.base, values, scen, root, out, source)
+        key = sweep.workload_key(wl)
+        if key not in _TRACES:
+            _TRACES[key] = sweep._trace_for(wl, out / "traces")
+        traces.append(_TRACES[key])
+    return pre_metrics(hw, traces)
+
+
+def _run(todo, executor, scheduler, workers, client) -> None:
+    if not todo:
+        return
+    if executor == "dask":
+        sweep._run_dask(todo, scheduler, client, None, fn=run_design)
+    elif workers == 1 or len(todo) == 1:
+        for a in todo:
+            run_design(*a)
+    else:
+        sweep._run_local(todo, workers, None, fn=run_design)
+
+
+# ---------------------------------------------------------------- re-running a saved design
+def rerun(out: str | Path, point_id: str, scenario: str) -> dict[str, Any]:
+    """Re-run a saved design on one scenario from its config files, exactly as ``vrex simulate --hw
+    OUT/configs/ID/hw.yaml --baseline OUT/configs/ID/baseline.yaml --workload OUT/configs/ID/<scenario>
+    .workload.yaml --baseline-workload same`` does; returns the same metric columns as its row."""
+    from simulator.pipeline import run
+
+    d = Path(out) / "configs" / point_id
+    res = run(d / "hw.yaml", d / "baseline.yaml", d / f"{scenario}.workload.yaml")
+    return scenario_metrics(res, scenario)
+
+
+def simulate_command(out: str | Path, point_id: str, scenario: str) -> str:
+    d = Path(out) / "configs" / point_id
+    return (f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml "
+            "--baseline-workload same")
+
+
+def dominating(df: pd.DataFrame, ref_row: dict, objectives: list[str]) -> pd.DataFrame:
+    """Feasible designs at least as good as the reference on every objective and better on one."""
+    ok = df[df["status"] == "ok"].dropna(subset=list(objectives))
+    if ok.empty:
+        return ok
+    r = np.array([float(ref_row[o]) for o in objectives])
+    v = ok[list(objectives)].to_numpy(dtype=float)
+    tol = 1e-9 * np.abs(r)
+    mask = np.all(v <= r + tol, axis=1) & np.any(v < r - tol, axis=1)
+    return ok[mask]

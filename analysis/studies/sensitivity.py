@@ -1,0 +1,474 @@
+"""Global sensitivity of chosen outputs to chosen inputs (``vrex sensitivity SPEC.yaml``, ``make sensitivity``).
+
+Three stages, each a set of points saved as they finish (``OUT/<stage>/points/*.parquet``, resumable):
+
+1. ``oat``: the nominal point (every input at the base configs' value) and each input alone at the ends
+   of its range (an ``options`` input: at each option); drawn as the tornado plot.
+2. ``morris``: SALib's Morris elementary effects (``trajectories`` x (inputs + 1) points on a ``levels``
+   grid), screening every input: mu* (mean absolute effect) and sigma (spread: interaction/non-linearity).
+3. ``sobol``: SALib's Saltelli sampling and Sobol indices (S1 first order, ST total) on the ``top`` inputs by
+   Morris mu*, the others held at nominal: ``samples`` x (top + 2) points.
+
+Each point runs every scenario twice through the pipeline: the accelerator on the workload (e.g. V-Rex8 +
+ReSV) and the baseline on ``baseline_workload`` (e.g. the Orin + FlexGen on the same stream); outputs are
+``<scenario>.frame_speedup`` (baseline frame latency / accelerator frame latency), ``<scenario>.tpot_speedup``
+or any accelerator metric ``<scenario>.<metric>``. ``workload.*`` inputs apply to the accelerator's workload
+only (they are its policy's parameters); ``model.*``, ``hw.*`` and ``baseline.*`` inputs apply to both runs.
+
+Writes ``OUT/indices.csv``, ``OUT/sensitivity.md`` (inputs with range and source, the OAT swing, Morris and
+Sobol indices) and ``OUT/tornado.png``/``.pdf``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import analysis.studies.sweep as sweep
+from analysis.studies.explore import (
+    Scenario,
+    _get,
+    _raw_base,
+    check_any_path,
+    check_scenarios,
+    metric_names,
+    scenario_configs,
+)
+from simulator.config.schema import build, load_yaml, spec
+from simulator.errors import ConfigError, VrexError
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensBase:
+    hw: str = spec("accelerator config")
+    baseline: str = spec("GPU baseline config")
+    workload: str = spec("the accelerator's workload")
+    baseline_workload: str = spec("the baseline's workload (e.g. the same stream under FlexGen)")
+    duration_s: float | None = spec("override the stream length (s)", default=None, gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensInput:
+    name: str = spec("input name")
+    paths: list[str] | None = spec("config paths set to the input's value (one value, several places)",
+                                   default=None)
+    range: list[float] | None = spec("[low, high] of a numeric input", default=None)
+    log: bool = spec("sample the range on a log scale", default=False)
+    integer: bool = spec("round to integers", default=False)
+    options: dict[str, dict[str, Any]] | None = spec("named choices, each setting config paths", default=None)
+    source: str = spec("where the range comes from, or why it is open")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MorrisSettings:
+    trajectories: int = spec("Morris trajectories (points: trajectories x (inputs + 1))", ge=2, default=5)
+    levels: int = spec("grid levels (even)", ge=2, default=4)
+    seed: int = spec("sampling seed", default=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SobolSettings:
+    top: int = spec("inputs carried from Morris to Sobol (largest mu*)", ge=1, default=3)
+    samples: int = spec("Saltelli base samples N, a power of 2 (points: N x (top + 2))", ge=2, default=16)
+    seed: int = spec("sampling seed", default=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensitivitySpec:
+    name: str = spec("study name")
+    base: SensBase = spec("base configs")
+    scenarios: list[Scenario] = spec("workload settings every point is simulated on")
+    inputs: list[SensInput] = spec("uncertain inputs, each with a range and its source")
+    outputs: list[str] = spec("outputs: <scenario>.frame_speedup, <scenario>.tpot_speedup or <scenario>.<metric>")
+    morris: MorrisSettings = spec("Morris screening", default_factory=MorrisSettings)
+    sobol: SobolSettings = spec("Sobol indices on the inputs that matter", default_factory=SobolSettings)
+    excluded: dict[str, str] = spec("open choices deliberately not inputs, with the reason (reported)",
+                                    default_factory=dict)
+
+
+def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
+    source = str(path)
+    sp = build(SensitivitySpec, load_yaml(path), source=source)
+    check_scenarios(sp.scenarios, source)
+    if len(sp.inputs) < 2:
+        raise ConfigError(source, "inputs", "give at least two inputs")
+    names = [i.name for i in sp.inputs]
+    for k, inp in enumerate(sp.inputs):
+        where = f"inputs[{k}]"
+        if names.count(inp.name) > 1:
+            raise ConfigError(source, f"{where}.name", f"'{inp.name}' is used twice; names must be unique")
+        if not inp.source.strip():
+            raise ConfigError(source, f"{where}.source", "empty; say where the range comes from or why it is open")
+        if inp.options is not None:
+            if inp.paths is not None or inp.range is not None:
+                raise ConfigError(source, where, "an 'options' input takes no paths or range")
+            if len(inp.options) < 2:
+                raise ConfigError(source, f"{where}.options", "give at least two options")
+            for lab, sets in inp.options.items():
+                for p in sets:
+                    check_any_path(p, source, f"{where}.options.{lab}.{p}")
+            continue
+        if not inp.paths or inp.range is None:
+            raise ConfigError(source, where, "needs 'paths' and 'range', or 'options'")
+        for j, p in enumerate(inp.paths):
+            check_any_path(p, source, f"{where}.paths[{j}]")
+        if len(inp.range) != 2 or not inp.range[0] < inp.range[1] or (inp.log and inp.range[0] <= 0):
+            raise ConfigError(source, f"{where}.range", f"got {list(inp.range)}; must be [low, high] with low < "
+                                                        f"high{' and low > 0 (log)' if inp.log else ''}")
+    allowed = metric_names(sp.scenarios)
+    for k, o in enumerate(sp.outputs):
+        if o not in allowed or o.split(".")[0] not in {s.name for s in sp.scenarios}:
+            raise ConfigError(source, f"outputs[{k}]", f"unknown output '{o}'; allowed: <scenario>.frame_speedup, "
+                                                       "<scenario>.tpot_speedup or <scenario>.<stream metric>")
+    if not sp.outputs:
+        raise ConfigError(source, "outputs", "empty; name at least one output")
+    if sp.sobol.samples & (sp.sobol.samples - 1):
+        raise ConfigError(source, "sobol.samples", f"got {sp.sobol.samples}; must be a power of 2")
+    if sp.sobol.top > len(sp.inputs):
+        raise ConfigError(source, "sobol.top", f"got {sp.sobol.top}; at most the {len(sp.inputs)} inputs")
+    nominal(sp, Path.cwd(), source)
+    return sp
+
+
+# ---------------------------------------------------------------- input space
+def bounds(inp: SensInput) -> list[float]:
+    """The input's sampling interval: [log lo, log hi] for log ranges, [0, n] for n options."""
+    if inp.options is not None:
+        return [0.0, float(len(inp.options))]
+    lo, hi = inp.range
+    return [math.log(lo), math.log(hi)] if inp.log else [float(lo), float(hi)]
+
+
+def decode(inp: SensInput, x: float) -> Any:
+    """A sampled coordinate -> the input's value (an option label or a number)."""
+    if inp.options is not None:
+        labels = list(inp.options)
+        return labels[min(max(int(math.floor(x)), 0), len(labels) - 1)]
+    v = math.exp(x) if inp.log else x
+    v = min(max(v, inp.range[0]), inp.range[1])
+    return int(round(v)) if inp.integer else float(v)
+
+
+def encode(inp: SensInput, v: Any) -> float:
+    if inp.options is not None:
+        return list(inp.options).index(v) + 0.5
+    return math.log(v) if inp.log else float(v)
+
+
+def nominal(sp: SensitivitySpec, root: Path, source: str) -> dict[str, Any]:
+    """Every input's value in the base configs (an error if the base lies outside an input's range)."""
+    raw = _raw_base(sp.base, root)
+    out = {}
+    for k, inp in enumerate(sp.inputs):
+        if inp.options is not None:
+            match = [lab for lab, sets in inp.options.items() if all(_get(raw, p) == v for p, v in sets.items())]
+            if not match:
+                raise ConfigError(source, f"inputs[{k}].options", "no option matches the base configs; add one")
+            out[inp.name] = match[0]
+            continue
+        v = _get(raw, inp.paths[0])
+        if not isinstance(v, (int, float)) or not inp.range[0] <= v <= inp.range[1]:
+            raise ConfigError(source, f"inputs[{k}].paths[0]", f"the base configs' value {v!r} of '{inp.paths[0]}' "
+                                                               f"is not set or outside the range {list(inp.range)}")
+        out[inp.name] = v
+    return out
+
+
+def input_values(sp: SensitivitySpec, point: dict[str, Any]) -> dict[str, Any]:
+    """{input name: value} -> {config path: value}."""
+    vals = {}
+    for inp in sp.inputs:
+        v = point[inp.name]
+        if inp.options is not None:
+            vals.update(inp.options[v])
+        else:
+            vals.update({p: v for p in inp.paths})
+    return vals
+
+
+# ---------------------------------------------------------------- one point (runs in a worker)
+def _accel_only(vals: dict) -> tuple[str, ...]:
+    return tuple(p for p in vals if p.startswith("workload."))
+
+
+def _configs(sp, vals, scen, root: Path, out: Path, source: str):
+    a = scenario_configs(sp.base, vals, scen, root, out, source)
+    b = scenario_configs(sp.base, vals, scen, root, out, source, workload=sp.base.baseline_workload,
+                         accel_only=_accel_only(vals))
+    return a, b
+
+
+def make_trace(wl, trace_dir: str) -> None:
+    sweep._trace_for(wl, Path(trace_dir))
+
+
+def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, point: dict[str, Any]) -> dict:
+    """Simulate one input point on every scenario (accelerator and baseline) and write its row."""
+    from simulator.pipeline import run
+
+    out = Path(out_dir)
+    sp = load_sensitivity_spec(spec_path)
+    row: dict[str, Any] = {"point_id": f"{index:05d}", "stage": stage, "index": index,
+                           "point": json.dumps(point, sort_keys=True, default=str)}
+    row.update({f"in:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in point.items()})
+    t0 = time.perf_counter()
+    try:
+        vals = input_values(sp, point)
+        status = "ok"
+        for scen in sp.scenarios:
+            (hw, bl, wl, _), (_, _, bwl, _) = _configs(sp, vals, scen, Path(root), out, spec_path)
+            ra = run(hw=hw, baseline=bl, trace=sweep._trace_for(wl, out / "traces"))
+            rb = run(hw=hw, baseline=bl, trace=sweep._trace_for(bwl, out / "traces"))
+            a, b = ra.report.accel, rb.report.baseline
+            row.update({f"{scen.name}.{k}": v for k, v in a.as_dict().items() if k not in ("hardware", "status")})
+            row[f"{scen.name}.baseline_frame_latency_mean_s"] = b.frame_latency_mean_s
+            row[f"{scen.name}.baseline_decode_step_s"] = b.decode_step_s
+            row[f"{scen.name}.frame_speedup"] = b.frame_latency_mean_s / a.frame_latency_mean_s
+            row[f"{scen.name}.tpot_speedup"] = b.decode_step_s / a.decode_step_s
+            if a.status != "ok" or b.status != "ok":
+                status = f"{scen.name}: {a.status if a.status != 'ok' else 'baseline ' + b.status}"
+        row["status"] = status
+    except VrexError as exc:
+        row.update(status="error", error=str(exc))
+    except Exception as exc:  # a point's failure is data, not a crash of the study
+        row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
+    row["wall_s"] = time.perf_counter() - t0
+    sweep._write_row(out / stage, row)
+    return row
+
+
+# ---------------------------------------------------------------- stages
+def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], workers, executor,
+               scheduler, client, bar) -> pd.DataFrame:
+    saved = sweep.load_results(out / stage)
+    # a saved point counts only if it was made for the same input values (a changed spec re-runs it)
+    same = {r["point_id"] for r in saved.to_dict("records") if r["index"] < len(points)
+            and r["point"] == json.dumps(points[r["index"]], sort_keys=True, default=str)}
+    todo = [(i, p) for i, p in enumerate(points) if f"{i:05d}" not in same]
+    # every distinct workload traced once, in parallel, before the points fan out (no two writers of a file)
+    wls = {}
+    for _, p in todo:
+        vals = input_values(sp, p)
+        for scen in sp.scenarios:
+            for cfg in _configs(sp, vals, scen, root, out, str(spec_path)):
+                key = sweep.workload_key(cfg[2])
+                if key not in wls and not (out / "traces" / f"{key}.parquet").is_file():
+                    wls[key] = cfg[2]
+    _pool([(wl, str(out / "traces")) for wl in wls.values()], make_trace, workers, executor, scheduler, client)
+    args = [(str(spec_path), str(root), str(out), stage, i, p) for i, p in todo]
+    _pool(args, run_sample, workers, executor, scheduler, client)
+    if bar is not None:
+        bar.update(len(points))
+    df = sweep.load_results(out / stage)
+    if df.empty:
+        return df
+    return df[df["index"] < len(points)].sort_values("index").reset_index(drop=True)
+
+
+def _pool(args, fn, workers, executor, scheduler, client) -> None:
+    if not args:
+        return
+    if executor == "dask":
+        sweep._run_dask(args, scheduler, client, None, fn=fn)
+    elif workers == 1 or len(args) == 1:
+        for a in args:
+            fn(*a)
+    else:
+        sweep._run_local(args, workers, None, fn=fn)
+
+
+def oat_points(sp: SensitivitySpec, nom: dict) -> list[dict]:
+    pts = [dict(nom)]
+    for inp in sp.inputs:
+        alts = [o for o in inp.options if o != nom[inp.name]] if inp.options is not None else \
+            [decode(inp, b) for b in bounds(inp)]
+        pts += [{**nom, inp.name: v} for v in alts]
+    return pts
+
+
+def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = False, executor: str = "local",
+                    scheduler: str | None = None, workers: int | None = None, progress: bool = True,
+                    client=None) -> dict[str, pd.DataFrame]:
+    from SALib.analyze import morris as morris_an
+    from SALib.analyze import sobol as sobol_an
+    from SALib.sample import morris as morris_sa
+    from SALib.sample import sobol as sobol_sa
+
+    spec_path, out, root = Path(spec_path), Path(out), Path.cwd()
+    sp = load_sensitivity_spec(spec_path)
+    if out.exists() and any(sweep.done_ids(out / s) for s in ("oat", "morris", "sobol")) and not resume:
+        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
+                                        "or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "spec.yaml").write_text(spec_path.read_text())
+    nom = nominal(sp, root, str(spec_path))
+    names = [i.name for i in sp.inputs]
+    problem = {"num_vars": len(names), "names": names, "bounds": [bounds(i) for i in sp.inputs]}
+    X_m = morris_sa.sample(problem, N=sp.morris.trajectories, num_levels=sp.morris.levels, seed=sp.morris.seed)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"sensitivity {sp.name}", unit="point")
+    run = dict(workers=workers, executor=executor, scheduler=scheduler, client=client, bar=bar)
+    oat = _run_stage(sp, spec_path, root, out, "oat", oat_points(sp, nom), **run)
+    m_pts = [{n: decode(i, x) for n, i, x in zip(names, sp.inputs, row)} for row in X_m]
+    mor = _run_stage(sp, spec_path, root, out, "morris", m_pts, **run)
+    _require_ok(mor, "morris")
+    morris_idx = {}
+    for o in sp.outputs:
+        res = morris_an.analyze(problem, X_m, mor[o].to_numpy(dtype=float), num_levels=sp.morris.levels,
+                                seed=sp.morris.seed)
+        morris_idx[o] = pd.DataFrame({"input": names, "mu_star": res["mu_star"], "sigma": res["sigma"],
+                                      "mu_star_conf": res["mu_star_conf"]})
+    # the inputs that matter: largest mu* relative to each output's largest, over the outputs
+    score = sum(d.set_index("input")["mu_star"] / max(d["mu_star"].max(), 1e-300) for d in morris_idx.values())
+    top = list(score.sort_values(ascending=False).index[: sp.sobol.top])
+    sub = [next(i for i in sp.inputs if i.name == n) for n in top]
+    prob_s = {"num_vars": len(top), "names": top, "bounds": [bounds(i) for i in sub]}
+    X_s = sobol_sa.sample(prob_s, sp.sobol.samples, calc_second_order=False, seed=sp.sobol.seed)
+    s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
+    sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
+    _require_ok(sob, "sobol")
+    if bar is not None:
+        bar.close()
+    sobol_idx = {}
+    for o in sp.outputs:
+        res = sobol_an.analyze(prob_s, sob[o].to_numpy(dtype=float), calc_second_order=False, seed=sp.sobol.seed)
+        sobol_idx[o] = pd.DataFrame({"input": top, "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"],
+                                     "ST_conf": res["ST_conf"]})
+    table = indices_table(sp, nom, oat, morris_idx, sobol_idx)
+    table.to_csv(out / "indices.csv", index=False)
+    tornado(sp, nom, oat, out)
+    write_markdown(sp, nom, oat, table, top, out, {"oat": len(oat), "morris": len(mor), "sobol": len(sob)})
+    return {"oat": oat, "morris": mor, "sobol": sob, "indices": table}
+
+
+def _require_ok(df: pd.DataFrame, stage: str) -> None:
+    bad = df[df["status"] != "ok"] if not df.empty else df
+    if df.empty or len(bad):
+        first = bad.iloc[0] if len(bad) else None
+        why = (first.get("error") or first["status"]) if first is not None else "no points"
+        raise VrexError(f"sensitivity: {len(bad)} {stage} point(s) did not run ({why}); the indices need every point")
+
+
+def oat_swing(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, output: str) -> pd.DataFrame:
+    """Per input: the output at nominal and its lowest and highest value with that input alone moved."""
+    base = float(oat.loc[oat["index"] == 0, output].iloc[0])
+    rows, i = [], 1
+    for inp in sp.inputs:
+        n = (len(inp.options) - 1) if inp.options is not None else 2
+        sel = oat[(oat["index"] >= i) & (oat["index"] < i + n)]
+        vals = np.append(sel[output].to_numpy(dtype=float), base)  # the nominal value is inside the swing
+        labels = [json.loads(p)[inp.name] for p in sel["point"]] + [nom[inp.name]]
+        lo_i, hi_i = int(np.argmin(vals)), int(np.argmax(vals))
+        rows.append({"input": inp.name, "nominal": base, "low": float(vals.min()), "high": float(vals.max()),
+                     "at_low": labels[lo_i], "at_high": labels[hi_i], "swing": float(vals.max() - vals.min())})
+        i += n
+    return pd.DataFrame(rows)
+
+
+def _range_text(inp: SensInput, nom: Any) -> str:
+    if inp.options is not None:
+        return " / ".join(f"**{o}**" if o == nom else o for o in inp.options)
+    lo, hi = inp.range
+    return f"{lo:g} - {hi:g}{' (log)' if inp.log else ''}; base {nom:g}"
+
+
+def indices_table(sp, nom, oat, morris_idx, sobol_idx) -> pd.DataFrame:
+    rows = []
+    for o in sp.outputs:
+        sw = oat_swing(sp, nom, oat, o).set_index("input")
+        mi = morris_idx[o].set_index("input")
+        si = sobol_idx[o].set_index("input")
+        for inp in sp.inputs:
+            r = {"output": o, "input": inp.name, "range": _range_text(inp, nom[inp.name]), "source": inp.source,
+                 "oat_low": sw.loc[inp.name, "low"], "oat_high": sw.loc[inp.name, "high"],
+                 "oat_swing": sw.loc[inp.name, "swing"], "morris_mu_star": mi.loc[inp.name, "mu_star"],
+                 "morris_sigma": mi.loc[inp.name, "sigma"], "morris_mu_star_conf": mi.loc[inp.name, "mu_star_conf"]}
+            for k in ("S1", "S1_conf", "ST", "ST_conf"):
+                r[f"sobol_{k}"] = si.loc[inp.name, k] if inp.name in si.index else float("nan")
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def _out_label(o: str) -> str:
+    scen, metric = o.split(".", 1)
+    nice = {"frame_speedup": "frame speedup over the baseline (x)", "tpot_speedup": "TPOT speedup over the "
+            "baseline (x)"}.get(metric, metric)
+    return f"{scen}: {nice}"
+
+
+def _val_text(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> list[Path]:
+    """One panel per output: each input's low-high swing around the nominal (largest on top), the bar ends
+    labelled with the input value that gives them."""
+    from analysis.report.figures import plt, save_figure
+
+    n = len(sp.outputs)
+    fig, axes = plt.subplots(1, n, figsize=(max(6.5, 5.8 * n), 0.42 * len(sp.inputs) + 2.0), squeeze=False)
+    for ax, o in zip(axes[0], sp.outputs):
+        sw = oat_swing(sp, nom, oat, o).sort_values("swing")
+        base = float(sw["nominal"].iloc[0])
+        y = np.arange(len(sw))
+        ax.barh(y, sw["high"] - base, left=base, color="#c0504d", label="higher output")
+        ax.barh(y, sw["low"] - base, left=base, color="#4f81bd", label="lower output")
+        span = float((sw["high"].max() - sw["low"].min()) or 1.0)
+        for yi, r in zip(y, sw.to_dict("records")):
+            if r["high"] > base + 0.004 * span:  # label visible bars only
+                ax.text(r["high"] + 0.01 * span, yi, _val_text(r["at_high"]), va="center", fontsize=7)
+            if r["low"] < base - 0.004 * span:
+                ax.text(r["low"] - 0.01 * span, yi, _val_text(r["at_low"]), va="center", ha="right", fontsize=7)
+        ax.axvline(base, color="k", lw=0.8)
+        ax.set_xlim(sw["low"].min() - 0.18 * span, sw["high"].max() + 0.18 * span)
+        ax.set_yticks(y, sw["input"])
+        ax.set_xlabel(_out_label(o))
+        ax.set_title(f"{o.split('.')[0]}: nominal {base:.3g}", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False,
+               title="one input moved alone, others at the base value (bar ends: that input's value)",
+               title_fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return save_figure(fig, out, "tornado", tight=False)
+
+
+def write_markdown(sp, nom, oat, table, top, out: Path, counts: dict) -> Path:
+    lines = [f"# Sensitivity: {sp.name}", "",
+             f"Outputs: {', '.join(_out_label(o) for o in sp.outputs)}. Accelerator {sp.base.hw} on "
+             f"{sp.base.workload}; baseline {sp.base.baseline} on {sp.base.baseline_workload}.",
+             f"Points simulated: {counts['oat']} one-at-a-time, {counts['morris']} Morris "
+             f"({sp.morris.trajectories} trajectories, {sp.morris.levels} levels), {counts['sobol']} Sobol "
+             f"(N = {sp.sobol.samples} on {', '.join(top)}).", "", "![tornado](tornado.png)", "",
+             "## Inputs", "", "| input | range (base in bold) | source / reason |", "|---|---|---|"]
+    for inp in sp.inputs:
+        lines.append(f"| {inp.name} | {_range_text(inp, nom[inp.name])} | {inp.source} |")
+    if sp.excluded:
+        lines += ["", "Open choices that are not inputs here:", ""]
+        lines += [f"- **{k}**: {v}" for k, v in sp.excluded.items()]
+    for o in sp.outputs:
+        t = table[table["output"] == o].sort_values("morris_mu_star", ascending=False)
+        base = float(oat.loc[oat["index"] == 0, o].iloc[0])
+        lines += ["", f"## {_out_label(o)} (nominal {base:.3g})", "",
+                  "| input | one-at-a-time low - high | Morris mu* | Morris sigma | Sobol S1 | Sobol ST |",
+                  "|---|---|---|---|---|---|"]
+        for r in t.to_dict("records"):
+            s1 = "" if math.isnan(r["sobol_S1"]) else f"{r['sobol_S1']:.2f} +/- {r['sobol_S1_conf']:.2f}"
+            st = "" if math.isnan(r["sobol_ST"]) else f"{r['sobol_ST']:.2f} +/- {r['sobol_ST_conf']:.2f}"
+            lines.append(f"| {r['input']} | {r['oat_low']:.3g} - {r['oat_high']:.3g} | {r['morris_mu_star']:.3g} | "
+                         f"{r['morris_sigma']:.3g} | {s1} | {st} |")
+    path = out / "sensitivity.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+

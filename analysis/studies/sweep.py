@@ -1,0 +1,491 @@
+"""Design-space sweeps: axes over config paths, sampled by grid / random / Latin hypercube.
+
+A sweep spec (YAML) names a base accelerator, baseline and workload, the axes, optional constraints
+and the objectives of the Pareto front. Every point gets a stable id (a hash of its axis values), is
+simulated once and written as its own Parquet file under ``OUT/points/`` (atomic rename), so results
+are appended point by point, ``--resume`` skips finished points, and no point is lost or duplicated.
+A failing point is recorded with its error and does not stop the sweep. Traces are made once per
+distinct workload (``OUT/traces/``) and reused by every point that shares it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import operator
+import os
+import re
+import time
+import traceback
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.config.hardware import AcceleratorConfig, GpuConfig
+from simulator.config.schema import build, load_yaml, spec
+from simulator.config.workload import WorkloadConfig
+from simulator.errors import ConfigError, VrexError
+
+MAX_POINTS = 100_000
+WHY_POINTS = "100000 points: each is a full simulation (seconds to minutes); a day of 2 cores does ~10^4"
+ROLES = {"hw": AcceleratorConfig, "baseline": GpuConfig, "workload": WorkloadConfig}
+OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
+_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseSpec:
+    hw: str = spec("accelerator config")
+    baseline: str = spec("GPU baseline config", default="hwconfigs/orin-agx.yaml")
+    workload: str = spec("workload config")
+    duration_s: float | None = spec("override the stream length (s), to keep points fast", default=None, gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Axis:
+    path: str = spec("config path: hw.<key>..., baseline.<key>... or workload.<key>...")
+    values: list[Any] | None = spec("explicit values (grid; random/lhs pick among them)", default=None)
+    range: list[float] | None = spec("[low, high] for random / lhs sampling", default=None)
+    log: bool = spec("sample the range log-uniformly", default=False)
+    integer: bool = spec("round sampled values to integers", default=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSpec:
+    name: str = spec("sweep name")
+    base: BaseSpec = spec("base configs")
+    sampler: str = spec("how points are chosen", choices=("grid", "random", "lhs"), default="grid")
+    samples: int = spec("points for random / lhs", ge=1, default=50, le=MAX_POINTS, why=WHY_POINTS)
+    seed: int = spec("sampling seed", default=0)
+    axes: list[Axis] = spec("swept config paths")
+    constraints: list[str] = spec("metric bounds, e.g. 'area_mm2 <= 10'", default_factory=tuple)
+    objectives: list[str] = spec("metrics minimised by the Pareto front",
+                                 default_factory=lambda: ("frame_latency_mean_s", "energy_per_frame_j", "area_mm2"))
+
+
+# ---------------------------------------------------------------- validation
+def _field_type(cls: type, key: str):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return hints[key] if key in names else None
+
+
+def check_path(path: str, source: str, where: str) -> None:
+    """Raise ConfigError unless ``path`` names a config field (dict-typed fields take any key)."""
+    parts = path.split(".")
+    if parts[0] not in ROLES or len(parts) < 2:
+        raise ConfigError(source, where, f"path '{path}' must start with one of: {', '.join(ROLES)}")
+    tp: Any = ROLES[parts[0]]
+    for i, part in enumerate(parts[1:], start=1):
+        origin = typing.get_origin(tp)
+        if origin is dict:
+            return  # e.g. workload.kv_policy.params.<name>: checked when the point's config is built
+        if origin in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        if not dataclasses.is_dataclass(tp):
+            raise ConfigError(source, where, f"path '{path}': '{'.'.join(parts[:i])}' has no sub-keys")
+        nxt = _field_type(tp, part)
+        if nxt is None:
+            allowed = ", ".join(f.name for f in dataclasses.fields(tp) if f.init and f.name != "model_config")
+            raise ConfigError(source, where, f"unknown path '{path}': '{part}' is not a key of "
+                                             f"{'.'.join(parts[:i])}; allowed: {allowed}")
+        tp = nxt
+    if dataclasses.is_dataclass(tp):
+        raise ConfigError(source, where, f"path '{path}' names a section, not a value")
+
+
+def parse_constraint(text: str, source: str, where: str) -> tuple[str, str, float]:
+    m = _CONSTRAINT.match(text)
+    if not m:
+        raise ConfigError(source, where, f"'{text}' is not 'metric <op> number' with op one of {', '.join(OPS)}")
+    try:
+        bound = float(m.group(3))
+    except ValueError:
+        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a number") from None
+    if not math.isfinite(bound):
+        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a finite number")
+    return m.group(1), m.group(2), bound
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Load and fully validate a sweep spec; nothing runs before this passes."""
+    from simulator.results.metrics import StreamMetrics
+
+    source = str(path)
+    sp = build(SweepSpec, load_yaml(path), source=source)
+    metric_names = {f.name for f in dataclasses.fields(StreamMetrics)} | {"speedup", "energy_eff"}
+    if not sp.axes:
+        raise ConfigError(source, "axes", "empty; give at least one axis")
+    for i, ax in enumerate(sp.axes):
+        where = f"axes[{i}]"
+        check_path(ax.path, source, f"{where}.path")
+        if ax.values is not None and len(ax.values) == 0:
+            raise ConfigError(source, f"{where}.values", "empty axis; give at least one value")
+        if ax.values is None and ax.range is None:
+            raise ConfigError(source, where, "needs 'values' or 'range'")
+        if ax.range is not None:
+            if len(ax.range) != 2 or not ax.range[0] <= ax.range[1]:
+                raise ConfigError(source, f"{where}.range",
+                                  f"got {list(ax.range)}; must be [low, high] with low <= high")
+            if ax.log and ax.range[0] <= 0:
+                raise ConfigError(source, f"{where}.range", "log sampling needs low > 0")
+            if sp.sampler == "grid" and ax.values is None:
+                raise ConfigError(source, where, "grid sampling needs 'values'")
+    if sp.sampler == "grid":
+        n = math.prod(len(ax.values or ()) for ax in sp.axes)
+        if n > MAX_POINTS:
+            raise ConfigError(source, "axes", f"the grid has {n:,} points; at most {MAX_POINTS:,} ({WHY_POINTS})")
+    for i, c in enumerate(sp.constraints):
+        name, _, _ = parse_constraint(c, source, f"constraints[{i}]")
+        if name not in metric_names:
+            raise ConfigError(source, f"constraints[{i}]", f"unknown metric '{name}'; allowed: "
+                                                           f"{', '.join(sorted(metric_names))}")
+    for i, o in enumerate(sp.objectives):
+        if o not in metric_names:
+            raise ConfigError(source, f"objectives[{i}]", f"unknown metric '{o}'; allowed: "
+                                                          f"{', '.join(sorted(metric_names))}")
+    return sp
+
+
+# ---------------------------------------------------------------- sampling
+def sample_points(sp: SweepSpec) -> list[dict[str, Any]]:
+    """The sweep's points as {path: value} dicts, in a deterministic order."""
+    rng = np.random.default_rng(sp.seed)
+    if sp.sampler == "grid":
+        grids = [list(ax.values) for ax in sp.axes]
+        combos = np.array(np.meshgrid(*[np.arange(len(g)) for g in grids], indexing="ij")).reshape(len(grids), -1).T
+        return [{ax.path: grids[j][int(i)] for j, (ax, i) in enumerate(zip(sp.axes, row))} for row in combos]
+    n = sp.samples
+    if sp.sampler == "random":
+        u = rng.random((n, len(sp.axes)))
+    else:  # Latin hypercube: one sample per stratum on every axis, strata shuffled independently
+        u = (np.argsort(rng.random((len(sp.axes), n)), axis=1).T + rng.random((n, len(sp.axes)))) / n
+    pts = []
+    for row in u:
+        p = {}
+        for ax, x in zip(sp.axes, row):
+            if ax.values is not None and ax.range is None:
+                v = ax.values[min(int(x * len(ax.values)), len(ax.values) - 1)]
+            else:
+                lo, hi = ax.range
+                v = math.exp(math.log(lo) + x * (math.log(hi) - math.log(lo))) if ax.log else lo + x * (hi - lo)
+                v = int(round(v)) if ax.integer else float(v)
+            p[ax.path] = v
+        pts.append(p)
+    return pts
+
+
+def point_id(values: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- one point
+def _set(d: dict, parts: list[str], value: Any) -> None:
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def point_configs(sp: SweepSpec, values: dict[str, Any], root: Path, source: str):
+    """(hw, baseline, workload) for one point, validated by the schema (errors name the axis path)."""
+    from simulator.config.workload import build_workload
+
+    raw = {role: copy.deepcopy(load_yaml(root / getattr(sp.base, role))) for role in ROLES}
+    for path, v in values.items():
+        role, *rest = path.split(".")
+        _set(raw[role], rest, v)
+    where = f"{source} (point {values})"
+    hw = build(AcceleratorConfig, raw["hw"], source=where)
+    base = build(GpuConfig, raw["baseline"], source=where)
+    wl = build_workload(raw["workload"], root / sp.base.workload, source=where)
+    if sp.base.duration_s is not None:
+        wl = wl.with_stream(duration_s=sp.base.duration_s,
+                            questions=tuple(q for q in wl.stream.questions if q.at_s <= sp.base.duration_s))
+    return hw, base, wl
+
+
+def workload_key(wl: WorkloadConfig) -> str:
+    d = dataclasses.asdict(wl)
+    d.pop("model_config", None)
+    d["model_shape"] = dataclasses.asdict(wl.model_config)
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_TRACE_CACHE: dict[str, Any] = {}
+
+
+def _trace_for(wl: WorkloadConfig, trace_dir: Path):
+    """The workload's trace: from this process's cache, the sweep's trace directory, or traced now."""
+    from simulator.stream import trace_workload
+    from simulator.tracer.trace_file import read_trace, write_trace
+
+    key = workload_key(wl)
+    if key in _TRACE_CACHE:
+        return _TRACE_CACHE[key]
+    path = trace_dir / f"{key}.parquet"
+    if path.is_file():
+        tr = read_trace(path)
+    else:
+        tr = trace_workload(wl)
+        write_trace(tr, path)
+    if len(_TRACE_CACHE) > 4:
+        _TRACE_CACHE.clear()
+    _TRACE_CACHE[key] = tr
+    return tr
+
+
+def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -> dict:
+    """Simulate one point and write its row; never raises (errors become a row with status=error)."""
+    from simulator.engine.platforms.accelerator import AcceleratorPlatform
+    from simulator.pipeline import run
+
+    pid = point_id(values)
+    row: dict[str, Any] = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str)}
+    row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in values.items()})
+    t0 = time.perf_counter()
+    try:
+        sp = load_spec(spec_path)
+        hw, base, wl = point_configs(sp, values, Path(root), spec_path)
+        area = sum(AcceleratorPlatform(hw).area_mm2().values())
+        ok_pre = _constraints_ok(sp, {"area_mm2": area}, pre=True)
+        if not ok_pre:
+            row.update(status="infeasible", area_mm2=area)
+        else:
+            tr = _trace_for(wl, Path(out_dir) / "traces")
+            res = run(hw=hw, baseline=base, trace=tr)
+            m = res.report.accel.as_dict()
+            comp = res.report.comparison.set_index("phase")
+            m["speedup"] = float(comp.loc["stream", "speedup"])
+            m["energy_eff"] = float(comp.loc["stream", "energy_eff"])
+            m["dre_area_share"] = (sum(v for k, v in res.accel.area_mm2.items() if k.startswith("dre_"))
+                                   / sum(res.accel.area_mm2.values()))
+            row.update({k: v for k, v in m.items() if k != "hardware"})
+            row["status"] = "ok" if _constraints_ok(sp, m) else "infeasible"
+    except VrexError as exc:
+        row.update(status="error", error=str(exc))
+    except Exception as exc:  # a point's failure is data, not a crash of the sweep
+        row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
+    row["wall_s"] = time.perf_counter() - t0
+    _write_row(Path(out_dir), row)
+    return row
+
+
+def _constraints_ok(sp: SweepSpec, metrics: dict, pre: bool = False) -> bool:
+    for c in sp.constraints:
+        name, op, bound = parse_constraint(c, "", "")
+        if name not in metrics:
+            if pre:
+                continue
+            return False
+        if not OPS[op](metrics[name], bound):
+            return False
+    return True
+
+
+def _write_row(out: Path, row: dict) -> None:
+    pts = out / "points"
+    pts.mkdir(parents=True, exist_ok=True)
+    final = pts / f"{row['point_id']}.parquet"
+    tmp = pts / f".{row['point_id']}.{os.getpid()}.tmp"
+    pd.DataFrame([row]).to_parquet(tmp, index=False)
+    tmp.replace(final)
+
+
+# ---------------------------------------------------------------- the sweep
+def done_ids(out: Path) -> set[str]:
+    pts = out / "points"
+    return {p.stem for p in pts.glob("*.parquet")} if pts.is_dir() else set()
+
+
+def load_results(out: str | Path) -> pd.DataFrame:
+    pts = Path(out) / "points"
+    files = sorted(pts.glob("*.parquet")) if pts.is_dir() else []
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def pareto_front(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
+    """Feasible points not dominated on ``objectives`` (all minimised)."""
+    ok = df[df.get("status", pd.Series(dtype=str)) == "ok"]
+    if ok.empty or any(o not in ok for o in objectives):  # no point ran (all infeasible or failed)
+        return ok.iloc[0:0]
+    ok = ok.dropna(subset=list(objectives))
+    if ok.empty:
+        return ok
+    vals = ok[list(objectives)].to_numpy(dtype=float)
+    keep = np.ones(len(vals), dtype=bool)
+    for i in range(len(vals)):
+        dominated = np.all(vals <= vals[i], axis=1) & np.any(vals < vals[i], axis=1)
+        keep[i] = not dominated.any()
+    return ok[keep].sort_values(list(objectives)).reset_index(drop=True)
+
+
+def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, executor: str = "local",
+              scheduler: str | None = None, workers: int | None = None, progress: bool = True,
+              client=None) -> pd.DataFrame:
+    """Run (or resume) a sweep; returns every point's row. Writes ``pareto.parquet`` at the end."""
+    spec_path = Path(spec_path)
+    sp = load_spec(spec_path)
+    root = Path.cwd()
+    out = Path(out)
+    points = sample_points(sp)
+    # validate every point's configs before anything runs
+    configs = {point_id(v): point_configs(sp, v, root, str(spec_path)) for v in points}
+    if out.exists() and done_ids(out) and not resume:
+        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
+                                        "or choose another --out")
+    digest = spec_hash(spec_path)
+    if done_ids(out):
+        old = out / "spec.yaml"
+        if not old.is_file():
+            raise ConfigError(str(out), "", "holds points but no spec.yaml: not a sweep directory (or a damaged "
+                                            "one); choose another --out")
+        old_digest = spec_hash(old)
+        if old_digest != digest:
+            raise ConfigError(str(out), "", f"was made by a different spec ({old} has hash {old_digest[:12]}, "
+                                            f"{spec_path} has {digest[:12]}); --resume continues only the same "
+                                            "spec: choose another --out")
+    from simulator.safe_io import atomic_write
+
+    text = spec_path.read_text()
+    atomic_write(out / "spec.yaml", lambda tmp: tmp.write_text(text), rescue=False)
+    atomic_write(out / "spec.sha256", lambda tmp: tmp.write_text(digest + "\n"), rescue=False)
+    finished = done_ids(out)
+    todo = [v for v in points if point_id(v) not in finished]
+    # one trace per distinct workload, made before the points fan out
+    seen = set()
+    for vals in todo:
+        _, _, wl = configs[point_id(vals)]
+        key = workload_key(wl)
+        if key not in seen:
+            seen.add(key)
+            _trace_for(wl, out / "traces")
+    args = [(str(spec_path), str(root), str(out), v) for v in todo]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {sp.name}", unit="point")
+    prev_term = _raise_on_sigterm()
+    try:
+        if executor == "dask":
+            _run_dask(args, scheduler, client, bar)
+        elif workers == 1 or len(args) <= 1:
+            for a in args:
+                run_point(*a)
+                if bar is not None:
+                    bar.update(1)
+        else:
+            _run_local(args, workers, bar)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        n = len(done_ids(out))
+        import sys
+
+        print(f"vrex: sweep stopped: {n} of {len(points)} points finished and kept in {out}; "
+              f"'vrex sweep {spec_path} --out {out} --resume' continues", file=sys.stderr)
+        raise
+    finally:
+        _restore_sigterm(prev_term)
+        if bar is not None:
+            bar.close()
+    df = load_results(out)
+    pareto_front(df, list(sp.objectives)).to_parquet(out / "pareto.parquet", index=False)
+    return df
+
+
+def spec_hash(path: str | Path) -> str:
+    """SHA-256 of a spec's parsed content (comments and formatting do not count): a resumed directory must
+    come from the same spec."""
+    data = load_yaml(path)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: stop the workers, keep the finished points."""
+
+
+def _raise_on_sigterm():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(_signum, _frame):
+        raise _Terminated()
+
+    # Ctrl-C too, even where the shell started us with SIGINT ignored (a background job)
+    return signal.signal(signal.SIGTERM, handler), signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _restore_sigterm(prev) -> None:
+    import signal
+
+    if prev is not None:
+        signal.signal(signal.SIGTERM, prev[0])
+        signal.signal(signal.SIGINT, prev[1])
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, which terminates them (a worker that caught it would go on)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_args(fn, a) -> dict:
+    return (fn or run_point)(*a)
+
+
+def _run_local(args, workers, bar, fn=None) -> None:
+    """Run ``fn(*a)`` (default :func:`run_point`) for every ``a`` in ``args`` in a process pool."""
+    import multiprocessing as mp
+
+    n = min(workers or os.cpu_count() or 1, len(args))
+    pool = mp.get_context("spawn").Pool(processes=n, initializer=_worker_init)
+    try:
+        for _ in pool.imap_unordered(functools.partial(_run_args, fn), args):
+            if bar is not None:
+                bar.update(1)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # in-flight points are dropped (each is written atomically, so none is half-written)
+        raise
+    finally:
+        pool.join()
+
+
+def _run_dask(args, scheduler, client, bar, fn=None) -> None:
+    from dask.distributed import Client, as_completed
+
+    own = client is None
+    if own:
+        if not scheduler:
+            raise ConfigError("--scheduler", "", "the dask executor needs --scheduler tcp://HOST:PORT")
+        client = Client(scheduler)
+    futs = []
+    try:
+        futs = [client.submit(fn or run_point, *a, pure=False) for a in args]
+        for f in as_completed(futs):
+            f.result()
+            if bar is not None:
+                bar.update(1)
+    except BaseException:
+        client.cancel(futs)
+        raise
+    finally:
+        if own:
+            client.close()

@@ -1,0 +1,232 @@
+"""Area and power model vs published accelerators (``make validate-area``).
+
+Each chip is rebuilt from its published configuration (MACs, precision, SRAM sizes, node, supply,
+clock) out of the same blocks the simulator uses (``simulator/engine/physical/area_model.py``) and the same
+technology table, plus the control share the V-Rex configs use (``CONTROL_OVERHEAD``). Nothing in the
+model was fitted to these chips except the layout factor (below). Where a chip's banking is not
+published we split its SRAM into ``DEFAULT_BANK_KB`` banks of ``DEFAULT_PORT_BITS``-bit ports (our
+assumption, the same for every chip).
+
+The model gives synthesis-level area (cells and SRAM macros), as the simulator reports it and as
+V-Rex's own area (Design Compiler) is stated. Published chip areas are layouts (placement utilisation,
+clock tree, wiring, power grid included): for those rows one layout factor (layout area / model area)
+converts, fitted on the TPUv1 rows (its floor plan gives logic and SRAM blocks separately); the TPUv1
+rows are therefore marked fitted and kept out of the held-out median. Synthesis/compiler figures
+(the RecPipe SRAM macros) are compared without it.
+
+Predicted power is the peak (every MAC and every SRAM port busy each cycle, plus leakage); the
+published figures were measured at the activity stated in the table, so a peak above them is expected.
+Published areas are layout areas (placement utilisation and wiring included) while the model sums
+cell and macro areas: the model is expected to fall below them by the layout overhead.
+
+``--write`` puts the table into README.md between the validate-area markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from simulator.config.tech import TechPoint, load_tech
+from simulator.engine.physical.area_model import Block, adder, comparator, mac_tree, multiplier, register, systolic_pe
+
+CONTROL_OVERHEAD = 0.1  # the control share of hwconfigs/vrex8-edge.yaml (an assumption there too)
+DEFAULT_BANK_KB = 16  # ours: banking of SRAMs whose banking is not published
+DEFAULT_PORT_BITS = 128  # ours
+README_BEGIN, README_END = "<!-- validate-area:begin -->", "<!-- validate-area:end -->"
+
+
+def sram(t: TechPoint, kb: float, banks: int | None = None, port_bits: int = DEFAULT_PORT_BITS,
+         active: int = 1) -> Block:
+    """``kb`` KiB in ``banks`` banks (default: DEFAULT_BANK_KB each); ``pj``: ``active`` banks read per cycle."""
+    banks = banks or max(1, round(kb / DEFAULT_BANK_KB))
+    return Block(t.sram_mm2(kb, banks, port_bits), active * port_bits * t.sram_pj_per_bit(kb / banks))
+
+
+@dataclass(frozen=True)
+class Chip:
+    name: str
+    node: str
+    vdd: float
+    clock_mhz: float
+    config: str  # what the model is given
+    blocks: Callable[[TechPoint], dict[str, Block]]  # block -> (area, pJ per cycle at full activity)
+    area_mm2: float  # published
+    area_scope: str
+    source: str
+    power_w: float | None = None  # published, at ``activity``
+    activity: str = ""
+    fitted: bool = False  # used to fit the layout factor
+    layout: bool = True  # the published area is a layout (False: synthesis or memory-compiler area)
+
+
+def _eyeriss(t):
+    pe = (multiplier(t, "int16") + adder(t, 16) + register(t, (12 + 24) * 16)  # ifmap and psum spads
+          + sram(t, 224 * 2 / 1024, 1, 16))  # filter spad: 224 x 16b SRAM
+    return {"168 PEs": pe * 168, "global buffer 108 KB": sram(t, 108)}
+
+
+def _diannao(t):
+    nfu = mac_tree(t, 16, "int16") * 16  # NFU-1/NFU-2: 16 neurons x 16 synapses, adder trees
+    return {"NFU (16 trees x 16)": nfu, "NBin+NBout 2+2 KB": sram(t, 2, 1, 256) * 2,
+            "SB 32 KB": sram(t, 32, 16, 256, active=16)}  # 16 x 16 synapses of 16 bits per cycle
+
+
+def _shidiannao(t):
+    pe = multiplier(t, "int16") + adder(t, 16) + comparator(t, 16) + register(t, 4 * 16)
+    return {"64 PEs": pe * 64, "NBin+NBout 64+64 KB": sram(t, 64) * 2, "SB 128 KB": sram(t, 128),
+            "IB 32 KB": sram(t, 32)}
+
+
+def _eie_pe(t):
+    arith = multiplier(t, "int16") + adder(t, 16) + register(t, 16 * 16 + 2 * 16)  # codebook, operand regs
+    return {"PE datapath": arith, "sparse-matrix SRAM 128 KB": sram(t, 128, 8, 64),
+            "pointer SRAM 32 KB": sram(t, 32, 2, 16), "activation SRAM 2 KB": sram(t, 2, 2, 64)}
+
+
+def _tpu_mmu(t):
+    return {"256 x 256 INT8 PEs": systolic_pe(t, "int8") * 65536}
+
+
+def _tpu_ub(t):
+    return {"Unified Buffer 24 MiB": sram(t, 24 * 1024)}
+
+
+def _tpu_acc(t):
+    return {"Accumulators 4 MiB": sram(t, 4 * 1024)}
+
+
+def _recpipe_4k(t):
+    return {"4 KB macro (2048 x 16b, mux 4)": Block(t.sram_bank_mm2(4, 16, 4), 0.0)}
+
+
+def _recpipe_256k(t):
+    return {"256 KB macro (65536 x 32b, mux 32, 8 banks)": Block(8 * t.sram_bank_mm2(32, 32, 32), 0.0)}
+
+
+def _simba(t):
+    pe = mac_tree(t, 8, "int8") * 8 + sram(t, 32, 2) + sram(t, 8, 1) + sram(t, 3, 1)  # weight, input, accum
+    return {"16 PEs (8 x 8-wide INT8 vector MACs)": pe * 16, "global PE buffer 64 KB": sram(t, 64)}
+
+
+CHIPS = (
+    Chip("Eyeriss", "65nm", 1.0, 200, "168 PEs, 16b MAC, 0.5 KB spads/PE, 108 KB GLB", _eyeriss, 12.25,
+         "core (3.5 x 3.5 mm)", "Chen et al., JSSC 52(1) 2017, chip summary and die photo", 0.278,
+         "AlexNet CONV layers, 200 MHz"),
+    Chip("DianNao", "65nm", 1.0, 980, "16 x 16-input 16b MAC trees, 36 KB SRAM", _diannao, 3.02,
+         "layout", "Chen et al., ASPLOS 2014, abstract and Sec. 6 (layout at 65 nm)", 0.485, "layout power report"),
+    Chip("ShiDianNao", "65nm", 1.0, 1000, "64 PEs 16b, 288 KB SRAM", _shidiannao, 4.86, "layout",
+         "Du et al., ISCA 2015, abstract; buffer sizes from its architecture section", 0.320, "layout power report"),
+    Chip("EIE (one PE)", "45nm", 0.9, 800, "16b MAC, 162 KB SRAM", _eie_pe, 0.638, "one PE, layout",
+         "Han et al., ISCA 2016, Table II", 0.00916, "per PE, 800 MHz"),
+    Chip("TPUv1 matrix unit", "28nm", 0.9, 700, "65,536 INT8 MACs (systolic)", _tpu_mmu, 0.24 * 331,
+         "24% of a <= 331 mm2 die", "Jouppi et al., ISCA 2017, Fig. 2 floor plan and Table 2", fitted=True),
+    Chip("TPUv1 Unified Buffer", "28nm", 0.9, 700, "24 MiB SRAM", _tpu_ub, 0.29 * 331,
+         "29% of a <= 331 mm2 die", "Jouppi et al., ISCA 2017, Fig. 2 floor plan", fitted=True),
+    Chip("TPUv1 accumulators", "28nm", 0.9, 700, "4 MiB SRAM", _tpu_acc, 0.06 * 331,
+         "6% of a <= 331 mm2 die", "Jouppi et al., ISCA 2017, Fig. 2 floor plan", fitted=True),
+    Chip("Simba chiplet", "16nm", 0.8, 2000, "16 PEs x 64 INT8 MACs, 43 KB/PE + 64 KB SRAM", _simba, 6.0,
+         "chiplet die (incl. GRS links, RISC-V: not modelled)",
+         "Shao et al., MICRO 2019 (PE and chiplet organisation as we read it); Zimmer et al., VLSI 2019"),
+    Chip("RecPipe 4 KB SRAM macro", "16nm", 0.8, 1000, "HD single-port 2048 x 16b, mux 4 (12 nm, 16 nm row)",
+         _recpipe_4k, 4684e-6, "memory compiler", "RecPipe artifact (Gupta et al., MICRO 2021), "
+         "RPAccel_characterization, Fig. 11 area script", layout=False),
+    Chip("RecPipe 256 KB SRAM macro", "16nm", 0.8, 1000, "HD single-port 65536 x 32b, mux 32, 8 banks "
+         "(12 nm, 16 nm row)", _recpipe_256k, 183290e-6, "memory compiler",
+         "RecPipe artifact (Gupta et al., MICRO 2021), RPAccel_characterization, Fig. 11 area script",
+         layout=False),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    chip: Chip
+    model_mm2: float  # cells + macros (+ control share)
+    power_w: float
+    layout_factor: float = 1.0
+
+    @property
+    def area_mm2(self) -> float:
+        """Predicted area comparable to the published one (x the layout factor for layouts)."""
+        return self.model_mm2 * (self.layout_factor if self.chip.layout else 1.0)
+
+    @property
+    def area_error(self) -> float:
+        return self.area_mm2 / self.chip.area_mm2 - 1
+
+    @property
+    def power_error(self) -> float | None:
+        return None if self.chip.power_w is None else self.power_w / self.chip.power_w - 1
+
+
+def predict(chip: Chip, tech=None, layout_factor: float = 1.0) -> Row:
+    t = (tech or load_tech()).at(chip.node, chip.vdd)
+    blocks = chip.blocks(t)
+    control = 1 + (CONTROL_OVERHEAD if chip.layout else 0.0)  # a bare SRAM macro has no control share
+    area = sum(b.area_mm2 for b in blocks.values()) * control
+    dyn_w = sum(b.pj for b in blocks.values()) * control * chip.clock_mhz * 1e6 * 1e-12
+    return Row(chip, area, dyn_w + area * t.leakage_mw_per_mm2() * 1e-3, layout_factor)
+
+
+def fit_layout_factor(rows: list[Row]) -> float:
+    """Geometric mean of published / model area over the fitted layout rows."""
+    fit = [r for r in rows if r.chip.fitted and r.chip.layout]
+    return math.exp(statistics.mean(math.log(r.chip.area_mm2 / r.model_mm2) for r in fit)) if fit else 1.0
+
+
+def evaluate(tech=None) -> list[Row]:
+    rows = [predict(c, tech) for c in CHIPS]
+    k = fit_layout_factor(rows)
+    return [dataclasses.replace(r, layout_factor=k) for r in rows]
+
+
+def held_out_median(rows: list[Row]) -> float:
+    return statistics.median(abs(r.area_error) for r in rows if not r.chip.fitted)
+
+
+def table_markdown(rows: list[Row]) -> str:
+    head = ("| chip | node | model input | published area (mm^2) | model (cells + macros) | predicted | error | "
+            "published power (W) | predicted peak (W) | error | fitted | source |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|")
+    lines = [f"Layout factor (published layout / model area), fitted on the TPUv1 rows: "
+             f"{rows[0].layout_factor:.2f}; applied to layout rows only.", "", head]
+    for r in rows:
+        c = r.chip
+        pw = "-" if c.power_w is None else f"{c.power_w:.3g} ({c.activity})"
+        pe = "-" if r.power_error is None else f"{100 * r.power_error:+.0f}%"
+        lines.append(f"| {c.name} | {c.node} | {c.config} | {c.area_mm2:.3g} ({c.area_scope}) | {r.model_mm2:.3g} | "
+                     f"{r.area_mm2:.3g} | "
+                     f"{100 * r.area_error:+.0f}% | {pw} | {r.power_w:.3g} | {pe} | {'yes' if c.fitted else 'no'} | "
+                     f"{c.source} |")
+    held = [r for r in rows if not r.chip.fitted]
+    lines.append("")
+    raw = statistics.median(abs(r.model_mm2 / r.chip.area_mm2 - 1) for r in held)
+    lines.append(f"Held-out rows: {len(held)} of {len(rows)} (not used to fit anything); median absolute area error "
+                 f"{100 * held_out_median(rows):.0f}% (without the layout factor: {100 * raw:.0f}%).")
+    return "\n".join(lines)
+
+
+def write_readme(rows: list[Row], path: str | Path = "README.md") -> bool:
+    from analysis.report.markdown import write_between
+
+    return write_between(path, README_BEGIN, README_END, table_markdown(rows))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--write", action="store_true", help="write the table into README.md")
+    args = ap.parse_args(argv)
+    rows = evaluate()
+    print(table_markdown(rows))
+    if args.write and write_readme(rows):
+        print("wrote README.md (area validation table)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
