@@ -30,9 +30,11 @@ from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform, names_column
 from simulator.engine.platforms.accelerator import AcceleratorPlatform
 from simulator.engine.platforms.gpu import GpuPlatform
+from simulator.engine.replay.aggregate import group_sums, op_spans
 from simulator.engine.replay.chunks import ChunkReplay
-from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
-from simulator.engine.result import SimResult, phase_sums
+from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
+from simulator.engine.replay.plan import CostRows, trace_plan
+from simulator.engine.result import PHASE_KEYS, PHASE_SUM_COLUMNS, SimResult, phase_frame, phase_sums
 from simulator.tracer.trace_file import Trace, TraceChunk
 
 PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config kind -> platform
@@ -111,10 +113,122 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     if cap.overflow_frame is not None:
         notes.append(p.overflow_note(cap, share))
     total = float(ops["end_s"].max()) if len(ops) else 0.0
+    codes, names = pd.factorize(ops["unit"])
+    sums = _unit_sums(codes, np.asarray(names, dtype=object), ops[UTIL_COLUMNS].to_numpy(np.float64))
     return SimResult(ops=ops, leakage_w=p.leakage_w(), total_s=total, notes=notes, capacity=cap.as_dict(),
-                     utilisation=utilisation(p, ops.groupby("unit")["compute_s"].sum(), ops["dram_s"].sum(),
-                                             (ops["link_read_s"] + ops["link_write_s"]).sum(), total), n_ops=len(ops),
-                     **base)
+                     utilisation=_utilisation_of(p, sums, total), n_ops=len(ops), **base)
+
+
+UTIL_COLUMNS = ["compute_s", "dram_s", "link_read_s", "link_write_s"]  # what utilisation reads, summed per unit
+
+
+def _unit_sums(unit_codes: np.ndarray, unit_names: np.ndarray, vals: np.ndarray, src: np.ndarray | None = None
+               ) -> pd.DataFrame:
+    """``UTIL_COLUMNS`` summed per unit in op order (``replay.aggregate``), indexed by unit name (sorted)."""
+    sums = group_sums(unit_codes, len(unit_names), vals, src)
+    return pd.DataFrame(sums, index=pd.Index(unit_names, name="unit"), columns=UTIL_COLUMNS).sort_index()
+
+
+def _utilisation_of(p: Platform, sums: pd.DataFrame, total_s: float) -> dict[str, float]:
+    return utilisation(p, sums["compute_s"], float(sums["dram_s"].to_numpy().sum()),
+                       float((sums["link_read_s"] + sums["link_write_s"]).to_numpy().sum()), total_s)
+
+
+def _cost_rows(p: Platform, ev: pd.DataFrame, share: np.ndarray) -> CostRows:
+    """The platform's costs per distinct cost row (``cost_rows``), or, for a platform that costs per op only,
+    its per-op table as one row per op."""
+    if hasattr(p, "cost_rows"):
+        return p.cost_rows(ev, share)
+    costs = p.op_costs(ev, share)
+    codes, names = pd.factorize(costs["unit"])
+    cols = {c: costs[c].to_numpy() for c in costs.columns if c != "unit"}
+    return CostRows(inverse=np.arange(len(costs), dtype=np.int64), unit_codes=codes,
+                    unit_names=np.asarray(names, dtype=object), cols=cols)
+
+
+def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConfig | Platform],
+                     tech: TechTable | None = None, *, engine: str = DEFAULT_ENGINE) -> list[SimResult]:
+    """:func:`simulate` of one trace on many designs, keeping aggregates only: per phase instance
+    (``SimResult.phases``, as ``result.phase_sums``) and per unit (``SimResult.unit_sums``: ``UTIL_COLUMNS``),
+    with the same figures as :func:`simulate` (``ops`` is empty; tests/engine/test_evaluate_designs.py).
+
+    What depends on the trace alone (its plan: distinct rows, phase instances, the replay's schedule) is
+    computed once for all designs; each design costs the trace's distinct cost rows (not every op), replays
+    the ops in the compiled kernel and sums per phase and per unit in one compiled pass (``replay.aggregate``).
+    Stages' CPU seconds accumulate in ``STAGE_TIMES`` (``make bench`` prints them)."""
+    if engine not in REPLAY_ENGINES:
+        raise ValueError(f"unknown replay engine {engine!r}; known: {', '.join(REPLAY_ENGINES)}")
+    ev = trace.events
+    clock = _StageClock()
+    with clock("plan"):
+        plan = trace_plan(ev)
+        run = plan.phase_runs.astype(np.int64) - 1
+        n_runs = int(run[-1]) + 1 if len(run) else 0
+        first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]]) if len(run) else np.zeros(0, dtype=np.int64)
+        keys = ev[PHASE_KEYS].iloc[first].reset_index(drop=True)
+        offload_used = bool(np.isin("offload", plan.tier_names[np.unique(plan.tier_codes)])) if len(ev) else False
+        held = kv_bytes_held(trace.kv_tokens, trace.meta)
+        held_max = float(held.max()) if held.size else 0.0
+    weight_bytes = _weight_bytes(trace.meta)
+    out = []
+    for hw in designs:
+        with clock("op costs"):
+            p = _platform(hw, tech, trace.meta)
+            base = _base(p)
+            status = status_of(held_max, offload_used, p.dram.capacity_bytes, weight_bytes, p.has_offload)
+            if status != "ok":
+                out.append(SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status],
+                                     status=status, **base))
+                continue
+            share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
+            rows = _cost_rows(p, ev, share)
+            d_rows = p.durations(rows.table())
+            inv = rows.inverse
+            unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
+            d = Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__))
+        with clock("replay"):
+            t = replay_trace(ev, d, unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch, engine=engine)
+        with clock("aggregates"):
+            start, end = op_spans(run, n_runs, t)
+            sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
+            phases = phase_frame(keys, np.arange(n_runs), sums, start, end)
+            usums = _unit_sums(rows.unit_codes[inv], rows.unit_names,
+                               np.column_stack([rows.cols[c] for c in UTIL_COLUMNS]), inv)
+            total = float(end.max()) if n_runs else 0.0
+            cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
+            notes = [p.overflow_note(cap, share)] if cap.overflow_frame is not None else []
+            out.append(SimResult(ops=pd.DataFrame(), leakage_w=p.leakage_w(), total_s=total, notes=notes,
+                                 capacity=cap.as_dict(), phases=phases, unit_sums=usums,
+                                 utilisation=_utilisation_of(p, usums, total), n_ops=len(ev), **base))
+    clock.publish()
+    return out
+
+
+STAGE_TIMES: dict[str, float] = {}  # CPU seconds per stage of evaluate_designs, accumulated (make bench)
+
+
+class _StageClock:
+    """CPU seconds per named stage (``with clock("name"):``), added to ``STAGE_TIMES`` by :meth:`publish`."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def block():
+            c0 = time.process_time()
+            try:
+                yield
+            finally:
+                self.times[name] = self.times.get(name, 0.0) + time.process_time() - c0
+        return block()
+
+    def publish(self) -> None:
+        for k, v in self.times.items():
+            STAGE_TIMES[k] = STAGE_TIMES.get(k, 0.0) + v
 
 
 def utilisation(p: Platform, compute_s_by_unit: pd.Series, dram_s: float, link_s: float, total_s: float

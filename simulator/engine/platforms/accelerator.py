@@ -22,7 +22,7 @@ from simulator.engine.memory.offload import NoOffload, OffloadTier
 from simulator.engine.memory.sram import SramBuffers
 from simulator.engine.ops import ON_CHIP_KINDS
 from simulator.engine.physical.peak_power import peak_power_per_core_w
-from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
+from simulator.engine.platform import Platform, Price, default_tech, register_unit
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import CostRows, trace_plan
 from simulator.engine.units.dpe import Dpe
