@@ -34,6 +34,7 @@ from simulator.engine.replay.aggregate import group_sums, op_spans
 from simulator.engine.replay.chunks import ChunkReplay
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
 from simulator.engine.replay.plan import CostRows, trace_plan
+from simulator.engine.replay.schedule import run_ids
 from simulator.engine.result import PHASE_KEYS, PHASE_SUM_COLUMNS, SimResult, phase_frame, phase_sums
 from simulator.tracer.trace_file import Trace, TraceChunk
 
@@ -114,19 +115,24 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
         notes.append(p.overflow_note(cap, share))
     total = float(ops["end_s"].max()) if len(ops) else 0.0
     codes, names = pd.factorize(ops["unit"])
-    sums = _unit_sums(codes, np.asarray(names, dtype=object), ops[UTIL_COLUMNS].to_numpy(np.float64))
+    sums = _unit_sums(codes, np.asarray(names, dtype=object), ops[UNIT_SUM_COLUMNS].to_numpy(np.float64))
     return SimResult(ops=ops, leakage_w=p.leakage_w(), total_s=total, notes=notes, capacity=cap.as_dict(),
                      utilisation=_utilisation_of(p, sums, total), n_ops=len(ops), **base)
 
 
-UTIL_COLUMNS = ["compute_s", "dram_s", "link_read_s", "link_write_s"]  # what utilisation reads, summed per unit
 
 
-def _unit_sums(unit_codes: np.ndarray, unit_names: np.ndarray, vals: np.ndarray, src: np.ndarray | None = None
-               ) -> pd.DataFrame:
-    """``UTIL_COLUMNS`` summed per unit in op order (``replay.aggregate``), indexed by unit name (sorted)."""
+def _unit_sums(unit_codes: np.ndarray, unit_names: np.ndarray, vals: np.ndarray, src: np.ndarray | None = None,
+               columns: list[str] = UNIT_SUM_COLUMNS) -> pd.DataFrame:
+    """``columns`` (the columns of ``vals``) summed per unit in op order (``replay.aggregate``), indexed by unit
+    name (sorted)."""
     sums = group_sums(unit_codes, len(unit_names), vals, src)
-    return pd.DataFrame(sums, index=pd.Index(unit_names, name="unit"), columns=UTIL_COLUMNS).sort_index()
+    return pd.DataFrame(sums, index=pd.Index(unit_names, name="unit"), columns=columns).sort_index()
+
+
+def _sum_columns(cols) -> list[str]:
+    """The per-unit sums a result keeps: ``UNIT_SUM_COLUMNS`` and every energy part."""
+    return UNIT_SUM_COLUMNS + [c for c in cols if c.startswith("e_")]
 
 
 def _utilisation_of(p: Platform, sums: pd.DataFrame, total_s: float) -> dict[str, float]:
@@ -149,7 +155,7 @@ def _cost_rows(p: Platform, ev: pd.DataFrame, share: np.ndarray) -> CostRows:
 def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConfig | Platform],
                      tech: TechTable | None = None, *, engine: str = DEFAULT_ENGINE) -> list[SimResult]:
     """:func:`simulate` of one trace on many designs, keeping aggregates only: per phase instance
-    (``SimResult.phases``, as ``result.phase_sums``) and per unit (``SimResult.unit_sums``: ``UTIL_COLUMNS``),
+    (``SimResult.phases``, as ``result.phase_sums``) and per unit (``SimResult.unit_sums``: ``UNIT_SUM_COLUMNS``),
     with the same figures as :func:`simulate` (``ops`` is empty; tests/engine/test_evaluate_designs.py).
 
     What depends on the trace alone (its plan: distinct rows, phase instances, the replay's schedule) is
@@ -192,8 +198,9 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
             start, end = op_spans(run, n_runs, t)
             sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
             phases = phase_frame(keys, np.arange(n_runs), sums, start, end)
+            ucols = _sum_columns(rows.cols)
             usums = _unit_sums(rows.unit_codes[inv], rows.unit_names,
-                               np.column_stack([rows.cols[c] for c in UTIL_COLUMNS]), inv)
+                               np.column_stack([rows.cols[c] for c in ucols]), inv, ucols)
             total = float(end.max()) if n_runs else 0.0
             cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
             notes = [p.overflow_note(cap, share)] if cap.overflow_frame is not None else []
@@ -291,24 +298,36 @@ class ChunkedSim:
         share = offload_share_per_op(ev, chunk.kv_tokens, meta, self.room)
         if len(share):
             self.share_max = max(self.share_max, float(share.max()))
-        costs = p.op_costs(ev, share)
-        unit_idx = p.unit_index(costs["unit"])
-        done = self.replay.feed(ev, p.durations(costs), unit_idx)
+        rows = _cost_rows(p, ev, share)
+        inv = rows.inverse
+        d_rows = p.durations(rows.table())
+        unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
+        done = self.replay.feed(ev, Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__)),
+                                unit_idx)
         self._close(done)
-        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], costs, share)
+        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], rows, share)
 
     def _close(self, times: dict[str, np.ndarray] | None) -> None:
-        """The pending chunk's ops with their final times: aggregated, and written to the timeline."""
+        """The pending chunk's ops with their final times: aggregated in one compiled pass
+        (``replay.aggregate``: the figures of ``phase_sums``), and written to the timeline when asked."""
         if times is None or self.pending is None:
             return
-        ops = _ops_table(*self.pending[:2], times, self.pending[2])
+        keys, rows, share = self.pending
         self.pending = None
-        self.phases.append(phase_sums(ops))
-        sums = ops.groupby("unit")[UNIT_SUM_COLUMNS + [c for c in ops.columns if c.startswith("e_")]].sum()
-        self.unit_sums = sums if self.unit_sums is None else self.unit_sums.add(sums, fill_value=0.0)
-        self.total_s = max(self.total_s, float(ops["end_s"].max()))
-        self.n_ops += len(ops)
+        inv = rows.inverse
+        run = run_ids(keys, PHASE_KEYS) - 1
+        n_runs = int(run[-1]) + 1
+        start, end = op_spans(run, n_runs, times)
+        sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
+        self.phases.append(phase_frame(keys, np.flatnonzero(np.r_[True, run[1:] != run[:-1]]), sums, start, end))
+        ucols = _sum_columns(rows.cols)
+        usums = _unit_sums(rows.unit_codes[inv], rows.unit_names, np.column_stack([rows.cols[c] for c in ucols]),
+                           inv, ucols)
+        self.unit_sums = usums if self.unit_sums is None else self.unit_sums.add(usums, fill_value=0.0)
+        self.total_s = max(self.total_s, float(end.max()))
+        self.n_ops += len(keys)
         if self.timeline is not None:
+            ops = _ops_table(keys, rows.per_op(), times, share)
             import pyarrow as pa
             import pyarrow.parquet as pq
 
