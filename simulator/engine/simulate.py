@@ -36,6 +36,7 @@ from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINE
 from simulator.engine.replay.plan import CostRows, trace_plan
 from simulator.engine.replay.schedule import run_ids
 from simulator.engine.result import PHASE_KEYS, PHASE_SUM_COLUMNS, SimResult, phase_frame, phase_sums
+from simulator.tracer.events import KINDS, PHASES, TIERS
 from simulator.tracer.trace_file import Trace, TraceChunk
 
 PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config kind -> platform
@@ -252,6 +253,28 @@ def utilisation(p: Platform, compute_s_by_unit: pd.Series, dram_s: float, link_s
     return out
 
 
+VOCABULARIES = {"phase": PHASES, "kind": KINDS, "kv_tier": TIERS}  # the trace's string columns' fixed values
+
+
+def _categorical_strings(ev: pd.DataFrame) -> pd.DataFrame:
+    """``ev`` with its phase, kind and tier columns as categoricals of their fixed vocabularies (the plan and the
+    schedule factorize and compare them chunk after chunk: codes, not strings); a column with a value outside its
+    vocabulary as numpy objects."""
+    out = {}
+    for c, vocab in VOCABULARIES.items():
+        if c not in ev:
+            continue
+        codes, names = pd.factorize(ev[c])  # the distinct strings once (Arrow's dictionary encoding)
+        where = {v: i for i, v in enumerate(vocab)}
+        if len(names) and (codes >= 0).all() and all(n in where for n in names):
+            fixed = np.asarray([where[n] for n in names], dtype=np.int8)[codes]
+            cats = pd.Index(np.asarray(vocab, dtype=object), dtype=object)  # numpy-backed: cheap to take from
+            out[c] = pd.Series(pd.Categorical.from_codes(fixed, categories=cats), index=ev.index)
+        else:
+            out[c] = pd.Series(ev[c].to_numpy(dtype=object), dtype=object, index=ev.index)
+    return ev.assign(**out)
+
+
 class ChunkedSim:
     """:func:`simulate` fed a stream chunk by chunk (:meth:`feed`, then :meth:`finish`), with memory bounded
     by a chunk: the result keeps per-phase sums (``SimResult.phases``) and per-unit sums
@@ -279,11 +302,7 @@ class ChunkedSim:
     def feed(self, chunk: TraceChunk) -> None:
         """Cost and replay the next chunk (the previous chunk's ops are then final and aggregated)."""
         p, meta = self.p, self.meta
-        # the string columns as numpy object arrays once (the cost models and the schedule read them as numpy
-        # many times over; from Arrow-backed strings each read is a conversion)
-        ev = chunk.events.assign(**{c: pd.Series(chunk.events[c].to_numpy(dtype=object), dtype=object,
-                                                 index=chunk.events.index)
-                                    for c in STRING_COLUMNS if c in chunk.events})
+        ev = _categorical_strings(chunk.events)
         held = kv_bytes_held(chunk.kv_tokens, meta)
         if held.size:
             self.held_max = max(self.held_max, float(held.max()))
@@ -328,6 +347,7 @@ class ChunkedSim:
         self.n_ops += len(keys)
         if self.timeline is not None:
             ops = _ops_table(keys, rows.per_op(), times, share)
+            ops = ops.assign(**{c: ops[c].astype(object) for c in VOCABULARIES if c in ops})  # plain strings
             import pyarrow as pa
             import pyarrow.parquet as pq
 
