@@ -32,6 +32,7 @@ from simulator.engine.platforms.accelerator import AcceleratorPlatform
 from simulator.engine.platforms.gpu import GpuPlatform
 from simulator.engine.replay.aggregate import group_sums, op_spans
 from simulator.engine.replay.chunks import ChunkReplay
+from simulator.engine.replay.compiled import replay_compiled, replay_compiled_csr
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
 from simulator.engine.replay.plan import CostRows, trace_plan
 from simulator.engine.replay.schedule import run_ids
@@ -177,6 +178,7 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
         held = kv_bytes_held(trace.kv_tokens, trace.meta)
         held_max = float(held.max()) if held.size else 0.0
     weight_bytes = _weight_bytes(trace.meta)
+    run_in_program: dict[bool, np.ndarray] = {}  # each op's phase instance, in program order (with prefetch or not)
     out = []
     for hw in designs:
         with clock("op costs"):
@@ -192,11 +194,26 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
             d_rows = p.durations(rows.table())
             inv = rows.inverse
             unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
-            d = Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__))
         with clock("replay"):
-            t = replay_trace(ev, d, unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch, engine=engine)
+            n_units = max(p.executors.values()) + 1
+            if engine == "compiled" and REPLAY_ENGINES[engine] is replay_compiled and not _one_unit(unit_idx, d_rows):
+                # the kernel fed in program order straight from the cost rows; the spans taken in that order
+                sch = plan.schedule(p.prefetch)
+                if p.prefetch not in run_in_program:
+                    run_in_program[p.prefetch] = run[sch.order] if sch.reordered else run
+                src = inv[sch.order] if sch.reordered else inv
+                units = unit_idx[sch.order] if sch.reordered else unit_idx
+                f = lambda k: getattr(d_rows, k)[src]  # noqa: E731
+                t = replay_compiled_csr(f("read_s"), f("compute_s"), f("write_s"), units, sch.dep_ptr, sch.dep_idx,
+                                        n_units, link_read_s=f("link_read_s"), link_write_s=f("link_write_s"),
+                                        read_waits_deps=sch.waits, link_latency_s=f("link_latency_s"))
+                spans_run = run_in_program[p.prefetch]
+            else:
+                d = Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__))
+                t = replay_trace(ev, d, unit_idx, n_units, prefetch=p.prefetch, engine=engine)
+                spans_run = run
         with clock("aggregates"):
-            start, end = op_spans(run, n_runs, t)
+            start, end = op_spans(spans_run, n_runs, t)
             sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
             phases = phase_frame(keys, np.arange(n_runs), sums, start, end)
             ucols = _sum_columns(rows.cols)
@@ -210,6 +227,12 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
                                  utilisation=_utilisation_of(p, usums, total), n_ops=len(ev), **base))
     clock.publish()
     return out
+
+
+def _one_unit(unit_idx: np.ndarray, d_rows: Durations) -> bool:
+    """Whether ``replay_trace`` takes its one-unit shortcut (every op on one unit, nothing on the channels)."""
+    return (len(unit_idx) == 0 or bool((unit_idx == unit_idx[0]).all())) and not any(
+        a.any() for a in (d_rows.read_s, d_rows.write_s, d_rows.link_read_s, d_rows.link_write_s))
 
 
 STAGE_TIMES: dict[str, float] = {}  # CPU seconds per stage of evaluate_designs, accumulated (make bench)
