@@ -260,11 +260,6 @@ def make_trace(wl, trace_dir: str) -> None:
     sweep._trace_for(wl, Path(trace_dir))
 
 
-def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, point: dict[str, Any]) -> dict:
-    """Simulate one input point on every scenario (accelerator and baseline) and write its row."""
-    return run_samples(spec_path, root, out_dir, stage, [(index, point)])[0]
-
-
 def run_samples(spec_path: str, root: str, out_dir: str, stage: str, items: list[tuple[int, dict[str, Any]]]
                 ) -> list[dict]:
     """Simulate input points (``(index, point)``) on every scenario, accelerator and baseline, and write each

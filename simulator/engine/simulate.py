@@ -46,7 +46,6 @@ PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config k
 TIMELINE_COLUMNS = ["phase", "frame", "question", "step", "layer", "op", "kind", "unit", "start_s", "end_s",
                     "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "link_read_s", "link_write_s",
                     "dram_bytes", "bound"]
-STRING_COLUMNS = ("phase", "op", "kind", "kv_tier")  # the trace's string columns
 UNIT_SUM_COLUMNS = ["compute_s", "dram_s", "link_read_s", "link_write_s"]  # summed per unit (+ e_<part>_pj)
 
 
