@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import analysis.studies.explore as explore
-from analysis.studies.explore import load_explore_spec, peak_power_w, rerun, run_explore
+from analysis.studies.explore import load_explore_spec, rerun, run_explore, system_peak_power_w
 from analysis.studies.sensitivity import decode, load_sensitivity_spec
 from analysis.studies.sweep import load_results
 from simulator.cli import main
@@ -26,12 +26,13 @@ EXPLORE = {
              "workload": "workloads/tiny.yaml"},
     "scenarios": [{"name": "short", "set": {"workload.kv_prefill_tokens": 0}},
                   {"name": "tpf4", "set": {"model.tokens_per_frame": 4}}],
-    "axes": [{"name": "cores", "path": "hw.cores", "values": [4, 8, 16]},
-             {"name": "dram", "options": {
+    "axes": [{"name": "cores", "level": "chip", "path": "hw.cores", "values": [4, 8, 16]},
+             {"name": "dram", "level": "memory", "options": {
                  "lpddr5": {"hw.dram.type": "lpddr5", "hw.dram.bandwidth_gbps": 204.8},
                  "lpddr5x": {"hw.dram.type": "lpddr5x", "hw.dram.bandwidth_gbps": 273.0}}}],
     "optimizer": {"population": 4, "generations": 2, "seed": 1},
-    "constraints": ["area_mm2 <= reference", "peak_power_w <= reference", "dram_headroom_gib >= 0"],
+    "constraints": ["area_mm2 <= reference", "system_peak_power_w <= reference", "dram_headroom_gib >= 0"],
+    "neighbours": False,
     "objectives": ["short.frame_latency_mean_s", "tpf4.decode_step_s", "area_mm2"],
 }
 
@@ -73,7 +74,7 @@ def test_explore_constraints_resume_and_rerun(tmp_path, monkeypatch):
     ref = json.loads((out / "reference.json").read_text())
     vrex8 = load_hardware("hwconfigs/vrex8-edge.yaml")
     assert ref["params"] == {"cores": 8, "dram": "lpddr5"}
-    assert ref["peak_power_w"] == pytest.approx(peak_power_w(vrex8))
+    assert ref["system_peak_power_w"] == pytest.approx(system_peak_power_w(vrex8))
     # 16 cores is twice V-Rex8's area: recorded as infeasible without being simulated
     big = df[df["axis:cores"] == 16]
     assert len(big) and (big["status"] == "infeasible").all() and big["short.frame_latency_mean_s"].isna().all()
