@@ -21,11 +21,9 @@ import pandas as pd
 import analysis.studies.sweep as sweep
 from analysis.report.figures import UNITS, plt, save_figure
 from analysis.report.figures import scale as _unit_scale
-from analysis.studies.explore import (WORST, _finalise, load_explore_spec, parse_bound, rerun, simulate_command)
+from analysis.studies.explore import WORST, _finalise, load_explore_spec, parse_bound, rerun, simulate_command
 
-# level classes: which designs count as "chip only" etc. (the levels each design changes, see explore.LEVELS)
-CLASSES = {"chip only": {"reference", "chip"}, "system only": {"reference", "memory", "io", "memory+io"},
-           "chip + system": None, "with a policy change": None}
+# level classes (the levels each design changes, see explore.LEVELS): colour and marker
 CLASS_STYLE = {"chip only": ("#1f77b4", "o"), "system only": ("#ff7f0e", "s"), "chip + system": ("#2ca02c", "D"),
                "with a policy change": ("#9467bd", "^")}
 
@@ -237,7 +235,8 @@ def scenario_table(sp, rows: list[tuple[str, dict]], ref_row) -> list[str]:
 
 def _budget(r, ref_row) -> str:
     return (f"{r['area_mm2']:.1f} mm^2, chip {r['chip_peak_power_w']:.1f} W, system {r['system_peak_power_w']:.1f} W "
-            f"({r['area_mm2'] / ref_row['area_mm2']:.2f}x / {r['chip_peak_power_w'] / ref_row['chip_peak_power_w']:.2f}x"
+            f"({r['area_mm2'] / ref_row['area_mm2']:.2f}x / "
+            f"{r['chip_peak_power_w'] / ref_row['chip_peak_power_w']:.2f}x"
             f" / {r['system_peak_power_w'] / ref_row['system_peak_power_w']:.2f}x)")
 
 
@@ -248,8 +247,9 @@ def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: 
     neighbours = df[df["stage"] == "reference and one-knob neighbours"] if "stage" in df else df.iloc[:0]
     neighbours = neighbours[neighbours["point_id"] != ref_row["point_id"]]
     sim = df[df["wall_s"] > 0]
+    per_level = ", ".join(f"{lv}: {sum(a.level == lv for a in sp.axes)}" for lv in ("chip", "memory", "io", "policy"))
     lines = [f"# Co-design: {sp.name}", "",
-             f"{len(df)} distinct designs over {len(sp.axes)} knobs ({', '.join(f'{lv}: ' + str(sum(a.level == lv for a in sp.axes)) for lv in ('chip', 'memory', 'io', 'policy'))}): "
+             f"{len(df)} distinct designs over {len(sp.axes)} knobs ({per_level}): "
              f"{len(neighbours)} one-knob neighbours of {sp.reference_name} (simulated whatever the budget), then "
              + ", ".join(f"'{st.name}' ({(st.population or sp.optimizer.population)} x "
                          f"{(st.generations or sp.optimizer.generations)} NSGA-II proposals)" for st in sp.stages)
@@ -267,7 +267,7 @@ def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: 
         if name in df and b is not None:
             bad = int(df[name].apply(lambda v, op=op, b=b: pd.notna(v) and not sweep.OPS[op](v, b)).sum())
             lines.append(f"- {metric_label(sp, name, tex=False)} {op} "
-                         f"{'the reference (' + format(b, '.4g') + ')' if bound == 'reference' else format(b, 'g')}: {bad}")
+                         + (f"the reference ({b:.4g})" if bound == "reference" else f"{b:g}") + f": {bad}")
     lines += ["", f"## {sp.reference_name}", "",
               f"Die {_budget(ref_row, ref_row).split(' (')[0]} (cores {ref_row['core_area_mm2']:.1f} mm^2 + DRAM and "
               f"PCIe PHYs {ref_row['io_phy_area_mm2']:.1f} mm^2; system peak = chip + DRAM "
@@ -278,7 +278,8 @@ def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: 
               f"## One-knob neighbours of {sp.reference_name}", "",
               "Each knob moved alone; frame latency relative to the reference per scenario (< 1 is faster), the "
               "budget, and whether it stays within it (every constraint).", "",
-              "| knob | level | " + " | ".join(s.name for s in sp.scenarios) + " | die / chip / system power | within budget |",
+              "| knob | level | " + " | ".join(s.name for s in sp.scenarios)
+              + " | die / chip / system power | within budget |",
               "|" + "---|" * (len(sp.scenarios) + 4)]
     for r in neighbours.sort_values("levels").to_dict("records"):
         rel = [(r.get(f"{s.name}.frame_latency_mean_s", math.nan) / ref_row[f"{s.name}.frame_latency_mean_s"])
@@ -292,7 +293,8 @@ def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: 
     for sc in SCOPES:
         f = fronts[sc]
         by = f["class"].value_counts().to_dict() if len(f) else {}
-        lines.append(f"- **{sc}**: {len(f)} designs" + (f" ({', '.join(f'{v} {k}' for k, v in by.items())})" if by else ""))
+        kinds = ", ".join(f"{v} {k}" for k, v in by.items())
+        lines.append(f"- **{sc}**: {len(f)} designs" + (f" ({kinds})" if by else ""))
     lines += ["", "## The best design of each level, on every scenario", "",
               f"Best = the lowest {metric_label(sp, _key(sp), tex=False)} among the designs that meet every constraint "
               "(ties: the smaller die).", ""]
@@ -311,8 +313,9 @@ def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: 
                      f"{sp.reference_name}'s DRAM, link, SSD and window: frame latency " + ", ".join(
                          f"{chip[f'{s.name}.frame_latency_mean_s'] / ref_row[f'{s.name}.frame_latency_mean_s']:.2f}x "
                          f"on {s.name}" for s in sp.scenarios) + f" of {sp.reference_name}'s (margin "
-                     + ", ".join(f"{100 * (1 - chip[f'{s.name}.frame_latency_mean_s'] / ref_row[f'{s.name}.frame_latency_mean_s']):+.0f}%"
-                                 for s in sp.scenarios) + "), die and power " + _budget(chip, ref_row) + ".")
+                     + ", ".join(f"{100 * (1 - rel):+.0f}%" for rel in
+                                 (chip[f"{s.name}.frame_latency_mean_s"] / ref_row[f"{s.name}.frame_latency_mean_s"]
+                                  for s in sp.scenarios)) + "), die and power " + _budget(chip, ref_row) + ".")
     show = [w for _, w in named[1:]]
     lines += ["", "### Stall breakdown", "",
               "Share of op time that is compute-, bandwidth- or capacity-bound and busy share of each unit, per "
@@ -331,7 +334,8 @@ def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: 
                 diff = max(abs(again[k] - r[k]) / abs(r[k]) for k in keys if r[k])
                 lines.append(f"- `{r['point_id'][:8]}` {s.name}: max relative difference {diff:.1e} "
                              f"(`{simulate_command(out, r['point_id'], s.name)}`)")
-    lines += ["", f"Files: `pareto.parquet` / `pareto.csv` (the Pareto set over every level, {len(fronts['every level'])} "
+    n_front = len(fronts["every level"])
+    lines += ["", f"Files: `pareto.parquet` / `pareto.csv` (the Pareto set over every level, {n_front} "
               "designs), `points/` (every design), `configs/<point_id>/` (each simulated design's configs).", ""]
     path = out / "codesign.md"
     path.write_text("\n".join(lines))

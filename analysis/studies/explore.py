@@ -42,7 +42,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -690,15 +689,3 @@ def simulate_command(out: str | Path, point_id: str, scenario: str) -> str:
     d = Path(out) / "configs" / point_id
     return (f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml "
             "--baseline-workload same")
-
-
-def dominating(df: pd.DataFrame, ref_row: dict, objectives: list[str]) -> pd.DataFrame:
-    """Feasible designs at least as good as the reference on every objective and better on one."""
-    ok = df[df["status"] == "ok"].dropna(subset=list(objectives))
-    if ok.empty:
-        return ok
-    r = np.array([float(ref_row[o]) for o in objectives])
-    v = ok[list(objectives)].to_numpy(dtype=float)
-    tol = 1e-9 * np.abs(r)
-    mask = np.all(v <= r + tol, axis=1) & np.any(v < r - tol, axis=1)
-    return ok[mask]

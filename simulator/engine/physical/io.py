@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from simulator.config.hardware import PCIE_GBPS_PER_LANE
 
-LPDDR_TYPES = ("lpddr4x", "lpddr5", "lpddr5x")
 # pins per LPDDR channel and per HBM stack (JEDEC): 16-bit LPDDR4X/5/5X channels, 1024-bit HBM2/2e stacks
 LPDDR_CHANNEL_BITS = 16
 HBM_STACK_BITS = 1024
