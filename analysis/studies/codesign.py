@@ -240,6 +240,43 @@ def _budget(r, ref_row) -> str:
             f" / {r['system_peak_power_w'] / ref_row['system_peak_power_w']:.2f}x)")
 
 
+def link_power_range(sp, neighbours, ref_row, out: Path) -> list[str]:
+    """How the link's power moves with its generation across the plausible range: only the PHY's share scales
+    with the lane rate (the default) or all of the paper's per-lane power does (``power_scaling: rate``)."""
+    import dataclasses
+
+    from simulator.config.hardware import load_hardware
+    from simulator.engine.platforms.accelerator import AcceleratorPlatform
+
+    io = neighbours[neighbours["levels"] == "io"] if len(neighbours) else neighbours
+    rows = []
+    for r in io.to_dict("records"):
+        path = out / "configs" / r["point_id"] / "hw.yaml"
+        if not path.is_file():
+            continue
+        hw = load_hardware(path)
+        if hw.offload is None or (hw.offload.link.w_per_lane_gen or hw.offload.link.gen) == hw.offload.link.gen:
+            continue
+        peaks = {}
+        for mode in ("phy", "rate"):
+            h = dataclasses.replace(hw, offload=dataclasses.replace(
+                hw.offload, link=dataclasses.replace(hw.offload.link, power_scaling=mode)))
+            peaks[mode] = AcceleratorPlatform(h).system_peak_w()
+        rows.append((r, peaks))
+    if not rows:
+        return []
+    lines = ["", "How the link's power at another PCIe generation moves across its plausible range (the paper's 3 W "
+             "per lane is stated for PCIe 3.0): only the PHY's share scales with the lane rate (the default, "
+             "technology table `pcie_phy_pj_per_bit`) or all of it does (`power_scaling: rate`, the pessimistic "
+             "end). Frame latency does not depend on it; the budget does.", "",
+             "| knob | link (W), PHY share scales | system peak (W) | link (W), all scales | system peak (W) |",
+             "|---|---|---|---|---|"]
+    for r, pk in rows:
+        lines.append(f"| {_changes(sp, r, ref_row)} | {pk['phy']['link']:.2f} | {sum(pk['phy'].values()):.1f} | "
+                     f"{pk['rate']['link']:.2f} | {sum(pk['rate'].values()):.1f} |")
+    return lines
+
+
 def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: bool) -> Path:
     objectives = list(sp.objectives)
     ref = json.loads((out / "reference.json").read_text())
@@ -287,6 +324,7 @@ def write_markdown(sp, df, fronts, winners, ref_row, out: Path, wall_s, verify: 
         lines.append(f"| {_changes(sp, r, ref_row)} | {r['levels']} | " + " | ".join(
             "-" if math.isnan(x) else f"{x:.2f}x" for x in rel) + f" | {_budget(r, ref_row)} | "
             f"{'yes' if r['status'] == 'ok' else 'no'} |")
+    lines += link_power_range(sp, neighbours, ref_row, out)
     lines += ["", "## Pareto sets per level", "",
               "Designs meeting every constraint and not dominated on the objectives ("
               + ", ".join(metric_label(sp, o, tex=False) for o in objectives) + "), within each scope:", ""]

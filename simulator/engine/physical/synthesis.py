@@ -8,7 +8,9 @@ pins toggle every cycle, whatever the data) is larger than the arithmetic itself
 published report (technology table ``synth_register_per_comb``, ``synth_clock_per_comb``: RecPipe's
 12 nm matrix unit, see the table's sources) and are applied to the logic blocks' dynamic power at their
 rated activity (``peak_power.py``): DPE, VPE, HCU, WTU, KVMU. SRAM macros (their own periphery and clocking
-are in the bitcell-level model), the NoC's wires and the control share are not scaled.
+are in the bitcell-level model), the NoC's wires and the control share are not scaled. The run's energy
+prices the same blocks' actions with the same factor (``AcceleratorPlatform.prices``), so the run's average
+power stays comparable with the peak block by block.
 
 Kept apart from the block structures so the published breakdown, not a structure, sets the overhead; the
 model's own pipeline registers inside the blocks are priced at the logic density (small next to this).
@@ -17,6 +19,8 @@ model's own pipeline registers inside the blocks are priced at the logic density
 from __future__ import annotations
 
 LOGIC_BLOCKS = ("dpe", "vpe", "dre_hcu", "dre_wtu", "dre_kvmu")
+# the same blocks' actions in the run's price table (their energy per use carries the overhead too)
+LOGIC_ACTIONS = ("mac", "vector_op", "hcu_distance", "wtu_score", "kvmu_request")
 
 
 def overhead_factor(tech) -> float:

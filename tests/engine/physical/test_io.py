@@ -80,7 +80,10 @@ def test_synthesis_overhead_scales_the_logic_blocks_only(vrex8, monkeypatch):
     f = overhead_factor(acc.tech)
     assert f > 2  # registers and clock network outweigh the arithmetic in the published breakdown
     for k in with_oh:
-        if k in LOGIC_BLOCKS:
+        if k in LOGIC_BLOCKS or k == "control":  # the control share follows the blocks' dynamic power
             assert with_oh[k] > bare[k]
         else:
             assert with_oh[k] == bare[k]
+    # the run prices the same blocks' actions with the same factor
+    assert acc.prices()["mac"].pj == pytest.approx(f * acc.pe.mac_pj)
+    assert acc.prices()["dram_bit"].pj == acc.dram.pj_per_bit
