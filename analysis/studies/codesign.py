@@ -103,9 +103,9 @@ def pareto_plot(sp, df, ref_row, winners, out: Path) -> list[Path]:
     x = "area_mm2"
     ys = [o for o in sp.objectives if o != x] or [x]
     ok = df[df["status"] == "ok"]
-    cols = min(3, len(ys))
+    cols = 2 if len(ys) in (2, 4) else min(3, len(ys))
     rows = math.ceil(len(ys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(7.5, 4.6 * cols), 3.8 * rows + 1.2), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(7.5, 5.4 * cols), 4.2 * rows + 1.2), squeeze=False)
     for ax, y in zip(axes.flat, ys):
         sx, sy = scale(x), scale(y)
         for cls, (color, marker) in CLASS_STYLE.items():
@@ -113,13 +113,22 @@ def pareto_plot(sp, df, ref_row, winners, out: Path) -> list[Path]:
             if len(c):
                 ax.scatter(c[x] * sx, c[y] * sy, s=22, color=color, marker=marker, alpha=0.75,
                            label=f"{cls} ({len(c)})")
+        out_sys = df[(df["class"] == "system only") & (df["status"] != "ok") & (df["wall_s"] > 0)]
+        if len(out_sys):  # one-knob system upgrades are simulated whatever the budget: drawn hollow
+            color, marker = CLASS_STYLE["system only"]
+            ax.scatter(out_sys[x] * sx, out_sys[y] * sy, s=30, facecolor="none", edgecolor=color, marker=marker,
+                       label=f"system only, outside the budget ({len(out_sys)})")
         ax.scatter([ref_row[x] * sx], [ref_row[y] * sy], marker="*", s=260, color="#d62728", zorder=5,
                    label=sp.reference_name)
         for cls, w in winners.items():
             ax.annotate(f"best {cls}", (w[x] * sx, w[y] * sy), xytext=(6, 6), textcoords="offset points", fontsize=7,
                         arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.3"})
-        ax.set_xlabel(metric_label(sp, x))
-        ax.set_ylabel(metric_label(sp, y), fontsize=8.5)
+        if y.startswith(WORST + "."):
+            ax.axhline(1.0, color="#d62728", lw=0.8, ls="--")
+            ax.text(ax.get_xlim()[0], 1.0, f" below: faster than {sp.reference_name} on every scenario", fontsize=7,
+                    va="top", color="#d62728")
+        ax.set_xlabel("die area: cores + DRAM and PCIe PHYs (mm$^2$)", fontsize=9)
+        ax.set_ylabel(metric_label(sp, y).replace(", ", ",\n", 1), fontsize=8.5)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(ys):]:
         ax.axis("off")
