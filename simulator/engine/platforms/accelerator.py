@@ -22,8 +22,8 @@ from simulator.engine.memory.offload import NoOffload, OffloadTier
 from simulator.engine.memory.sram import SramBuffers
 from simulator.engine.ops import ON_CHIP_KINDS
 from simulator.engine.physical.io import io_area_mm2, system_peak_w
-from simulator.engine.physical.synthesis import LOGIC_ACTIONS, overhead_factor
 from simulator.engine.physical.peak_power import peak_power_per_core_w
+from simulator.engine.physical.synthesis import LOGIC_ACTIONS, overhead_factor
 from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import trace_plan
