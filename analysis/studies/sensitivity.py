@@ -431,8 +431,10 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
         _require_ok(sob, "sobol")
         sobol_idx = {}
         for o in sp.outputs:
+            # SALib's Sobol analysis seeds its bootstrap only for a seed that is not 0 ("if seed:"): the seed + 1,
+            # so the intervals re-run the same
             res = sobol_an.analyze(prob_s, sob[o].to_numpy(dtype=float), calc_second_order=False,
-                                   seed=sp.sobol.seed)
+                                   seed=sp.sobol.seed + 1)
             sobol_idx[o] = pd.DataFrame({"input": top, "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"],
                                          "ST_conf": res["ST_conf"]})
         widest = max(float(np.nanmax(d[["S1_conf", "ST_conf"]].to_numpy())) for d in sobol_idx.values())
