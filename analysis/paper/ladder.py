@@ -204,7 +204,8 @@ def ladder(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.D
                              for m, (v, u) in vals.items()]
                     table.append({"mode": mode, "platform": platform, "batch": batch, "kv_tokens": kv, "rung": r.index,
                                   "step": r.label, "system": r.system, "method": r.tag,
-                                  "kv_gpu_percent": r.params.get("cache_gpu_percent", float("nan")),
+                                  "kv_gpu_percent": r.params.get("cache_gpu_percent", 0.0) if r.method == "flexgen"
+                                  else float("nan"),
                                   "frame_ms": vals["frame_latency_ms"][0], "tpot_ms": vals["tpot_ms"][0],
                                   "frame_x_vs_paper_flexgen": vals["speedup_vs_flexgen"][0],
                                   "frame_step_x": vals.get("step_speedup", (float("nan"),))[0],

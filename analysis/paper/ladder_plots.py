@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
+
 from analysis.report.figures import save_figure  # noqa: E402
 
 SHORT = ("GPU+FlexGen\n(paper)", "FlexGen best\nplacement", "ReSV in\nsoftware", "V-Rex\nKVPU only", "V-Rex\ncomplete")
@@ -44,6 +46,8 @@ def waterfall(table: pd.DataFrame, out: Path, name: str = "ladder") -> list[Path
                     if np.isfinite(v):
                         ax.text(xi, v, f"{v:.2g}", ha="center", va="bottom", fontsize=5.5, rotation=90)
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.axhline(1.0, color="k", lw=0.6)
             ax.set_xticks(range(len(SHORT)))
             ax.set_xticklabels(SHORT, fontsize=7)
@@ -79,8 +83,9 @@ def capacity_maps(table: pd.DataFrame, out: Path, name: str = "capacity_map") ->
                         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="xx", color="0.4"))
                         ax.text(j, i, "out of\nmemory", ha="center", va="center", fontsize=7)
                         continue
+                    dark = abs(vals[i, j]) > 0.6 * lim
                     ax.text(j, i, f"{grid.loc[b, kv]:.2f}x\nKV {cell['kv_gpu_percent']:.0f}% on GPU", ha="center",
-                            va="center", fontsize=7)
+                            va="center", fontsize=7, color="w" if dark else "k")
             ax.set_xticks(range(len(kvs)))
             ax.set_xticklabels([f"{k // 1000}K" for k in kvs])
             ax.set_yticks(range(len(batches)))
