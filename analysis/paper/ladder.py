@@ -309,3 +309,43 @@ def save_configs(P, where: Path, rs: list[Rung], kv: int, batch: int) -> None:
         lines.append(f"vrex simulate --hw {hw} --workload {wl} --baseline {ref[1]} --baseline-workload {ref[2]}"
                      f"  # {r.label}")
     (where / "commands.txt").write_text("\n".join(lines) + "\n")
+
+
+def headline(results_csv: str | Path, kv: int = 40_000) -> str:
+    """The ladder's and the capacity maps' cells at ``kv`` tokens from a paper run's ``results.csv`` (Markdown)."""
+    df = pd.read_csv(results_csv)
+    lines = ["| figure | system | method | batch | frame ms | frame x | step x | TPOT ms | TPOT x | KV on GPU % |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    lad = df[(df["figure"] == "ladder") & (df["kv_tokens"] == kv)]
+    for (system, method, batch), g in lad.groupby(["system", "method", "batch"], sort=False):
+        v = g.set_index("metric")["value"]
+        lines.append(f"| ladder | {system} | {method} | {int(batch)} | {v.get('frame_latency_ms', float('nan')):.4g} | "
+                     f"{v.get('speedup_vs_flexgen', float('nan')):.3g} | {v.get('step_speedup', float('nan')):.3g} | "
+                     f"{v.get('tpot_ms', float('nan')):.4g} | {v.get('tpot_speedup_vs_flexgen', float('nan')):.3g} | "
+                     f"{v.get('kv_gpu_percent', float('nan')):.3g} |")
+    cap = df[(df["figure"] == "capacity_map") & (df["kv_tokens"] == kv)]
+    for gpu, _, vrex in LADDER_PLATFORMS.values():
+        for batch, g in cap.groupby("batch"):
+            v = g[g["system"] == vrex].set_index("metric")["value"]
+            pct = g.loc[g["system"] == gpu, "value"]
+            if len(v):
+                lines.append(f"| capacity map | {vrex} vs {gpu} at best placement | resv | {int(batch)} | | "
+                             f"{v.get('frame_speedup_vs_best_gpu', float('nan')):.3g} | | | "
+                             f"{v.get('tpot_speedup_vs_best_gpu', float('nan')):.3g} | "
+                             f"{pct.iloc[0] if len(pct) else float('nan'):.3g} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="print the ladder's and capacity maps' cells of a paper run")
+    ap.add_argument("run", nargs="?", default="results/paper", help="a `make paper` output directory")
+    ap.add_argument("--kv", type=int, default=40_000)
+    args = ap.parse_args(argv)
+    print(headline(Path(args.run) / "results.csv", args.kv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
