@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
-from simulator.models.kv_cache import KVCache, attend_over, host_tensor, merge_heads
+from simulator.models.kv_cache import KVCache, MetaPlan, attend_over, attention_params, host_tensor, merge_heads
 from simulator.tracer import context
 
 
@@ -71,3 +71,16 @@ class MixedStore(KVCache):
         if self.probe is not None:
             self.probe.measure(q, q_pos, [k_pos] * self.kv_heads, self.phase)
         return merge_heads([attend_over(q, keys, values, q_pos, k_pos)])
+
+    def meta_plan(self, n: int, q_group: int) -> MetaPlan:
+        """Meta mode without tracing: :meth:`append` then :meth:`attend` (the phase's own tokens come last, so
+        the earlier tokens are the first ``used`` slots)."""
+        start, used = self.used, self.used + n
+        runs = (self.batch - self.on_gpu) if start else 0
+
+        def apply() -> None:
+            self._grow(used)
+            self._advance(np.arange(start, used, dtype=np.int64), used, self.next_ring)
+
+        return MetaPlan((), {"kv_write": (n,), "kv_write_offload": (n,), "kv_fetch": (start, runs), "kv_own": (n,),
+                             "kv_resident": (used,), **attention_params(used)}, apply)

@@ -111,3 +111,14 @@ def test_resv_software_launches_per_head(root, wl8, orin):
     extra = (per_head["dur_s"] - batched["dur_s"]).to_numpy()
     assert (extra[sel] > 0).all() and np.allclose(extra[~sel], 0.0)
     assert extra[sel].min() >= (tr.meta["kv_heads"] - 1) * orin.stack.kernel_launch_us * 1e-6 * (1 - 1e-9)
+
+
+def test_mixed_placement_templated_equals_traced(wl8):
+    """The mixed cache plans its phases (meta_plan): templated tracing gives the fully traced events."""
+    import pandas as pd
+
+    wl = wl8.replace(kv_policy=KvPolicyConfig(name="flexgen", params={"cache_gpu_percent": 75}),
+                     kv_prefill_tokens=3_000, batch=4)
+    a, b = trace_workload(wl, mode="meta"), trace_workload(wl, mode="meta", templated=False)
+    pd.testing.assert_frame_equal(a.events.reset_index(drop=True), b.events.reset_index(drop=True))
+    pd.testing.assert_frame_equal(a.kv_tokens.reset_index(drop=True), b.kv_tokens.reset_index(drop=True))
