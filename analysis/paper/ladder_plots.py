@@ -10,7 +10,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
 from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
 
 from analysis.report.figures import save_figure  # noqa: E402
