@@ -30,6 +30,7 @@ from simulator import __version__
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
 from simulator.engine.simulate import simulate
+from simulator.kvpolicy import POLICIES
 from simulator.pipeline import ROOT, resolve
 from simulator.results.metrics import chip_blocks, phase_table
 from simulator.stream import trace_workload
@@ -97,8 +98,16 @@ class Points:
         return self.base.replace(kv_policy=KvPolicyConfig(name=method, params={**base, **(params or {})}),
                                  kv_prefill_tokens=kv, batch=batch)
 
+    @staticmethod
+    def trace_params(method: str, params: dict | None) -> dict:
+        """The policy parameters that make a trace differ: those not at the policy's default (FlexGen at
+        ``cache_gpu_percent: 0`` is the default FlexGen's trace)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(POLICIES[method])}
+        return {k: v for k, v in (params or {}).items() if defaults.get(k, dataclasses.MISSING) != v}
+
     def trace(self, method: str, kv: int, batch: int, params: dict | None = None):
-        key = (method, kv, batch, tuple(sorted((params or {}).items())))
+        params = self.trace_params(method, params)
+        key = (method, kv, batch, tuple(sorted(params.items())))
         if key not in self.traces:  # keep one: large
             self.traces = {key: trace_workload(self.workload(method, kv, batch, params), mode="meta")}
         return self.traces[key]
