@@ -43,7 +43,7 @@ MAP_KV_SIZES = (1_000, 10_000, 40_000, 100_000)
 MAP_BATCHES = (1, 4, 16)
 # FlexGen's cost model relaxes each memory constraint by alpha (GPU: alpha_g = 0.8, "a smaller ratio cause a
 # conservative policy"): FMInference/FlexLLMGen@004ffef82b46e8dc8685c55d0cdda650bdaf1269,
-# experimental/cost_model.py lines 46-48 and 105 (gmem = config.gmem * alpha_g)
+# experimental/cost_model.py line 43 (alpha_g = 0.8) and line 96 (gmem = config.gmem * alpha_g)
 FLEXGEN_ALPHA_G = 0.8
 RUNG_LABELS = ("GPU + FlexGen (paper: all KV offloaded)", "GPU + FlexGen, best placement", "GPU + ReSV in software",
                "V-Rex, prediction unit only", "V-Rex complete")
@@ -76,11 +76,12 @@ def best_placement(hw, wl) -> Placement:
     on the GPU ``hw``, following FlexLLMGen's experimental/cost_model.py (commit in ``FLEXGEN_ALPHA_G``'s comment):
 
     - the candidates are the placements its mixed cache can realise: whole sequences on the GPU (``flexgen.py``);
-    - a candidate is feasible when the GPU's peak memory fits ``alpha_g`` x its capacity: the weights (kept on
-      the GPU, ``wg = 1``), the GPU-resident KV of every layer (``gpu_home``: 4 (s + n) h1 bls l cg, with h1 the KV
-      width here as the model uses grouped-query attention) and the working buffers of one layer's cache for the
-      whole batch, loaded one layer ahead (``gpu_w``: 2 x 2 gbs (s + n) h1);
-    - its time per layer is FlexGen's max(compute, I/O) (``Tgen >= ... dtocg + ctogg``, ``>= compg``): the
+    - a candidate is feasible when the GPU's peak memory fits ``alpha_g`` x its capacity (line 323,
+      ``gpu_home_g + gpu_w_g <= gmem``): the weights (kept on the GPU, ``wg = 1``), the GPU-resident KV of every
+      layer (``gpu_home_g``, line 312: 4 (s + n) h1 bls l cg, with h1 the KV width here as the model uses
+      grouped-query attention) and the working copy of one layer's GPU-resident cache (``gpu_w_g``, line 320:
+      2 x 2 gbs (s + n) h1 cg; the activations' working set is a few MB here and left out);
+    - its time per layer is FlexGen's max(compute, I/O) (lines 224-226: ``Tgen >= dtocg + ctogg``, ``>= compg``): the
       offloaded sequences' cache crossing the offload link at its bandwidth, against the compute of a frame's
       layer at the tensor peak times the stack's GEMM efficiency (what the GPU model calibrates);
     - the fastest feasible candidate is chosen; among equal times, the one with more KV on the GPU.
@@ -90,7 +91,6 @@ def best_placement(hw, wl) -> Placement:
     seq_layer = _tokens_per_sequence(meta) * _kv_bytes_per_token_layer(meta)  # one sequence, one layer (bytes)
     weights = meta["weight_bytes_llm"] + meta["weight_bytes_vision"]
     allowed = FLEXGEN_ALPHA_G * hw.dram.capacity_gib * 2**30
-    working = 2 * b * seq_layer  # one layer's cache for the batch, double-buffered (loaded one layer ahead)
     link = _flexgen_link(hw)
     peak = max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")) * 1e12
     gemm = hw.stack.at(meta["precision"]["weights"]).gemm
@@ -100,7 +100,8 @@ def best_placement(hw, wl) -> Placement:
     compute_s = 2 * meta["weight_bytes_llm"] / (meta["precision_bits"]["weight"] / 8) / layers * rows / (peak * gemm)
     best = None
     for g in range(b, -1, -1):  # more sequences on the GPU first: ties keep the earlier
-        need = weights + g * seq_layer * layers + working
+        # gpu_home_g + gpu_w_g: weights, the GPU sequences' KV in every layer, and their working copy of one layer
+        need = weights + g * seq_layer * layers + g * seq_layer
         if need > allowed:
             continue
         io_s = float(link.transfer_s((b - g) * seq_layer, runs=b - g, copies=link.copy_calls(b - g))) if g < b else 0.0
@@ -108,7 +109,7 @@ def best_placement(hw, wl) -> Placement:
         if best is None or est < best.est_layer_s:
             best = Placement(100.0 * g / b, g, need, allowed, est)
     if best is None:  # not even the weights fit: FlexGen would offload them (not modelled), report all-offloaded
-        best = Placement(0.0, 0, weights + working, allowed, float("nan"))
+        best = Placement(0.0, 0, weights, allowed, float("nan"))
     assert gpu_sequences(b, best.cache_gpu_percent) == best.gpu_sequences
     return best
 
