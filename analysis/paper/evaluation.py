@@ -66,7 +66,8 @@ class Points:
         self.dir = out / "points"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
-        self.base = load_workload(resolve(BASE_WORKLOAD))
+        self.base_path = resolve(BASE_WORKLOAD)  # the base workload's file (the ladder saves configs from it)
+        self.base = load_workload(self.base_path)
         stream = self.base.stream
         if cfg.frames is not None or cfg.answer_tokens is not None:
             frames = cfg.frames or stream.frames

@@ -190,10 +190,15 @@ def _div(a: float, b: float) -> float:
     return a / b if b and not (math.isnan(a) or math.isnan(b)) else float("nan")
 
 
+def _row(mode: str, figure: str, system: str, method: str, kv: int, batch: int, metric: str, value, unit: str
+         ) -> dict:
+    """One results.csv row of the ladder or the maps (``mode``: the configs' mode)."""
+    return {"mode": mode, "figure": figure, "system": system, "method": method, "kv_tokens": kv, "batch": batch,
+            "metric": metric, "value": value, "unit": unit, "layer": None, "head": None}
+
+
 def ladder(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.DataFrame]:
     """The ladder's rows (figure ``ladder``) and table, per platform, batch and KV size of the paper's grid."""
-    from analysis.paper.evaluation import _row
-
     compute_points(P, cfg)
     rows, table = [], []
     for platform in LADDER_PLATFORMS:
@@ -207,8 +212,7 @@ def ladder(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.D
                 prev = None
                 for r, p in zip(rs, pts):
                     if p["status"] != "ok":
-                        rows.append({**_row("ladder", r.system, r.tag, kv, batch, "frame_latency_ms", None, "oom"),
-                                     "mode": mode})
+                        rows.append(_row(mode, "ladder", r.system, r.tag, kv, batch, "frame_latency_ms", None, "oom"))
                         prev = p
                         continue
                     vals = {"frame_latency_ms": (_ms(p, "frame_latency_s"), "ms"), "tpot_ms": (_ms(p, "tpot_s"), "ms"),
@@ -219,7 +223,7 @@ def ladder(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.D
                         vals["tpot_step_speedup"] = (_div(_ms(prev, "tpot_s"), _ms(p, "tpot_s")), "x")
                     if r.method == "flexgen":
                         vals["kv_gpu_percent"] = (r.params.get("cache_gpu_percent", 0.0), "%")
-                    rows += [{**_row("ladder", r.system, r.tag, kv, batch, m, v, u), "mode": mode}
+                    rows += [_row(mode, "ladder", r.system, r.tag, kv, batch, m, v, u)
                              for m, (v, u) in vals.items()]
                     table.append({"mode": mode, "platform": platform, "batch": batch, "kv_tokens": kv, "rung": r.index,
                                   "step": r.label, "system": r.system, "method": r.tag,
@@ -237,8 +241,6 @@ def ladder(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.D
 def capacity_map(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.DataFrame]:
     """V-Rex's frame and TPOT speedup over the GPU at FlexGen's best placement, per KV size x batch (figure
     ``capacity_map``); a cell where either side cannot run is an ``oom`` row."""
-    from analysis.paper.evaluation import _row
-
     compute_points(P, cfg)
     rows, table = [], []
     for platform in LADDER_PLATFORMS:
@@ -259,14 +261,14 @@ def capacity_map(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict]
                 rec["tpot_speedup"] = _div(rec["gpu_tpot_ms"], rec["vrex_tpot_ms"]) if ok else float("nan")
                 table.append(rec)
                 if not ok:
-                    rows.append({**_row("capacity_map", vrex_r.system, "resv", kv, batch, "frame_speedup_vs_best_gpu",
-                                        None, "oom"), "mode": mode})
+                    rows.append(_row(mode, "capacity_map", vrex_r.system, "resv", kv, batch,
+                                     "frame_speedup_vs_best_gpu", None, "oom"))
                     continue
-                rows += [{**_row("capacity_map", vrex_r.system, "resv", kv, batch, m, rec[k], "x"), "mode": mode}
+                rows += [_row(mode, "capacity_map", vrex_r.system, "resv", kv, batch, m, rec[k], "x")
                          for m, k in (("frame_speedup_vs_best_gpu", "frame_speedup"),
                                       ("tpot_speedup_vs_best_gpu", "tpot_speedup"))]
-                rows.append({**_row("capacity_map", gpu_r.system, "flexgen-best", kv, batch, "kv_gpu_percent",
-                                    rec["kv_gpu_percent"], "%"), "mode": mode})
+                rows.append(_row(mode, "capacity_map", gpu_r.system, "flexgen-best", kv, batch, "kv_gpu_percent",
+                                    rec["kv_gpu_percent"], "%"))
     return rows, pd.DataFrame(table)
 
 
@@ -294,11 +296,9 @@ def hardware_yaml(P, r: Rung) -> dict:
 def workload_yaml(P, r: Rung, kv: int, batch: int, where: Path) -> dict:
     """The rung's workload as YAML data: the paper run's base workload (its stream, possibly shortened) with the
     rung's KV policy, KV size and batch; the model file named relative to ``where``."""
-    from analysis.paper.evaluation import BASE_WORKLOAD
-
     wl = P.workload(r.method, kv, batch, r.params)
-    raw = load_yaml(resolve(BASE_WORKLOAD))
-    model = (resolve(BASE_WORKLOAD).parent / raw["model"]).resolve()
+    raw = load_yaml(P.base_path)
+    model = (P.base_path.parent / raw["model"]).resolve()
     raw.update({"name": f"{raw['name']}-{r.tag}-kv{kv}-b{batch}", "model": os.path.relpath(model, where),
                 "stream": _plain(wl.stream), "kv_prefill_tokens": kv, "batch": batch,
                 "kv_policy": {"name": wl.kv_policy.name, "params": dict(wl.kv_policy.params)}})
