@@ -369,7 +369,7 @@ class ChunkedSim:
         self.total_s = max(self.total_s, float(end.max()))
         self.n_ops += len(keys)
         if self.timeline is not None:
-            ops = _ops_table(keys, rows.per_op(), times, share)
+            ops = _ops_table(keys, rows.per_op(names_column), times, share)
             ops = ops.assign(**{c: ops[c].astype(object) for c in VOCABULARIES if c in ops})  # plain strings
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -24,7 +24,7 @@ from simulator.engine.ops import ON_CHIP_KINDS
 from simulator.engine.physical.io import io_area_mm2, system_peak_w
 from simulator.engine.physical.peak_power import peak_power_per_core_w
 from simulator.engine.physical.synthesis import LOGIC_ACTIONS, overhead_factor
-from simulator.engine.platform import Platform, Price, default_tech, register_unit
+from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import CostRows, trace_plan
 from simulator.engine.units.dpe import Dpe
@@ -84,7 +84,7 @@ class AcceleratorPlatform(Platform):
     def op_costs(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None) -> pd.DataFrame:
         """Per-op unit, compute/transfer times (s), bytes and dynamic energy (pJ): :meth:`cost_rows` spread
         to every op."""
-        return self.cost_rows(ev, offload_share).per_op()
+        return self.cost_rows(ev, offload_share).per_op(names_column)
 
     def cost_rows(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None) -> CostRows:
         """The cost columns of each distinct cost row and each op's row (``CostRows``).

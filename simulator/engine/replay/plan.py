@@ -143,10 +143,9 @@ class CostRows:
     cols: dict[str, np.ndarray]
     keys: CostKeys | None = None
 
-    def per_op(self) -> pd.DataFrame:
-        """One row per op: ``unit`` and every cost column."""
-        from simulator.engine.platform import names_column
-
+    def per_op(self, names_column: Callable) -> pd.DataFrame:
+        """One row per op: ``unit`` (``names_column(codes, names)``: the platform's string column builder) and
+        every cost column."""
         inv = self.inverse
         return pd.DataFrame({"unit": names_column(self.unit_codes[inv], self.unit_names),
                              **{c: a[inv] for c, a in self.cols.items()}}, copy=False)
