@@ -63,6 +63,10 @@ class AcceleratorPlatform(Platform):
     def has_offload(self) -> bool:
         return self.hw.offload is not None
 
+    def for_trace(self, meta: dict) -> "AcceleratorPlatform":
+        self.kvmu.for_trace(meta)  # the KV geometry its offload layout needs
+        return self
+
     def tech_prefixes(self) -> tuple[str, ...]:
         # every block's area and energy is built from the base values, scaled to the node
         return "base.", f"nodes.{self.hw.tech_node}.", f"dram_pj_per_bit.{self.hw.dram.type}"
