@@ -56,7 +56,8 @@ class AcceleratorPlatform(Platform):
         self.vector = self.unit("vpe")
         self.kvmu = self.unit("kvmu")
         self.peak_flops = n * (self.pe.peak_flops + self.vector.peak_flops)
-        self.prefetch = hw.dre.enabled and hw.dre.prefetch
+        # layers ahead the prediction and fetch run (0: none)
+        self.prefetch = hw.dre.prefetch_layers if hw.dre.enabled and hw.dre.prefetch else 0
         self.executors = {u.name: i for i, u in enumerate(self.units)}  # each unit executes its own ops
 
     @property
