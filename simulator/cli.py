@@ -219,6 +219,20 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from analysis.studies.fit import run_fit
+
+    check_output_path(args.out, "--out", directory=True)
+    if args.overlay:
+        check_output_path(args.overlay, "--overlay")
+    s = run_fit(args.spec, args.out, fit_set=args.fit_set, overlay=args.overlay, resume=args.resume,
+                progress=not args.no_progress)
+    print((Path(args.out) / "fit.md").read_text())
+    print(f"{args.out}: fit.md, fit.json, fitting_sets.csv"
+          + (f"; overlay {args.overlay}" if args.overlay else "") + f" ({s['wall_s']:.0f} s)")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from analysis.report.plots import plot_inputs
     from simulator.safe_io import guarded_dir_write
@@ -514,6 +528,16 @@ def build_parser() -> argparse.ArgumentParser:
         ex.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
         ex.add_argument("--no-progress", action="store_true")
         ex.set_defaults(func=func)
+    fi = sub.add_parser("fit", help="infer the paper's open choices from the declared fit set (five published "
+                                     "V-Rex8 latencies) within the ranges the spec declares; writes the overlay")
+    fi.add_argument("spec", nargs="?", default="analysis/specs/paper-fit.yaml", help="fit spec YAML")
+    fi.add_argument("--fit-set", default=None, help="the fit set CSV (default ../shared/reference/vrex-fit.csv "
+                                                    "beside the repository)")
+    fi.add_argument("--out", default="results/paper-fit", help="results directory")
+    fi.add_argument("--overlay", default=None, help="write the paper-fitted overlay here (YAML)")
+    fi.add_argument("--resume", action="store_true", help="continue, reusing finished points")
+    fi.add_argument("--no-progress", action="store_true")
+    fi.set_defaults(func=cmd_fit)
     pl = sub.add_parser("plot", help="draw figures (PNG and PDF) from saved runs and sweeps")
     pl.add_argument("inputs", nargs="+", help="directories from 'vrex simulate --save' or 'vrex sweep'")
     pl.add_argument("--out", default=None, help="figure directory (default <first input>/plots)")

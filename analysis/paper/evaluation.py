@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.report.markdown import md_table
 from analysis.studies.policies import retrieval_shares
 from simulator import __version__
 from simulator.config.hardware import load_hardware
@@ -409,14 +410,7 @@ def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
     return sorted(plan, key=lambda p: ((p[0], p[1], p[2]) == last, p[0], p[1], p[2]))
 
 
-def _md(df: pd.DataFrame) -> str:
-    if df.empty:
-        return "(no rows)"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
+_md = md_table
 
 
 def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: PaperRun | None = None) -> Path:

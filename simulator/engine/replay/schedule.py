@@ -129,7 +129,8 @@ def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst:
     as layer l-1's QKV generation is done, so its scoring, selection and fetch overlap the rest of layer
     l-1. The block's ops then depend on that KV write instead of layer l's earlier ops; layer l's
     attention still waits for the block. With ``depth`` d > 1 (``dre.prefetch_layers``), the block is issued
-    after layer l-d's KV write instead (layers below d after layer 0's), d layers ahead. ``ptr, ``idx``: the dependencies (CSR, trace indices);
+    after layer l-d's KV write instead (layers below d after layer 0's), d layers ahead.
+    ``ptr``, ``idx``: the dependencies (CSR, trace indices);
     ``inst``, ``kind``: the phase instances' run ids and the kinds as an array, if already at hand.
     Returns the new order (trace indices) and the updated dependencies (CSR in trace order, trace indices).
     """
