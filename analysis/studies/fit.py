@@ -499,3 +499,71 @@ def write_overlay(path: str | Path, sp: FitSpec, s: dict) -> Path:
     path.write_text("# paper-fitted overlay: every value " + OVERLAY_NOTE + " (make paper-fit); do not edit by hand\n"
                     + yaml.safe_dump(sets, sort_keys=False, width=110))
     return path
+
+
+# ---------------------------------------------------------------- the overlay, applied
+@dataclass(frozen=True)
+class Overlay:
+    """The ``paper-fitted`` overlay's values: ``hw`` (paths under an accelerator config) and ``workload``
+    (paths under a workload; ReSV's parameters)."""
+
+    hw: tuple[tuple[str, Any], ...]
+    workload: tuple[tuple[str, Any], ...]
+    source: str
+
+
+def load_overlay(path: str | Path) -> Overlay:
+    """Read an overlay written by :func:`write_overlay`; one-line errors name the file and the entry."""
+    path = Path(path)
+    src = str(path)
+    if not path.is_file():
+        raise ConfigError(src, "<file>", "overlay not found (make paper-fit writes it)")
+    raw = load_yaml(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("set"), list):
+        raise ConfigError(src, "set", "must be a list of {path, value, note, ...} entries")
+    hw, wl = [], []
+    for i, e in enumerate(raw["set"]):
+        if not isinstance(e, dict) or "path" not in e or "value" not in e:
+            raise ConfigError(src, f"set[{i}]", "each entry needs a path and a value")
+        if e.get("note") != OVERLAY_NOTE:
+            raise ConfigError(src, f"set[{i}].note", f"must say {OVERLAY_NOTE!r}: the overlay holds fitted values only")
+        role, _, rest = str(e["path"]).partition(".")
+        if role not in ("hw", "workload") or not rest:
+            raise ConfigError(src, f"set[{i}].path", f"{e['path']!r}: must start with hw. or workload.")
+        if role == "hw":
+            sweep.check_path(e["path"], src, f"set[{i}].path")
+        (hw if role == "hw" else wl).append((rest, e["value"]))
+    return Overlay(tuple(hw), tuple(wl), src)
+
+
+def _replace_path(obj, parts: list[str], value):
+    import dataclasses
+
+    if not parts:
+        return value
+    return dataclasses.replace(obj, **{parts[0]: _replace_path(getattr(obj, parts[0]), parts[1:], value)})
+
+
+def overlay_hardware(hw, ov: Overlay):
+    """``hw`` with the overlay's hardware values: V-Rex accelerators take them (offload.device.* only on an SSD
+    tier, the drive the fit saw); GPU baselines keep their configs."""
+    if hw.kind != "accelerator":
+        return hw
+    for path, value in ov.hw:
+        parts = path.split(".")
+        if parts[0] == "offload" and (hw.offload is None or hw.offload.tier != "ssd"):
+            continue
+        hw = _replace_path(hw, parts, value)
+    return hw
+
+
+def overlay_params(method: str, params: dict[str, Any], ov: Overlay) -> dict[str, Any]:
+    """A workload's KV-policy parameters with the overlay's (ReSV's only, on any platform: the same window)."""
+    out = dict(params)
+    if method != "resv":
+        return out
+    for path, value in ov.workload:
+        parts = path.split(".")
+        if parts[:2] == ["kv_policy", "params"] and len(parts) == 3:
+            out[parts[2]] = value
+    return out
