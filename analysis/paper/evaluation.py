@@ -172,8 +172,8 @@ def _figures(res, tr) -> dict:
 
 
 def _row(figure, system, method, kv, batch, metric, value, unit, layer=None, head=None) -> dict:
-    return {"mode": None, "figure": figure, "system": system, "method": method, "kv_tokens": kv, "batch": batch, "metric": metric,
-            "value": value, "unit": unit, "layer": layer, "head": head}
+    return {"mode": None, "figure": figure, "system": system, "method": method, "kv_tokens": kv, "batch": batch,
+            "metric": metric, "value": value, "unit": unit, "layer": layer, "head": head}
 
 
 def _ratio(a, b) -> float:

@@ -49,6 +49,7 @@ FIT_COLUMNS = ("system", "method", "kv_tokens", "batch", "metric", "value", "uni
 FIT_SYSTEM, FIT_METHOD, FIT_METRIC = "vrex8", "resv", "frame_latency"
 OVERLAY_NOTE = "inferred by vrex fit from vrex-fit.csv"
 WINDOW_PATH = "workload.kv_policy.params.recent_window"
+TIE = 0.005  # RMS log residuals closer than this are a tie between the window's parameterisations
 WINDOW_STEPS_PER_OCTAVE = 4  # traces are made on a window grid of 2^(1/4) steps (about 19% apart)
 
 
@@ -131,6 +132,8 @@ class FitSpec:
     name: str = spec("fit name")
     base: FitBase = spec("base configs")
     tolerance: float = spec("a point fits when every residual is within this share of the published value",
+                            gt=0, le=1)
+    near_best: float = spec("a profiled value is near the best when the RMS log residual rises by at most this",
                             gt=0, le=1)
     trials: int = spec("TPE trials per window parameterisation", ge=1, le=100_000)
     profile_points: int = spec("values per numeric input in the profile around the best point", ge=2, le=100,
@@ -350,7 +353,8 @@ def profile(ev: Evaluator, sp: FitSpec, out: Path, done: dict, best: dict, bar=N
     lo, hi = getattr(sp.window, param).range
     grid = np.geomspace(lo, hi, sp.profile_points + 2)
     for w in sorted({*grid.tolist(), window}):
-        rows.append({"input": f"window ({param})", "value": w,
+        shown = window_grid(w) if param == "tokens" else w  # tokens: the trace grid's window
+        rows.append({"input": f"window ({param})", "value": shown,
                      **_run(ev, out, done, "profile", param, float(w), values)})
         if bar is not None:
             bar.update(1)
@@ -364,24 +368,30 @@ def profile(ev: Evaluator, sp: FitSpec, out: Path, done: dict, best: dict, bar=N
 
 
 def fitting_sets(sp: FitSpec, rows: list[dict], best: dict) -> pd.DataFrame:
-    """Per input: the profiled values whose every residual is within the tolerance, and whether the fit
-    points determine it (some declared value fails) or leave it free (every profiled value fits)."""
+    """Per input: the profiled values whose every residual is within the tolerance, those near the best (RMS log
+    residual within ``near_best`` of the best's), and whether the fit points determine it (some declared value
+    is not near the best) or leave it free (every profiled value is)."""
     df = pd.DataFrame(rows)
-    df["fits"] = (df["status"] == "ok") & (df["max_abs_residual"].fillna(np.inf) <= sp.tolerance)
+    ok_run = df["status"] == "ok"
+    df["fits"] = ok_run & (df["max_abs_residual"].fillna(np.inf) <= sp.tolerance)
+    df["near"] = ok_run & (df["rms_log"].fillna(np.inf) <= _score(best) + sp.near_best)
     out = []
     best_vals = json.loads(best["values"])
     for name, g in df.groupby("input", sort=False):
         inp = next((i for i in sp.inputs if i.name == name), None)
         best_v = best["window"] if inp is None else best_vals[inp.path]
-        ok = g[g["fits"]]
-        vals = sorted({_fmt(v) for v in ok["value"]}, key=_sort_key)
-        status = ("no profiled value fits" if ok.empty else
-                  "free (every profiled value fits)" if g["fits"].all() else "determined (some values do not fit)")
+        if inp is None and best["param"] == "tokens":
+            best_v = window_grid(best_v)
+        vals = sorted({_fmt(v) for v in g.loc[g["fits"], "value"]}, key=_sort_key)
+        near = sorted({_fmt(v) for v in g.loc[g["near"], "value"]}, key=_sort_key)
+        status = ("free (every profiled value is near the best)" if g["near"].all()
+                  else "determined (some values are not near the best)")
         rng = (f"{_fmt(getattr(sp.window, best['param']).range[0])}-{_fmt(getattr(sp.window, best['param']).range[1])}"
                if inp is None else (", ".join(_fmt(v) for v in inp.values) if inp.values is not None
                                     else f"{_fmt(inp.range[0])}-{_fmt(inp.range[1])}"))
         out.append({"input": name, "best": _fmt(best_v), "declared range": rng,
-                    "values within tolerance": ", ".join(vals) if vals else "none", "the fit points": status})
+                    "within tolerance": ", ".join(vals) if vals else "none",
+                    "near the best": ", ".join(near), "the fit points": status})
     return pd.DataFrame(out)
 
 
@@ -425,7 +435,8 @@ def run_fit(spec_path: str | Path, out: str | Path, *, fit_set: str | Path | Non
         bar = tqdm(total=2 * sp.trials + n_prof, desc=f"fit {sp.name}", unit="point")
     try:
         bests = {param: search(ev, sp, out, done, param, bar) for param in ("tokens", "share")}
-        best = min(bests.values(), key=_score)
+        # the window in tokens (the policy's own parameter) unless the share fits better by more than a tie
+        best = bests["share"] if _score(bests["share"]) < _score(bests["tokens"]) - TIE else bests["tokens"]
         if best["status"] != "ok":
             raise ConfigError(str(spec_path), "inputs", f"no trial could run ({best['status']})")
         prof = profile(ev, sp, out, done, best, bar)
@@ -462,15 +473,17 @@ def report(sp: FitSpec, s: dict, sets: pd.DataFrame) -> str:
     rms = ", ".join(f"{p}: {v:.3f}" if v is not None else f"{p}: none ran" for p, v in s["rms_log"].items())
     lines = [f"# vrex fit: {sp.name}", "",
              f"Fit set: `{s['fit_set']}` (the only paper result read). Best of {sp.trials} TPE trials per window "
-             f"parameterisation; RMS of ln(simulated / published): {rms}. The better parameterisation: "
-             f"**{s['parameterisation']}** (the fit points are all at batch 1, where the two coincide up to the "
-             f"trace grid; they part at larger batches).", "",
-             f"Window: {_fmt(s['window'])} ({s['parameterisation']}) = "
+             f"parameterisation; RMS of ln(simulated / published): {rms}. Kept: **{s['parameterisation']}** "
+             f"(the share only when it fits better by more than {TIE}; all fit points at one batch make the two "
+             "coincide up to the trace grid, as a share of DRAM the window shrinks with the batch).", "",
+             f"Window: {_fmt(s['window'])} ({s['parameterisation']}; traces on a 2^(1/{WINDOW_STEPS_PER_OCTAVE}) "
+             "grid) = "
              + ", ".join(f"{t} tokens at batch {b}" for b, t in s["window_tokens"].items())
              + f"; the DRAM beside weights and activations holds {s['room_tokens']:.0f} tokens of one stream.", "",
              "## Residuals at the best point", "", md_table(res), "",
-             f"## Fitting sets (one input at a time around the best point; tolerance {100 * sp.tolerance:.0f}% "
-             "on every point)", "", md_table(sets), ""]
+             f"## Fitting sets (one input at a time around the best point; within tolerance: every residual "
+             f"within {100 * sp.tolerance:.0f}%; near the best: RMS log residual within {sp.near_best} of the "
+             "best's)", "", md_table(sets), ""]
     return "\n".join(lines)
 
 
