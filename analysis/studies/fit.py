@@ -401,7 +401,7 @@ def _fmt(v) -> str:
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (float, np.floating)):
-        return f"{float(v):.4g}"
+        return str(int(v)) if float(v).is_integer() and abs(v) < 1e9 else f"{float(v):.4g}"
     return str(v)
 
 
