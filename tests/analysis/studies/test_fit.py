@@ -97,3 +97,25 @@ def test_missing_fit_set_and_bad_spec_are_one_line_errors(tmp_path):
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="exactly one of values or range"):
         load_fit_spec(bad)
+
+
+def test_the_shipped_overlay_holds_fitted_values_inside_the_declared_ranges():
+    from analysis.studies.fit import WINDOW_PATH, load_overlay
+
+    sp = load_fit_spec(ROOT / "analysis/specs/paper-fit.yaml")
+    path = ROOT / "hwconfigs/overlays/paper-fitted.yaml"
+    ov = load_overlay(path)
+    raw = yaml.safe_load(path.read_text())
+    declared = {i.path: i for i in sp.inputs}
+    assert {e["path"] for e in raw["set"]} == set(declared) | {WINDOW_PATH}
+    for e in raw["set"]:
+        assert e["note"] == "inferred by vrex fit from vrex-fit.csv"
+        inp = declared.get(e["path"])
+        if inp is None:  # the window, in tokens
+            lo, hi = sp.window.tokens.range
+            assert lo * 0.9 <= e["value"] <= hi * 1.1  # the trace grid rounds by at most 2^(1/8)
+        elif inp.values is not None:
+            assert e["value"] in inp.values
+        else:
+            assert inp.range[0] <= e["value"] <= inp.range[1]
+    assert len(ov.hw) + len(ov.workload) == len(raw["set"])
