@@ -252,6 +252,23 @@ class Evaluator:
             self._room = max(0.0, (hw.dram.capacity_gib * 2**30 - weights - act) / per_token)
         return self._room
 
+    def stated(self, path: str):
+        """The base configs' value at ``path`` (the as-stated choice)."""
+        role, *rest = path.split(".")
+        d = self.hw_raw if role == "hw" else self.wl_raw
+        for part in rest:
+            d = d.get(part) if isinstance(d, dict) else None
+        if d is None and path == WINDOW_PATH:
+            return 1024  # ResvPolicy's default
+        if d is None:
+            raise ConfigError(self.source, path, "the base configs must state this choice (its as-stated value)")
+        return d
+
+    def stated_window(self, param: str) -> float:
+        """The as-stated window in ``param``'s units (a share: of the room at batch 1)."""
+        tokens = float(self.stated(WINDOW_PATH))
+        return tokens if param == "tokens" else tokens / self.room_tokens()
+
     def window_tokens(self, param: str, x: float, batch: int) -> int:
         tokens = x if param == "tokens" else x * self.room_tokens() / batch
         return max(1, window_grid(tokens))
@@ -346,20 +363,21 @@ def _profile_values(inp: FitInput, n: int) -> list[Any]:
 
 
 def profile(ev: Evaluator, sp: FitSpec, out: Path, done: dict, best: dict, bar=None) -> list[dict]:
-    """Each input (the window included) alone across its range, the others at the best point."""
+    """Each input (the window included) alone across its range and at its as-stated value, the others at the
+    best point."""
     param, window = best["param"], best["window"]
     values = json.loads(best["values"])
     rows = []
     lo, hi = getattr(sp.window, param).range
     grid = np.geomspace(lo, hi, sp.profile_points + 2)
-    for w in sorted({*grid.tolist(), window}):
+    for w in sorted({*grid.tolist(), window, ev.stated_window(param)}):
         shown = window_grid(w) if param == "tokens" else w  # tokens: the trace grid's window
         rows.append({"input": f"window ({param})", "value": shown,
                      **_run(ev, out, done, "profile", param, float(w), values)})
         if bar is not None:
             bar.update(1)
     for inp in sp.inputs:
-        for v in _profile_values(inp, sp.profile_points) + [values[inp.path]]:
+        for v in _profile_values(inp, sp.profile_points) + [values[inp.path], ev.stated(inp.path)]:
             rows.append({"input": inp.name, "value": v,
                          **_run(ev, out, done, "profile", param, window, {**values, inp.path: v})})
             if bar is not None:
@@ -367,7 +385,7 @@ def profile(ev: Evaluator, sp: FitSpec, out: Path, done: dict, best: dict, bar=N
     return rows
 
 
-def fitting_sets(sp: FitSpec, rows: list[dict], best: dict) -> pd.DataFrame:
+def fitting_sets(sp: FitSpec, rows: list[dict], best: dict, ev: Evaluator) -> pd.DataFrame:
     """Per input: the profiled values whose every residual is within the tolerance, those near the best (RMS log
     residual within ``near_best`` of the best's), and whether the fit points determine it (some declared value
     is not near the best) or leave it free (every profiled value is)."""
@@ -382,6 +400,10 @@ def fitting_sets(sp: FitSpec, rows: list[dict], best: dict) -> pd.DataFrame:
         best_v = best["window"] if inp is None else best_vals[inp.path]
         if inp is None and best["param"] == "tokens":
             best_v = window_grid(best_v)
+        stated = ev.stated(WINDOW_PATH if inp is None else inp.path)
+        if inp is None and best["param"] == "share":
+            stated = ev.stated_window("share")
+        stated_near = bool(g.loc[g["value"].map(_fmt) == _fmt(stated), "near"].any())
         vals = sorted({_fmt(v) for v in g.loc[g["fits"], "value"]}, key=_sort_key)
         near = sorted({_fmt(v) for v in g.loc[g["near"], "value"]}, key=_sort_key)
         status = ("free (every profiled value is near the best)" if g["near"].all()
@@ -391,7 +413,9 @@ def fitting_sets(sp: FitSpec, rows: list[dict], best: dict) -> pd.DataFrame:
                                     else f"{_fmt(inp.range[0])}-{_fmt(inp.range[1])}"))
         out.append({"input": name, "best": _fmt(best_v), "declared range": rng,
                     "within tolerance": ", ".join(vals) if vals else "none",
-                    "near the best": ", ".join(near), "the fit points": status})
+                    "near the best": ", ".join(near), "the fit points": status, "as stated": _fmt(stated),
+                    "paper-fitted": _fmt(stated) if stated_near else _fmt(best_v),
+                    "_path": WINDOW_PATH if inp is None else inp.path, "_keep": stated_near})
     return pd.DataFrame(out)
 
 
@@ -431,7 +455,7 @@ def run_fit(spec_path: str | Path, out: str | Path, *, fit_set: str | Path | Non
     if progress:
         from tqdm import tqdm
 
-        n_prof = sp.profile_points + 3 + sum(len(_profile_values(i, sp.profile_points)) + 1 for i in sp.inputs)
+        n_prof = sp.profile_points + 4 + sum(len(_profile_values(i, sp.profile_points)) + 2 for i in sp.inputs)
         bar = tqdm(total=2 * sp.trials + n_prof, desc=f"fit {sp.name}", unit="point")
     try:
         bests = {param: search(ev, sp, out, done, param, bar) for param in ("tokens", "share")}
@@ -443,21 +467,32 @@ def run_fit(spec_path: str | Path, out: str | Path, *, fit_set: str | Path | Non
     finally:
         if bar is not None:
             bar.close()
-    sets = fitting_sets(sp, prof, best)
-    values = json.loads(best["values"])
-    window_by_batch = {p.batch: ev.window_tokens(best["param"], best["window"], p.batch) for p in points}
+    sets = fitting_sets(sp, prof, best, ev)
+    # the paper-fitted point: each choice at its as-stated value where that is near the best (the five points
+    # cannot tell them apart), else at the best; simulated once more as a whole
+    keep = dict(zip(sets["_path"], sets["_keep"]))
+    best_values = json.loads(best["values"])
+    values = {p: (ev.stated(p) if keep[p] else v) for p, v in best_values.items()}
+    window = ev.stated_window(best["param"]) if keep[WINDOW_PATH] else best["window"]
+    chosen = _run(ev, out, done, "paper-fitted", best["param"], window, values)
+    if chosen["status"] != "ok":
+        raise ConfigError(str(spec_path), "inputs", f"the paper-fitted point cannot run ({chosen['status']})")
+    window_by_batch = {p.batch: ev.window_tokens(best["param"], window, p.batch) for p in points}
     summary = {
         "fit_set": str(fs), "spec": str(spec_path), "tolerance": sp.tolerance,
-        "parameterisation": best["param"], "window": best["window"],
+        "parameterisation": best["param"], "window": window, "best_window": best["window"],
         "window_tokens": window_by_batch, "room_tokens": ev.room_tokens(),
-        "values": values, "rms_log": {p: bests[p]["rms_log"] if bests[p]["status"] == "ok" else None
-                                      for p in bests},
+        "values": values, "best_values": best_values, "kept_as_stated": [p for p, k in keep.items() if k],
+        "rms_log": {p: bests[p]["rms_log"] if bests[p]["status"] == "ok" else None for p in bests},
+        "rms_log_paper_fitted": chosen["rms_log"],
         "residuals": [{"kv_tokens": p.kv_tokens, "batch": p.batch, "published_ms": p.latency_ms,
-                       "simulated_ms": best[f"kv{p.kv_tokens}_b{p.batch}.sim_ms"],
-                       "residual": best[f"kv{p.kv_tokens}_b{p.batch}.residual"]} for p in points],
+                       "best_ms": best[f"kv{p.kv_tokens}_b{p.batch}.sim_ms"],
+                       "paper_fitted_ms": chosen[f"kv{p.kv_tokens}_b{p.batch}.sim_ms"],
+                       "residual": chosen[f"kv{p.kv_tokens}_b{p.batch}.residual"]} for p in points],
         "wall_s": time.perf_counter() - t0,
     }
     (out / "fit.json").write_text(json.dumps(summary, indent=1, default=str))
+    sets = sets.drop(columns=["_path", "_keep"])
     sets.to_csv(out / "fitting_sets.csv", index=False)
     (out / "fit.md").write_text(report(sp, summary, sets))
     if overlay is not None:
@@ -476,11 +511,14 @@ def report(sp: FitSpec, s: dict, sets: pd.DataFrame) -> str:
              f"parameterisation; RMS of ln(simulated / published): {rms}. Kept: **{s['parameterisation']}** "
              f"(the share only when it fits better by more than {TIE}; all fit points at one batch make the two "
              "coincide up to the trace grid, as a share of DRAM the window shrinks with the batch).", "",
+             "The paper-fitted values: each choice as stated where the five points cannot tell that from the best "
+             "(its as-stated value is near the best), else the best; RMS of ln(simulated / published) there: "
+             f"{s['rms_log_paper_fitted']:.3f}.", "",
              f"Window: {_fmt(s['window'])} ({s['parameterisation']}; traces on a 2^(1/{WINDOW_STEPS_PER_OCTAVE}) "
              "grid) = "
              + ", ".join(f"{t} tokens at batch {b}" for b, t in s["window_tokens"].items())
              + f"; the DRAM beside weights and activations holds {s['room_tokens']:.0f} tokens of one stream.", "",
-             "## Residuals at the best point", "", md_table(res), "",
+             "## Residuals (residual: the paper-fitted point's)", "", md_table(res), "",
              f"## Fitting sets (one input at a time around the best point; within tolerance: every residual "
              f"within {100 * sp.tolerance:.0f}%; near the best: RMS log residual within {sp.near_best} of the "
              "best's)", "", md_table(sets), ""]
@@ -488,29 +526,29 @@ def report(sp: FitSpec, s: dict, sets: pd.DataFrame) -> str:
 
 
 def write_overlay(path: str | Path, sp: FitSpec, s: dict) -> Path:
-    """The ``paper-fitted`` overlay: each inferred value with its declared range and where it came from."""
+    """The ``paper-fitted`` overlay: each value the fit changed from the as-stated configs (``set``: with its
+    declared range, reason and note) and the choices the fit left as stated (``kept_as_stated``)."""
     path = Path(path)
-    sets = {}
-    entries = []
     rng = {i.path: (list(i.values) if i.values is not None else list(i.range)) for i in sp.inputs}
     reasons = {i.path: " ".join(i.reason.split()) for i in sp.inputs}
-    windows = sorted(s["window_tokens"].items())
-    entries.append({"path": WINDOW_PATH, "value": int(windows[0][1]), "note": OVERLAY_NOTE,
-                    "declared_range": list(getattr(sp.window, "tokens").range),
-                    "fitted_as": f"{s['parameterisation']} = {_fmt(s['window'])}",
-                    "reason": " ".join(sp.window.tokens.reason.split())})
-    for p, v in s["values"].items():
-        entries.append({"path": p, "value": v, "note": OVERLAY_NOTE, "declared_range": rng[p],
-                        "reason": reasons[p]})
-    sets["name"] = "paper-fitted"
-    sets["about"] = (f"Written by `vrex fit {Path(sp.name).name}` (make paper-fit) from the fit set alone; "
-                     "hw.* applies to the V-Rex accelerators (offload.device.* to every SSD tier: both edge systems "
-                     "use the same drive, V-Rex Table I), workload.* to ReSV workloads.")
-    sets["residual_rms_log"] = s["rms_log"][s["parameterisation"]]
-    sets["set"] = entries
+    rng[WINDOW_PATH] = list(sp.window.tokens.range)
+    reasons[WINDOW_PATH] = " ".join(sp.window.tokens.reason.split())
+    values = {WINDOW_PATH: int(sorted(s["window_tokens"].items())[0][1]), **s["values"]}
+    kept = set(s["kept_as_stated"])
+    entries = [{"path": p, "value": v, "note": OVERLAY_NOTE, "declared_range": rng[p], "reason": reasons[p]}
+               for p, v in values.items() if p not in kept]
+    if WINDOW_PATH not in kept:
+        entries[0]["fitted_as"] = f"{s['parameterisation']} = {_fmt(s['window'])}"
+    doc = {"name": "paper-fitted",
+           "about": ("Written by `vrex fit` (make paper-fit) from the fit set alone. hw.* applies to the V-Rex "
+                     "accelerators (offload.device.* to SSD tiers), workload.* to ReSV runs. A choice whose "
+                     "as-stated value fits as well as the best (within near_best) is kept as stated."),
+           "residual_rms_log": s["rms_log_paper_fitted"],
+           "set": entries,
+           "kept_as_stated": sorted(kept)}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# paper-fitted overlay: every value " + OVERLAY_NOTE + " (make paper-fit); do not edit by hand\n"
-                    + yaml.safe_dump(sets, sort_keys=False, width=110))
+                    + yaml.safe_dump(doc, sort_keys=False, width=110))
     return path
 
 
