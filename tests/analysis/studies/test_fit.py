@@ -67,7 +67,8 @@ def test_fit_reads_no_other_paper_file_and_follows_its_fit_set(tmp_path):
     assert [r["published_ms"] for r in b["residuals"]] == [300.0, 330.0]
     assert a["residuals"][0]["residual"] != b["residuals"][0]["residual"]
     overlay = yaml.safe_load((tmp_path / "a.yaml").read_text())
-    assert overlay["name"] == "paper-fitted" and overlay["set"]
+    assert overlay["name"] == "paper-fitted"
+    assert len(overlay["set"]) + len(overlay["kept_as_stated"]) == 3  # the window and the two inputs
     assert all(e["note"] == "inferred by vrex fit from vrex-fit.csv" for e in overlay["set"])
     assert json.loads((tmp_path / "a" / "fit.json").read_text())["fit_set"] == str(tmp_path / "a.csv")
 
