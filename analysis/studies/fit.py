@@ -225,12 +225,14 @@ class Evaluator:
                                                                 for q in s.questions)
 
     def trace(self, wl):
+        """The workload's meta trace; windows past the cache's reach are one trace (nothing ever closes)."""
+        from simulator.config.workload import KvPolicyConfig
         from simulator.stream import trace_workload
 
-        p = wl.kv_policy.params
-        reach = wl.kv_prefill_tokens + self.stream_tokens(wl)
-        key = (wl.kv_prefill_tokens, wl.batch, min(int(p.get("recent_window", 1024)), reach),
-               p.get("cluster_scope"))
+        p = dict(wl.kv_policy.params)
+        if "recent_window" in p:
+            p["recent_window"] = min(int(p["recent_window"]), wl.kv_prefill_tokens + self.stream_tokens(wl))
+        key = sweep.workload_key(wl.replace(kv_policy=KvPolicyConfig(name=wl.kv_policy.name, params=p)))
         if key not in self.traces:
             if len(self.traces) >= self.MAX_TRACES:
                 self.traces.pop(next(iter(self.traces)))
