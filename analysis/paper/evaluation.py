@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.paper.ladder import MAP_BATCHES, MAP_KV_SIZES, capacity_map, ladder
 from analysis.report.markdown import md_table
 from analysis.studies.fit import Overlay, load_overlay, overlay_hardware, overlay_params
 from analysis.studies.policies import retrieval_shares
@@ -31,6 +32,7 @@ from simulator import __version__
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
 from simulator.engine.simulate import simulate
+from simulator.kvpolicy import POLICIES
 from simulator.pipeline import ROOT, resolve
 from simulator.results.metrics import chip_blocks, phase_table
 from simulator.stream import trace_workload
@@ -59,6 +61,8 @@ class PaperRun:
     roofline_batch: int = 4
     frames: int | None = None  # None: the COIN average case's 26
     answer_tokens: int | None = None  # None: 39
+    map_kv_sizes: tuple[int, ...] = MAP_KV_SIZES  # the capacity maps' grid (analysis/paper/ladder.py)
+    map_batches: tuple[int, ...] = MAP_BATCHES
 
 
 class Points:
@@ -69,7 +73,8 @@ class Points:
         self.dir = out / "points"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
-        self.base = load_workload(resolve(BASE_WORKLOAD))
+        self.base_path = resolve(BASE_WORKLOAD)  # the base workload's file (the ladder saves configs from it)
+        self.base = load_workload(self.base_path)
         stream = self.base.stream
         if cfg.frames is not None or cfg.answer_tokens is not None:
             frames = cfg.frames or stream.frames
@@ -96,33 +101,45 @@ class Points:
         dre = self.hardware("vrex8-edge").dre
         return {"dre": dataclasses.replace(dre, kvmu=False, prefetch=False)}
 
-    def workload(self, method: str, kv: int, batch: int):
-        params = dict(self.base.kv_policy.params) if method == "resv" else {}
+    def workload(self, method: str, kv: int, batch: int, params: dict | None = None):
+        """The base workload running ``method`` (ReSV with the base's parameters, and the paper-fitted overlay's in
+        that mode) at a KV size and batch; ``params``: policy parameters set on top (e.g. FlexGen's
+        ``cache_gpu_percent``)."""
+        base = dict(self.base.kv_policy.params) if method == "resv" else {}
         if self.overlay is not None:
-            params = overlay_params(method, params, self.overlay)
-        return self.base.replace(kv_policy=KvPolicyConfig(name=method, params=params), kv_prefill_tokens=kv,
-                                 batch=batch)
+            base = overlay_params(method, base, self.overlay)
+        return self.base.replace(kv_policy=KvPolicyConfig(name=method, params={**base, **(params or {})}),
+                                 kv_prefill_tokens=kv, batch=batch)
 
-    def trace(self, method: str, kv: int, batch: int):
-        key = (method, kv, batch)
-        if key not in self.traces:
-            self.traces = {key: trace_workload(self.workload(method, kv, batch), mode="meta")}  # keep one: large
+    @staticmethod
+    def trace_params(method: str, params: dict | None) -> dict:
+        """The policy parameters that make a trace differ: those not at the policy's default (FlexGen at
+        ``cache_gpu_percent: 0`` is the default FlexGen's trace)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(POLICIES[method])}
+        return {k: v for k, v in (params or {}).items() if defaults.get(k, dataclasses.MISSING) != v}
+
+    def trace(self, method: str, kv: int, batch: int, params: dict | None = None):
+        params = self.trace_params(method, params)
+        key = (method, kv, batch, tuple(sorted(params.items())))
+        if key not in self.traces:  # keep one: large
+            self.traces = {key: trace_workload(self.workload(method, kv, batch, params), mode="meta")}
         return self.traces[key]
 
-    def point_key(self, hw, method: str, kv: int, batch: int) -> str:
+    def point_key(self, hw, method: str, kv: int, batch: int, params: dict | None = None) -> str:
         """What a saved point was computed from: the hardware and workload configs and the code version, so a
         changed config or model never reuses a stale point."""
-        what = {"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(self.workload(method, kv, batch)),
+        what = {"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(self.workload(method, kv, batch, params)),
                 "code": self.code}
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None, **hw_changes) -> dict:
+    def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None,
+            params: dict | None = None, **hw_changes) -> dict:
         hw = self.hardware(hw_name or system, **hw_changes)
-        tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch)}"
+        tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch, params)}"
         path = self.dir / f"{tag}.json"
         if path.is_file():
             return json.loads(path.read_text())
-        tr = self.trace(method, kv, batch)
+        tr = self.trace(method, kv, batch, params)
         res = simulate(tr, hw)
         point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
         if res.ok:
@@ -423,7 +440,7 @@ def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
 _md = md_table
 
 
-def _evaluate(P: Points, cfg: PaperRun, mode: str, bar=None) -> tuple[pd.DataFrame, dict]:
+def _evaluate(P: Points, cfg: PaperRun, mode: str, out: Path, bar=None) -> tuple[pd.DataFrame, dict]:
     """Every point of one mode, then its figures' rows (with ``mode``) and tables."""
     for method, kv, batch, system, hw_name, changes in planned_points(P, cfg):  # grouped by trace: each made once
         P.get(system, method, kv, batch, hw_name=hw_name, **changes)
@@ -435,6 +452,8 @@ def _evaluate(P: Points, cfg: PaperRun, mode: str, bar=None) -> tuple[pd.DataFra
              ("Fig. 16", lambda: fig16(P, cfg)), ("Fig. 17", lambda: fig17(P, cfg)),
              ("Fig. 18", lambda: fig18(P, cfg)), ("Fig. 20", lambda: fig20(P, cfg)), ("Table III", lambda: table3(P))]
     steps.append(("Software stacks (edge)", lambda: fig_stacks(P, cfg)))
+    steps += [("Where the speedup comes from", lambda: ladder(P, cfg, out, mode)),
+              ("Capacity maps", lambda: capacity_map(P, cfg, out, mode))]
     results, tables = [], {}
     for name, step in steps:
         got = step()
@@ -479,6 +498,7 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
               modes: tuple[str, ...] = MODES, overlay: str | Path | None = None) -> Path:
     """The evaluation in each of ``modes`` ("as-stated", "paper-fitted": with the overlay, default
     :data:`OVERLAY`); one results.csv with a ``mode`` column, figures per mode, one paper.md."""
+    from analysis.paper import ladder_plots
     from analysis.paper import plots as paper_plots
 
     cfg = cfg or PaperRun()
@@ -499,7 +519,7 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
     done = {}
     try:
         for mode, P in runs.items():
-            done[mode] = _evaluate(P, cfg, mode, bar)
+            done[mode] = _evaluate(P, cfg, mode, out, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -519,6 +539,9 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
     for mode, (d, tables) in done.items():
         fig_dir = "figures" if mode == MODES[0] else f"figures/{mode}"
         figs = paper_plots.draw(d.assign(value=pd.to_numeric(d["value"], errors="coerce")), tables, out / fig_dir)
+        figs["Where the speedup comes from"] = ladder_plots.waterfall(tables["Where the speedup comes from"],
+                                                                      out / fig_dir)
+        figs["Capacity maps"] = ladder_plots.capacity_maps(tables["Capacity maps"], out / fig_dir)
         md += [f"## Mode: {mode}", ""] + _mode_markdown(d, tables, figs, fig_dir)
     path = out / "paper.md"
     path.write_text("\n".join(md) + "\n")

@@ -597,17 +597,28 @@ def _replace_path(obj, parts: list[str], value):
     return dataclasses.replace(obj, **{parts[0]: _replace_path(getattr(obj, parts[0]), parts[1:], value)})
 
 
+def _hw_entries(ov: Overlay, kind: str, tier: str | None) -> list[tuple[list[str], Any]]:
+    """The overlay's hardware values a config of ``kind`` with offload ``tier`` takes: V-Rex accelerators take
+    them (offload.* only on an SSD tier, the drive the fit saw); GPU baselines keep their configs."""
+    if kind != "accelerator":
+        return []
+    return [(path.split("."), value) for path, value in ov.hw
+            if not (path.split(".")[0] == "offload" and tier != "ssd")]
+
+
 def overlay_hardware(hw, ov: Overlay):
-    """``hw`` with the overlay's hardware values: V-Rex accelerators take them (offload.device.* only on an SSD
-    tier, the drive the fit saw); GPU baselines keep their configs."""
-    if hw.kind != "accelerator":
-        return hw
-    for path, value in ov.hw:
-        parts = path.split(".")
-        if parts[0] == "offload" and (hw.offload is None or hw.offload.tier != "ssd"):
-            continue
+    """``hw`` (a config) with the overlay's hardware values (see :func:`_hw_entries`)."""
+    for parts, value in _hw_entries(ov, hw.kind, hw.offload.tier if hw.offload is not None else None):
         hw = _replace_path(hw, parts, value)
     return hw
+
+
+def overlay_hardware_yaml(raw: dict, ov: Overlay) -> dict:
+    """A hardware config's YAML data with the overlay's values (the same rules as :func:`overlay_hardware`)."""
+    off = raw.get("offload")
+    for parts, value in _hw_entries(ov, raw.get("kind"), off.get("tier") if isinstance(off, dict) else None):
+        sweep._set(raw, parts, value)
+    return raw
 
 
 def overlay_params(method: str, params: dict[str, Any], ov: Overlay) -> dict[str, Any]:

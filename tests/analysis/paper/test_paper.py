@@ -8,17 +8,20 @@ import yaml
 
 from analysis.paper.evaluation import COLUMNS, PaperRun, run_paper
 
-SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "orin-agx-32gb", "a100-80gb", "oaken", "orin-agx-32gb+tensorrt-llm"}
-METHODS = {"resv", "flexgen", "infinigen", "infinigenp", "rekv", "full", "oaken",
+SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "vrex48-kvpu", "orin-agx-32gb", "a100-80gb", "oaken",
+           "orin-agx-32gb+tensorrt-llm"}
+METHODS = {"resv", "flexgen", "flexgen-best", "infinigen", "infinigenp", "rekv", "full", "oaken",
            "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "chip"}
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
            "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",
-           "peak_power_w_per_core", "chip_peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8"}
+           "peak_power_w_per_core", "chip_peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8",
+           "step_speedup", "tpot_step_speedup", "kv_gpu_percent", "frame_speedup_vs_best_gpu",
+           "tpot_speedup_vs_best_gpu"}
 
 
 CFG = PaperRun(kv_sizes=(1_000, 40_000), edge_batches=(1,), server_batches=(1,), roofline_batch=1, frames=2,
-               answer_tokens=2)
+               answer_tokens=2, map_kv_sizes=(1_000, 40_000), map_batches=(1,))
 
 
 def _overlay(path):
@@ -46,7 +49,8 @@ def test_results_schema_and_identifiers(reduced):
     df = pd.read_csv(reduced / "results.csv")
     assert list(df.columns) == COLUMNS
     assert set(df["system"]) <= SYSTEMS and set(df["method"]) <= METHODS and set(df["metric"]) <= METRICS
-    assert {"fig13a", "fig13b", "fig14", "fig15", "fig16", "fig18", "fig20", "table3"} <= set(df["figure"])
+    assert {"fig13a", "fig13b", "fig14", "fig15", "fig16", "fig18", "fig20", "table3", "ladder",
+            "capacity_map"} <= set(df["figure"])
     assert set(df["kv_tokens"].dropna()) <= {1_000, 40_000}
     oom = df[df["unit"] == "oom"]
     assert oom["value"].isna().all()
@@ -67,7 +71,8 @@ def test_flexgen_is_the_reference_and_oom_appears(reduced):
 
 
 def test_every_figure_written(reduced):
-    for name in ("fig13a", "fig13b", "fig14", "fig15", "fig16", "fig17", "fig18", "fig20", "table3", "fig_stacks"):
+    for name in ("fig13a", "fig13b", "fig14", "fig15", "fig16", "fig17", "fig18", "fig20", "table3", "fig_stacks",
+                 "ladder", "capacity_map"):
         assert (reduced / "figures" / f"{name}.png").is_file(), name
         assert (reduced / "figures" / "paper-fitted" / f"{name}.png").is_file(), name
     text = (reduced / "paper.md").read_text()
