@@ -178,7 +178,7 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
         held = kv_bytes_held(trace.kv_tokens, trace.meta)
         held_max = float(held.max()) if held.size else 0.0
     weight_bytes = _weight_bytes(trace.meta)
-    run_in_program: dict[bool, np.ndarray] = {}  # each op's phase instance, in program order (with prefetch or not)
+    run_in_program: dict[int, np.ndarray] = {}  # each op's phase instance in program order, per prefetch depth
     out = []
     for hw in designs:
         with clock("op costs"):
