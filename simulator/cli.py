@@ -575,28 +575,87 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+class _StreamError(VrexError):
+    """Standard output or standard error cannot be written (a full device, a closed pipe)."""
+
+    def __init__(self, name: str, exc: OSError):
+        self.exc = exc
+        super().__init__(f"{name}: cannot write: {exc.strerror or type(exc).__name__}")
+
+
+class _Guarded:
+    """sys.stdout / sys.stderr, a failed write raising :class:`_StreamError` (one line, or a quiet exit for a
+    closed pipe) instead of an OSError traceback from ``print``."""
+
+    def __init__(self, stream, name: str):
+        self._stream, self._name = stream, name
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _StreamError(self._name, exc) from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as exc:
+            raise _StreamError(self._name, exc) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of what is still buffered does not fail
+    again (and print 'Exception ignored')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _say_error(text: str) -> None:
+    try:
+        print(f"vrex: error: {_one_line(text)}", file=sys.stderr)
+        sys.stderr.flush()
+    except (OSError, _StreamError):
+        pass  # standard error is gone too (e.g. 2>/dev/full): the exit code says it
+
+
 def main(argv: list[str] | None = None) -> int:
+    from simulator.safe_io import stream_failed
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Guarded(out, "standard output"), _Guarded(err, "standard error")
     try:
         rc = args.func(args)
         sys.stdout.flush()  # inside the try: a reader that went away is handled below, not at exit
         return rc
+    except _StreamError as exc:
+        _silence_stdout()
+        if stream_failed(exc.exc):
+            # the reader went away (e.g. `vrex simulate --json | head`): stop quietly like other CLI tools
+            return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE
+        _say_error(str(exc))
+        return 2
     except VrexError as exc:
-        print(f"vrex: error: {_one_line(exc)}", file=sys.stderr)
+        _say_error(str(exc))
         return 2
     except KeyboardInterrupt:
-        print("vrex: interrupted", file=sys.stderr)
+        try:
+            print("vrex: interrupted", file=sys.stderr)
+        except (OSError, _StreamError):
+            pass
         return 130
     except BrokenPipeError:
-        # the reader went away (e.g. `vrex simulate --json | head`): stop quietly like other CLI tools; point
-        # stdout at /dev/null so the interpreter's final flush does not raise again
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
-        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE
+        _silence_stdout()
+        return 141
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 if __name__ == "__main__":
