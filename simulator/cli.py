@@ -203,6 +203,10 @@ def cmd_explore(args) -> int:
     df = run_explore(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                      workers=args.workers, progress=not args.no_progress)
     report = write_codesign_report(out, wall_s=time.perf_counter() - t0)
+    if "status" not in df or not (df["status"] == "ok").any():
+        print(f"{out}: {len(df)} designs ({_status_counts(df)}); no design meets every constraint: the closest "
+              f"designs are in {report}")
+        return 0
     print(f"{out}: {len(df)} designs ({_status_counts(df)}); Pareto set in {out}/pareto.parquet, report {report}")
     return 0
 

@@ -32,11 +32,43 @@ def write_codesign_report(out: str | Path, *, wall_s: float | None = None, verif
     df = _finalise(sp, df, ref)
     objectives = list(sp.objectives)
     front = sweep.pareto_front(df, objectives)
+    if front.empty:
+        return write_nothing_feasible(sp, df, ref, out)
     ref_row = df[df["point_id"] == ref["point_id"]].iloc[0].to_dict()
     dom = dominating(df, ref_row, objectives)
     pareto_plot(sp, df, front, dom, ref_row, out)
     parallel_plot(sp, front, ref_row, out)
     return write_markdown(sp, df, front, dom, ref_row, out, wall_s, verify)
+
+
+def write_nothing_feasible(sp, df: pd.DataFrame, ref: dict, out: Path) -> Path:
+    """The report of a search in which no design met every constraint (a result, not a failure): the bounds,
+    how many designs broke each, and the designs closest to meeting them."""
+    from analysis.studies.explore import closest_designs
+
+    counts = df["status"].value_counts().to_dict() if "status" in df else {}
+    lines = [f"# Co-design: {sp.name}", "", f"**No feasible design.** {len(df)} distinct designs "
+             f"({_status_text(counts)}); none meets every constraint, so there is no Pareto set.", "",
+             "Constraints (bounds 'reference' are the reference design's own figures):", ""]
+    for c in sp.constraints:
+        name, op, bound = parse_bound(c, "", "")
+        b = ref.get(name) if bound == "reference" else bound
+        lines.append(f"- `{c}`" + (f" (bound {b:.4g})" if isinstance(b, (int, float)) else ""))
+    close = closest_designs(sp, df, ref)
+    cols = [c for c in ("area_mm2", "peak_power_w", "dram_headroom_gib") if c in close]
+    lines += ["", "Closest designs (smallest sum of relative constraint violations):", "",
+              "| design | " + " | ".join(f"axis {a.name}" for a in sp.axes) + " | " + " | ".join(cols)
+              + " | violation |", "|" + "---|" * (len(sp.axes) + len(cols) + 2)]
+    for r in close.to_dict("records"):
+        lines.append(f"| `{str(r['point_id'])[:8]}` | " + " | ".join(str(r.get(f"axis:{a.name}")) for a in sp.axes)
+                     + " | " + " | ".join(_fmt(r.get(c), c) for c in cols) + f" | {r['violation']:.3g} |")
+    path = out / "codesign.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _status_text(counts: dict) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "none ran"
 
 
 # ---------------------------------------------------------------- figures

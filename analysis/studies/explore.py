@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 import traceback
 import typing
@@ -47,9 +48,12 @@ import pandas as pd
 import yaml
 
 import analysis.studies.sweep as sweep
+from analysis.studies.store import PointStore
+from analysis.studies.store import point_key as store_key
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import ModelConfig
 from simulator.errors import ConfigError, VrexError
+from simulator.safe_io import OutputError, atomic_write
 
 PRE_METRICS = ("area_mm2", "peak_power_w", "dram_headroom_gib")
 _BOUND = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|reference)\s*$")
@@ -362,8 +366,10 @@ def save_configs(out: Path, pid: str, raws: dict[str, dict], name: str) -> Path:
 
 
 # ---------------------------------------------------------------- one design (runs in a worker)
-def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], pre: dict[str, float]) -> dict:
-    """Simulate one design on every scenario and write its row; never raises (errors become status=error)."""
+def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], pre: dict[str, float],
+               key: str) -> dict:
+    """Simulate one design on every scenario and save its row under ``key`` (its store key); never raises for
+    the design's own failure (errors become status=error); a failed write (full disk) raises OutputError."""
     from simulator.pipeline import run
 
     out = Path(out_dir)
@@ -391,7 +397,7 @@ def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], 
     except Exception as exc:  # a design's failure is data, not a crash of the search
         row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
     row["wall_s"] = time.perf_counter() - t0
-    sweep._write_row(out, row)
+    PointStore(out).write(key, row)
     return row
 
 
@@ -444,37 +450,40 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
     spec_path = Path(spec_path)
     sp = load_explore_spec(spec_path)
     root, out = Path.cwd(), Path(out)
-    if out.exists() and sweep.done_ids(out) and not resume:
-        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
-                                        "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.yaml").write_text(spec_path.read_text())
+    digest = sweep.check_resume(out, spec_path, "explore", resume)
+    sweep.record_spec(out, spec_path, digest)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ref_params = reference_values(sp, root, str(spec_path))
     dists = _distributions(sp)
     sampler = optuna.samplers.NSGAIISampler(population_size=sp.optimizer.population, seed=sp.optimizer.seed)
     study = optuna.create_study(directions=["minimize"] * len(sp.objectives), sampler=sampler)
     study.enqueue_trial(ref_params)
-    rows = {r["point_id"]: r for r in sweep.load_results(out).to_dict("records")} if resume else {}
-    ref = _pre_for(sp, ref_params, root, out, str(spec_path))  # the budget: the base design's own figures
+    store, code = PointStore(out), sweep.code_version()
+    rows: dict[str, dict] = {}  # by store key: this run's designs (saved ones re-read, checked)
+    ref, ref_key = _pre_for(sp, ref_params, root, out, str(spec_path), code)  # the budget: the base design's
     bar = None
     total = sp.optimizer.population * sp.optimizer.generations
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"explore {sp.name}", unit="design")
+    prev = sweep._raise_on_sigterm()
     try:
         for _gen in range(sp.optimizer.generations):
             trials = [study.ask(dists) for _ in range(sp.optimizer.population)]
-            todo, pending = [], {}
+            todo, pending = [], set()
             for t in trials:
                 values = design_values(sp, t.params)
                 pid = point_key(values)
-                t.set_user_attr("point_id", pid)
-                if pid in rows or pid in pending:
+                pre, key = _pre_for(sp, t.params, root, out, str(spec_path), code)
+                t.set_user_attr("store_key", key)
+                if key in rows or key in pending:
                     continue
-                pre = _pre_for(sp, t.params, root, out, str(spec_path))
-                pending[pid] = pre
+                saved = store.get(key) if resume else None
+                if saved is not None:
+                    rows[key] = saved
+                    continue
+                pending.add(key)
                 bad = [v for v in violations(sp, pre, ref) if not math.isnan(v) and v > 0]
                 if bad:
                     row = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str),
@@ -482,20 +491,18 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
                            "status": "infeasible", "wall_s": 0.0}
                     row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v))
                                 for k, v in t.params.items()})
-                    sweep._write_row(out, row)
-                    rows[pid] = row
+                    store.write(key, row)
+                    rows[key] = {**row, "store_key": key}
                 else:
-                    todo.append((str(spec_path), str(root), str(out), t.params, pre))
+                    todo.append((str(spec_path), str(root), str(out), t.params, pre, key))
             _run(todo, executor, scheduler, workers, client)
-            fresh = sweep.load_results(out)
-            for r in fresh.to_dict("records"):
-                rows.setdefault(r["point_id"], r)
-            ref_row = rows.get(point_key(design_values(sp, ref_params)), {})
-            for k, v in ref_row.items():  # 'reference' bounds on simulated metrics: the base design's figures
+            for a in todo:
+                rows[a[-1]] = store.read(a[-1])
+            for k, v in rows.get(ref_key, {}).items():  # 'reference' bounds on simulated metrics: its figures
                 if "." in k and isinstance(v, (int, float)) and not isinstance(v, bool):
                     ref.setdefault(k, float(v))
             for t in trials:
-                row = rows[t.user_attrs["point_id"]]
+                row = rows[t.user_attrs["store_key"]]
                 vio = violations(sp, row, ref)
                 ok = row.get("status") == "ok"  # simulated on every scenario
                 if row.get("status") != "infeasible" and not ok:  # an error or out of memory: worst case
@@ -507,16 +514,28 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
                 study.tell(t, vals)
             if bar is not None:
                 bar.update(len(trials))
-    finally:
+        store.set_aside_others(rows)
+        df = _finalise(sp, store.load(rows), ref)
+        front = sweep.pareto_front(df, list(sp.objectives))
+        atomic_write(out / "pareto.parquet", lambda tmp: front.to_parquet(tmp, index=False), rescue=False)
+        atomic_write(out / "pareto.csv", lambda tmp: front.to_csv(tmp, index=False), rescue=False)
+        text = json.dumps({"point_id": point_key(design_values(sp, ref_params)), "params": ref_params, **ref},
+                          default=str, indent=1)
+        atomic_write(out / "reference.json", lambda tmp: tmp.write_text(text), rescue=False)
+    except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-    df = sweep.load_results(out)
-    df = _finalise(sp, df, ref)
-    front = sweep.pareto_front(df, list(sp.objectives))
-    front.to_parquet(out / "pareto.parquet", index=False)
-    front.to_csv(out / "pareto.csv", index=False)
-    (out / "reference.json").write_text(json.dumps({"point_id": point_key(design_values(sp, ref_params)),
-                                                    "params": ref_params, **ref}, default=str, indent=1))
+            bar = None
+        print(f"vrex: explore stopped: {sweep.stopped_note('explore', spec_path, out, len(store.names()))}",
+              file=sys.stderr)
+        raise
+    except OutputError as exc:  # a full disk: the designs written so far are whole and kept
+        raise OutputError(f"{exc}; {sweep.stopped_note('explore', spec_path, out, len(store.names()))} "
+                          "once there is room") from None
+    finally:
+        sweep._restore_sigterm(prev)
+        if bar is not None:
+            bar.close()
     return df
 
 
@@ -539,17 +558,22 @@ def _finalise(sp: ExploreSpec, df: pd.DataFrame, ref: dict) -> pd.DataFrame:
 _TRACES: dict[str, Any] = {}
 
 
-def _pre_for(sp: ExploreSpec, params: dict, root: Path, out: Path, source: str) -> dict[str, float]:
-    """Pre-simulation figures of a design; makes (or reads) each scenario's trace once."""
+def _pre_for(sp: ExploreSpec, params: dict, root: Path, out: Path, source: str,
+             code: str) -> tuple[dict[str, float], str]:
+    """Pre-simulation figures of a design and its store key (its configs on every scenario and the code
+    version); makes (or reads) each scenario's trace once."""
     values = design_values(sp, params)
-    traces, hw = [], None
+    traces, hw, configs = [], None, {}
     for scen in sp.scenarios:
-        hw, _, wl, _ = scenario_configs(sp.base, values, scen, root, out, source)
+        hw, bl, wl, _ = scenario_configs(sp.base, values, scen, root, out, source)
+        configs[scen.name] = {"hw": hw, "baseline": bl, "workload": wl}
         key = sweep.workload_key(wl)
         if key not in _TRACES:
+            if len(_TRACES) > 8:
+                _TRACES.clear()
             _TRACES[key] = sweep._trace_for(wl, out / "traces")
         traces.append(_TRACES[key])
-    return pre_metrics(hw, traces)
+    return pre_metrics(hw, traces), store_key(configs, code)
 
 
 def _run(todo, executor, scheduler, workers, client) -> None:
@@ -583,8 +607,12 @@ def simulate_command(out: str | Path, point_id: str, scenario: str) -> str:
 
 
 def dominating(df: pd.DataFrame, ref_row: dict, objectives: list[str]) -> pd.DataFrame:
-    """Feasible designs at least as good as the reference on every objective and better on one."""
-    ok = df[df["status"] == "ok"].dropna(subset=list(objectives))
+    """Feasible designs at least as good as the reference on every objective and better on one (none when the
+    reference itself was not simulated, e.g. it breaks a constraint)."""
+    ok = df[df["status"] == "ok"] if "status" in df else df.iloc[0:0]
+    if ok.empty or any(o not in ok or not _number(ref_row.get(o)) for o in objectives):
+        return ok.iloc[0:0]
+    ok = ok.dropna(subset=list(objectives))
     if ok.empty:
         return ok
     r = np.array([float(ref_row[o]) for o in objectives])
@@ -592,3 +620,16 @@ def dominating(df: pd.DataFrame, ref_row: dict, objectives: list[str]) -> pd.Dat
     tol = 1e-9 * np.abs(r)
     mask = np.all(v <= r + tol, axis=1) & np.any(v < r - tol, axis=1)
     return ok[mask]
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def closest_designs(sp: ExploreSpec, df: pd.DataFrame, ref: dict, n: int = 5) -> pd.DataFrame:
+    """When no design meets every constraint: the ``n`` designs that miss them by the least (the sum of their
+    relative violations, column ``violation``; unknown bounds count as met)."""
+    if df.empty:
+        return df.assign(violation=pd.Series(dtype=float))
+    tot = [sum(v for v in violations(sp, r, ref) if not math.isnan(v) and v > 0) for r in df.to_dict("records")]
+    return df.assign(violation=tot).sort_values("violation").head(n).reset_index(drop=True)

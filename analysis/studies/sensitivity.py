@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -42,8 +43,12 @@ from analysis.studies.explore import (
     metric_names,
     scenario_configs,
 )
+from analysis.studies.store import PointStore, point_key
 from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError, VrexError
+from simulator.safe_io import OutputError
+
+STAGES = ("oat", "morris", "sobol")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,8 +215,10 @@ def make_trace(wl, trace_dir: str) -> None:
     sweep._trace_for(wl, Path(trace_dir))
 
 
-def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, point: dict[str, Any]) -> dict:
-    """Simulate one input point on every scenario (accelerator and baseline) and write its row."""
+def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, point: dict[str, Any],
+               key: str) -> dict:
+    """Simulate one input point on every scenario (accelerator and baseline) and save its row under ``key``
+    (its store key) in the stage's store; a failed write (full disk) raises OutputError."""
     from simulator.pipeline import run
 
     out = Path(out_dir)
@@ -241,21 +248,34 @@ def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, 
     except Exception as exc:  # a point's failure is data, not a crash of the study
         row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
     row["wall_s"] = time.perf_counter() - t0
-    sweep._write_row(out / stage, row)
+    PointStore(out / stage).write(key, row)
     return row
 
 
 # ---------------------------------------------------------------- stages
 def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], workers, executor,
                scheduler, client, bar) -> pd.DataFrame:
-    saved = sweep.load_results(out / stage)
-    # a saved point counts only if it was made for the same input values (a changed spec re-runs it)
-    same = {r["point_id"] for r in saved.to_dict("records") if r["index"] < len(points)
-            and r["point"] == json.dumps(points[r["index"]], sort_keys=True, default=str)}
-    todo = [(i, p) for i, p in enumerate(points) if f"{i:05d}" not in same]
+    # a point is reused only if it was made from the same configs by the same code (its store key)
+    code = sweep.code_version()
+    keys = []
+    for p in points:
+        vals = input_values(sp, p)
+        cfgs = {}
+        for scen in sp.scenarios:
+            a, b = _configs(sp, vals, scen, root, out, str(spec_path))
+            cfgs[scen.name] = {"hw": a[0], "baseline": a[1], "workload": a[2], "baseline_workload": b[2]}
+        keys.append(point_key(cfgs, code))
+    store = PointStore(out / stage)
+    store.set_aside_others(keys)
+    done = {k for k in set(keys) if store.get(k) is not None}
+    todo, seen = [], set()
+    for i, (k, p) in enumerate(zip(keys, points)):
+        if k not in done and k not in seen:
+            seen.add(k)
+            todo.append((i, p, k))
     # every distinct workload traced once, in parallel, before the points fan out (no two writers of a file)
     wls = {}
-    for _, p in todo:
+    for _, p, _ in todo:
         vals = input_values(sp, p)
         for scen in sp.scenarios:
             for cfg in _configs(sp, vals, scen, root, out, str(spec_path)):
@@ -263,14 +283,14 @@ def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: l
                 if key not in wls and not (out / "traces" / f"{key}.parquet").is_file():
                     wls[key] = cfg[2]
     _pool([(wl, str(out / "traces")) for wl in wls.values()], make_trace, workers, executor, scheduler, client)
-    args = [(str(spec_path), str(root), str(out), stage, i, p) for i, p in todo]
+    args = [(str(spec_path), str(root), str(out), stage, i, p, k) for i, p, k in todo]
     _pool(args, run_sample, workers, executor, scheduler, client)
     if bar is not None:
         bar.update(len(points))
-    df = sweep.load_results(out / stage)
-    if df.empty:
-        return df
-    return df[df["index"] < len(points)].sort_values("index").reset_index(drop=True)
+    recs = store.records(set(keys))
+    rows = [{**recs[k], "point_id": f"{i:05d}", "index": i, "point": json.dumps(p, sort_keys=True, default=str)}
+            for i, (k, p) in enumerate(zip(keys, points)) if k in recs]
+    return pd.DataFrame(rows)
 
 
 def _pool(args, fn, workers, executor, scheduler, client) -> None:
@@ -304,11 +324,8 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
 
     spec_path, out, root = Path(spec_path), Path(out), Path.cwd()
     sp = load_sensitivity_spec(spec_path)
-    if out.exists() and any(sweep.done_ids(out / s) for s in ("oat", "morris", "sobol")) and not resume:
-        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
-                                        "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.yaml").write_text(spec_path.read_text())
+    digest = sweep.check_resume(out, spec_path, "sensitivity", resume)
+    sweep.record_spec(out, spec_path, digest)
     nom = nominal(sp, root, str(spec_path))
     names = [i.name for i in sp.inputs]
     problem = {"num_vars": len(names), "names": names, "bounds": [bounds(i) for i in sp.inputs]}
@@ -319,37 +336,60 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
 
         bar = tqdm(desc=f"sensitivity {sp.name}", unit="point")
     run = dict(workers=workers, executor=executor, scheduler=scheduler, client=client, bar=bar)
-    oat = _run_stage(sp, spec_path, root, out, "oat", oat_points(sp, nom), **run)
-    m_pts = [{n: decode(i, x) for n, i, x in zip(names, sp.inputs, row)} for row in X_m]
-    mor = _run_stage(sp, spec_path, root, out, "morris", m_pts, **run)
-    _require_ok(mor, "morris")
-    morris_idx = {}
-    for o in sp.outputs:
-        res = morris_an.analyze(problem, X_m, mor[o].to_numpy(dtype=float), num_levels=sp.morris.levels,
-                                seed=sp.morris.seed)
-        morris_idx[o] = pd.DataFrame({"input": names, "mu_star": res["mu_star"], "sigma": res["sigma"],
-                                      "mu_star_conf": res["mu_star_conf"]})
-    # the inputs that matter: largest mu* relative to each output's largest, over the outputs
-    score = sum(d.set_index("input")["mu_star"] / max(d["mu_star"].max(), 1e-300) for d in morris_idx.values())
-    top = list(score.sort_values(ascending=False).index[: sp.sobol.top])
-    sub = [next(i for i in sp.inputs if i.name == n) for n in top]
-    prob_s = {"num_vars": len(top), "names": top, "bounds": [bounds(i) for i in sub]}
-    X_s = sobol_sa.sample(prob_s, sp.sobol.samples, calc_second_order=False, seed=sp.sobol.seed)
-    s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
-    sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
-    _require_ok(sob, "sobol")
-    if bar is not None:
-        bar.close()
+    prev = sweep._raise_on_sigterm()
+    try:
+        oat = _run_stage(sp, spec_path, root, out, "oat", oat_points(sp, nom), **run)
+        m_pts = [{n: decode(i, x) for n, i, x in zip(names, sp.inputs, row)} for row in X_m]
+        mor = _run_stage(sp, spec_path, root, out, "morris", m_pts, **run)
+        _require_ok(mor, "morris")
+        morris_idx = {}
+        for o in sp.outputs:
+            res = morris_an.analyze(problem, X_m, mor[o].to_numpy(dtype=float), num_levels=sp.morris.levels,
+                                    seed=sp.morris.seed)
+            morris_idx[o] = pd.DataFrame({"input": names, "mu_star": res["mu_star"], "sigma": res["sigma"],
+                                          "mu_star_conf": res["mu_star_conf"]})
+        # the inputs that matter: largest mu* relative to each output's largest, over the outputs
+        score = sum(d.set_index("input")["mu_star"] / max(d["mu_star"].max(), 1e-300) for d in morris_idx.values())
+        top = list(score.sort_values(ascending=False).index[: sp.sobol.top])
+        sub = [next(i for i in sp.inputs if i.name == n) for n in top]
+        prob_s = {"num_vars": len(top), "names": top, "bounds": [bounds(i) for i in sub]}
+        X_s = sobol_sa.sample(prob_s, sp.sobol.samples, calc_second_order=False, seed=sp.sobol.seed)
+        s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
+        sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
+        _require_ok(sob, "sobol")
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        print(f"vrex: sensitivity stopped: {sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))}",
+              file=sys.stderr)
+        raise
+    except OutputError as exc:  # a full disk: the points written so far are whole and kept
+        raise OutputError(f"{exc}; {sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))} once "
+                          "there is room") from None
+    finally:
+        sweep._restore_sigterm(prev)
+        if bar is not None:
+            bar.close()
     sobol_idx = {}
     for o in sp.outputs:
         res = sobol_an.analyze(prob_s, sob[o].to_numpy(dtype=float), calc_second_order=False, seed=sp.sobol.seed)
         sobol_idx[o] = pd.DataFrame({"input": top, "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"],
                                      "ST_conf": res["ST_conf"]})
     table = indices_table(sp, nom, oat, morris_idx, sobol_idx)
-    table.to_csv(out / "indices.csv", index=False)
-    tornado(sp, nom, oat, out)
-    write_markdown(sp, nom, oat, table, top, out, {"oat": len(oat), "morris": len(mor), "sobol": len(sob)})
+    try:
+        table.to_csv(out / "indices.csv", index=False)
+        tornado(sp, nom, oat, out)
+        write_markdown(sp, nom, oat, table, top, out, {"oat": len(oat), "morris": len(mor), "sobol": len(sob)})
+    except OSError as exc:  # every point is saved: a resume only redoes the indices and the report
+        raise OutputError(f"{exc.filename or out}: cannot write: {exc.strerror or type(exc).__name__}; "
+                          f"{sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))} once there is "
+                          "room") from None
     return {"oat": oat, "morris": mor, "sobol": sob, "indices": table}
+
+
+def _n_saved(out: Path) -> int:
+    return sum(len(PointStore(out / s).names()) for s in STAGES)
 
 
 def _require_ok(df: pd.DataFrame, stage: str) -> None:
