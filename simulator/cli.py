@@ -456,30 +456,76 @@ def cmd_paper(args) -> int:
     return 0
 
 
-def cmd_validate(args) -> int:
+def _sweep_spec(f):
+    from analysis.studies.sweep import load_spec
+
+    return load_spec(f)
+
+
+def _explore_spec(f):
+    from analysis.studies.explore import load_explore_spec
+
+    return load_explore_spec(f)
+
+
+def _sensitivity_spec(f):
+    from analysis.studies.sensitivity import load_sensitivity_spec
+
+    return load_sensitivity_spec(f)
+
+
+def _policy_suite(f):
+    from analysis.studies.policies import load_suite
+
+    return load_suite(f)
+
+
+def _model(f):
+    from simulator.config.workload import load_model
+
+    return load_model(f)
+
+
+def _hardware(f):
     from simulator.config.hardware import load_hardware
-    from simulator.config.schema import load_yaml
+
+    return load_hardware(f)
+
+
+def _workload(f):
     from simulator.config.workload import load_workload
 
+    return load_workload(f)
+
+
+# file kinds `vrex validate` recognises: (kind, keys only that kind has, loader that checks it with its own
+# schema); the first kind whose keys the file holds wins, a file with none of them is a workload
+FILE_KINDS = (
+    ("hardware", ("kind",), _hardware),
+    ("policy suite", ("policies",), _policy_suite),
+    ("sensitivity spec", ("inputs", "outputs", "morris", "sobol", "excluded"), _sensitivity_spec),
+    ("explore spec", ("scenarios", "optimizer", "reference_name"), _explore_spec),
+    ("sweep spec", ("axes", "sampler", "samples"), _sweep_spec),
+    ("model", ("llm", "vision", "tokens_per_frame"), _model),
+)
+
+
+def file_kind(data) -> tuple[str, object]:
+    """(kind, loader) of a parsed YAML file, from the keys only that kind has."""
+    if isinstance(data, dict):
+        for kind, keys, loader in FILE_KINDS:
+            if any(k in data for k in keys):
+                return kind, loader
+    return "workload", _workload
+
+
+def cmd_validate(args) -> int:
+    from simulator.config.schema import load_yaml
+
     for f in args.files:
-        data = load_yaml(f)
-        if isinstance(data, dict) and "kind" in data:
-            load_hardware(f)
-        elif isinstance(data, dict) and "policies" in data:
-            from analysis.studies.policies import load_suite
-
-            load_suite(f)
-        elif isinstance(data, dict) and "axes" in data:
-            from analysis.studies.sweep import load_spec
-
-            load_spec(f)
-        elif isinstance(data, dict) and "llm" in data:
-            from simulator.config.workload import load_model
-
-            load_model(f)
-        else:
-            load_workload(f)
-        print(f"{f}: ok")
+        kind, loader = file_kind(load_yaml(f))
+        loader(f)
+        print(f"{f}: ok ({kind})")
     return 0
 
 
@@ -569,7 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--out", default="results/paper")
     pa.add_argument("--no-progress", action="store_true")
     pa.set_defaults(func=cmd_paper)
-    v = sub.add_parser("validate", help="check hardware, workload, model, sweep or policy-suite YAML files")
+    v = sub.add_parser("validate", help="check hardware, workload, model, sweep, explore, sensitivity or policy-suite "
+                                        "YAML files, each against its own schema")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
     return p

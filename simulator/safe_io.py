@@ -163,7 +163,8 @@ def read_parquet(path: str | Path, **kwargs):
     except (pa.ArrowException, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise DamagedFile(path, "missing") from None
-        raise DamagedFile(path, _first_line(exc)) from None
+        why = _first_line(exc).replace(f"Could not open Parquet input source '{path}': ", "")
+        raise DamagedFile(path, why) from None
 
 
 def read_json(path: str | Path):

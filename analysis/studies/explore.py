@@ -56,7 +56,10 @@ from simulator.errors import ConfigError, VrexError
 from simulator.safe_io import OutputError, atomic_write
 
 PRE_METRICS = ("area_mm2", "peak_power_w", "dram_headroom_gib")
-_BOUND = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|reference)\s*$")
+MAX_POPULATION = 10_000
+MAX_GENERATIONS = 10_000
+MAX_SCENARIOS = 64  # every design runs every scenario: 64 is hours per design
+MAX_AXES = 256  # NSGA-II's per-axis bookkeeping and the report's tables; the shipped search has 13
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,8 +85,10 @@ class ExploreAxis:
 
 @dataclass(frozen=True, kw_only=True)
 class Optimizer:
-    population: int = spec("designs per NSGA-II generation", ge=2, default=16)
-    generations: int = spec("NSGA-II generations", ge=1, default=4)
+    population: int = spec("designs per NSGA-II generation", ge=2, default=16, le=MAX_POPULATION,
+                           why="a generation is run and held at once; 10^4 designs is days of simulation")
+    generations: int = spec("NSGA-II generations", ge=1, default=4, le=MAX_GENERATIONS,
+                            why="10^4 generations; population x generations is also bounded")
     seed: int = spec("sampler seed", default=0)
 
 
@@ -128,12 +133,8 @@ def check_any_path(path: str, source: str, where: str) -> None:
 
 
 def parse_bound(text: str, source: str, where: str) -> tuple[str, str, float | str]:
-    m = _BOUND.match(text)
-    if not m:
-        raise ConfigError(source, where, f"'{text}' is not 'metric <op> number|reference' with op one of "
-                                         f"{', '.join(sweep.OPS)}")
-    bound = m.group(3)
-    return m.group(1), m.group(2), (bound if bound == "reference" else float(bound))
+    """A constraint 'metric <op> number|reference' (the sweep's parser, :func:`sweep.parse_bound`)."""
+    return sweep.parse_bound(text, source, where, reference=True)
 
 
 def metric_names(scenarios) -> set[str]:
@@ -148,6 +149,9 @@ def check_scenarios(scenarios, source: str) -> None:
     if not scenarios:
         raise ConfigError(source, "scenarios", "empty; give at least one scenario (e.g. {name: kv10k, set: "
                                                "{workload.kv_prefill_tokens: 10000}})")
+    if len(scenarios) > MAX_SCENARIOS:
+        raise ConfigError(source, "scenarios", f"{len(scenarios)} scenarios; at most {MAX_SCENARIOS} (every design "
+                                               "runs every scenario)")
     names = [s.name for s in scenarios]
     for i, s in enumerate(scenarios):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", s.name):
@@ -165,6 +169,12 @@ def load_explore_spec(path: str | Path) -> ExploreSpec:
     check_scenarios(sp.scenarios, source)
     if not sp.axes:
         raise ConfigError(source, "axes", "empty; give at least one axis")
+    if len(sp.axes) > MAX_AXES:
+        raise ConfigError(source, "axes", f"{len(sp.axes)} axes; at most {MAX_AXES}")
+    proposals = sp.optimizer.population * sp.optimizer.generations
+    if proposals > sweep.MAX_POINTS:
+        raise ConfigError(source, "optimizer", f"population x generations = {proposals:,} designs; at most "
+                                               f"{sweep.MAX_POINTS:,} ({sweep.WHY_POINTS})")
     seen = set()
     for i, ax in enumerate(sp.axes):
         where = f"axes[{i}]"

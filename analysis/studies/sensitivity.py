@@ -74,15 +74,18 @@ class SensInput:
 
 @dataclass(frozen=True, kw_only=True)
 class MorrisSettings:
-    trajectories: int = spec("Morris trajectories (points: trajectories x (inputs + 1))", ge=2, default=5)
-    levels: int = spec("grid levels (even)", ge=2, default=4)
+    trajectories: int = spec("Morris trajectories (points: trajectories x (inputs + 1))", ge=2, default=5,
+                             le=10_000, why="10^4 trajectories; Morris screening needs tens")
+    levels: int = spec("grid levels (even: Morris's step of levels / 2 is then symmetric)", ge=2, default=4,
+                       le=1024, why="a 1024-level grid; Morris uses 4-10")
     seed: int = spec("sampling seed", default=0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SobolSettings:
     top: int = spec("inputs carried from Morris to Sobol (largest mu*)", ge=1, default=3)
-    samples: int = spec("Saltelli base samples N, a power of 2 (points: N x (top + 2))", ge=2, default=16)
+    samples: int = spec("Saltelli base samples N, a power of 2 (points: N x (top + 2))", ge=2, default=16,
+                        le=1 << 16, why="2^16 base samples; the point count N x (top + 2) is also bounded")
     seed: int = spec("sampling seed", default=0)
 
 
@@ -105,6 +108,12 @@ def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
     check_scenarios(sp.scenarios, source)
     if len(sp.inputs) < 2:
         raise ConfigError(source, "inputs", "give at least two inputs")
+    if len(sp.inputs) > MAX_INPUTS:
+        raise ConfigError(source, "inputs", f"{len(sp.inputs)} inputs; at most {MAX_INPUTS} (Morris runs "
+                                            "trajectories x (inputs + 1) points)")
+    if sp.morris.levels % 2:
+        raise ConfigError(source, "morris.levels", f"got {sp.morris.levels}; must be even (an odd grid biases "
+                                                   "Morris's elementary effects)")
     names = [i.name for i in sp.inputs]
     for k, inp in enumerate(sp.inputs):
         where = f"inputs[{k}]"
@@ -139,8 +148,34 @@ def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
         raise ConfigError(source, "sobol.samples", f"got {sp.sobol.samples}; must be a power of 2")
     if sp.sobol.top > len(sp.inputs):
         raise ConfigError(source, "sobol.top", f"got {sp.sobol.top}; at most the {len(sp.inputs)} inputs")
+    check_size(sp, source)
     nominal(sp, Path.cwd(), source)
     return sp
+
+
+MAX_INPUTS = 256
+MAX_SAMPLE_BYTES = 1 << 30  # the sample matrices SALib allocates (float64): 1 GiB
+
+
+def stage_sizes(sp: SensitivitySpec) -> dict[str, int]:
+    """Points per stage, known before anything runs (Sobol: at most ``top`` inputs carried)."""
+    n = len(sp.inputs)
+    oat = 1 + sum(len(i.options) - 1 if i.options is not None else 2 for i in sp.inputs)
+    return {"oat": oat, "morris": sp.morris.trajectories * (n + 1), "sobol": sp.sobol.samples * (sp.sobol.top + 2)}
+
+
+def check_size(sp: SensitivitySpec, source: str) -> None:
+    """Every stage's point count within the study bound and the sample matrices' memory within
+    MAX_SAMPLE_BYTES, checked before any sampling or simulation."""
+    sizes = stage_sizes(sp)
+    for stage, key in (("morris", "morris.trajectories"), ("sobol", "sobol.samples")):
+        if sizes[stage] > sweep.MAX_POINTS:
+            raise ConfigError(source, key, f"the {stage} stage would run {sizes[stage]:,} points; at most "
+                                           f"{sweep.MAX_POINTS:,} ({sweep.WHY_POINTS})")
+    need = 8 * (sizes["morris"] * len(sp.inputs) + sizes["sobol"] * sp.sobol.top)
+    if need > MAX_SAMPLE_BYTES:
+        raise ConfigError(source, "morris", f"the sample matrices would need {need / 2**30:.1f} GiB; at most "
+                                            f"{MAX_SAMPLE_BYTES / 2**30:.0f} GiB")
 
 
 # ---------------------------------------------------------------- input space

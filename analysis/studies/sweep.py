@@ -43,7 +43,7 @@ MAX_POINTS = 100_000
 WHY_POINTS = "100000 points: each is a full simulation (seconds to minutes); a day of 2 cores does ~10^4"
 ROLES = {"hw": AcceleratorConfig, "baseline": GpuConfig, "workload": WorkloadConfig}
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
-_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|[a-z]+)\s*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,14 +107,20 @@ def check_path(path: str, source: str, where: str) -> None:
         raise ConfigError(source, where, f"path '{path}' names a section, not a value")
 
 
-def parse_constraint(text: str, source: str, where: str) -> tuple[str, str, float]:
-    m = _CONSTRAINT.match(text)
+def parse_bound(text: Any, source: str, where: str, *, reference: bool = False) -> tuple[str, str, float | str]:
+    """'metric <op> number' -> (metric, op, bound); with ``reference``, the bound may also be the word
+    'reference' (explore: the base design's own figure). Every study parses its constraints here."""
+    m = _CONSTRAINT.match(text) if isinstance(text, str) else None
+    allowed = "number|reference" if reference else "number"
     if not m:
-        raise ConfigError(source, where, f"'{text}' is not 'metric <op> number' with op one of {', '.join(OPS)}")
+        raise ConfigError(source, where, f"{text!r} is not 'metric <op> {allowed}' with op one of {', '.join(OPS)}")
+    if reference and m.group(3) == "reference":
+        return m.group(1), m.group(2), "reference"
     try:
         bound = float(m.group(3))
     except ValueError:
-        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a number") from None
+        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a number"
+                                         + (" or 'reference'" if reference else "")) from None
     if not math.isfinite(bound):
         raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a finite number")
     return m.group(1), m.group(2), bound
@@ -149,7 +155,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         if n > MAX_POINTS:
             raise ConfigError(source, "axes", f"the grid has {n:,} points; at most {MAX_POINTS:,} ({WHY_POINTS})")
     for i, c in enumerate(sp.constraints):
-        name, _, _ = parse_constraint(c, source, f"constraints[{i}]")
+        name, _, _ = parse_bound(c, source, f"constraints[{i}]")
         if name not in metric_names:
             raise ConfigError(source, f"constraints[{i}]", f"unknown metric '{name}'; allowed: "
                                                            f"{', '.join(sorted(metric_names))}")
@@ -286,7 +292,7 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], k
 
 def _constraints_ok(sp: SweepSpec, metrics: dict, pre: bool = False) -> bool:
     for c in sp.constraints:
-        name, op, bound = parse_constraint(c, "", "")
+        name, op, bound = parse_bound(c, "", "")
         if name not in metrics:
             if pre:
                 continue
