@@ -303,11 +303,6 @@ def _constraints_ok(sp: SweepSpec, metrics: dict, pre: bool = False) -> bool:
 
 
 # ---------------------------------------------------------------- the sweep
-def has_points(out: str | Path) -> bool:
-    """True if the directory holds saved points (of any study)."""
-    return bool(PointStore(out).names())
-
-
 def load_results(out: str | Path) -> pd.DataFrame:
     """Every saved point of a study directory; a damaged file is an error naming it (for plots and reports)."""
     return PointStore(out).load()
