@@ -43,7 +43,7 @@ MAX_POINTS = 100_000
 WHY_POINTS = "100000 points: each is a full simulation (seconds to minutes); a day of 2 cores does ~10^4"
 ROLES = {"hw": AcceleratorConfig, "baseline": GpuConfig, "workload": WorkloadConfig}
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
-_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|[a-z]+)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|reference)\s*$")
 
 
 @dataclass(frozen=True, kw_only=True)
