@@ -202,7 +202,10 @@ def cmd_explore(args) -> int:
     t0 = time.perf_counter()
     df = run_explore(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                      workers=args.workers, progress=not args.no_progress)
-    report = write_codesign_report(out, wall_s=time.perf_counter() - t0)
+    from simulator.safe_io import guarded_dir_write
+
+    wall_s = time.perf_counter() - t0  # every design is saved: a failed report write is redone by --resume
+    report = guarded_dir_write(out, lambda d: write_codesign_report(d, wall_s=wall_s))
     if "status" not in df or not (df["status"] == "ok").any():
         print(f"{out}: {len(df)} designs ({_status_counts(df)}); no design meets every constraint: the closest "
               f"designs are in {report}")

@@ -402,6 +402,8 @@ def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], 
                 status = f"{scen.name}: {res.accel.status}"
         row["config_dir"] = str(save_configs(out, pid, raws, sp.name).relative_to(out))
         row["status"] = status  # post-run constraints are checked against the reference by the search
+    except OSError as exc:  # the machine, not the point (a full disk): stop; --resume recomputes it
+        raise OutputError(sweep.write_failure(exc, out_dir)) from None
     except VrexError as exc:
         row.update(status="error", error=str(exc))
     except Exception as exc:  # a design's failure is data, not a crash of the search
@@ -539,9 +541,9 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
         print(f"vrex: explore stopped: {sweep.stopped_note('explore', spec_path, out, len(store.names()))}",
               file=sys.stderr)
         raise
-    except OutputError as exc:  # a full disk: the designs written so far are whole and kept
-        raise OutputError(f"{exc}; {sweep.stopped_note('explore', spec_path, out, len(store.names()))} "
-                          "once there is room") from None
+    except (OutputError, OSError) as exc:  # a full disk: the designs written so far are whole and kept
+        note = sweep.stopped_note("explore", spec_path, out, len(store.names()))
+        raise OutputError(f"{sweep.write_failure(exc, out)}; {note} once there is room") from None
     finally:
         sweep._restore_sigterm(prev)
         if bar is not None:

@@ -278,6 +278,8 @@ def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, 
             if a.status != "ok" or b.status != "ok":
                 status = f"{scen.name}: {a.status if a.status != 'ok' else 'baseline ' + b.status}"
         row["status"] = status
+    except OSError as exc:  # the machine, not the point (a full disk): stop; --resume recomputes it
+        raise OutputError(sweep.write_failure(exc, out_dir)) from None
     except VrexError as exc:
         row.update(status="error", error=str(exc))
     except Exception as exc:  # a point's failure is data, not a crash of the study
@@ -399,9 +401,9 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
         print(f"vrex: sensitivity stopped: {sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))}",
               file=sys.stderr)
         raise
-    except OutputError as exc:  # a full disk: the points written so far are whole and kept
-        raise OutputError(f"{exc}; {sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))} once "
-                          "there is room") from None
+    except (OutputError, OSError) as exc:  # a full disk: the points written so far are whole and kept
+        note = sweep.stopped_note("sensitivity", spec_path, out, _n_saved(out))
+        raise OutputError(f"{sweep.write_failure(exc, out)}; {note} once there is room") from None
     finally:
         sweep._restore_sigterm(prev)
         if bar is not None:

@@ -281,6 +281,8 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], k
                                    / sum(res.accel.area_mm2.values()))
             row.update({k: v for k, v in m.items() if k != "hardware"})
             row["status"] = "ok" if _constraints_ok(sp, m) else "infeasible"
+    except OSError as exc:  # the machine, not the point (a full disk): stop; --resume recomputes it
+        raise OutputError(write_failure(exc, out_dir)) from None
     except VrexError as exc:
         row.update(status="error", error=str(exc))
     except Exception as exc:  # a point's failure is data, not a crash of the sweep
@@ -311,6 +313,14 @@ def load_results(out: str | Path) -> pd.DataFrame:
 def configs_key(configs, code: str) -> str:
     """A sweep point's store key: its (hw, baseline, workload) and the code version."""
     return point_key({"hw": configs[0], "baseline": configs[1], "workload": configs[2]}, code)
+
+
+def write_failure(exc: BaseException, out: str | Path | None = None) -> str:
+    """One line for a failed write: an OutputError's own text, or an OSError's file (else ``out``) and reason."""
+    if isinstance(exc, OutputError):
+        return str(exc)
+    where = getattr(exc, "filename", None) or (str(out) if out is not None else None)
+    return f"{where + ': ' if where else ''}cannot write: {getattr(exc, 'strerror', None) or type(exc).__name__}"
 
 
 def stopped_note(study: str, spec_path, out, n_done: int, n_total: int | None = None) -> str:
@@ -426,9 +436,9 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         print(f"vrex: sweep stopped: {stopped_note('sweep', spec_path, out, len(store.names()), len(points))}",
               file=sys.stderr)
         raise
-    except OutputError as exc:  # a full disk: the points written so far are whole and kept
-        raise OutputError(f"{exc}; {stopped_note('sweep', spec_path, out, len(store.names()), len(points))} "
-                          "once there is room") from None
+    except (OutputError, OSError) as exc:  # a full disk: the points written so far are whole and kept
+        note = stopped_note("sweep", spec_path, out, len(store.names()), len(points))
+        raise OutputError(f"{write_failure(exc, out)}; {note} once there is room") from None
     finally:
         _restore_sigterm(prev_term)
         if bar is not None:

@@ -113,3 +113,26 @@ def test_paper_points_use_the_store(tmp_path):
     again = P.get("vrex8", "resv", 1_000, 1, hw_name="vrex8-edge")  # set aside, recomputed
     assert again["frame_latency_s"] == p["frame_latency_s"]
     assert (tmp_path / "points" / "damaged" / path.name).is_file()
+
+
+def test_full_disk_in_a_sweep_keeps_points_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    from simulator.safe_io import OutputError
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(SWEEP))
+    out = tmp_path / "out"
+    real = PointStore.write
+
+    def fills_up(self, name, record):
+        if len(self.names()) >= 1:  # the disk is full after the first point
+            raise OutputError(f"{self.path(name)}: cannot write: No space left on device")
+        return real(self, name, record)
+
+    monkeypatch.setattr(PointStore, "write", fills_up)
+    with pytest.raises(OutputError) as ei:
+        sweep.run_sweep(spec, out, workers=1, progress=False)
+    msg = str(ei.value)
+    assert "\n" not in msg and "No space left" in msg and "1 of 2 points finished and kept" in msg
+    assert f"vrex sweep {spec} --out {out} --resume" in msg
+    monkeypatch.setattr(PointStore, "write", real)
+    assert len(sweep.run_sweep(spec, out, resume=True, workers=1, progress=False)) == 2
