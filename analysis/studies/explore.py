@@ -12,12 +12,17 @@ a time; the base design (every axis at the base configs' value) is the first des
   that breaks one of them is recorded as ``infeasible`` and never simulated. Bounds may be numbers or
   ``reference`` (the base design's own value, e.g. V-Rex8's area as the budget). Constraints on simulated
   metrics (``<scenario>.<metric>``) are checked after the run.
-- **Points.** Each design is one Parquet row under ``OUT/points/`` (the sweep's writer, atomic rename),
-  written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/`` (``hw.yaml``,
+- **Points.** Each design is one Parquet row under ``OUT/points/`` (the studies' point store,
+  ``analysis.studies.store``: named by the design's configs on every scenario and the code version, atomic,
+  checked on read), written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/`` (``hw.yaml``,
   ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
   --baseline-workload same`` re-runs it to the same figures.
 - **Resume.** The sampler is seeded and deterministic, so ``--resume`` replays the search: every design
-  it proposes that already has a row is told from the row instead of simulated.
+  it proposes that already has a row is told from the row instead of simulated. A row made from other
+  configs (a base file changed) or another code version is not reused (moved to ``points/superseded``), a
+  damaged one is set aside and recomputed, and a different spec is refused (its hash, ``OUT/spec.sha256``).
+- **Bounds.** Population, generations, scenarios and axes are bounded before any work; a search in which
+  no design meets the constraints is a result: ``codesign.md`` then lists the designs closest to them.
 - **Executors.** A generation's designs run on the sweep's local process pool or Dask executor; traces
   are made once per distinct workload (``OUT/traces``) before the designs fan out.
 

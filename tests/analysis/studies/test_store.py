@@ -136,3 +136,26 @@ def test_full_disk_in_a_sweep_keeps_points_and_says_how_to_resume(tmp_path, monk
     assert f"vrex sweep {spec} --out {out} --resume" in msg
     monkeypatch.setattr(PointStore, "write", real)
     assert len(sweep.run_sweep(spec, out, resume=True, workers=1, progress=False)) == 2
+
+
+def test_explore_resume_after_a_base_workload_change_does_not_reuse_rows(tmp_path, root):
+    import shutil
+
+    from analysis.studies.explore import run_explore
+    from tests.analysis.studies.test_explore import EXPLORE
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(root / "workloads" / "models" / "tiny.yaml", tmp_path / "models" / "tiny.yaml")
+    wl = yaml.safe_load((root / "workloads" / "tiny.yaml").read_text())
+    wl["model"] = "models/tiny.yaml"
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(wl))
+    spec = dict(EXPLORE, constraints=["area_mm2 <= 0.001"],  # nothing feasible: no design is simulated
+                base=dict(EXPLORE["base"], workload=str(tmp_path / "w.yaml")))
+    p = tmp_path / "e.yaml"
+    p.write_text(yaml.safe_dump(spec))
+    first = run_explore(p, tmp_path / "o", workers=1, progress=False)
+    wl["stream"]["fps"] = wl["stream"]["fps"] * 2  # the scenarios' stream changes, the spec does not
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(wl))
+    again = run_explore(p, tmp_path / "o", resume=True, workers=1, progress=False)
+    assert set(again[KEY_COLUMN]).isdisjoint(first[KEY_COLUMN]) and len(again) == len(first)
+    assert len(list((tmp_path / "o" / "points" / "superseded").glob("*.parquet"))) == len(first)
