@@ -255,7 +255,15 @@ def _check_inputs(inputs: list[Path]) -> None:
     from analysis.report.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
     from simulator.errors import VrexError
 
+    from simulator.config.schema import load_yaml
+
     for d in inputs:
+        if is_sweep_dir(d):
+            kind, _ = file_kind(load_yaml(d / "spec.yaml"))
+            if kind != "sweep spec":
+                raise VrexError(f"{d}: made by 'vrex {kind.removesuffix(' spec')}'; 'vrex plot' and 'vrex report' draw "
+                                "saved runs and sweeps ('vrex explore' and 'vrex sensitivity' write their own figures "
+                                "and report into it)")
         if not (is_run_dir(d) or is_sweep_dir(d) or is_realtime_dir(d)):
             raise VrexError(f"{d}: not a saved run (vrex simulate --save DIR), a sweep directory (vrex sweep) or a "
                             "real-time run (vrex stream --out DIR)")

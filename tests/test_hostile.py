@@ -712,3 +712,10 @@ def test_a_row_beyond_the_model_shapes_is_refused(tmp_path, trace_file, col):
     v[7] = 2**62
     with pytest.raises(TraceError, match=f"column '{col}', row 7: .* the model's shapes allow"):
         read_trace(_raw_write(tmp_path / "b.parquet", _with_column(table, col, v), meta, kv))
+
+
+def test_plot_names_a_study_directory_it_does_not_draw(tmp_path, capsys):
+    d = tmp_path / "ex"
+    (d / "points").mkdir(parents=True)
+    (d / "spec.yaml").write_text((ROOT / "analysis" / "specs" / "codesign-edge.yaml").read_text())
+    one_error_line(capsys, main(["plot", str(d)]), str(d), "vrex explore")
