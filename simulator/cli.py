@@ -253,9 +253,8 @@ def cmd_report(args) -> int:
 
 def _check_inputs(inputs: list[Path]) -> None:
     from analysis.report.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
-    from simulator.errors import VrexError
-
     from simulator.config.schema import load_yaml
+    from simulator.errors import VrexError
 
     for d in inputs:
         if is_sweep_dir(d):
