@@ -14,8 +14,8 @@ a time; the base design (every axis at the base configs' value) is the first des
   metrics (``<scenario>.<metric>``) are checked after the run.
 - **Points.** Each design is one Parquet row under ``OUT/points/`` (the studies' point store,
   ``analysis.studies.store``: named by the design's configs on every scenario and the code version, atomic,
-  checked on read), written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/`` (``hw.yaml``,
-  ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
+  checked on read), written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/``
+  (``hw.yaml``, ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
   --baseline-workload same`` re-runs it to the same figures.
 - **Resume.** The sampler is seeded and deterministic, so ``--resume`` replays the search: every design
   it proposes that already has a row is told from the row instead of simulated. A row made from other
