@@ -202,7 +202,14 @@ def cmd_explore(args) -> int:
     t0 = time.perf_counter()
     df = run_explore(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                      workers=args.workers, progress=not args.no_progress, fix_levels=tuple(args.fix_level or ()))
-    report = write_codesign_report(out, wall_s=time.perf_counter() - t0)
+    from simulator.safe_io import guarded_dir_write
+
+    wall_s = time.perf_counter() - t0  # every design is saved: a failed report write is redone by --resume
+    report = guarded_dir_write(out, lambda d: write_codesign_report(d, wall_s=wall_s))
+    if "status" not in df or not (df["status"] == "ok").any():
+        print(f"{out}: {len(df)} designs ({_status_counts(df)}); no design meets every constraint: the closest "
+              f"designs are in {report}")
+        return 0
     print(f"{out}: {len(df)} designs ({_status_counts(df)}); Pareto set in {out}/pareto.parquet, report {report}")
     return 0
 
@@ -260,9 +267,16 @@ def cmd_report(args) -> int:
 
 def _check_inputs(inputs: list[Path]) -> None:
     from analysis.report.artefacts import is_realtime_dir, is_run_dir, is_sweep_dir
+    from simulator.config.schema import load_yaml
     from simulator.errors import VrexError
 
     for d in inputs:
+        if is_sweep_dir(d):
+            kind, _ = file_kind(load_yaml(d / "spec.yaml"))
+            if kind != "sweep spec":
+                raise VrexError(f"{d}: made by 'vrex {kind.removesuffix(' spec')}'; 'vrex plot' and 'vrex report' draw "
+                                "saved runs and sweeps ('vrex explore' and 'vrex sensitivity' write their own figures "
+                                "and report into it)")
         if not (is_run_dir(d) or is_sweep_dir(d) or is_realtime_dir(d)):
             raise VrexError(f"{d}: not a saved run (vrex simulate --save DIR), a sweep directory (vrex sweep) or a "
                             "real-time run (vrex stream --out DIR)")
@@ -467,30 +481,76 @@ def cmd_paper(args) -> int:
     return 0
 
 
-def cmd_validate(args) -> int:
+def _sweep_spec(f):
+    from analysis.studies.sweep import load_spec
+
+    return load_spec(f)
+
+
+def _explore_spec(f):
+    from analysis.studies.explore import load_explore_spec
+
+    return load_explore_spec(f)
+
+
+def _sensitivity_spec(f):
+    from analysis.studies.sensitivity import load_sensitivity_spec
+
+    return load_sensitivity_spec(f)
+
+
+def _policy_suite(f):
+    from analysis.studies.policies import load_suite
+
+    return load_suite(f)
+
+
+def _model(f):
+    from simulator.config.workload import load_model
+
+    return load_model(f)
+
+
+def _hardware(f):
     from simulator.config.hardware import load_hardware
-    from simulator.config.schema import load_yaml
+
+    return load_hardware(f)
+
+
+def _workload(f):
     from simulator.config.workload import load_workload
 
+    return load_workload(f)
+
+
+# file kinds `vrex validate` recognises: (kind, keys only that kind has, loader that checks it with its own
+# schema); the first kind whose keys the file holds wins, a file with none of them is a workload
+FILE_KINDS = (
+    ("hardware", ("kind",), _hardware),
+    ("policy suite", ("policies",), _policy_suite),
+    ("sensitivity spec", ("inputs", "outputs", "morris", "sobol", "excluded"), _sensitivity_spec),
+    ("explore spec", ("scenarios", "optimizer", "reference_name"), _explore_spec),
+    ("sweep spec", ("axes", "sampler", "samples"), _sweep_spec),
+    ("model", ("llm", "vision", "tokens_per_frame"), _model),
+)
+
+
+def file_kind(data) -> tuple[str, object]:
+    """(kind, loader) of a parsed YAML file, from the keys only that kind has."""
+    if isinstance(data, dict):
+        for kind, keys, loader in FILE_KINDS:
+            if any(k in data for k in keys):
+                return kind, loader
+    return "workload", _workload
+
+
+def cmd_validate(args) -> int:
+    from simulator.config.schema import load_yaml
+
     for f in args.files:
-        data = load_yaml(f)
-        if isinstance(data, dict) and "kind" in data:
-            load_hardware(f)
-        elif isinstance(data, dict) and "policies" in data:
-            from analysis.studies.policies import load_suite
-
-            load_suite(f)
-        elif isinstance(data, dict) and "axes" in data:
-            from analysis.studies.sweep import load_spec
-
-            load_spec(f)
-        elif isinstance(data, dict) and "llm" in data:
-            from simulator.config.workload import load_model
-
-            load_model(f)
-        else:
-            load_workload(f)
-        print(f"{f}: ok")
+        kind, loader = file_kind(load_yaml(f))
+        loader(f)
+        print(f"{f}: ok ({kind})")
     return 0
 
 
@@ -598,7 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "hwconfigs/overlays/paper-fitted.yaml)")
     pa.add_argument("--no-progress", action="store_true")
     pa.set_defaults(func=cmd_paper)
-    v = sub.add_parser("validate", help="check hardware, workload, model, sweep or policy-suite YAML files")
+    v = sub.add_parser("validate", help="check hardware, workload, model, sweep, explore, sensitivity or policy-suite "
+                                        "YAML files, each against its own schema")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
     return p
@@ -608,28 +669,87 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+class _StreamError(VrexError):
+    """Standard output or standard error cannot be written (a full device, a closed pipe)."""
+
+    def __init__(self, name: str, exc: OSError):
+        self.exc = exc
+        super().__init__(f"{name}: cannot write: {exc.strerror or type(exc).__name__}")
+
+
+class _Guarded:
+    """sys.stdout / sys.stderr, a failed write raising :class:`_StreamError` (one line, or a quiet exit for a
+    closed pipe) instead of an OSError traceback from ``print``."""
+
+    def __init__(self, stream, name: str):
+        self._stream, self._name = stream, name
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _StreamError(self._name, exc) from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as exc:
+            raise _StreamError(self._name, exc) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of what is still buffered does not fail
+    again (and print 'Exception ignored')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _say_error(text: str) -> None:
+    try:
+        print(f"vrex: error: {_one_line(text)}", file=sys.stderr)
+        sys.stderr.flush()
+    except (OSError, _StreamError):
+        pass  # standard error is gone too (e.g. 2>/dev/full): the exit code says it
+
+
 def main(argv: list[str] | None = None) -> int:
+    from simulator.safe_io import stream_failed
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Guarded(out, "standard output"), _Guarded(err, "standard error")
     try:
         rc = args.func(args)
         sys.stdout.flush()  # inside the try: a reader that went away is handled below, not at exit
         return rc
+    except _StreamError as exc:
+        _silence_stdout()
+        if stream_failed(exc.exc):
+            # the reader went away (e.g. `vrex simulate --json | head`): stop quietly like other CLI tools
+            return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE
+        _say_error(str(exc))
+        return 2
     except VrexError as exc:
-        print(f"vrex: error: {_one_line(exc)}", file=sys.stderr)
+        _say_error(str(exc))
         return 2
     except KeyboardInterrupt:
-        print("vrex: interrupted", file=sys.stderr)
+        try:
+            print("vrex: interrupted", file=sys.stderr)
+        except (OSError, _StreamError):
+            pass
         return 130
     except BrokenPipeError:
-        # the reader went away (e.g. `vrex simulate --json | head`): stop quietly like other CLI tools; point
-        # stdout at /dev/null so the interpreter's final flush does not raise again
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
-        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE
+        _silence_stdout()
+        return 141
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 if __name__ == "__main__":

@@ -287,3 +287,192 @@ def test_fuzz_cli_flags(cmd, data):
         os.chdir(cwd)
     assert rc == 2, (argv, err)
     assert_ok_or_one_line(rc, err, argv)
+
+
+# ---------------------------------------------------------------- issue 33: explore and sensitivity specs
+def _study_data(kind: str) -> dict:
+    from tests.analysis.studies.test_explore import EXPLORE, SENS
+
+    return EXPLORE if kind == "explore" else SENS
+
+
+def _fuzz_study(tmp_path, kind: str, m) -> None:
+    import os
+
+    p = tmp_path / f"{kind}.yaml"
+    p.write_text(apply(_study_data(kind), *m))
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the spec's base configs are relative to the project
+    try:
+        rc, _, err = run_cli(["validate", str(p)])
+    finally:
+        os.chdir(cwd)
+    assert_ok_or_one_line(rc, err, m)
+    if m[0] == "duplicate":
+        assert rc == 2 and "duplicate key" in err, err
+    event(f"{m[0]}: exit {rc}")
+
+
+STUDY_FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@STUDY_FUZZ
+@given(m=mutation(_study_data("explore")))
+def test_fuzz_explore_spec(tmp_path, m):
+    _fuzz_study(tmp_path, "explore", m)
+
+
+@STUDY_FUZZ
+@given(m=mutation(_study_data("sensitivity")))
+def test_fuzz_sensitivity_spec(tmp_path, m):
+    _fuzz_study(tmp_path, "sensitivity", m)
+
+
+# ---------------------------------------------------------------- issue 33: damaged saved points
+DAMAGE = st.tuples(st.sampled_from(["truncate", "flip", "empty", "garbage", "append"]), st.integers(0, 10**6),
+                   st.integers(0, 255))
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fmt=st.sampled_from(["parquet", "json"]), damage=DAMAGE)
+def test_fuzz_damaged_point(tmp_path, fmt, damage):
+    """A damaged point file reads back whole or is named in one line, and a resume sets it aside."""
+    import shutil
+
+    from analysis.studies.store import PointStore
+    from simulator.safe_io import DamagedFile
+
+    shutil.rmtree(tmp_path / "points", ignore_errors=True)
+    st_ = PointStore(tmp_path, fmt)
+    rec = {"point_id": "p1", "status": "ok", "frame_latency_mean_s": 0.125, "note": "x" * 40}
+    path = st_.write("k1", rec)
+    data = bytearray(path.read_bytes())
+    kind, pos, byte = damage
+    pos %= max(1, len(data))
+    if kind == "truncate":
+        data = data[:pos]
+    elif kind == "flip":
+        data[pos] ^= byte or 1
+    elif kind == "empty":
+        data = bytearray()
+    elif kind == "garbage":
+        data = bytearray(np.random.default_rng(pos).integers(0, 256, 64, dtype=np.uint8).tobytes())
+    else:
+        data += bytes([byte]) * 16
+    path.write_bytes(bytes(data))
+    try:
+        got = st_.read("k1")
+    except DamagedFile as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        assert st_.get("k1") is None and (tmp_path / "points" / "damaged" / path.name).is_file()
+        event(f"{fmt} {kind}: damaged")
+        return
+    event(f"{fmt} {kind}: read")
+    for k, v in rec.items():  # a change the format does not detect must leave the numbers whole to be accepted
+        if got.get(k) != v:
+            event(f"{fmt} {kind}: changed value read")
+
+
+# ---------------------------------------------------------------- issue 33: non-regular output targets
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(["null", "full", "fifo", "link-to-null", "regular", "new"]),
+       size=st.integers(0, 1 << 18), fail=st.booleans())
+def test_fuzz_output_targets(tmp_path, target, size, fail):
+    """Whatever the target (a device node or FIFO made in this private directory), a write never changes its
+    type, a failure is one line, and a regular file is replaced whole or left as it was."""
+    import os
+    import stat
+    import threading
+
+    from simulator.safe_io import OutputError, atomic_write
+
+    d = tmp_path / f"t{time.perf_counter_ns()}"
+    d.mkdir()
+    p = d / "out"
+    reader = None
+    if target in ("null", "full", "link-to-null"):
+        try:
+            os.mknod(d / "dev", 0o666 | stat.S_IFCHR, os.makedev(1, 7 if target == "full" else 3))
+        except OSError as exc:
+            pytest.skip(f"cannot create a device node here ({exc.strerror}); needs root or CAP_MKNOD")
+        if target == "link-to-null":
+            p.symlink_to(d / "dev")
+        else:
+            (d / "dev").rename(p)
+    elif target == "fifo":
+        os.mkfifo(p)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(p.read_bytes()))
+        reader.start()
+    elif target == "regular":
+        p.write_bytes(b"old")
+    before = os.stat(p).st_mode if p.exists() else None
+
+    def writer(tmp: Path):
+        tmp.write_bytes(b"z" * size)
+        if fail:
+            raise OSError(28, "No space left on device")
+
+    try:
+        atomic_write(p, writer, rescue=False)
+        ok = True
+    except OutputError as exc:
+        assert "\n" not in str(exc)
+        ok = False
+    if reader is not None:
+        if not ok:  # nothing was written into the pipe: let the reader finish
+            with open(p, "wb"):
+                pass
+        reader.join(timeout=30)
+        assert got == [b"z" * size if ok else b""]
+    assert ok == (not fail and target != "full" or (target == "full" and size == 0 and not fail))
+    if before is not None:
+        assert stat.S_IFMT(os.stat(p).st_mode) == stat.S_IFMT(before)
+    if target == "regular":
+        assert p.read_bytes() == (b"z" * size if ok else b"old")
+    assert not [x for x in d.iterdir() if x.name.endswith(".tmp")]
+    event(f"{target}: {'written' if ok else 'one-line error'}")
+
+
+# ---------------------------------------------------------------- issue 33: model metadata vs the events
+MODEL_KEYS = ["tokens_per_frame", "kv_heads", "head_dim", "kv_bits_stored", "batch", "weight_bytes_llm",
+              "kv_prefill_tokens", "llm_layers"]
+MODEL_VALUE = st.sampled_from([0, 1, 2, 3, 4, 16, 17, 64, 1024, 4096, 2**20, 2**40, 1e-300, 0.5, 4.25, 15.9,
+                               -1, float("nan")])
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(key=st.sampled_from(MODEL_KEYS), value=MODEL_VALUE, big_row=st.sampled_from([None, 30, 40, 50, 62]))
+def test_fuzz_model_metadata(tmp_path, base_trace, machines, key, value, big_row):
+    """Tampered model metadata (and a row of 2^n bytes) is refused in one line, or the trace replays to finite
+    times within the time bound."""
+    p, table, meta, kv = base_trace
+    meta = dict(meta)
+    meta[key] = value
+    if big_row is not None:
+        v = table.column("bytes_kv_read").to_numpy().astype(np.int64)
+        v[3] = 2**big_row
+        table = table.set_column(table.schema.get_field_index("bytes_kv_read"), "bytes_kv_read", pa.array(v))
+    md = dict(table.schema.metadata or {})
+    md[META_KEY] = json.dumps(meta).encode()
+    md[KV_KEY] = json.dumps(kv).encode()
+    path = tmp_path / "m.parquet"
+    pq.write_table(table.replace_schema_metadata(md), path)
+    t0 = time.perf_counter()
+    try:
+        tr = read_trace(path)
+    except VrexError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        event("refused")
+        return
+    event("accepted")
+    acc, gpu, tech = machines
+    for res in (simulate(tr, acc, tech), simulate(tr, gpu, tech)):
+        if res.ok:
+            assert np.isfinite(res.ops["end_s"].to_numpy()).all()
+            assert float(res.ops["end_s"].max()) < 86400 * 10, (key, value, big_row)  # no 306-day 2-second stream
+    assert time.perf_counter() - t0 < TIME_LIMIT_S

@@ -489,3 +489,233 @@ def test_signal_stops_a_two_worker_sweep_and_keeps_points(tmp_path, sig):
     assert stopped_after < 15, stopped_after
     assert "Traceback" not in err and "sweep stopped" in err
     assert 1 <= done < 24  # finished points kept, the rest not run
+
+
+# ---------------------------------------------------------------- issue 33: writes that never clobber a device
+def _device(tmp_path, name: str, minor: int) -> Path:
+    """A character device node in the test's private directory (1, minor: 3 null, 7 full), or skip."""
+    p = tmp_path / name
+    try:
+        os.mknod(p, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, minor))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"cannot create a device node here ({exc.strerror}); needs root or CAP_MKNOD")
+    return p
+
+
+def _is_char_device(p: Path) -> bool:
+    import stat
+
+    return stat.S_ISCHR(os.lstat(p).st_mode)
+
+
+def test_atomic_write_never_replaces_a_character_device(tmp_path):
+    full, null = _device(tmp_path, "full", 7), _device(tmp_path, "null", 3)
+    atomic_write(null, lambda tmp: tmp.write_text("results"))
+    assert _is_char_device(null)
+    with pytest.raises(OutputError, match="No space left") as ei:
+        atomic_write(full, lambda tmp: tmp.write_text("results"), rescue=False)
+    assert "\n" not in str(ei.value) and _is_char_device(full)
+    link = tmp_path / "link"
+    link.symlink_to(null)
+    atomic_write(link, lambda tmp: tmp.write_text("x"))
+    assert link.is_symlink() and _is_char_device(null)  # the link is followed, not replaced
+
+
+def test_fifo_is_written_into(tmp_path):
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    atomic_write(fifo, lambda tmp: tmp.write_bytes(b"through the pipe"))
+    reader.join(timeout=30)
+    assert got == [b"through the pipe"]
+    import stat
+
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@pytest.mark.parametrize("argv", [
+    ["trace", "--workload", "workloads/tiny.yaml", "--no-progress", "--out", "{dev}"],
+    ["simulate", "--workload", "workloads/tiny.yaml", "--no-progress", "--out", "{dev}"],
+    ["simulate", "--workload", "workloads/tiny.yaml", "--no-progress", "--timeline", "{dev}"],
+    ["stream", "--workload", "workloads/tiny.yaml", "--no-progress", "--no-bisect", "--timeline", "{dev}"],
+])
+def test_cli_outputs_to_a_full_device_one_line_device_kept(tmp_path, capsys, monkeypatch, argv):
+    import tempfile
+
+    monkeypatch.chdir(ROOT)
+    full = _device(tmp_path, "full", 7)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # staging and rescue files stay private
+    rc = main([a.replace("{dev}", str(full)) for a in argv])
+    line = one_error_line(capsys, rc, str(full), "No space left")
+    assert _is_char_device(full)
+    if "results kept in " in line:  # the output is not lost: its rescue copy is whole
+        assert Path(line.split("results kept in ")[1]).stat().st_size > 0
+
+
+def test_stdout_on_a_full_device_is_one_line(tmp_path):
+    full = _device(tmp_path, "full", 7)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with open(full, "w") as dev:
+        p = subprocess.run([*VREX, "validate", str(HW)], stdout=dev, stderr=subprocess.PIPE, cwd=ROOT, env=env,
+                           timeout=120)
+    err = p.stderr.decode().strip().splitlines()
+    assert p.returncode == 2 and err == ["vrex: error: standard output: cannot write: No space left on device"], err
+
+
+class _FullStream:
+    """A text stream on a full device (what print() meets with > /dev/full)."""
+
+    def write(self, _text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def test_stdout_and_stderr_full_end_quietly_with_code_2(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", _FullStream())
+    monkeypatch.setattr(sys, "stderr", _FullStream())
+    monkeypatch.setattr("simulator.cli._silence_stdout", lambda: None)  # fd 1 is pytest's here
+    assert main(["validate", str(HW)]) == 2  # nothing to say it on: the exit code says it, no traceback
+
+
+# ---------------------------------------------------------------- issue 33: hostile study specs
+def _study_spec(tmp_path, kind: str, **changes) -> Path:
+    import copy
+
+    from tests.analysis.studies.test_explore import EXPLORE, SENS
+
+    d = copy.deepcopy(EXPLORE if kind == "explore" else SENS)
+    for k, v in changes.items():
+        cur = d
+        *head, last = k.split("__")
+        for h in head:
+            cur = cur[h]
+        cur[last] = v
+    p = tmp_path / f"{kind}.yaml"
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    return p
+
+
+@pytest.mark.parametrize("kind, changes, needles", [
+    ("explore", {"constraints": ["area_mm2 <= 1.2.3"]}, ["constraints[0]", "1.2.3"]),
+    ("explore", {"optimizer__population": 10**9}, ["optimizer.population", "<= 10000"]),
+    ("explore", {"optimizer__generations": 10**9}, ["optimizer.generations", "<= 10000"]),
+    ("explore", {"optimizer__population": 5000, "optimizer__generations": 5000}, ["optimizer", "100,000"]),
+    ("explore", {"scenarios": [{"name": "short", "set": {}, "bogus": 1}]}, ["scenarios[0].bogus", "unknown"]),
+    ("sensitivity", {"morris__trajectories": 10**9}, ["morris.trajectories", "<= 10000"]),
+    ("sensitivity", {"morris__levels": 3}, ["morris.levels", "even"]),
+    ("sensitivity", {"sobol__samples": 2**40}, ["sobol.samples", "<= 65536"]),
+    ("sensitivity", {"morris__trajectories": 10_000, "inputs": [
+        {"name": f"x{i}", "paths": ["hw.dram.bandwidth_gbps"], "range": [51.2, 409.6], "source": "t"}
+        for i in range(20)]}, ["morris.trajectories", "210,000 points"]),
+])
+def test_hostile_study_specs_refused_before_work(tmp_path, capsys, monkeypatch, kind, changes, needles):
+    monkeypatch.chdir(ROOT)
+    import analysis.studies.sweep as sweep
+
+    monkeypatch.setattr(sweep, "_trace_for", lambda *a, **k: pytest.fail("work started"))
+    p = _study_spec(tmp_path, kind, **changes)
+    t0 = time.perf_counter()
+    for argv in (["validate", str(p)], [kind, str(p), "--out", str(tmp_path / "o"), "--no-progress"]):
+        one_error_line(capsys, main(argv), str(p), *needles)
+    assert time.perf_counter() - t0 < 10 and not (tmp_path / "o").exists()
+
+
+def test_validate_recognises_every_shipped_file_kind(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    files = sorted(str(p.relative_to(ROOT)) for d in ("hwconfigs", "workloads", "workloads/models", "analysis/specs")
+                   for p in (ROOT / d).glob("*.yaml"))
+    assert main(["validate", *files]) == 0
+    out = capsys.readouterr().out
+    for f, kind in (("analysis/specs/codesign-edge.yaml", "explore spec"),
+                    ("analysis/specs/open-choices.yaml", "sensitivity spec"),
+                    ("analysis/specs/example-sweep.yaml", "sweep spec"), ("hwconfigs/vrex8-edge.yaml", "hardware"),
+                    ("workloads/policy-suite.yaml", "policy suite"), ("workloads/tiny.yaml", "workload")):
+        assert f"{f}: ok ({kind})" in out, out
+
+
+def test_explore_nothing_feasible_is_a_reported_result(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    p = _study_spec(tmp_path, "explore", constraints=["area_mm2 <= 0.001"])
+    out = tmp_path / "o"
+    assert main(["explore", str(p), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    assert "no design meets every constraint" in capsys.readouterr().out
+    md = (out / "codesign.md").read_text()
+    assert "No feasible design" in md and "Closest designs" in md and "| `" in md
+
+
+def test_explore_resume_refuses_another_spec(tmp_path, monkeypatch):
+    from analysis.studies.explore import run_explore
+
+    monkeypatch.chdir(ROOT)
+    p = _study_spec(tmp_path, "explore", constraints=["area_mm2 <= 0.001"])
+    run_explore(p, tmp_path / "o", workers=1, progress=False)
+    before = (tmp_path / "o" / "spec.yaml").read_text()
+    q = _study_spec(tmp_path, "explore", constraints=["area_mm2 <= 0.002"])
+    with pytest.raises(ConfigError, match="different spec"):
+        run_explore(q, tmp_path / "o", resume=True, workers=1, progress=False)
+    assert (tmp_path / "o" / "spec.yaml").read_text() == before
+
+
+def test_sigterm_stops_explore_with_points_kept_and_a_resume_hint(tmp_path):
+    p = _study_spec(tmp_path, "explore", optimizer={"population": 4, "generations": 4, "seed": 1},
+                    constraints=[])
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([*VREX, "explore", str(p), "--out", str(out), "--workers", "2", "--no-progress"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 150
+    while time.time() < deadline and proc.poll() is None and not list(out.glob("points/*.parquet")):
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.time()
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert time.time() - t0 < 15
+    assert "Traceback" not in err and "leaked" not in err
+    assert "explore stopped" in err and "--resume" in err
+    assert list(out.glob("points/*.parquet"))
+
+
+# ---------------------------------------------------------------- issue 33: metadata checked against the events
+@pytest.mark.parametrize("changes, needle", [
+    ({"tokens_per_frame": 0}, "tokens_per_frame': got 0"),
+    ({"tokens_per_frame": 17}, "differs from the metadata's tokens_per_frame (17)"),
+    ({"kv_heads": 1024, "head_dim": 4096}, "KV channels"),
+    ({"kv_heads": 64}, "disagrees with the events"),
+    ({"kv_bits_stored": 1e-300}, "kv_bits_stored"),
+    ({"kv_bits_stored": 4.25}, "disagrees with the events"),
+])
+def test_metadata_checked_against_events(tmp_path, trace_file, changes, needle):
+    p = _meta_changed(tmp_path, trace_file, **changes)
+    with pytest.raises(VrexError) as ei:
+        read_trace(p)
+    msg = str(ei.value)
+    assert needle in msg and str(p) in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("col", ["bytes_kv_read", "bytes_act_read", "bytes_weight_read", "flops_vector"])
+def test_a_row_beyond_the_model_shapes_is_refused(tmp_path, trace_file, col):
+    p, table, meta, kv = trace_file
+    v = table.column(col).to_numpy().astype(np.int64)
+    v[7] = 2**62
+    with pytest.raises(TraceError, match=f"column '{col}', row 7: .* the model's shapes allow"):
+        read_trace(_raw_write(tmp_path / "b.parquet", _with_column(table, col, v), meta, kv))
+
+
+def test_plot_names_a_study_directory_it_does_not_draw(tmp_path, capsys):
+    d = tmp_path / "ex"
+    (d / "points").mkdir(parents=True)
+    (d / "spec.yaml").write_text((ROOT / "analysis" / "specs" / "codesign-edge.yaml").read_text())
+    one_error_line(capsys, main(["plot", str(d)]), str(d), "vrex explore")

@@ -20,7 +20,6 @@ import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import load_workload
@@ -145,7 +144,7 @@ def sweep_throughput(workload: str = SWEEP_WORKLOAD, duration_s: float = SWEEP_D
     on the first point."""
     import tempfile
 
-    from analysis.studies.sweep import _write_row
+    from analysis.studies.store import PointStore
     from simulator.engine import simulate as sim
     from simulator.results.metrics import stream_metrics
 
@@ -160,13 +159,14 @@ def sweep_throughput(workload: str = SWEEP_WORKLOAD, duration_s: float = SWEEP_D
     stages = {"metrics": 0.0, "bookkeeping": 0.0}
     c0, t0 = time.process_time(), time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
+        store = PointStore(out)
         for i, res in enumerate(sim.evaluate_designs(tr, points)):
             if not res.ok:
                 raise RuntimeError(f"sweep point {points[i].name} did not run: {res.status}")
             c1 = time.process_time()
             m, _ = stream_metrics(res, tr.meta["fps"])
             c2 = time.process_time()
-            _write_row(Path(out), {"point_id": f"p{i}", **m.as_dict()})
+            store.write(f"p{i}", {"point_id": f"p{i}", **m.as_dict()})
             stages["metrics"] += c2 - c1
             stages["bookkeeping"] += time.process_time() - c2
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0

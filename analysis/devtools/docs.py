@@ -35,7 +35,8 @@ FOLDERS = {
     "simulator": "the stream driver (`stream.py`: workload -> trace), the end-to-end path (`pipeline.py`), the CLI",
     "analysis/calibrate": "sub-models fitted on published measurements, with held-out checks (`make calibrate`)",
     "analysis/validate": "against SCALE-Sim and published chips (`make validate-scalesim`, `make validate-area`)",
-    "analysis/studies": "sweeps, design-space exploration, global sensitivity, policy comparisons",
+    "analysis/studies": "sweeps, design-space exploration, global sensitivity, policy comparisons; the point store "
+                        "they share with the paper",
     "analysis/paper": ("the paper's evaluation figure by figure (`make paper`), its plots, run-to-run differences, "
                        "the speedup ladder and capacity maps"),
     "analysis/report": "figures and reports from saved runs and sweeps; generated Markdown blocks",

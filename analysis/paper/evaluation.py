@@ -3,8 +3,9 @@
 Workload (vrex.md section 5): VideoLLM-online-8B on the average COIN case (26 frames, a 25-token question,
 39 answer tokens) after a pre-computed KV cache of 1K-40K tokens; batch 1/4 on the edge, 1/8 on the
 server, 16 for the Oaken comparison, 4 for the roofline. One trace per (KV method, KV size, batch) is
-shared by every platform that runs it. Each point's figures are saved as soon as it is done
-(``OUT/points/*.json``), so an interrupted run resumes where it stopped.
+shared by every platform that runs it. Each point's figures are saved as soon as it is done, in the
+studies' point store (``analysis.studies.store``: ``OUT/points/*.json``, keyed by configs and code version,
+atomic, checked on read), so an interrupted run resumes where it stopped.
 
 Writes into ``OUT``: ``results.csv`` and ``results.parquet`` (long format: figure, system, method,
 kv_tokens, batch, metric, value, unit; out-of-memory points with an empty value and unit ``oom``; Fig. 20
@@ -16,8 +17,6 @@ result figures (see analysis/PAPER.md).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +27,12 @@ from analysis.paper.ladder import MAP_BATCHES, MAP_KV_SIZES, capacity_map, ladde
 from analysis.report.markdown import md_table
 from analysis.studies.fit import Overlay, load_overlay, overlay_hardware, overlay_params
 from analysis.studies.policies import retrieval_shares
-from simulator import __version__
+from analysis.studies.store import PointStore, code_version, point_key
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
 from simulator.engine.simulate import simulate
 from simulator.kvpolicy import POLICIES
-from simulator.pipeline import ROOT, resolve
+from simulator.pipeline import resolve
 from simulator.results.metrics import chip_blocks, phase_table
 from simulator.stream import trace_workload
 
@@ -70,8 +69,8 @@ class Points:
 
     def __init__(self, out: Path, cfg: PaperRun, overlay: Overlay | None = None):
         self.overlay = overlay  # the paper-fitted mode's values (None: as stated)
-        self.dir = out / "points"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # the studies' point store (checked, atomic); a mode's overlay enters the key through the configs
+        self.store = PointStore(out, fmt="json")
         self.cfg = cfg
         self.base_path = resolve(BASE_WORKLOAD)  # the base workload's file (the ladder saves configs from it)
         self.base = load_workload(self.base_path)
@@ -127,35 +126,23 @@ class Points:
 
     def point_key(self, hw, method: str, kv: int, batch: int, params: dict | None = None) -> str:
         """What a saved point was computed from: the hardware and workload configs and the code version, so a
-        changed config or model never reuses a stale point."""
-        what = {"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(self.workload(method, kv, batch, params)),
-                "code": self.code}
-        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        changed config or model never reuses a stale point (the studies' store key)."""
+        return point_key({"hw": hw, "workload": self.workload(method, kv, batch, params)}, self.code)
 
     def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None,
             params: dict | None = None, **hw_changes) -> dict:
         hw = self.hardware(hw_name or system, **hw_changes)
         tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch, params)}"
-        path = self.dir / f"{tag}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
+        saved = self.store.get(tag)  # a damaged file is set aside (one line) and the point recomputed
+        if saved is not None:
+            return saved
         tr = self.trace(method, kv, batch, params)
         res = simulate(tr, hw)
         point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
         if res.ok:
             point.update(_figures(res, tr))
-        path.write_text(json.dumps(point, default=float))
+        self.store.write(tag, point)
         return point
-
-
-def code_version() -> str:
-    """A hash of the simulator's code and the technology table (what every point's numbers depend on besides
-    its configs)."""
-    h = hashlib.sha256(__version__.encode())
-    for p in sorted((ROOT / "simulator").rglob("*.py")) + [ROOT / "hwconfigs" / "tech" / "technology.yaml"]:
-        h.update(str(p.relative_to(ROOT)).encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _figures(res, tr) -> dict:

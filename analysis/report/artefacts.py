@@ -14,35 +14,44 @@ from pathlib import Path
 import pandas as pd
 
 from simulator.results.report import write_json
+from simulator.safe_io import atomic_write
+
+
+def _parquet(df: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False), rescue=False)
+
+
+def _text(text: str, path: Path) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text), rescue=False)
 
 
 def save_run(out, directory: str | Path) -> Path:
+    """Write the run's files, each atomically (a killed or failed write never leaves a truncated file)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "report.json").write_text(write_json(out.report))
-    out.accel_phases.to_parquet(d / "accel_phases.parquet", index=False)
-    out.baseline_phases.to_parquet(d / "baseline_phases.parquet", index=False)
+    _text(write_json(out.report), d / "report.json")
+    _parquet(out.accel_phases, d / "accel_phases.parquet")
+    _parquet(out.baseline_phases, d / "baseline_phases.parquet")
     ops = out.accel.ops
     frames = ops[ops["phase"].isin(["vision", "frame_prefill"])]
     busy = frames.pivot_table(index="frame", columns="unit", values="compute_s", aggfunc="sum", fill_value=0.0)
     busy["dram"] = frames.groupby("frame")[["read_s", "write_s"]].sum().sum(axis=1)
-    busy.reset_index().to_parquet(d / "unit_time.parquet", index=False)
+    _parquet(busy.reset_index(), d / "unit_time.parquet")
     ev = out.trace.events
     summ = pd.DataFrame({"phase": ev["phase"], "op": ev["op"], "kind": ev["kind"],
                          "flops": ev["flops_matmul"] + ev["flops_vector"], "dram_bytes": ops["dram_bytes"],
                          "time_s": ops[["compute_s", "mem_s"]].max(axis=1),
                          "unit": ops["unit"]})
-    summ.groupby(["phase", "op", "kind", "unit"], as_index=False).sum().to_parquet(d / "ops_summary.parquet",
-                                                                                  index=False)
+    _parquet(summ.groupby(["phase", "op", "kind", "unit"], as_index=False).sum(), d / "ops_summary.parquet")
     if out.trace.kv_tokens is not None:
-        out.trace.kv_tokens.to_parquet(d / "kv_tokens.parquet", index=False)
+        _parquet(out.trace.kv_tokens, d / "kv_tokens.parquet")
     from simulator.engine.platforms.accelerator import AcceleratorPlatform
 
     acc = AcceleratorPlatform(out.accel_config)
     run = {"trace_meta": out.trace.meta, "peak_pe_flops": acc.cores * acc.pe.peak_flops,
            "peak_vector_ops": acc.vector.peak_ops, "peak_dram_bytes_per_s": acc.dram.peak_bytes_per_s,
            "hardware": out.accel.hardware}
-    (d / "run.json").write_text(json.dumps(run, default=str, indent=1))
+    _text(json.dumps(run, default=str, indent=1), d / "run.json")
     return d
 
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.ticker
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.figures import label, plt, save_figure, scale
+from simulator.safe_io import read_json, read_parquet
 
 # The paper's claims (arXiv 2512.12284 abstract): speedup 1.9-19.7x, energy efficiency 3.1-18.5x over AGX Orin.
 PAPER_SPEEDUP = (1.9, 19.7)
@@ -27,11 +27,10 @@ PAPER_ENERGY_EFF = (3.1, 18.5)
 
 
 def _load_run(d: Path) -> dict:
-    return {"dir": d, "report": json.loads((d / "report.json").read_text()),
-            "run": json.loads((d / "run.json").read_text()),
-            "unit_time": pd.read_parquet(d / "unit_time.parquet"),
-            "ops": pd.read_parquet(d / "ops_summary.parquet"),
-            "kv": pd.read_parquet(d / "kv_tokens.parquet") if (d / "kv_tokens.parquet").is_file() else None}
+    # checked readers: a truncated or corrupt file is one line naming it
+    return {"dir": d, "report": read_json(d / "report.json"), "run": read_json(d / "run.json"),
+            "unit_time": read_parquet(d / "unit_time.parquet"), "ops": read_parquet(d / "ops_summary.parquet"),
+            "kv": read_parquet(d / "kv_tokens.parquet") if (d / "kv_tokens.parquet").is_file() else None}
 
 
 def _label(r: dict) -> str:
@@ -169,9 +168,9 @@ def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Pa
 
 def realtime(d: Path, out: Path) -> list[Path]:
     """Figures of an arrival-driven run directory (summary.json, jobs.parquet, queue.parquet)."""
-    summ = json.loads((d / "summary.json").read_text())
-    jobs = pd.read_parquet(d / "jobs.parquet")
-    queue = pd.read_parquet(d / "queue.parquet")
+    summ = read_json(d / "summary.json")
+    jobs = read_parquet(d / "jobs.parquet")
+    queue = read_parquet(d / "queue.parquet")
     name = summ.get("label", d.name)
     frames = jobs[jobs["kind"] == "frame"]
     done = frames[~frames["dropped"].astype(bool)]
@@ -290,7 +289,7 @@ def write_report(inputs: list[Path], out_md: Path) -> Path:
     lines = ["# vrex-sim report", ""]
     for d in inputs:
         if is_run_dir(d):
-            rep = json.loads((d / "report.json").read_text())
+            rep = read_json(d / "report.json")
             a, b = rep["accelerator"], rep["baseline"]
             lines += [f"## {rep['workload']} (KV policy {rep['kv_policy']})", "",
                       f"| metric | {a['hardware']} | {b['hardware']} |", "|---|---|---|"]
@@ -319,7 +318,7 @@ def write_report(inputs: list[Path], out_md: Path) -> Path:
                                                    for c in cols) + " |")
                 lines.append("")
         elif is_realtime_dir(d):
-            sm = json.loads((d / "summary.json").read_text())
+            sm = read_json(d / "summary.json")
             lines += [f"## Real-time streaming: {sm.get('label', d.name)}", "", "| metric | value |", "|---|---|"]
             for key in ("fps", "streams", "frames_arrived", "frames_processed", "frames_dropped", "deadline_misses",
                         "frame_latency_p50_s", "frame_latency_p99_s", "frame_latency_max_s", "max_sustainable_fps"):

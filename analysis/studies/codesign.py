@@ -74,6 +74,8 @@ def write_codesign_report(out: str | Path, *, wall_s: float | None = None, verif
     df = _finalise(sp, sweep.load_results(out), ref)
     df["class"] = [design_class(v) for v in df.get("levels", pd.Series(["reference"] * len(df)))]
     objectives = list(sp.objectives)
+    if sweep.pareto_front(df, objectives).empty:  # nothing meets the constraints: a result, reported as such
+        return write_nothing_feasible(sp, df, ref, out)
     ref_row = df[df["point_id"] == ref["point_id"]].iloc[0].to_dict()
     fronts = {sc: sweep.pareto_front(df[[_in_scope(c, sc) for c in df["class"]]], objectives) for sc in SCOPES}
     winners = _winners(sp, df, ref_row)
@@ -96,6 +98,36 @@ def _winners(sp, df, ref_row) -> dict[str, dict]:
         if len(c):
             out[cls] = c.sort_values([key, "area_mm2"]).iloc[0].to_dict()
     return out
+
+
+def write_nothing_feasible(sp, df: pd.DataFrame, ref: dict, out: Path) -> Path:
+    """The report of a search in which no design met every constraint (a result, not a failure): the bounds,
+    how many designs broke each, and the designs closest to meeting them."""
+    from analysis.studies.explore import PRE_METRICS, closest_designs
+
+    counts = df["status"].value_counts().to_dict() if "status" in df else {}
+    lines = [f"# Co-design: {sp.name}", "", f"**No feasible design.** {len(df)} distinct designs "
+             f"({_status_text(counts)}); none meets every constraint, so there is no Pareto set.", "",
+             "Constraints (bounds 'reference' are the reference design's own figures):", ""]
+    for c in sp.constraints:
+        name, op, bound = parse_bound(c, "", "")
+        b = ref.get(name) if bound == "reference" else bound
+        lines.append(f"- `{c}`" + (f" (bound {b:.4g})" if isinstance(b, (int, float)) else ""))
+    close = closest_designs(sp, df, ref)
+    cols = [c for c in PRE_METRICS if c in close]
+    lines += ["", "Closest designs (smallest sum of relative constraint violations):", "",
+              "| design | " + " | ".join(f"axis {a.name}" for a in sp.axes) + " | " + " | ".join(cols)
+              + " | violation |", "|" + "---|" * (len(sp.axes) + len(cols) + 2)]
+    for r in close.to_dict("records"):
+        lines.append(f"| `{str(r['point_id'])[:8]}` | " + " | ".join(str(r.get(f"axis:{a.name}")) for a in sp.axes)
+                     + " | " + " | ".join(_fmt(r.get(c), c) for c in cols) + f" | {r['violation']:.3g} |")
+    path = out / "codesign.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _status_text(counts: dict) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "none ran"
 
 
 # ---------------------------------------------------------------- figures

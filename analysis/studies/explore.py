@@ -12,12 +12,17 @@ a time; the base design (every axis at the base configs' value) is the first des
   that breaks one of them is recorded as ``infeasible`` and never simulated. Bounds may be numbers or
   ``reference`` (the base design's own value, e.g. V-Rex8's area as the budget). Constraints on simulated
   metrics (``<scenario>.<metric>``) are checked after the run.
-- **Points.** Each design is one Parquet row under ``OUT/points/`` (the sweep's writer, atomic rename),
-  written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/`` (``hw.yaml``,
-  ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
+- **Points.** Each design is one Parquet row under ``OUT/points/`` (the studies' point store,
+  ``analysis.studies.store``: named by the design's configs on every scenario and the code version, atomic,
+  checked on read), written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/``
+  (``hw.yaml``, ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
   --baseline-workload same`` re-runs it to the same figures.
 - **Resume.** The sampler is seeded and deterministic, so ``--resume`` replays the search: every design
-  it proposes that already has a row is told from the row instead of simulated.
+  it proposes that already has a row is told from the row instead of simulated. A row made from other
+  configs (a base file changed) or another code version is not reused (moved to ``points/superseded``), a
+  damaged one is set aside and recomputed, and a different spec is refused (its hash, ``OUT/spec.sha256``).
+- **Bounds.** Population, generations, scenarios and axes are bounded before any work; a search in which
+  no design meets the constraints is a result: ``codesign.md`` then lists the designs closest to them.
 - **Executors.** A generation's designs run on the sweep's local process pool or Dask executor; traces
   are made once per distinct workload (``OUT/traces``) before the designs fan out.
 
@@ -33,6 +38,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 import traceback
 import typing
@@ -45,14 +51,20 @@ import pandas as pd
 import yaml
 
 import analysis.studies.sweep as sweep
+from analysis.studies.store import PointStore
+from analysis.studies.store import point_key as store_key
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import ModelConfig
 from simulator.errors import ConfigError, VrexError
+from simulator.safe_io import OutputError, atomic_write
 
 PRE_METRICS = ("area_mm2", "chip_peak_power_w", "system_peak_power_w", "dram_headroom_gib")
 LEVELS = ("chip", "memory", "io", "policy")  # what a knob belongs to: the chip, the memory system, I/O, a policy
 WORST = "worst"  # objectives 'worst.<metric>': the largest ratio to the reference over the scenarios
-_BOUND = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|reference)\s*$")
+MAX_POPULATION = 10_000
+MAX_GENERATIONS = 10_000
+MAX_SCENARIOS = 64  # every design runs every scenario: 64 is hours per design
+MAX_AXES = 256  # NSGA-II's per-axis bookkeeping and the report's tables; the shipped search has 13
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,14 +99,18 @@ class ExploreAxis:
 class Stage:
     name: str = spec("stage name (e.g. chip-only)")
     free: list[str] = spec("levels the stage searches; the others stay at the reference's values")
-    population: int | None = spec("designs per generation (default: the optimizer's)", ge=2, default=None)
-    generations: int | None = spec("generations (default: the optimizer's)", ge=1, default=None)
+    population: int | None = spec("designs per generation (default: the optimizer's)", ge=2, default=None,
+                                  le=MAX_POPULATION, why="a generation is run and held at once")
+    generations: int | None = spec("generations (default: the optimizer's)", ge=1, default=None,
+                                   le=MAX_GENERATIONS, why="the stages' designs are also bounded in total")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Optimizer:
-    population: int = spec("designs per NSGA-II generation", ge=2, default=16)
-    generations: int = spec("NSGA-II generations", ge=1, default=4)
+    population: int = spec("designs per NSGA-II generation", ge=2, default=16, le=MAX_POPULATION,
+                           why="a generation is run and held at once; 10^4 designs is days of simulation")
+    generations: int = spec("NSGA-II generations", ge=1, default=4, le=MAX_GENERATIONS,
+                            why="10^4 generations; population x generations is also bounded")
     seed: int = spec("sampler seed", default=0)
 
 
@@ -143,12 +159,8 @@ def check_any_path(path: str, source: str, where: str) -> None:
 
 
 def parse_bound(text: str, source: str, where: str) -> tuple[str, str, float | str]:
-    m = _BOUND.match(text)
-    if not m:
-        raise ConfigError(source, where, f"'{text}' is not 'metric <op> number|reference' with op one of "
-                                         f"{', '.join(sweep.OPS)}")
-    bound = m.group(3)
-    return m.group(1), m.group(2), (bound if bound == "reference" else float(bound))
+    """A constraint 'metric <op> number|reference' (the sweep's parser, :func:`sweep.parse_bound`)."""
+    return sweep.parse_bound(text, source, where, reference=True)
 
 
 def metric_names(scenarios) -> set[str]:
@@ -167,6 +179,9 @@ def check_scenarios(scenarios, source: str) -> None:
     if not scenarios:
         raise ConfigError(source, "scenarios", "empty; give at least one scenario (e.g. {name: kv10k, set: "
                                                "{workload.kv_prefill_tokens: 10000}})")
+    if len(scenarios) > MAX_SCENARIOS:
+        raise ConfigError(source, "scenarios", f"{len(scenarios)} scenarios; at most {MAX_SCENARIOS} (every design "
+                                               "runs every scenario)")
     names = [s.name for s in scenarios]
     for i, s in enumerate(scenarios):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", s.name):
@@ -187,6 +202,15 @@ def load_explore_spec(path: str | Path) -> ExploreSpec:
     check_scenarios(sp.scenarios, source)
     if not sp.axes:
         raise ConfigError(source, "axes", "empty; give at least one axis")
+    if len(sp.axes) > MAX_AXES:
+        raise ConfigError(source, "axes", f"{len(sp.axes)} axes; at most {MAX_AXES}")
+    opt = sp.optimizer
+    proposals = sum((st.population or opt.population) * (st.generations or opt.generations)
+                    for st in sp.stages) if sp.stages else opt.population * opt.generations
+    if proposals > sweep.MAX_POINTS:
+        raise ConfigError(source, "stages" if sp.stages else "optimizer",
+                          f"population x generations = {proposals:,} designs over the stages; at most "
+                          f"{sweep.MAX_POINTS:,} ({sweep.WHY_POINTS})")
     seen = set()
     for i, ax in enumerate(sp.axes):
         where = f"axes[{i}]"
@@ -405,8 +429,10 @@ def save_configs(out: Path, pid: str, raws: dict[str, dict], name: str) -> Path:
 
 
 # ---------------------------------------------------------------- one design (runs in a worker)
-def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], pre: dict[str, float]) -> dict:
-    """Simulate one design on every scenario and write its row; never raises (errors become status=error)."""
+def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], pre: dict[str, float],
+               key: str) -> dict:
+    """Simulate one design on every scenario and save its row under ``key`` (its store key); never raises for
+    the design's own failure (errors become status=error); a failed write (full disk) raises OutputError."""
     from simulator.pipeline import run
 
     out = Path(out_dir)
@@ -429,12 +455,14 @@ def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], 
                 status = f"{scen.name}: {res.accel.status}"
         row["config_dir"] = str(save_configs(out, pid, raws, sp.name).relative_to(out))
         row["status"] = status  # post-run constraints are checked against the reference by the search
+    except OSError as exc:  # the machine, not the point (a full disk): stop; --resume recomputes it
+        raise OutputError(sweep.write_failure(exc, out_dir)) from None
     except VrexError as exc:
         row.update(status="error", error=str(exc))
     except Exception as exc:  # a design's failure is data, not a crash of the search
         row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
     row["wall_s"] = time.perf_counter() - t0
-    sweep._write_row(out, row)
+    PointStore(out).write(key, row)
     return row
 
 
@@ -534,16 +562,15 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
     if bad:
         raise ConfigError(str(spec_path), "--fix-level", f"unknown level '{bad[0]}'; allowed: {', '.join(LEVELS)}")
     root, out = Path.cwd(), Path(out)
-    if out.exists() and sweep.done_ids(out) and not resume:
-        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
-                                        "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.yaml").write_text(spec_path.read_text())
+    digest = sweep.check_resume(out, spec_path, "explore", resume)
+    sweep.record_spec(out, spec_path, digest)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ref_params = reference_values(sp, root, str(spec_path))
     ref_pid = point_key(design_values(sp, ref_params))
-    rows = {r["point_id"]: r for r in sweep.load_results(out).to_dict("records")} if resume else {}
-    ref = _pre_for(sp, ref_params, root, out, str(spec_path))  # the budget: the base design's own figures
+    store, code = PointStore(out), sweep.code_version()
+    rows: dict[str, dict] = {}  # by point id: this run's designs (saved ones re-read from the store, checked)
+    keys: dict[str, str] = {}  # point id -> store key (the design's configs on every scenario + code version)
+    ref, _ = _pre_for(sp, ref_params, root, out, str(spec_path), code)  # the budget: the base design's figures
     stages = _stages(sp, fix_levels)
     first = [ref_params] + (neighbour_params(sp, ref_params) if sp.neighbours else [])
     total = len(first) + sum((st.population or sp.optimizer.population) * (st.generations or sp.optimizer.generations)
@@ -562,25 +589,31 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
             pid = point_key(values)
             if pid in rows or pid in pending:
                 continue
+            pre, key = _pre_for(sp, params, root, out, str(spec_path), code)
+            keys[pid] = key
+            saved = store.get(key) if resume else None  # a damaged one is set aside and recomputed
+            if saved is not None:
+                rows[pid] = saved
+                continue
             pending.add(pid)
-            pre = {**_pre_for(sp, params, root, out, str(spec_path)), "levels": level_of_change(sp, params, ref_params),
-                   "stage": stage}
+            pre = {**pre, "levels": level_of_change(sp, params, ref_params), "stage": stage}
             broken = [v for v in violations(sp, pre, ref) if not math.isnan(v) and v > 0]
             if broken and not force:
                 row = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str),
                        "params": json.dumps(params, sort_keys=True, default=str), **pre,
                        "status": "infeasible", "wall_s": 0.0}
                 row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in params.items()})
-                sweep._write_row(out, row)
-                rows[pid] = row
+                store.write(key, row)
+                rows[pid] = store.read(key)
             else:
-                todo.append((str(spec_path), str(root), str(out), params, pre))
+                todo.append((str(spec_path), str(root), str(out), params, pre, key))
         _run(todo, executor, scheduler, workers, client)
-        for r in sweep.load_results(out).to_dict("records"):
-            rows.setdefault(r["point_id"], r)
+        for a in todo:
+            rows[point_key(design_values(sp, a[3]))] = store.read(a[-1])
         if bar is not None:
             bar.update(len(param_list))
 
+    prev = sweep._raise_on_sigterm()
     try:
         evaluate(first, "reference and one-knob neighbours", force=True)
         ref_row = rows.get(ref_pid, {})
@@ -609,16 +642,27 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
                     vals = [float(row.get(o, math.nan)) for o in sp.objectives]
                     vals = [v if math.isfinite(v) else 1e30 for v in vals] if ok else [1e30] * len(vals)
                     study.tell(t, vals)
-    finally:
+        store.set_aside_others(keys.values())
+        df = _finalise(sp, store.load(keys.values()), ref)
+        front = sweep.pareto_front(df, list(sp.objectives))
+        atomic_write(out / "pareto.parquet", lambda tmp: front.to_parquet(tmp, index=False), rescue=False)
+        atomic_write(out / "pareto.csv", lambda tmp: front.to_csv(tmp, index=False), rescue=False)
+        text = json.dumps({"point_id": ref_pid, "params": ref_params, **ref}, default=str, indent=1)
+        atomic_write(out / "reference.json", lambda tmp: tmp.write_text(text), rescue=False)
+    except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-    df = sweep.load_results(out)
-    df = _finalise(sp, df, ref)
-    front = sweep.pareto_front(df, list(sp.objectives))
-    front.to_parquet(out / "pareto.parquet", index=False)
-    front.to_csv(out / "pareto.csv", index=False)
-    (out / "reference.json").write_text(json.dumps({"point_id": ref_pid, "params": ref_params, **ref},
-                                                   default=str, indent=1))
+            bar = None
+        print(f"vrex: explore stopped: {sweep.stopped_note('explore', spec_path, out, len(store.names()))}",
+              file=sys.stderr)
+        raise
+    except (OutputError, OSError) as exc:  # a full disk: the designs written so far are whole and kept
+        note = sweep.stopped_note("explore", spec_path, out, len(store.names()))
+        raise OutputError(f"{sweep.write_failure(exc, out)}; {note} once there is room") from None
+    finally:
+        sweep._restore_sigterm(prev)
+        if bar is not None:
+            bar.close()
     return df
 
 
@@ -645,17 +689,22 @@ def _finalise(sp: ExploreSpec, df: pd.DataFrame, ref: dict) -> pd.DataFrame:
 _TRACES: dict[str, Any] = {}
 
 
-def _pre_for(sp: ExploreSpec, params: dict, root: Path, out: Path, source: str) -> dict[str, float]:
-    """Pre-simulation figures of a design; makes (or reads) each scenario's trace once."""
+def _pre_for(sp: ExploreSpec, params: dict, root: Path, out: Path, source: str,
+             code: str) -> tuple[dict[str, float], str]:
+    """Pre-simulation figures of a design and its store key (its configs on every scenario and the code
+    version); makes (or reads) each scenario's trace once."""
     values = design_values(sp, params)
-    traces, hw = [], None
+    traces, hw, configs = [], None, {}
     for scen in sp.scenarios:
-        hw, _, wl, _ = scenario_configs(sp.base, values, scen, root, out, source)
+        hw, bl, wl, _ = scenario_configs(sp.base, values, scen, root, out, source)
+        configs[scen.name] = {"hw": hw, "baseline": bl, "workload": wl}
         key = sweep.workload_key(wl)
         if key not in _TRACES:
+            if len(_TRACES) > 8:
+                _TRACES.clear()
             _TRACES[key] = sweep._trace_for(wl, out / "traces")
         traces.append(_TRACES[key])
-    return pre_metrics(hw, traces)
+    return pre_metrics(hw, traces), store_key(configs, code)
 
 
 def _run(todo, executor, scheduler, workers, client) -> None:
@@ -688,3 +737,12 @@ def simulate_command(out: str | Path, point_id: str, scenario: str) -> str:
     d = Path(out) / "configs" / point_id
     return (f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml "
             "--baseline-workload same")
+
+
+def closest_designs(sp: ExploreSpec, df: pd.DataFrame, ref: dict, n: int = 5) -> pd.DataFrame:
+    """When no design meets every constraint: the ``n`` designs that miss them by the least (the sum of their
+    relative violations, column ``violation``; unknown bounds count as met)."""
+    if df.empty:
+        return df.assign(violation=pd.Series(dtype=float))
+    tot = [sum(v for v in violations(sp, r, ref) if not math.isnan(v) and v > 0) for r in df.to_dict("records")]
+    return df.assign(violation=tot).sort_values("violation").head(n).reset_index(drop=True)

@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 import analysis.studies.sweep as sweep
+from analysis.studies.store import PointStore, code_version, point_key
 from simulator.config.hardware import AcceleratorConfig
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import build_workload
@@ -200,6 +201,7 @@ class Evaluator:
         self.wl_raw = load_yaml(root / sp.base.workload)
         self.traces: dict[tuple, Any] = {}
         self._room: float | None = None
+        self.code = code_version()  # part of every saved point's key
 
     def configs(self, values: dict[str, Any], kv: int, batch: int):
         raw = {"hw": copy.deepcopy(self.hw_raw), "workload": copy.deepcopy(self.wl_raw)}
@@ -316,17 +318,21 @@ def _row_id(stage: str, param: str, window: float, values: dict[str, Any]) -> st
     return sweep.point_id({"stage": stage, "param": param, "window": window, **values})
 
 
-def _run(ev: Evaluator, out: Path, done: dict[str, dict], stage: str, param: str, window: float,
+def _run(ev: Evaluator, store: PointStore, done: dict[str, dict], stage: str, param: str, window: float,
          values: dict[str, Any]) -> dict:
-    """One evaluation as a stored row (read back when already done)."""
+    """One evaluation as a row of the studies' point store, keyed by what it was computed from (the trial, the
+    base configs, the fit set) and the code version: read back when already saved, never reused after a change."""
     pid = _row_id(stage, param, window, values)
     if pid in done:
         return done[pid]
-    t0 = time.perf_counter()
-    row = {"point_id": pid, "stage": stage, "param": param, "window": float(window),
-           "values": json.dumps(values, sort_keys=True, default=str), **ev.evaluate(param, window, values)}
-    row["wall_s"] = time.perf_counter() - t0
-    sweep._write_row(out, row)
+    key = point_key({"trial": pid, "hw": ev.hw_raw, "workload": ev.wl_raw, "fit_set": ev.points}, ev.code)
+    row = store.get(key)  # a damaged file is set aside (one line) and the point recomputed
+    if row is None:
+        t0 = time.perf_counter()
+        row = {"point_id": pid, "stage": stage, "param": param, "window": float(window),
+               "values": json.dumps(values, sort_keys=True, default=str), **ev.evaluate(param, window, values)}
+        row["wall_s"] = time.perf_counter() - t0
+        store.write(key, row)
     done[pid] = row
     return row
 
@@ -335,7 +341,7 @@ def _score(row: dict) -> float:
     return float(row["rms_log"]) if row.get("status") == "ok" else 1e9
 
 
-def search(ev: Evaluator, sp: FitSpec, out: Path, done: dict, param: str, bar=None) -> dict:
+def search(ev: Evaluator, sp: FitSpec, store: PointStore, done: dict, param: str, bar=None) -> dict:
     """TPE over the window (``param``) and the inputs; returns the best row."""
     import optuna
 
@@ -347,7 +353,7 @@ def search(ev: Evaluator, sp: FitSpec, out: Path, done: dict, param: str, bar=No
         t = study.ask()
         window = t.suggest_float("window", float(lo), float(hi), log=True)
         params = {inp.name: _suggest(t, inp) for inp in sp.inputs}
-        row = _run(ev, out, done, f"search-{param}", param, window, _values(sp, params))
+        row = _run(ev, store, done, f"search-{param}", param, window, _values(sp, params))
         study.tell(t, _score(row))
         if best is None or _score(row) < _score(best):
             best = row
@@ -364,7 +370,7 @@ def _profile_values(inp: FitInput, n: int) -> list[Any]:
     return sorted({int(round(x)) for x in xs}) if inp.integer else [float(x) for x in xs]
 
 
-def profile(ev: Evaluator, sp: FitSpec, out: Path, done: dict, best: dict, bar=None) -> list[dict]:
+def profile(ev: Evaluator, sp: FitSpec, store: PointStore, done: dict, best: dict, bar=None) -> list[dict]:
     """Each input (the window included) alone across its range and at its as-stated value, the others at the
     best point."""
     param, window = best["param"], best["window"]
@@ -375,13 +381,13 @@ def profile(ev: Evaluator, sp: FitSpec, out: Path, done: dict, best: dict, bar=N
     for w in sorted({*grid.tolist(), window, ev.stated_window(param)}):
         shown = window_grid(w) if param == "tokens" else w  # tokens: the trace grid's window
         rows.append({"input": f"window ({param})", "value": shown,
-                     **_run(ev, out, done, "profile", param, float(w), values)})
+                     **_run(ev, store, done, "profile", param, float(w), values)})
         if bar is not None:
             bar.update(1)
     for inp in sp.inputs:
         for v in _profile_values(inp, sp.profile_points) + [values[inp.path], ev.stated(inp.path)]:
             rows.append({"input": inp.name, "value": v,
-                         **_run(ev, out, done, "profile", param, window, {**values, inp.path: v})})
+                         **_run(ev, store, done, "profile", param, window, {**values, inp.path: v})})
             if bar is not None:
                 bar.update(1)
     return rows
@@ -446,11 +452,12 @@ def run_fit(spec_path: str | Path, out: str | Path, *, fit_set: str | Path | Non
     sp = load_fit_spec(spec_path)
     fs = fit_set_path(fit_set)
     points = load_fit_set(fs)
-    if out.exists() and sweep.done_ids(out) and not resume:
+    store = PointStore(out, fmt="json")
+    if out.exists() and store.names() and not resume:
         raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
                                         "or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    done = {r["point_id"]: r for r in sweep.load_results(out).to_dict("records")} if resume else {}
+    done: dict[str, dict] = {}
     t0 = time.perf_counter()
     ev = Evaluator(sp, points, ROOT, str(spec_path))
     bar = None
@@ -460,12 +467,12 @@ def run_fit(spec_path: str | Path, out: str | Path, *, fit_set: str | Path | Non
         n_prof = sp.profile_points + 4 + sum(len(_profile_values(i, sp.profile_points)) + 2 for i in sp.inputs)
         bar = tqdm(total=2 * sp.trials + n_prof, desc=f"fit {sp.name}", unit="point")
     try:
-        bests = {param: search(ev, sp, out, done, param, bar) for param in ("tokens", "share")}
+        bests = {param: search(ev, sp, store, done, param, bar) for param in ("tokens", "share")}
         # the window in tokens (the policy's own parameter) unless the share fits better by more than a tie
         best = bests["share"] if _score(bests["share"]) < _score(bests["tokens"]) - TIE else bests["tokens"]
         if best["status"] != "ok":
             raise ConfigError(str(spec_path), "inputs", f"no trial could run ({best['status']})")
-        prof = profile(ev, sp, out, done, best, bar)
+        prof = profile(ev, sp, store, done, best, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -476,7 +483,7 @@ def run_fit(spec_path: str | Path, out: str | Path, *, fit_set: str | Path | Non
     best_values = json.loads(best["values"])
     values = {p: (ev.stated(p) if keep[p] else v) for p, v in best_values.items()}
     window = ev.stated_window(best["param"]) if keep[WINDOW_PATH] else best["window"]
-    chosen = _run(ev, out, done, "paper-fitted", best["param"], window, values)
+    chosen = _run(ev, store, done, "paper-fitted", best["param"], window, values)
     if chosen["status"] != "ok":
         raise ConfigError(str(spec_path), "inputs", f"the paper-fitted point cannot run ({chosen['status']})")
     window_by_batch = {p.batch: ev.window_tokens(best["param"], window, p.batch) for p in points}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -42,8 +43,12 @@ from analysis.studies.explore import (
     metric_names,
     scenario_configs,
 )
+from analysis.studies.store import PointStore, point_key
 from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError, VrexError
+from simulator.safe_io import OutputError
+
+STAGES = ("oat", "morris", "sobol", "cases")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +80,10 @@ class SensInput:
 
 @dataclass(frozen=True, kw_only=True)
 class MorrisSettings:
-    trajectories: int = spec("Morris trajectories (points: trajectories x (inputs + 1))", ge=2, default=5)
-    levels: int = spec("grid levels (even)", ge=2, default=4)
+    trajectories: int = spec("Morris trajectories (points: trajectories x (inputs + 1))", ge=2, default=5,
+                             le=10_000, why="10^4 trajectories; Morris screening needs tens")
+    levels: int = spec("grid levels (even: Morris's step of levels / 2 is then symmetric)", ge=2, default=4,
+                       le=1024, why="a 1024-level grid; Morris uses 4-10")
     seed: int = spec("sampling seed", default=0)
 
 
@@ -84,10 +91,10 @@ class MorrisSettings:
 class SobolSettings:
     top: int = spec("inputs carried from Morris to Sobol (largest mu*)", ge=1, default=3)
     samples: int = spec("Saltelli base samples N to start from, a power of 2 (points: N x (top + 2))", ge=2,
-                        default=16)
+                        default=16, le=1 << 16, why="2^16 base samples; the point count N x (top + 2) is also bounded")
     max_samples: int = spec("the budget: N doubles until every S1 and ST interval is within +/- target, or N would "
                             "pass this (then the report says the indices did not converge)", ge=2, default=1024,
-                            le=1 << 16)
+                            le=1 << 16, why="2^16 base samples; the point count N x (top + 2) is also bounded")
     target: float = spec("the half-width of the bootstrap 95% intervals that counts as converged", gt=0, le=1,
                          default=0.05)
     seed: int = spec("sampling seed", default=0)
@@ -115,6 +122,12 @@ def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
     check_scenarios(sp.scenarios, source)
     if len(sp.inputs) < 2:
         raise ConfigError(source, "inputs", "give at least two inputs")
+    if len(sp.inputs) > MAX_INPUTS:
+        raise ConfigError(source, "inputs", f"{len(sp.inputs)} inputs; at most {MAX_INPUTS} (Morris runs "
+                                            "trajectories x (inputs + 1) points)")
+    if sp.morris.levels % 2:
+        raise ConfigError(source, "morris.levels", f"got {sp.morris.levels}; must be even (an odd grid biases "
+                                                   "Morris's elementary effects)")
     names = [i.name for i in sp.inputs]
     for k, inp in enumerate(sp.inputs):
         where = f"inputs[{k}]"
@@ -163,8 +176,34 @@ def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
             check_any_path(pth, source, f"cases.{lab}.{pth}")
     if sp.sobol.top > len(sp.inputs):
         raise ConfigError(source, "sobol.top", f"got {sp.sobol.top}; at most the {len(sp.inputs)} inputs")
+    check_size(sp, source)
     nominal(sp, Path.cwd(), source)
     return sp
+
+
+MAX_INPUTS = 256
+MAX_SAMPLE_BYTES = 1 << 30  # the sample matrices SALib allocates (float64): 1 GiB
+
+
+def stage_sizes(sp: SensitivitySpec) -> dict[str, int]:
+    """Points per stage, known before anything runs (Sobol: at most ``top`` inputs carried)."""
+    n = len(sp.inputs)
+    oat = 1 + sum(len(i.options) - 1 if i.options is not None else 2 for i in sp.inputs)
+    return {"oat": oat, "morris": sp.morris.trajectories * (n + 1), "sobol": sp.sobol.samples * (sp.sobol.top + 2)}
+
+
+def check_size(sp: SensitivitySpec, source: str) -> None:
+    """Every stage's point count within the study bound and the sample matrices' memory within
+    MAX_SAMPLE_BYTES, checked before any sampling or simulation."""
+    sizes = stage_sizes(sp)
+    for stage, key in (("morris", "morris.trajectories"), ("sobol", "sobol.samples")):
+        if sizes[stage] > sweep.MAX_POINTS:
+            raise ConfigError(source, key, f"the {stage} stage would run {sizes[stage]:,} points; at most "
+                                           f"{sweep.MAX_POINTS:,} ({sweep.WHY_POINTS})")
+    need = 8 * (sizes["morris"] * len(sp.inputs) + sizes["sobol"] * sp.sobol.top)
+    if need > MAX_SAMPLE_BYTES:
+        raise ConfigError(source, "morris", f"the sample matrices would need {need / 2**30:.1f} GiB; at most "
+                                            f"{MAX_SAMPLE_BYTES / 2**30:.0f} GiB")
 
 
 # ---------------------------------------------------------------- input space
@@ -260,19 +299,20 @@ def make_trace(wl, trace_dir: str) -> None:
     sweep._trace_for(wl, Path(trace_dir))
 
 
-def run_samples(spec_path: str, root: str, out_dir: str, stage: str, items: list[tuple[int, dict[str, Any]]]
-                ) -> list[dict]:
-    """Simulate input points (``(index, point)``) on every scenario, accelerator and baseline, and write each
-    point's row as it completes. The points that share a trace are evaluated together on it
-    (``simulate.evaluate_designs``: the trace's plan once, aggregates only), with the figures one-by-one
-    ``pipeline.run`` gives."""
+def run_samples(spec_path: str, root: str, out_dir: str, stage: str,
+                items: list[tuple[int, dict[str, Any], str]]) -> list[dict]:
+    """Simulate input points (``(index, point, store key)``) on every scenario, accelerator and baseline, and save
+    each point's row under its key in the stage's store; a failed write (full disk) raises OutputError. The points
+    that share a trace are evaluated together on it (``simulate.evaluate_designs``: the trace's plan once,
+    aggregates only), with the figures one-by-one ``pipeline.run`` gives."""
     from simulator.engine.simulate import evaluate_designs
     from simulator.results.metrics import stream_metrics
 
     out = Path(out_dir)
     sp = load_sensitivity_spec(spec_path)
     rows, jobs = {}, {}  # jobs: trace key -> (workload, [(index, scenario, role, hw or baseline config)])
-    for index, point in items:
+    keys = {index: key for index, _, key in items}
+    for index, point, _ in items:
         row: dict[str, Any] = {"point_id": f"{index:05d}", "stage": stage, "index": index,
                                "point": json.dumps(point, sort_keys=True, default=str), "wall_s": 0.0}
         row.update({f"in:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in point.items()})
@@ -295,6 +335,8 @@ def run_samples(spec_path: str, root: str, out_dir: str, stage: str, items: list
             tr = sweep._trace_for(wl, out / "traces")
             for (index, scen, role, _), res in zip(todo, evaluate_designs(tr, [t[3] for t in todo])):
                 figures[(index, scen.name, role)] = (res, tr.meta["fps"])
+        except OSError as exc:  # the machine, not the points (a full disk): stop; --resume recomputes them
+            raise OutputError(sweep.write_failure(exc, out_dir)) from None
         except VrexError as exc:
             for t in todo:
                 rows[t[0]].update(status="error", error=str(exc))
@@ -320,8 +362,11 @@ def run_samples(spec_path: str, root: str, out_dir: str, stage: str, items: list
                 if (a.status != "ok" or b.status != "ok") and status == "ok":
                     status = f"{scen.name}: {a.status if a.status != 'ok' else 'baseline ' + b.status}"
             row["status"] = status
-        sweep._write_row(out / stage, row)
-    return [rows[i] for i, _ in items]
+        try:
+            PointStore(out / stage).write(keys[index], row)
+        except OSError as exc:
+            raise OutputError(sweep.write_failure(exc, out_dir)) from None
+    return [rows[i] for i, _, _ in items]
 
 
 # ---------------------------------------------------------------- stages
@@ -330,14 +375,26 @@ BATCH = 256  # points a worker evaluates together (sharing traces); each written
 
 def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], workers, executor,
                scheduler, client, bar) -> pd.DataFrame:
-    saved = sweep.load_results(out / stage)
-    # a saved point counts only if it was made for the same input values (a changed spec re-runs it)
-    same = {r["point_id"] for r in saved.to_dict("records") if r["index"] < len(points)
-            and r["point"] == json.dumps(points[r["index"]], sort_keys=True, default=str)}
-    todo = [(i, p) for i, p in enumerate(points) if f"{i:05d}" not in same]
+    # a point is reused only if it was made from the same configs by the same code (its store key)
+    code = sweep.code_version()
+    keys = []
+    for p in points:
+        cfgs = {}
+        for scen in sp.scenarios:
+            a, b = _configs(sp, input_values(sp, p, scen), scen, root, out, str(spec_path))
+            cfgs[scen.name] = {"hw": a[0], "baseline": a[1], "workload": a[2], "baseline_workload": b[2]}
+        keys.append(point_key(cfgs, code))
+    store = PointStore(out / stage)
+    store.set_aside_others(keys)
+    done = {k for k in set(keys) if store.get(k) is not None}
+    todo, seen = [], set()
+    for i, (k, p) in enumerate(zip(keys, points)):
+        if k not in done and k not in seen:
+            seen.add(k)
+            todo.append((i, p, k))
     # every distinct workload traced once, in parallel, before the points fan out (no two writers of a file)
-    wls, keys = {}, {}
-    for i, p in todo:
+    wls, tkeys = {}, {}
+    for i, p, _ in todo:
         k = []
         for scen in sp.scenarios:
             for cfg in _configs(sp, input_values(sp, p, scen), scen, root, out, str(spec_path)):
@@ -345,19 +402,19 @@ def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: l
                 k.append(key)
                 if key not in wls and not (out / "traces" / f"{key}.parquet").is_file():
                     wls[key] = cfg[2]
-        keys[i] = tuple(k)
+        tkeys[i] = tuple(k)
     _pool([(wl, str(out / "traces")) for wl in wls.values()], make_trace, workers, executor, scheduler, client)
     # points sharing traces go to the same batch; batches spread over the workers
-    todo.sort(key=lambda t: (keys[t[0]], t[0]))
+    todo.sort(key=lambda t: (tkeys[t[0]], t[0]))
     size = max(1, min(BATCH, math.ceil(len(todo) / max(workers or 2, 1))))
     args = [(str(spec_path), str(root), str(out), stage, todo[a:a + size]) for a in range(0, len(todo), size)]
     _pool(args, run_samples, workers, executor, scheduler, client)
     if bar is not None:
         bar.update(len(points))
-    df = sweep.load_results(out / stage)
-    if df.empty:
-        return df
-    return df[df["index"] < len(points)].sort_values("index").reset_index(drop=True)
+    recs = store.records(set(keys))
+    rows = [{**recs[k], "point_id": f"{i:05d}", "index": i, "point": json.dumps(p, sort_keys=True, default=str)}
+            for i, (k, p) in enumerate(zip(keys, points)) if k in recs]
+    return pd.DataFrame(rows)
 
 
 def _pool(args, fn, workers, executor, scheduler, client) -> None:
@@ -391,11 +448,8 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
 
     spec_path, out, root = Path(spec_path), Path(out), Path.cwd()
     sp = load_sensitivity_spec(spec_path)
-    if out.exists() and any(sweep.done_ids(out / s) for s in ("oat", "morris", "sobol")) and not resume:
-        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
-                                        "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.yaml").write_text(spec_path.read_text())
+    digest = sweep.check_resume(out, spec_path, "sensitivity", resume)
+    sweep.record_spec(out, spec_path, digest)
     nom = nominal(sp, root, str(spec_path))
     names = [i.name for i in sp.inputs]
     problem = {"num_vars": len(names), "names": names, "bounds": [bounds(i) for i in sp.inputs]}
@@ -406,59 +460,83 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
 
         bar = tqdm(desc=f"sensitivity {sp.name}", unit="point")
     run = dict(workers=workers, executor=executor, scheduler=scheduler, client=client, bar=bar)
-    oat = _run_stage(sp, spec_path, root, out, "oat", oat_points(sp, nom), **run)
-    m_pts = [{n: decode(i, x) for n, i, x in zip(names, sp.inputs, row)} for row in X_m]
-    mor = _run_stage(sp, spec_path, root, out, "morris", m_pts, **run)
-    _require_ok(mor, "morris")
-    morris_idx = {}
-    for o in sp.outputs:
-        res = morris_an.analyze(problem, X_m, mor[o].to_numpy(dtype=float), num_levels=sp.morris.levels,
-                                seed=sp.morris.seed)
-        morris_idx[o] = pd.DataFrame({"input": names, "mu_star": res["mu_star"], "sigma": res["sigma"],
-                                      "mu_star_conf": res["mu_star_conf"]})
-    # the inputs that matter: largest mu* relative to each output's largest, over the outputs
-    score = sum(d.set_index("input")["mu_star"] / max(d["mu_star"].max(), 1e-300) for d in morris_idx.values())
-    top = list(score.sort_values(ascending=False).index[: sp.sobol.top])
-    sub = [next(i for i in sp.inputs if i.name == n) for n in top]
-    prob_s = {"num_vars": len(top), "names": top, "bounds": [bounds(i) for i in sub]}
-    # Saltelli to convergence: N doubles (the smaller sample is the larger one's prefix, so its points are kept)
-    # until every S1 and ST bootstrap interval of every output is within +/- target, or N reaches the budget
-    n_base, converged = sp.sobol.samples, False
-    while True:
-        X_s = sobol_sa.sample(prob_s, n_base, calc_second_order=False, seed=sp.sobol.seed)
-        s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
-        sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
-        _require_ok(sob, "sobol")
-        sobol_idx = {}
+    prev = sweep._raise_on_sigterm()
+    try:
+        oat = _run_stage(sp, spec_path, root, out, "oat", oat_points(sp, nom), **run)
+        m_pts = [{n: decode(i, x) for n, i, x in zip(names, sp.inputs, row)} for row in X_m]
+        mor = _run_stage(sp, spec_path, root, out, "morris", m_pts, **run)
+        _require_ok(mor, "morris")
+        morris_idx = {}
         for o in sp.outputs:
-            # SALib's Sobol analysis seeds its bootstrap only for a seed that is not 0 ("if seed:"): the seed + 1,
-            # so the intervals re-run the same
-            res = sobol_an.analyze(prob_s, sob[o].to_numpy(dtype=float), calc_second_order=False,
-                                   seed=sp.sobol.seed + 1)
-            sobol_idx[o] = pd.DataFrame({"input": top, "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"],
-                                         "ST_conf": res["ST_conf"]})
-        widest = max(float(np.nanmax(d[["S1_conf", "ST_conf"]].to_numpy())) for d in sobol_idx.values())
-        if progress:
-            print(f"sensitivity: Sobol N = {n_base} ({len(sob)} points): widest interval +/- {widest:.3f} "
-                  f"(target {sp.sobol.target:g})", flush=True)
-        if widest <= sp.sobol.target:
-            converged = True
-            break
-        if n_base * 2 > sp.sobol.max_samples:
-            break
-        n_base *= 2
-    cases = _run_stage(sp, spec_path, root, out, "cases", [{**nom, "case": c} for c in sp.cases], **run) \
-        if sp.cases else pd.DataFrame()
-    if bar is not None:
-        bar.close()
+            res = morris_an.analyze(problem, X_m, mor[o].to_numpy(dtype=float), num_levels=sp.morris.levels,
+                                    seed=sp.morris.seed)
+            morris_idx[o] = pd.DataFrame({"input": names, "mu_star": res["mu_star"], "sigma": res["sigma"],
+                                          "mu_star_conf": res["mu_star_conf"]})
+        # the inputs that matter: largest mu* relative to each output's largest, over the outputs
+        score = sum(d.set_index("input")["mu_star"] / max(d["mu_star"].max(), 1e-300) for d in morris_idx.values())
+        top = list(score.sort_values(ascending=False).index[: sp.sobol.top])
+        sub = [next(i for i in sp.inputs if i.name == n) for n in top]
+        prob_s = {"num_vars": len(top), "names": top, "bounds": [bounds(i) for i in sub]}
+        # Saltelli to convergence: N doubles (the smaller sample is the larger one's prefix, so its points are
+        # kept) until every S1 and ST bootstrap interval of every output is within +/- target, or N reaches the
+        # budget
+        n_base, converged = sp.sobol.samples, False
+        while True:
+            X_s = sobol_sa.sample(prob_s, n_base, calc_second_order=False, seed=sp.sobol.seed)
+            s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
+            sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
+            _require_ok(sob, "sobol")
+            sobol_idx = {}
+            for o in sp.outputs:
+                # SALib's Sobol analysis seeds its bootstrap only for a seed that is not 0 ("if seed:"): the
+                # seed + 1, so the intervals re-run the same
+                res = sobol_an.analyze(prob_s, sob[o].to_numpy(dtype=float), calc_second_order=False,
+                                       seed=sp.sobol.seed + 1)
+                sobol_idx[o] = pd.DataFrame({"input": top, "S1": res["S1"], "S1_conf": res["S1_conf"],
+                                             "ST": res["ST"], "ST_conf": res["ST_conf"]})
+            widest = max(float(np.nanmax(d[["S1_conf", "ST_conf"]].to_numpy())) for d in sobol_idx.values())
+            if progress:
+                print(f"sensitivity: Sobol N = {n_base} ({len(sob)} points): widest interval +/- {widest:.3f} "
+                      f"(target {sp.sobol.target:g})", flush=True)
+            if widest <= sp.sobol.target:
+                converged = True
+                break
+            if n_base * 2 > sp.sobol.max_samples:
+                break
+            n_base *= 2
+        cases = _run_stage(sp, spec_path, root, out, "cases", [{**nom, "case": c} for c in sp.cases], **run) \
+            if sp.cases else pd.DataFrame()
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        print(f"vrex: sensitivity stopped: {sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))}",
+              file=sys.stderr)
+        raise
+    except (OutputError, OSError) as exc:  # a full disk: the points written so far are whole and kept
+        note = sweep.stopped_note("sensitivity", spec_path, out, _n_saved(out))
+        raise OutputError(f"{sweep.write_failure(exc, out)}; {note} once there is room") from None
+    finally:
+        sweep._restore_sigterm(prev)
+        if bar is not None:
+            bar.close()
     sobol_run = {"n": n_base, "converged": converged, "widest": widest}
     table = indices_table(sp, nom, oat, morris_idx, sobol_idx)
-    table.to_csv(out / "indices.csv", index=False)
-    tornado(sp, nom, oat, out)
     counts = {"oat": len(oat), "morris": len(mor), "sobol": len(sob), "cases": len(cases)}
-    write_markdown(sp, nom, oat, table, top, out, counts, sobol_run,
-                   {"oat": oat, "morris": mor, "sobol": sob, "cases": cases})
+    try:
+        table.to_csv(out / "indices.csv", index=False)
+        tornado(sp, nom, oat, out)
+        write_markdown(sp, nom, oat, table, top, out, counts, sobol_run,
+                       {"oat": oat, "morris": mor, "sobol": sob, "cases": cases})
+    except OSError as exc:  # every point is saved: a resume only redoes the indices and the report
+        raise OutputError(f"{exc.filename or out}: cannot write: {exc.strerror or type(exc).__name__}; "
+                          f"{sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))} once there is "
+                          "room") from None
     return {"oat": oat, "morris": mor, "sobol": sob, "cases": cases, "indices": table}
+
+
+def _n_saved(out: Path) -> int:
+    return sum(len(PointStore(out / s).names()) for s in STAGES)
 
 
 def _require_ok(df: pd.DataFrame, stage: str) -> None:

@@ -2,8 +2,10 @@
 
 A sweep spec (YAML) names a base accelerator, baseline and workload, the axes, optional constraints
 and the objectives of the Pareto front. Every point gets a stable id (a hash of its axis values), is
-simulated once and written as its own Parquet file under ``OUT/points/`` (atomic rename), so results
-are appended point by point, ``--resume`` skips finished points, and no point is lost or duplicated.
+simulated once and saved in the study's point store (``analysis.studies.store``: ``OUT/points/``, one file
+per point named by its resolved configs and the code version, atomic rename), so results are appended
+point by point, ``--resume`` skips finished points (and recomputes points whose configs or code changed,
+or whose file is damaged), and no point is lost or duplicated.
 A failing point is recorded with its error and does not stop the sweep. Traces are made once per
 distinct workload (``OUT/traces/``) and reused by every point that shares it.
 """
@@ -30,16 +32,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.studies.store import PointStore, code_version, point_key
 from simulator.config.hardware import AcceleratorConfig, GpuConfig
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import WorkloadConfig
 from simulator.errors import ConfigError, VrexError
+from simulator.safe_io import OutputError
 
 MAX_POINTS = 100_000
 WHY_POINTS = "100000 points: each is a full simulation (seconds to minutes); a day of 2 cores does ~10^4"
 ROLES = {"hw": AcceleratorConfig, "baseline": GpuConfig, "workload": WorkloadConfig}
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
-_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|reference)\s*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,14 +107,20 @@ def check_path(path: str, source: str, where: str) -> None:
         raise ConfigError(source, where, f"path '{path}' names a section, not a value")
 
 
-def parse_constraint(text: str, source: str, where: str) -> tuple[str, str, float]:
-    m = _CONSTRAINT.match(text)
+def parse_bound(text: Any, source: str, where: str, *, reference: bool = False) -> tuple[str, str, float | str]:
+    """'metric <op> number' -> (metric, op, bound); with ``reference``, the bound may also be the word
+    'reference' (explore: the base design's own figure). Every study parses its constraints here."""
+    m = _CONSTRAINT.match(text) if isinstance(text, str) else None
+    allowed = "number|reference" if reference else "number"
     if not m:
-        raise ConfigError(source, where, f"'{text}' is not 'metric <op> number' with op one of {', '.join(OPS)}")
+        raise ConfigError(source, where, f"{text!r} is not 'metric <op> {allowed}' with op one of {', '.join(OPS)}")
+    if reference and m.group(3) == "reference":
+        return m.group(1), m.group(2), "reference"
     try:
         bound = float(m.group(3))
     except ValueError:
-        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a number") from None
+        raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a number"
+                                         + (" or 'reference'" if reference else "")) from None
     if not math.isfinite(bound):
         raise ConfigError(source, where, f"'{m.group(3)}' in '{text}' is not a finite number")
     return m.group(1), m.group(2), bound
@@ -145,7 +155,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         if n > MAX_POINTS:
             raise ConfigError(source, "axes", f"the grid has {n:,} points; at most {MAX_POINTS:,} ({WHY_POINTS})")
     for i, c in enumerate(sp.constraints):
-        name, _, _ = parse_constraint(c, source, f"constraints[{i}]")
+        name, _, _ = parse_bound(c, source, f"constraints[{i}]")
         if name not in metric_names:
             raise ConfigError(source, f"constraints[{i}]", f"unknown metric '{name}'; allowed: "
                                                            f"{', '.join(sorted(metric_names))}")
@@ -255,8 +265,9 @@ def _trace_for(wl: WorkloadConfig, trace_dir: Path):
     return tr
 
 
-def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -> dict:
-    """Simulate one point and write its row; never raises (errors become a row with status=error)."""
+def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], key: str) -> dict:
+    """Simulate one point and save its row under ``key`` (its store key); never raises for the point's own
+    failure (errors become a row with status=error); a failed write (full disk) raises OutputError."""
     from simulator.engine.platforms.accelerator import AcceleratorPlatform
     from simulator.pipeline import run
 
@@ -282,18 +293,20 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -
                                    / sum(res.accel.area_mm2.values()))
             row.update({k: v for k, v in m.items() if k != "hardware"})
             row["status"] = "ok" if _constraints_ok(sp, m) else "infeasible"
+    except OSError as exc:  # the machine, not the point (a full disk): stop; --resume recomputes it
+        raise OutputError(write_failure(exc, out_dir)) from None
     except VrexError as exc:
         row.update(status="error", error=str(exc))
     except Exception as exc:  # a point's failure is data, not a crash of the sweep
         row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
     row["wall_s"] = time.perf_counter() - t0
-    _write_row(Path(out_dir), row)
+    PointStore(out_dir).write(key, row)
     return row
 
 
 def _constraints_ok(sp: SweepSpec, metrics: dict, pre: bool = False) -> bool:
     for c in sp.constraints:
-        name, op, bound = parse_constraint(c, "", "")
+        name, op, bound = parse_bound(c, "", "")
         if name not in metrics:
             if pre:
                 continue
@@ -303,27 +316,62 @@ def _constraints_ok(sp: SweepSpec, metrics: dict, pre: bool = False) -> bool:
     return True
 
 
-def _write_row(out: Path, row: dict) -> None:
-    pts = out / "points"
-    pts.mkdir(parents=True, exist_ok=True)
-    final = pts / f"{row['point_id']}.parquet"
-    tmp = pts / f".{row['point_id']}.{os.getpid()}.tmp"
-    pd.DataFrame([row]).to_parquet(tmp, index=False)
-    tmp.replace(final)
-
-
 # ---------------------------------------------------------------- the sweep
-def done_ids(out: Path) -> set[str]:
-    pts = out / "points"
-    return {p.stem for p in pts.glob("*.parquet")} if pts.is_dir() else set()
-
-
 def load_results(out: str | Path) -> pd.DataFrame:
-    pts = Path(out) / "points"
-    files = sorted(pts.glob("*.parquet")) if pts.is_dir() else []
-    if not files:
-        return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    """Every saved point of a study directory; a damaged file is an error naming it (for plots and reports)."""
+    return PointStore(out).load()
+
+
+def configs_key(configs, code: str) -> str:
+    """A sweep point's store key: its (hw, baseline, workload) and the code version."""
+    return point_key({"hw": configs[0], "baseline": configs[1], "workload": configs[2]}, code)
+
+
+def write_failure(exc: BaseException, out: str | Path | None = None) -> str:
+    """One line for a failed write: an OutputError's own text, or an OSError's file (else ``out``) and reason."""
+    if isinstance(exc, OutputError):
+        return str(exc)
+    where = getattr(exc, "filename", None) or (str(out) if out is not None else None)
+    return f"{where + ': ' if where else ''}cannot write: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+
+
+def stopped_note(study: str, spec_path, out, n_done: int, n_total: int | None = None) -> str:
+    """What a stopped or failed study kept and how to continue it (one line)."""
+    of = f" of {n_total}" if n_total is not None else ""
+    return (f"{n_done}{of} points finished and kept in {out}; 'vrex {study} {spec_path} --out {out} --resume' "
+            "continues")
+
+
+def check_resume(out: Path, spec_path: Path, study: str, resume: bool) -> str:
+    """Refuse a directory that holds another study's points (or any points without --resume); returns the spec
+    hash, written beside the points by :func:`record_spec` once the run starts."""
+    digest = spec_hash(spec_path)
+    if not PointStore(out).names() and not any(PointStore(out / s).names() for s in ("oat", "morris", "sobol")):
+        return digest
+    if not resume:
+        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
+                                        "or choose another --out")
+    old = out / "spec.yaml"
+    if not old.is_file():
+        raise ConfigError(str(out), "", f"holds points but no spec.yaml: not a {study} directory (or a damaged "
+                                        "one); choose another --out")
+    try:
+        old_digest = spec_hash(old)
+    except ConfigError:
+        raise ConfigError(str(out), "spec.yaml", "the saved spec is damaged; choose another --out") from None
+    if old_digest != digest:
+        raise ConfigError(str(out), "", f"was made by a different spec ({old} has hash {old_digest[:12]}, "
+                                        f"{spec_path} has {digest[:12]}); --resume continues only the same "
+                                        "spec: choose another --out")
+    return digest
+
+
+def record_spec(out: Path, spec_path: Path, digest: str) -> None:
+    from simulator.safe_io import atomic_write
+
+    text = spec_path.read_text()
+    atomic_write(out / "spec.yaml", lambda tmp: tmp.write_text(text), rescue=False)
+    atomic_write(out / "spec.sha256", lambda tmp: tmp.write_text(digest + "\n"), rescue=False)
 
 
 def pareto_front(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
@@ -353,36 +401,15 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
     points = sample_points(sp)
     # validate every point's configs before anything runs
     configs = {point_id(v): point_configs(sp, v, root, str(spec_path)) for v in points}
-    if out.exists() and done_ids(out) and not resume:
-        raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
-                                        "or choose another --out")
-    digest = spec_hash(spec_path)
-    if done_ids(out):
-        old = out / "spec.yaml"
-        if not old.is_file():
-            raise ConfigError(str(out), "", "holds points but no spec.yaml: not a sweep directory (or a damaged "
-                                            "one); choose another --out")
-        old_digest = spec_hash(old)
-        if old_digest != digest:
-            raise ConfigError(str(out), "", f"was made by a different spec ({old} has hash {old_digest[:12]}, "
-                                            f"{spec_path} has {digest[:12]}); --resume continues only the same "
-                                            "spec: choose another --out")
-    from simulator.safe_io import atomic_write
-
-    text = spec_path.read_text()
-    atomic_write(out / "spec.yaml", lambda tmp: tmp.write_text(text), rescue=False)
-    atomic_write(out / "spec.sha256", lambda tmp: tmp.write_text(digest + "\n"), rescue=False)
-    finished = done_ids(out)
-    todo = [v for v in points if point_id(v) not in finished]
-    # one trace per distinct workload, made before the points fan out
-    seen = set()
-    for vals in todo:
-        _, _, wl = configs[point_id(vals)]
-        key = workload_key(wl)
-        if key not in seen:
-            seen.add(key)
-            _trace_for(wl, out / "traces")
-    args = [(str(spec_path), str(root), str(out), v) for v in todo]
+    digest = check_resume(out, spec_path, "sweep", resume)
+    code = code_version()
+    keys = {pid: configs_key(c, code) for pid, c in configs.items()}
+    record_spec(out, spec_path, digest)
+    store = PointStore(out)
+    store.set_aside_others(keys.values())
+    finished = {k for k in keys.values() if store.get(k) is not None}
+    todo = [v for v in points if keys[point_id(v)] not in finished]
+    args = [(str(spec_path), str(root), str(out), v, keys[point_id(v)]) for v in todo]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -390,6 +417,14 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {sp.name}", unit="point")
     prev_term = _raise_on_sigterm()
     try:
+        # one trace per distinct workload, made before the points fan out
+        seen = set()
+        for vals in todo:
+            _, _, wl = configs[point_id(vals)]
+            key = workload_key(wl)
+            if key not in seen:
+                seen.add(key)
+                _trace_for(wl, out / "traces")
         if executor == "dask":
             _run_dask(args, scheduler, client, bar)
         elif workers == 1 or len(args) <= 1:
@@ -399,22 +434,27 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
                     bar.update(1)
         else:
             _run_local(args, workers, bar)
+        df = store.load(keys.values())
+        front = pareto_front(df, list(sp.objectives))
+        from simulator.safe_io import atomic_write
+
+        atomic_write(out / "pareto.parquet", lambda tmp: front.to_parquet(tmp, index=False), rescue=False)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
             bar = None
-        n = len(done_ids(out))
         import sys
 
-        print(f"vrex: sweep stopped: {n} of {len(points)} points finished and kept in {out}; "
-              f"'vrex sweep {spec_path} --out {out} --resume' continues", file=sys.stderr)
+        print(f"vrex: sweep stopped: {stopped_note('sweep', spec_path, out, len(store.names()), len(points))}",
+              file=sys.stderr)
         raise
+    except (OutputError, OSError) as exc:  # a full disk: the points written so far are whole and kept
+        note = stopped_note("sweep", spec_path, out, len(store.names()), len(points))
+        raise OutputError(f"{write_failure(exc, out)}; {note} once there is room") from None
     finally:
         _restore_sigterm(prev_term)
         if bar is not None:
             bar.close()
-    df = load_results(out)
-    pareto_front(df, list(sp.objectives)).to_parquet(out / "pareto.parquet", index=False)
     return df
 
 

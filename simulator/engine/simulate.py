@@ -9,7 +9,6 @@ per-op timeline to Parquet as it goes when asked; :func:`simulate` is its refere
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable
 
@@ -406,14 +405,20 @@ class ChunkedSim:
                          unit_sums=unit_sums, n_ops=self.n_ops, **base)
 
     def _partial(self) -> Path:
-        return self.timeline.with_name(f".{self.timeline.name}.partial-{os.getpid()}")
+        """The timeline while it is written: beside the output (a device or FIFO output: in the temporary
+        directory; it is written into, never replaced, see simulator.safe_io)."""
+        from simulator.safe_io import temporary_beside
+
+        return temporary_beside(self.timeline)
 
     def _close_writer(self, keep: bool = True) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
             if keep:
-                os.replace(self._partial(), self.timeline)
+                from simulator.safe_io import publish
+
+                publish(self._partial(), self.timeline)
             else:
                 self._partial().unlink()
 

@@ -117,8 +117,9 @@ class TraceMetaRecord:
     batch: int = spec("streams served at once", ge=1, le=1024)
     precision_bits: PrecisionBits = spec("bits per element by tensor class")
     precision: PrecisionConfig | None = spec("precision names (required from schema version 3)", default=None)
-    kv_bits_stored: float | None = spec("KV bits a quantising policy stores (required from version 3)", gt=0,
-                                        le=16, default=None)
+    kv_bits_stored: float | None = spec("KV bits a quantising policy stores (required from version 3)", ge=1,
+                                        le=16, default=None, why="bits per stored KV element: 4-bit quantisation "
+                                        "with its scales stores ~4.25, plain BF16 16")
     kv_prefill_tokens: int = spec("pre-computed cache tokens", ge=0, le=1 << 22, default=0)
     weight_bytes_llm: int = spec("LLM weight bytes", ge=0, le=1 << 50, default=0, why="1 PiB")
     weight_bytes_vision: int = spec("vision weight bytes", ge=0, le=1 << 50, default=0, why="1 PiB")
@@ -245,6 +246,7 @@ def read_trace(path: str | Path) -> Trace:
     validate_events(events, path)
     kv_tokens = _checked_kv(kv, path)
     check_against_meta(events, meta, kv_tokens, path)
+    check_model_meta(meta, events, path)
     return Trace(events=events, meta=meta, kv_tokens=kv_tokens)
 
 
@@ -412,6 +414,70 @@ def check_against_meta(ev: pd.DataFrame, meta: TraceMeta, kv: pd.DataFrame | Non
         kvf = kv["frame"].to_numpy()
         _first_bad(f"{path}: vrex.kv_tokens", "frame", kvf >= max(rec.frames, 1), kvf,
                    f"is not below the metadata's frames ({rec.frames})")
+
+
+BYTE_COLUMNS = ("bytes_weight_read", "bytes_act_read", "bytes_act_write", "bytes_kv_read", "bytes_kv_write",
+                "bytes_hc_read", "bytes_hc_write")
+# a row's bytes and FLOPs may reach at most this multiple of what the model's shapes allow (module docstring of
+# check_model_meta): the traced models' largest rows reach 0.75 of the bound (tiny and VideoLLM-online-8B, every
+# policy, batch 1 and 4, 0 and 10K cached tokens), so 4 leaves room without letting a corrupt row through
+_SHAPE_SLACK = 4.0
+_MAX_KV_CHANNELS = 1 << 17  # kv_heads x head_dim: 8 x 128 for Llama-3-8B, 128 x 128 for a 70B MHA model
+
+
+def check_model_meta(meta, ev: pd.DataFrame, path) -> None:
+    """The metadata fields that feed the models, checked against the events (one line naming the key):
+
+    - ``tokens_per_frame``: every frame-prefill row processes that many tokens (and at least one);
+    - KV geometry: ``kv_heads`` x ``head_dim`` at most 2^17 channels, and ``2 x kv_heads x head_dim x
+      kv_bits_stored / 8`` bytes per token (per stream and layer) must be what the largest KV write of a token
+      stores (at least half of it: a quantising policy's scales, partial-key copies write less, never more);
+    - per row: no byte column above ``_SHAPE_SLACK`` x max(weight bytes, context tokens x batch x 16-bit K+V
+      bytes per token x LLM layers), no FLOPs above ``_SHAPE_SLACK`` x context tokens x batch x max(weight
+      bytes, context tokens x K+V bytes per token), the context being the pre-computed cache, every frame's
+      tokens and every question's prompt and answer.
+
+    ``meta`` is the trace's TraceMeta (or its typed record)."""
+    rec = getattr(meta, "record", meta)
+    src = str(path)
+    phase = ev["phase"].to_numpy()
+    tokens = ev["tokens"].to_numpy(np.int64)
+    fp = phase == "frame_prefill"
+    if fp.any():
+        if rec.tokens_per_frame < 1:
+            raise ConfigError(src, "vrex.meta.tokens_per_frame", f"got {rec.tokens_per_frame} but the events prefill "
+                                                                 "frames; must be >= 1")
+        _first_bad(path, "tokens", fp & (tokens != rec.tokens_per_frame), tokens,
+                   f"(a frame-prefill row) differs from the metadata's tokens_per_frame ({rec.tokens_per_frame})")
+    channels = rec.kv_heads * rec.head_dim
+    if channels > _MAX_KV_CHANNELS:
+        raise ConfigError(src, "vrex.meta.kv_heads", f"kv_heads x head_dim = {rec.kv_heads} x {rec.head_dim} = "
+                                                     f"{channels:,} KV channels; at most {_MAX_KV_CHANNELS:,}")
+    bits = rec.kv_bits_stored if rec.kv_bits_stored is not None else rec.precision_bits.kv
+    per_token = 2 * channels * bits / 8  # K and V bytes of one token, one stream, one layer
+    kw = (ev["kind"].to_numpy() == "kv_write") & (tokens > 0)
+    if kw.any():
+        written = ev["bytes_kv_write"].to_numpy(np.float64)[kw] / (tokens[kw] * rec.batch)
+        most = float(written.max())
+        if not 0.5 * per_token <= most <= per_token * (1 + 1e-9) + 1:
+            raise ConfigError(src, "vrex.meta.kv_bits_stored", f"the KV geometry (2 x kv_heads {rec.kv_heads} x "
+                              f"head_dim {rec.head_dim} x kv_bits_stored {bits:g} / 8 = {per_token:.6g} bytes per "
+                              f"token) disagrees with the events, whose largest KV write stores {most:.6g} bytes per "
+                              "token")
+    ctx = rec.kv_prefill_tokens + rec.frames * rec.tokens_per_frame + sum(
+        q.prompt_tokens + q.answer_tokens for q in rec.questions)
+    kv16 = 2 * channels * 2.0
+    weights = float(rec.weight_bytes_llm + rec.weight_bytes_vision)
+    max_bytes = _SHAPE_SLACK * max(weights, ctx * rec.batch * kv16 * rec.llm_layers, 1 << 20)
+    for col in BYTE_COLUMNS:
+        v = ev[col].to_numpy()
+        _first_bad(path, col, v > max_bytes, v, f"bytes exceed what the model's shapes allow in one kernel "
+                   f"({max_bytes:.3g}: weights, or the whole context's KV of every layer, x {_SHAPE_SLACK:g})")
+    max_flops = _SHAPE_SLACK * max(ctx, 1) * rec.batch * max(weights, ctx * kv16, 1 << 20)
+    for col in ("flops_matmul", "flops_vector"):
+        v = ev[col].to_numpy()
+        _first_bad(path, col, v > max_flops, v, f"FLOPs exceed what the model's shapes allow in one kernel "
+                   f"({max_flops:.3g})")
 
 
 # index columns that may be -1 ("none"); every other numeric column is a count, a size or bytes (>= 0)
