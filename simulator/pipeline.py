@@ -11,7 +11,7 @@ from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardwar
 from simulator.config.tech import DEFAULT_TECH, load_tech
 from simulator.config.workload import WorkloadConfig, load_workload
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE
-from simulator.engine.result import ENERGY_PARTS, SimResult
+from simulator.engine.result import SimResult, phase_energy_col, phase_energy_parts
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.results.metrics import chip_blocks, phase_comparison, stream_metrics
@@ -96,7 +96,7 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
     am, apt = stream_metrics(acc, fps)
     bm, bpt = stream_metrics(base, fps)
     comp = phase_comparison(bpt, apt)
-    energy = {p: float(apt[f"energy_{p}_j"].sum()) for p in ENERGY_PARTS}
+    energy = {p: float(apt[phase_energy_col(p)].sum()) for p in phase_energy_parts(apt.columns)}
     policy = trace.meta["kv_policy"]
     if base_trace is not trace:
         policy = f"{policy} (baseline: {base_trace.meta['kv_policy']})"

@@ -327,6 +327,7 @@ class StreamTracer:
             "kv_policy": wl.kv_policy.name,
             "kv_policy_params": dict(wl.kv_policy.params),
             "kv_transfer": self.policy.transfer(),
+            "hw_contract": self.policy.hardware_contract(),
             "fps": wl.stream.fps,
             "frames": n_frames,
             "questions": [{"at_s": q.at_s, "prompt_tokens": q.prompt_tokens, "answer_tokens": q.answer_tokens}

@@ -219,6 +219,8 @@ class DreConfig:
     wtu_cores: int = spec("WTU cores (one query row at a time each)", ge=1, le=65536, why=WHY_UNITS)
     wtu_lanes: int = spec("scores one WTU core bins, weights and accumulates per cycle", ge=1, le=65536,
                           why=WHY_UNITS)
+    wtu_buckets: int = spec("(open) score buckets of each WTU core's bucket sorters (V-Rex gives the sorter, "
+                            "not its size)", ge=1, le=65536, default=16, why=WHY_UNITS)
     early_exit: bool = spec("WTU stops walking buckets once the WiCSum threshold is passed", default=True)
     kvmu: bool = spec("KVMU cluster-wise layout: one offload request per contiguous cluster run "
                       "(false: tokens in arrival order, one request per contiguous token run)", default=True)

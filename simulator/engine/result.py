@@ -7,9 +7,51 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-# "offload" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU and WTU; "noc" the
-# exchange between cores; "leakage" the static power (accelerator leakage, GPU idle, offload device idle)
+# The named energy parts. "offload" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU, WTU
+# and KVMU; "noc" the exchange between cores; "leakage" the static power (accelerator leakage, GPU idle,
+# offload device idle), a rate charged over time. A unit may price its actions in a part of its own: a
+# platform's parts are these and its units' (``Platform.energy_parts``).
 ENERGY_PARTS = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control", "leakage")
+STATIC_PART = "leakage"
+DYNAMIC_PARTS = tuple(p for p in ENERGY_PARTS if p != STATIC_PART)
+
+# One naming scheme for energy: an op's dynamic energy in a part is ``e_<part>_pj`` (pJ, the engine's unit);
+# summed over a phase it is ``energy_<part>_j`` (J). Both names are built here and nowhere else.
+
+
+def op_energy_col(part: str) -> str:
+    """The per-op column of a part's dynamic energy (pJ)."""
+    return f"e_{part}_pj"
+
+
+def phase_energy_col(part: str) -> str:
+    """The per-phase column of a part's energy (J)."""
+    return f"energy_{part}_j"
+
+
+def op_energy_parts(columns) -> list[str]:
+    """The energy parts of a per-op table's ``e_<part>_pj`` columns, in column order."""
+    return [c[2:-3] for c in columns if c.startswith("e_") and c.endswith("_pj") and len(c) > 5]
+
+
+def phase_energy_parts(columns) -> list[str]:
+    """The energy parts of a per-phase table's ``energy_<part>_j`` columns, in column order."""
+    return [c[7:-2] for c in columns if c.startswith("energy_") and c.endswith("_j") and len(c) > 9]
+
+
+# the keys of one phase instance (a run of consecutive ops; phases do not interleave)
+PHASE_KEYS = ("phase", "frame", "question", "step")
+
+
+@dataclass(frozen=True)
+class BlockCharge:
+    """What a block of the chip is charged in the run's power (``results.metrics.chip_blocks``): the ops'
+    energy in ``part`` (None: none, leakage only), of the ops of ``unit`` only, or (``unit`` None) of every
+    op but those of the units in ``excluding`` (the blocks that share the part)."""
+
+    part: str | None
+    unit: str | None = None
+    excluding: tuple[str, ...] = ()
 
 
 @dataclass
@@ -37,6 +79,7 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     cores: int = 1
     leakage_mw_per_mm2: float = 0.0  # on-chip leakage density (accelerator)
     peak_power_per_core_w: dict[str, float] = field(default_factory=dict)  # blocks at rated activity (peak_power.py)
+    block_charges: dict[str, BlockCharge] = field(default_factory=dict)  # accelerator blocks: their energy part
     assumptions: list[dict] = field(default_factory=list)  # table entries the numbers rest on (Platform.assumptions)
     status: str = "ok"  # "ok", or why the point cannot run (e.g. "out of memory"): then ``ops`` is empty
     # a stream replayed in chunks (``simulate.ChunkedSim``) keeps aggregates instead of ``ops`` (then empty):
@@ -49,21 +92,19 @@ outgrew DRAM) and ``e_<part>_pj`` for each
         return self.status == "ok"
 
 
-PHASE_KEYS = ["phase", "frame", "question", "step"]
-
-
 def phase_sums(ops: pd.DataFrame) -> pd.DataFrame:
     """One row per phase instance (a run of consecutive ops with the same ``PHASE_KEYS``; phases do not
     interleave): its keys, summed dynamic energy (``e_<part>_pj``), DRAM and offload bytes, its first op's
-    start and last op's end (s)."""
-    parts = [f"e_{p}_pj" for p in ENERGY_PARTS if p != "leakage"]
+    start and last op's end (s). The energy parts are the table's own (``e_<part>_pj`` columns)."""
+    keys_cols = list(PHASE_KEYS)
+    parts = [op_energy_col(p) for p in (op_energy_parts(ops.columns) or DYNAMIC_PARTS)]
     if ops.empty:
-        return pd.DataFrame(columns=PHASE_KEYS + parts + ["end_s", "dram_bytes", "offload_bytes", "start_s"])
-    keys = ops[PHASE_KEYS]
+        return pd.DataFrame(columns=keys_cols + parts + ["end_s", "dram_bytes", "offload_bytes", "start_s"])
+    keys = ops[keys_cols]
     change = (keys != keys.shift()).any(axis=1).to_numpy()
     gid = np.cumsum(change) - 1
     agg = {p: "sum" for p in parts}
     agg.update({"end_s": "max", "dram_bytes": "sum", "offload_bytes": "sum", "start_s": "min"})
     g = ops.groupby(gid, sort=False).agg(agg)
-    first = ops.groupby(gid, sort=False)[PHASE_KEYS].first()
+    first = ops.groupby(gid, sort=False)[keys_cols].first()
     return pd.concat([first, g], axis=1).reset_index(drop=True)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from simulator.config.hardware import AcceleratorConfig, GpuConfig
 from simulator.config.tech import TechTable
+from simulator.engine.contract import check_contract
 from simulator.engine.memory.kv_memory import (
     KvCapacity,
     check_capacity,
@@ -51,6 +52,7 @@ def build_platform(hw: AcceleratorConfig | GpuConfig, tech: TechTable | None = N
 
 def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None, meta: dict) -> Platform:
     p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
+    check_contract(p, meta)
     if isinstance(p, GpuPlatform):
         p.for_trace(meta)
     return p
@@ -61,7 +63,7 @@ def _base(p: Platform) -> dict:
     return dict(hardware=p.name, kind=p.kind, area_mm2=p.area_mm2(), area_per_core_mm2=p.area_per_core_mm2(),
                 peak_tflops=p.peak_flops / 1e12, cores=p.cores, leakage_mw_per_mm2=p.tech.leakage_mw_per_mm2()
                 if p.kind == "accelerator" else 0.0, peak_power_per_core_w=p.peak_power_per_core_w(),
-                assumptions=p.assumptions())
+                block_charges=p.block_charges() if p.area_per_core_mm2() else {}, assumptions=p.assumptions())
 
 
 def _weight_bytes(meta: dict) -> float:
@@ -103,7 +105,7 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
     costs = p.op_costs(ev, share)
     unit_idx = p.unit_index(costs["unit"])
-    t = replay_trace(ev, p.durations(costs), unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch,
+    t = replay_trace(ev, p.durations(costs), unit_idx, p.n_executors, prefetch=p.prefetch,
                      engine=engine)
     ops = _ops_table(ev, costs, t, share)
     cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
@@ -144,7 +146,7 @@ class ChunkedSim:
         self.p = p = _platform(hw, tech, meta)
         self.weight_bytes = _weight_bytes(meta)
         self.room = p.dram.capacity_bytes - self.weight_bytes
-        self.replay = ChunkReplay(max(p.executors.values()) + 1, prefetch=p.prefetch)
+        self.replay = ChunkReplay(p.n_executors, prefetch=p.prefetch)
         self.held_max, self.offload_tier_used, self.failed = 0.0, False, self.room < 0
         self.overflow_frame: int | None = None
         self.share_max = 0.0

@@ -53,6 +53,11 @@ class KvPolicy:
     def sinks(self) -> int:
         return 0
 
+    def hardware_contract(self) -> dict[str, int]:
+        """The hyperparameters a hardware unit is built for (the trace's ``hw_contract``, checked against the
+        platform's units when the trace is simulated): none by default."""
+        return {}
+
     def transfer(self) -> dict[str, Any] | None:
         """How the method's own software moves KV over PCIe on a GPU (the trace's ``kv_transfer``: host buffers
         and copy calls), or None: the platform's offload config decides."""

@@ -87,6 +87,17 @@ class KvTransfer:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HwContract:
+    """The policy's hyperparameters that a hardware unit is built for (``hw_contract``; the policy's
+    ``hardware_contract()``): the engine checks them against the platform's units. Absent: none to check."""
+
+    hash_bits: int | None = spec("hash-code width the clustering used (the HCU's dre.hash_bits)", ge=1, le=64,
+                                 default=None)
+    wtu_buckets: int | None = spec("score buckets the selection's early exit walked (the WTU's dre.wtu_buckets)",
+                                   ge=1, le=65536, default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyCell:
     """One row of a policy's per-(layer, KV head) statistics (the tidy table ``policy_cells``)."""
 
@@ -129,6 +140,8 @@ class TraceMetaRecord:
                                           default_factory=list)
     kv_transfer: KvTransfer | None = spec("the policy's PCIe copy pattern on a GPU; none (traces before it, or "
                                           "policies without one): the platform's offload config", default=None)
+    hw_contract: HwContract = spec("the policy's hyperparameters a hardware unit is built for (checked against "
+                                   "the platform when simulated)", default_factory=HwContract)
     attention_recall_mean: float | None = spec("real mode: mean attention recall", ge=0, le=1.000001, default=None)
 
     def validate(self, source: str, prefix: str) -> None:

@@ -22,9 +22,10 @@ from simulator.engine.memory.offload import NoOffload, OffloadTier
 from simulator.engine.memory.sram import SramBuffers
 from simulator.engine.ops import ON_CHIP_KINDS
 from simulator.engine.physical.peak_power import peak_power_per_core_w
-from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
+from simulator.engine.platform import BlockInfo, Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import trace_plan
+from simulator.engine.result import BlockCharge, op_energy_col
 from simulator.engine.units.dpe import Dpe
 from simulator.engine.units.hcu import Hcu
 from simulator.engine.units.kvmu import Kvmu
@@ -40,7 +41,6 @@ class AcceleratorPlatform(Platform):
     """An accelerator config as a platform: its units (registered below) and its memory system."""
 
     kind = "accelerator"
-    energy_parts = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control")
 
     def __init__(self, hw: AcceleratorConfig, tech: TechTable | None = None):
         self.hw, self.name = hw, hw.name
@@ -58,6 +58,7 @@ class AcceleratorPlatform(Platform):
         self.peak_flops = n * (self.pe.peak_flops + self.vector.peak_flops)
         self.prefetch = hw.dre.enabled and hw.dre.prefetch
         self.executors = {u.name: i for i, u in enumerate(self.units)}  # each unit executes its own ops
+        self.onchip_parts = tuple(dict.fromkeys(b.charge.part for b in self.blocks() if b.charge.part))
 
     @property
     def has_offload(self) -> bool:
@@ -157,9 +158,9 @@ class AcceleratorPlatform(Platform):
         for name, count in mem.items():
             actions[name] = actions[name] + count if name in actions else count
         energy = self.price(actions, n)
-        e = energy
-        e["e_control_pj"] = self.hw.control_overhead * (e["e_dpe_pj"] + e["e_vpe_pj"] + e["e_dre_pj"]
-                                                         + e["e_sram_pj"])
+        # control: a share of the on-chip blocks' dynamic energy (the parts they are charged from, ``blocks``)
+        energy[op_energy_col("control")] = self.hw.control_overhead * sum(energy[op_energy_col(p)]
+                                                                          for p in self.onchip_parts)
         noc_bytes = extra.get("noc_bytes", np.zeros(n))
         return {
             "compute_s": compute_s, "read_s": read_s, "write_s": write_s, **link,
@@ -173,14 +174,27 @@ class AcceleratorPlatform(Platform):
                             costs["link_read_s"].to_numpy(), costs["link_write_s"].to_numpy(),
                             costs["link_read_latency_s"].to_numpy())
 
-    def area_per_core_mm2(self) -> dict[str, float]:
-        """Area of one core's blocks: DPE, VPE, on-chip memory, and the DRE's HCU, WTU, KVMU and SRAM."""
-        parts = {"dpe": self.unit("dpe").area_mm2, "vpe": self.vector.area_mm2, "sram": self.sram.area_mm2}
-        for u in self.units:
-            if u.name not in ("dpe", "vpe") and u.area_mm2 > 0:
-                parts[getattr(u, "block", u.name)] = u.area_mm2
+    def blocks(self) -> list[BlockInfo]:
+        """One core's blocks: its units' (``Platform.unit_blocks``), then the memory system's: the SRAM buffers
+        (every bank read through its full port every cycle at rated activity) and the DRE SRAM (its four
+        banks likewise)."""
+        s, cfg = self.sram, self.hw.sram
+        out = self.unit_blocks()
+        sram_pj = sum(cfg.banks * cfg.port_width_bits * s.read_pj_per_bit[b] for b in s.read_pj_per_bit)
+        out.append(BlockInfo("sram", s.area_mm2, sram_pj, BlockCharge("sram")))
         if self.hw.dre.enabled:
-            parts["dre_sram"] = self.sram.dre_area_mm2
+            out.append(BlockInfo("dre_sram", s.dre_area_mm2, 4 * s.dre_port_bits * s.dre_read_pj_per_bit,
+                                 BlockCharge(None)))
+        return out
+
+    def block_charges(self) -> dict[str, BlockCharge]:
+        """The blocks' charges (``Platform.block_charges``), plus control (its share of the dynamic energy) and
+        the NoC (energy only: its wiring is in control)."""
+        return {**super().block_charges(), "control": BlockCharge("control"), "noc": BlockCharge("noc")}
+
+    def area_per_core_mm2(self) -> dict[str, float]:
+        """Area of one core's blocks (``blocks``: the units', the SRAM buffers, the DRE SRAM) and control."""
+        parts = {b.name: b.area_mm2 for b in self.blocks() if b.area_mm2 > 0}
         parts["control"] = self.hw.control_overhead * sum(parts.values())
         return parts
 

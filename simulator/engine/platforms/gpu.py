@@ -37,7 +37,6 @@ from simulator.engine.units.tensor_cores import TensorCores
 
 class GpuPlatform(Platform):
     kind = "gpu"
-    energy_parts = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control")
 
     def __init__(self, hw: GpuConfig, tech: TechTable | None = None):
         self.hw, self.name = hw, hw.name

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-PHASE_KEYS = ("phase", "frame", "question", "step")
+from simulator.engine.result import PHASE_KEYS
 
 
 def run_ids(ev: pd.DataFrame, cols=PHASE_KEYS) -> np.ndarray:

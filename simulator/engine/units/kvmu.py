@@ -45,5 +45,9 @@ class Kvmu:
         cycles = np.where(mask, np.ceil(self.requests(ops) / self.cores), 0.0)
         return UnitCost(cycles / self.clock_hz, {"kvmu_request": np.where(mask, self.requests(ops), 0.0)})
 
+    def peak_actions_per_cycle(self) -> dict[str, float]:
+        """One request's address per cycle."""
+        return {"kvmu_request": 1.0}
+
     def prices(self) -> dict[str, Price]:
         return {"kvmu_request": Price("dre", self.request_pj, "kvmu address generation (area_model.kvmu)")}
