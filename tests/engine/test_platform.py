@@ -11,8 +11,8 @@ from simulator.engine.platform import Price, register_unit, unregister_unit
 from simulator.engine.platforms.accelerator import AcceleratorPlatform
 from simulator.engine.platforms.gpu import GpuPlatform
 from simulator.engine.simulate import simulate
-from simulator.results.metrics import chip_blocks, stream_metrics
 from simulator.errors import VrexError
+from simulator.results.metrics import chip_blocks, stream_metrics
 
 
 class Normaliser:
