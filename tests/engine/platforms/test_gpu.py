@@ -179,7 +179,36 @@ def test_topk_time_grows_with_scores_and_is_at_least_one_launch(root, config):
 
 
 def test_irregular_kernel_kinds_cost_their_launches():
-    from simulator.engine.units.irregular import LAUNCHES, irregular_kernel_s
+    from simulator.config.gpu_kernels import gpu_kernels
+    from simulator.engine.units.irregular import IRREGULAR_KINDS, irregular_kernel_s
 
-    for kind, n in LAUNCHES.items():
-        assert float(irregular_kernel_s(kind, 0, 2, 1e11, 10e-6)) == pytest.approx(n * 10e-6)
+    launches = gpu_kernels().launches
+    assert set(launches) == set(IRREGULAR_KINDS)
+    for kind, entry in launches.items():
+        assert float(irregular_kernel_s(kind, 0, 2, 1e11, 10e-6)) == pytest.approx(entry.value * 10e-6)
+
+
+def test_the_kernel_table_is_checked(tmp_path):
+    """A table that lacks a kernel, or holds a bad value, is one line naming the file and the key."""
+    from simulator.config.gpu_kernels import DEFAULT_GPU_KERNELS, load_gpu_kernels
+    from simulator.errors import ConfigError
+
+    text = DEFAULT_GPU_KERNELS.read_text()
+    for old, new, key in (("  sort: {value: 26", "  sortx: {value: 26", "passes.sortx"),
+                          ("  cluster: {value: 2,", "  cluster: {value: 0,", "launches.cluster.value")):
+        bad = tmp_path / "k.yaml"
+        bad.write_text(text.replace(old, new, 1))
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_gpu_kernels(bad)
+
+
+def test_calibration_rewrites_only_the_values(tmp_path):
+    from analysis.calibrate.links import _set_passes
+    from simulator.config.gpu_kernels import DEFAULT_GPU_KERNELS, load_gpu_kernels
+
+    out = tmp_path / "k.yaml"
+    out.write_text(_set_passes(DEFAULT_GPU_KERNELS.read_text(), {"topk": 1.25, "sort": 9.5}))
+    table = load_gpu_kernels(out)
+    assert (table.passes["topk"].value, table.passes["sort"].value) == (1.25, 9.5)
+    assert table.launches == load_gpu_kernels().launches
+    assert out.read_text().count("#") == DEFAULT_GPU_KERNELS.read_text().count("#")  # comments kept
