@@ -176,7 +176,7 @@ def base_trace(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def machines():
-    return (load_hardware(ROOT / "hwconfigs" / "vrex8-edge.yaml"), load_hardware(ROOT / "hwconfigs" / "orin-agx.yaml"),
+    return (load_hardware(ROOT / "hwconfigs" / "vrex8-edge.yaml"), load_hardware(ROOT / "hwconfigs" / "orin-agx-64gb.yaml"),
             load_tech(DEFAULT_TECH))
 
 

@@ -63,7 +63,7 @@ from simulator.pipeline import resolve
 from simulator.stream import Trace, trace_workload
 
 # The components: a device (its configs) and the stacks fitted on it, the first one fitted first (``fit``)
-DEVICE_CONFIGS = {"orin": ("hwconfigs/orin-agx.yaml", "hwconfigs/orin-agx-32gb.yaml"),
+DEVICE_CONFIGS = {"orin": ("hwconfigs/orin-agx-64gb.yaml", "hwconfigs/orin-agx-32gb.yaml"),
                   "a100": ("hwconfigs/a100-80gb.yaml",)}
 DEVICE_NAMES = {"orin": "Jetson AGX Orin 64GB", "a100": "A100 80GB"}
 # the stack with the most points is fitted first; a stage another stack has no points for keeps its values

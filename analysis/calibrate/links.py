@@ -296,7 +296,7 @@ def values_markdown(f: Fits) -> str:
 
 # configs the fit is written into: (path, setup applies: GPU copies are cudaMemcpyAsync calls; V-Rex's DMA
 # engine issues hardware descriptors; the Orin's SSD reads land in its unified memory, no copy call)
-CONFIGS = (("hwconfigs/orin-agx-32gb.yaml", False), ("hwconfigs/orin-agx.yaml", False),
+CONFIGS = (("hwconfigs/orin-agx-32gb.yaml", False), ("hwconfigs/orin-agx-64gb.yaml", False),
            ("hwconfigs/a100-80gb.yaml", True), ("hwconfigs/vrex8-edge.yaml", False),
            ("hwconfigs/vrex-edge.yaml", False), ("hwconfigs/vrex48-server.yaml", False))
 

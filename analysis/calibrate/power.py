@@ -91,7 +91,7 @@ L2_BANK_KB = 1024.0
 # readings with a context plus the parking-tax paper's largest context step)
 STATIC_RANGE_W = (40.0, 67.5, 90.0)
 # assumption: each response's decode steps run at the per-token cost of a step at DECODE_CONTEXT tokens of
-# context (calibrate_orin's 512); prompts are not published, and their prefill (one pass over the weights
+# context (gpu_stacks's 512); prompts are not published, and their prefill (one pass over the weights
 # per prompt, like one decode step) is left out: under 1% of a response of 65-420 tokens
 
 

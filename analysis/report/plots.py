@@ -81,7 +81,7 @@ def headline(runs: list[dict], out: Path) -> list[Path]:
     ax.set_yscale("log")
     ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("x over the GPU baseline (whole stream)")
-    ax.set_title("Accelerator vs Orin-like baseline")
+    ax.set_title("Accelerator vs GPU baseline")
     ax.legend(fontsize=8)
     return save_figure(fig, out, "headline")
 

@@ -1,4 +1,4 @@
-"""Hardware configs: a V-Rex-like accelerator and an Orin-like GPU baseline.
+"""Hardware configs: a V-Rex-like accelerator and a GPU baseline (the Jetson AGX Orin boards, the A100).
 
 Units are in the field names: ``_mhz``, ``_kb`` (KiB), ``_gb`` (GiB), ``_gbps`` (GB/s, 1e9 bytes/s),
 ``_ns``, ``_w`` (watts). Physical constants (energy per bit, area per KB) live in the technology
@@ -293,7 +293,7 @@ class PrecisionEfficiency:
 
 @dataclass(frozen=True, kw_only=True)
 class GpuEfficiency:
-    """Achieved fractions of peak, per precision (see orin-agx.yaml and ``make calibrate``).
+    """Achieved fractions of peak, per precision (see orin-agx-64gb.yaml and ``make calibrate``).
 
     A kernel runs at its weights' format (``w4a16`` for 4-bit weights with 16-bit activations, ``int8``
     for 8-bit weights) or, without weights (attention, element-wise, KV moves), at the activations'
@@ -339,7 +339,7 @@ class GpuPower:
 
 @dataclass(frozen=True, kw_only=True)
 class GpuConfig:
-    """An Orin-like GPU: peak throughput, memory and calibrated efficiency."""
+    """A GPU (an Orin board, an A100, any other): peak throughput, memory and calibrated efficiency."""
 
     name: str = spec("config name")
     kind: str = spec("config kind", choices=("gpu",))

@@ -1,4 +1,4 @@
-"""An Orin-like GPU as a platform: tensor cores, CUDA cores, a copy engine, DRAM (and an offload tier).
+"""A GPU (any ``GpuConfig``: the Orin boards, the A100) as a platform: tensor cores, CUDA cores, a copy engine, DRAM (and an offload tier).
 
 Kernels run one after another in stream order (as a single CUDA stream does). A kernel's time is
 ``max(compute, memory) + dequantisation + launch overhead``, with the efficiencies of its precision

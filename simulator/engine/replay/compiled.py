@@ -66,7 +66,7 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
     ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its next step once every flag
     it waits for is set, starting at the max of its clock and those flags' times.
 
-    Carried state (a replay in chunks, see ``replay_chunks.py``): the first ``n_done`` ops have already run
+    Carried state (a replay in chunks, see ``chunks.py``): the first ``n_done`` ops have already run
     (computed at ``c1_done``, nothing left to load; their units must be outside ``[0, n_units)``), the
     channels start from ``cs0`` / ``ct0`` and the executors from the clocks ``ut0``. Unless ``final``, each
     channel stops before the write-back of the last op (in the whole program it follows the next op's

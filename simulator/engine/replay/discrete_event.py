@@ -196,7 +196,7 @@ def replay_simpy(read_s, compute_s, write_s, unit_idx, deps: list[tuple[int, ...
     return Replay(d, unit_idx, n_units, deps, read_waits_deps).run()
 
 
-# The replay implementations: SimPy is the reference model; the compiled kernel (``replay_compiled.py``, numba)
+# The replay implementations: SimPy is the reference model; the compiled kernel (``compiled.py``, numba)
 # gives the same times (tests/engine/replay/test_replay_compiled.py) about 50x faster, and is the default.
 REPLAY_ENGINES = {"simpy": replay_simpy, "compiled": replay_compiled}
 DEFAULT_ENGINE = "compiled"
