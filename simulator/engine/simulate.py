@@ -54,7 +54,7 @@ def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | No
     p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
     check_contract(p, meta)
     if isinstance(p, GpuPlatform):
-        p.for_trace(meta)
+        p = p.for_trace(meta)
     return p
 
 

@@ -49,9 +49,10 @@ def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_byt
 
 def offload_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, room_bytes: float
                       ) -> np.ndarray:
-    """Capacity-triggered eviction: share of the held KV that lives in the offload tier (SSD or host memory), for each op.
+    """Capacity-triggered eviction: share of the held KV that lives in the offload tier (SSD or host memory),
+    for each op.
 
-    Once the KV held exceeds the DRAM left after the weights, the oldest KV is evicted to the host
+    Once the KV held exceeds the DRAM left after the weights, the oldest KV is evicted to the offload
     tier; a read of the whole cache then finds that share of its bytes there. The share per frame is
     taken after that frame's phases (question phases carry the frame they follow).
     """

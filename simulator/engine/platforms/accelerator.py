@@ -6,9 +6,9 @@ DRE's HCU and WTU (``hcu.py``, ``wtu.py``) and the KVMU (``kvmu.py``: KV transfe
 Each owns its block (area, prices, peak actions per cycle); the block table, peak and chip power follow from
 them (``blocks``). This module adds the memory system (SRAM buffers, DRAM, the offload tier) and turns each op
 into the durations the replay overlaps (``replay/discrete_event.py``): compute on its unit, DRAM reads and
-write-backs, offload-link transfers. Attention runs fused and tiled (scores stay on chip); other activations stay on chip when an op's
-inputs and outputs fit the activation buffers and spill the excess to DRAM otherwise. The on-chip KV
-buffers pin the hottest share of each phase's KV working set.
+write-backs, offload-link transfers. Attention runs fused and tiled (scores stay on chip); other activations
+stay on chip when an op's inputs and outputs fit the activation buffers and spill the excess to DRAM
+otherwise. The on-chip KV buffers pin the hottest share of each phase's KV working set.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A GPU (any ``GpuConfig``: the Orin boards, the A100) as a platform: tensor cores, CUDA cores, a copy engine, DRAM (and an offload tier).
+"""A GPU (any ``GpuConfig``: the Orin boards, the A100) as a platform: tensor cores, CUDA cores, a copy engine,
+DRAM (and an offload tier).
 
 Kernels run one after another in stream order (as a single CUDA stream does). A kernel's time is
 ``max(compute, memory) + dequantisation + launch overhead``, with the efficiencies of its precision
@@ -38,15 +39,20 @@ from simulator.engine.units.tensor_cores import TensorCores
 class GpuPlatform(Platform):
     kind = "gpu"
 
-    def __init__(self, hw: GpuConfig, tech: TechTable | None = None):
+    def __init__(self, hw: GpuConfig, tech: TechTable | None = None, *, activations: str = "fp16",
+                 kv_transfer: dict | None = None):
+        """``activations``: the format of the activations the kernels run at; ``kv_transfer``: how the KV policy's
+        software copies KV over PCIe (``for_trace`` takes both from a trace)."""
         self.hw, self.name = hw, hw.name
+        self.tech_table = tech
         self.tech = (tech or default_tech()).at(hw.tech_node)
         self.cores = 1
         self.dram = Dram(hw.dram, self.tech)
         self.offload_cfg = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
-        self.offload = self.offload_cfg  # as the trace's KV policy moves KV (``for_trace``: its kv_transfer)
+        self.kv_transfer = kv_transfer
+        self.offload = self.offload_cfg.with_transfer(kv_transfer)  # as the trace's KV policy moves KV
         self.l2_bytes = hw.l2_mb * 2**20
-        self.act = "fp16"  # the activations' format; set per trace by ``for_trace``
+        self.act = activations
         self.build_units()
         self.peak_flops = max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")) * 1e12
         self.prefetch = True  # the baselines fetch one layer ahead
@@ -58,9 +64,10 @@ class GpuPlatform(Platform):
         return self.hw.offload is not None
 
     def for_trace(self, meta: dict) -> "GpuPlatform":
-        self.act = activation_precision(meta)
-        self.offload = self.offload_cfg.with_transfer(meta.get("kv_transfer"))
-        return self
+        """This GPU as the trace's software runs it (its activations' format, its KV copy pattern): a new
+        platform; this one is unchanged."""
+        return GpuPlatform(self.hw, self.tech_table, activations=activation_precision(meta),
+                           kv_transfer=meta.get("kv_transfer"))
 
     def tech_prefixes(self) -> tuple[str, ...]:
         # a GPU's own power model is in its config; the table gives only its DRAM's energy per bit
@@ -77,9 +84,11 @@ class GpuPlatform(Platform):
     def op_costs(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None, act: str | None = None
                  ) -> pd.DataFrame:
         """Per-kernel times (s), bytes and dynamic energy (pJ); ``offload_share`` as for the accelerator;
-        ``act`` is the activations' format (the trace's ``precision.activations``; default: ``for_trace``'s)."""
-        if act is not None:
-            self.act = act
+        ``act`` is the activations' format (the trace's ``precision.activations``; default: the platform's, see
+        ``for_trace``)."""
+        if act is not None and act != self.act:
+            return GpuPlatform(self.hw, self.tech_table, activations=act,
+                               kv_transfer=self.kv_transfer).op_costs(ev, offload_share)
         plan = trace_plan(ev)  # the units cost each distinct op row once
         ops = OpArrays.from_events(ev, kind=plan.kind(), tier=plan.tier())
         kind, tier = ops.kind, ops.tier

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 from simulator.engine.simulate import simulate
@@ -212,3 +213,21 @@ def test_calibration_rewrites_only_the_values(tmp_path):
     assert (table.passes["topk"].value, table.passes["sort"].value) == (1.25, 9.5)
     assert table.launches == load_gpu_kernels().launches
     assert out.read_text().count("#") == DEFAULT_GPU_KERNELS.read_text().count("#")  # comments kept
+
+
+def test_for_trace_leaves_the_platform_unchanged(orin_hw, tiny_trace):
+    """A GPU met by a trace is a new platform with the trace's activations and copy pattern; the one it came
+    from (shared by other points of a sweep) keeps its own."""
+    from simulator.engine.platforms.gpu import GpuPlatform
+
+    gpu = GpuPlatform(orin_hw)
+    meta = {**tiny_trace.meta, "precision": {**tiny_trace.meta["precision"], "activations": "int8"},
+            "kv_transfer": {"host_buffers": "pageable", "copies": "run", "copies_each": 2}}
+    used = gpu.for_trace(meta)
+    assert used is not gpu and (used.act, gpu.act) == ("int8", "fp16")
+    assert used.offload.transfer["copies"] == "run" and gpu.offload is gpu.offload_cfg
+    ev = tiny_trace.events
+    before = gpu.op_costs(ev)
+    gpu.op_costs(ev, None, "int8")  # another format for one call only
+    assert gpu.act == "fp16"
+    pd.testing.assert_frame_equal(gpu.op_costs(ev), before)
