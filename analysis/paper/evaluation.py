@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.paper.figures import FIGURES
 from analysis.studies.policies import retrieval_shares
 from simulator import __version__
 from simulator.config.hardware import load_hardware
@@ -438,12 +439,11 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
             bar.update(1)
     if bar is not None:
         bar.close()
-    steps = [("Fig. 13a (edge)", lambda: fig13(P, cfg, "edge", "fig13a")),
-             ("Fig. 13b (server)", lambda: fig13(P, cfg, "server", "fig13b")),
-             ("Fig. 14", lambda: fig14(P, cfg)), ("Fig. 15", lambda: fig15(P, cfg)),
-             ("Fig. 16", lambda: fig16(P, cfg)), ("Fig. 17", lambda: fig17(P, cfg)),
-             ("Fig. 18", lambda: fig18(P, cfg)), ("Fig. 20", lambda: fig20(P, cfg)), ("Table III", lambda: table3(P))]
-    steps.append(("Software stacks (edge)", lambda: fig_stacks(P, cfg)))
+    # by figure id (figures.FIGURES: each one's title, written once)
+    steps = [("fig13a", lambda: fig13(P, cfg, "edge", "fig13a")), ("fig13b", lambda: fig13(P, cfg, "server", "fig13b")),
+             ("fig14", lambda: fig14(P, cfg)), ("fig15", lambda: fig15(P, cfg)), ("fig16", lambda: fig16(P, cfg)),
+             ("fig17", lambda: fig17(P, cfg)), ("fig18", lambda: fig18(P, cfg)), ("fig20", lambda: fig20(P, cfg)),
+             ("table3", lambda: table3(P)), ("fig_stacks", lambda: fig_stacks(P, cfg))]
     results, tables = [], {}
     for name, step in steps:
         got = step()
@@ -467,11 +467,9 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
           "Jetson AGX Orin 32 GB; server: V-Rex48 vs A100 80 GB. Every value is in `results.csv`; "
           "analysis/PAPER.md discusses them.", ""]
     for name in tables:
-        sub = {"Fig. 13a (edge)": "fig13a", "Fig. 13b (server)": "fig13b", "Fig. 14": "fig14", "Fig. 15": "fig15",
-               "Fig. 16": "fig16", "Fig. 18": "fig18", "Fig. 20": "fig20", "Table III": "table3"}.get(name)
-        md += [f"## {name}", ""]
-        if sub in ("fig13a", "fig13b", "fig15"):
-            d = df[df["figure"] == sub].copy()
+        md += [f"## {FIGURES[name].title}", ""]
+        if name in ("fig13a", "fig13b", "fig15"):
+            d = df[df["figure"] == name].copy()
             d["value"] = d["value"].where(d["unit"] != "oom", np.nan)
             idx = ["batch", "kv_tokens", "system", "method"]
             tab = d.pivot_table(index=idx, columns="metric", values="value", aggfunc="first",
