@@ -311,7 +311,9 @@ def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
     p_hw = P.hardware("vrex8-edge")
     tr = P.trace("resv", max(P.cfg.kv_sizes), 1)
     chip = chip_blocks(simulate(tr, p_hw))
-    names = {"dpe": "dpe", "vpe": "vpe", "sram": "sram", "dre_hcu": "hcu", "dre_wtu": "wtu", "dre_kvmu": "kvmu"}
+    # every block of a core, as the platform derives them from its units (a DRE unit's block named by its unit)
+    blocks = list(chip["area_breakdown_mm2_per_core"])
+    names = {b: b.removeprefix("dre_") if b.removeprefix("dre_") not in blocks else b for b in blocks}
     rows, table = [], []
     core_area = sum(chip["area_breakdown_mm2_per_core"].values())
     core_power = sum(chip["power_breakdown_w_per_core"].values())

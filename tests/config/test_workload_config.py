@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from simulator.config.workload import load_workload
 from simulator.errors import ConfigError
 
+WORKLOADS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "workloads").glob("*.yaml")
+                   if p.stem != "policy-suite")  # the suite is a list of workloads, not one
 
-@pytest.mark.parametrize("name", ["coin-llava-ov-7b", "coin-videollm-online-8b", "tiny"])
+
+@pytest.mark.parametrize("name", WORKLOADS)
 def test_shipped_workloads_load(root, name):
     wl = load_workload(root / "workloads" / f"{name}.yaml")
     assert wl.model_config is not None
