@@ -92,17 +92,18 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
         bpath = resolve(baseline_workload_path)
         base_trace = trace_workload(load_workload(bpath), mode=mode, progress=progress, source=str(bpath))
     base = simulate(base_trace, baseline, tech, engine=engine)
-    fps = trace.meta["fps"]
+    meta, base_meta = trace.record, base_trace.record
+    fps = meta.fps
     am, apt = stream_metrics(acc, fps)
     bm, bpt = stream_metrics(base, fps)
     comp = phase_comparison(bpt, apt)
     energy = {p: float(apt[phase_energy_col(p)].sum()) for p in phase_energy_parts(apt.columns)}
-    policy = trace.meta["kv_policy"]
+    policy = meta.kv_policy
     if base_trace is not trace:
-        policy = f"{policy} (baseline: {base_trace.meta['kv_policy']})"
-    rep = Report(workload=trace.meta["workload"], model=trace.meta["model"], kv_policy=policy,
-                 stream_fps=fps, frames=trace.meta["frames"], questions=len(trace.meta["questions"]),
-                 trace_events=len(trace.events), trace_mode=trace.meta["mode"], accel=am, baseline=bm,
+        policy = f"{policy} (baseline: {base_meta.kv_policy})"
+    rep = Report(workload=meta.workload, model=meta.model, kv_policy=policy,
+                 stream_fps=fps, frames=meta.frames, questions=len(meta.questions),
+                 trace_events=len(trace.events), trace_mode=meta.mode, accel=am, baseline=bm,
                  comparison=comp, area_breakdown=dict(acc.area_mm2), energy_breakdown=energy,
                  utilisation={acc.hardware: acc.utilisation, base.hardware: base.utilisation},
                  bound_share={r.hardware: bound_share(r) for r in (acc, base)},

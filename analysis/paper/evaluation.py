@@ -156,8 +156,8 @@ def _figures(res, tr) -> dict:
         "frame_bytes": float(traffic[frame_ops].sum()),
         "frame_time_s": float(pt.loc[pt["phase"] == "frame_prefill", "latency_s"].sum()),
         "peak_tflops": res.peak_tflops,
-        "stats": tr.meta.get("policy_stats", {}),
-        "cells": list(tr.meta.get("policy_cells", [])),
+        "stats": dict(tr.record.policy_stats),
+        "cells": [dataclasses.asdict(c) for c in tr.record.policy_cells],
     }
 
 
@@ -258,7 +258,7 @@ def fig17(P: Points, cfg: PaperRun) -> pd.DataFrame:
     ops = res.ops
     frames = sorted(set(ops.loc[ops["phase"] == "frame_prefill", "frame"]))
     f = frames[len(frames) // 2]
-    layer = int(tr.meta["llm_layers"]) // 2
+    layer = tr.record.llm_layers // 2
     sel = ops[(ops["phase"] == "frame_prefill") & (ops["frame"] == f) & (ops["layer"].isin([layer - 1, layer]))]
     t0, t1 = float(sel["start_s"].min()), float(sel["end_s"].max())
     edges = np.linspace(t0, t1, 101)

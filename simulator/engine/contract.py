@@ -10,9 +10,10 @@ one DRE and simulate another. A unit the platform does not build (no DRE) checks
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import dataclasses
 
 from simulator.errors import VrexError
+from simulator.tracer.trace_file import MetaLike, meta_record
 
 
 def platform_contract(platform) -> dict[str, tuple[str, int]]:
@@ -24,26 +25,26 @@ def platform_contract(platform) -> dict[str, tuple[str, int]]:
     return out
 
 
-def trace_contract(meta: Mapping[str, Any]) -> dict[str, int]:
+def trace_contract(meta: MetaLike) -> dict[str, int]:
     """What the trace's policy used (its ``hw_contract``); a trace written before the record carries the values
     it set explicitly in ``kv_policy_params``."""
-    record = getattr(meta, "record", None)
-    if record is not None:
-        given = {k: v for k, v in vars(record.hw_contract).items() if v is not None}
-    else:
-        given = {k: v for k, v in dict(meta.get("hw_contract") or {}).items() if v is not None}
+    rec = meta_record(meta)
+    given = {f.name: getattr(rec.hw_contract, f.name) for f in dataclasses.fields(rec.hw_contract)}
+    given = {k: v for k, v in given.items() if v is not None}
     if not given:
-        params = meta.get("kv_policy_params") or {}
-        given = {k: params[k] for k in ("hash_bits", "wtu_buckets") if isinstance(params.get(k), int)}
+        params = rec.kv_policy_params
+        given = {f.name: params[f.name] for f in dataclasses.fields(rec.hw_contract)
+                 if isinstance(params.get(f.name), int)}
     return given
 
 
-def check_contract(platform, meta: Mapping[str, Any]) -> None:
+def check_contract(platform, meta: MetaLike) -> None:
     """One line naming both sides if the trace's policy and the platform's units disagree on a parameter."""
-    used = trace_contract(meta)
+    rec = meta_record(meta)
+    used = trace_contract(rec)
     for key, (unit, built) in platform_contract(platform).items():
         got = used.get(key)
         if got is not None and got != built:
-            raise VrexError(f"trace of workload {meta.get('workload', '?')!r} was made with kv_policy.params.{key} = "
+            raise VrexError(f"trace of workload {rec.workload!r} was made with kv_policy.params.{key} = "
                             f"{got}, but {platform.name}'s {unit.upper()} is built for dre.{key} = {built}; set "
                             f"both to the same value (the hardware is priced for one, the trace made with the other)")

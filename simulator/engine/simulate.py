@@ -34,7 +34,7 @@ from simulator.engine.platforms.gpu import GpuPlatform
 from simulator.engine.replay.chunks import ChunkReplay
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
 from simulator.engine.result import SimResult, phase_sums
-from simulator.tracer.trace_file import Trace, TraceChunk
+from simulator.tracer.trace_file import MetaLike, Trace, TraceChunk, TraceMetaRecord, meta_record
 
 PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config kind -> platform
 # the per-op timeline's columns (``vrex simulate --timeline``, ``vrex stream --timeline``; a GPU has no
@@ -50,7 +50,8 @@ def build_platform(hw: AcceleratorConfig | GpuConfig, tech: TechTable | None = N
     return PLATFORMS[hw.kind](hw, tech)
 
 
-def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None, meta: dict) -> Platform:
+def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None, meta: TraceMetaRecord
+              ) -> Platform:
     p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
     check_contract(p, meta)
     if isinstance(p, GpuPlatform):
@@ -66,8 +67,8 @@ def _base(p: Platform) -> dict:
                 block_charges=p.block_charges() if p.area_per_core_mm2() else {}, assumptions=p.assumptions())
 
 
-def _weight_bytes(meta: dict) -> float:
-    return meta.get("weight_bytes_llm", 0) + meta.get("weight_bytes_vision", 0)
+def _weight_bytes(meta: TraceMetaRecord) -> float:
+    return meta.weight_bytes_llm + meta.weight_bytes_vision
 
 
 def _ops_table(ev: pd.DataFrame, costs: pd.DataFrame, t: dict[str, np.ndarray], share: np.ndarray) -> pd.DataFrame:
@@ -94,21 +95,22 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     comes back with its ``status`` and no ops."""
     if engine not in REPLAY_ENGINES:
         raise ValueError(f"unknown replay engine {engine!r}; known: {', '.join(REPLAY_ENGINES)}")
-    p = _platform(hw, tech, trace.meta)
+    meta = trace.record  # the typed metadata (validated)
+    p = _platform(hw, tech, meta)
     ev = trace.events
-    weight_bytes = _weight_bytes(trace.meta)
+    weight_bytes = _weight_bytes(meta)
     base = _base(p)
-    status = run_status(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes, p.has_offload)
+    status = run_status(ev, trace.kv_tokens, meta, p.dram.capacity_bytes, weight_bytes, p.has_offload)
     if status != "ok":
         return SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
                          **base)
-    share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
+    share = offload_share_per_op(ev, trace.kv_tokens, meta, p.dram.capacity_bytes - weight_bytes)
     costs = p.op_costs(ev, share)
     unit_idx = p.unit_index(costs["unit"])
     t = replay_trace(ev, p.durations(costs), unit_idx, p.n_executors, prefetch=p.prefetch,
                      engine=engine)
     ops = _ops_table(ev, costs, t, share)
-    cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
+    cap = check_capacity(trace.kv_tokens, meta, p.dram.capacity_bytes, weight_bytes)
     notes = []
     if cap.overflow_frame is not None:
         notes.append(p.overflow_note(cap, share))
@@ -140,9 +142,9 @@ class ChunkedSim:
     (``StreamTracer.meta_preview()`` is enough); ``timeline``: a Parquet file the per-op timeline
     (``TIMELINE_COLUMNS``) is written to, chunk by chunk. The compiled replay only."""
 
-    def __init__(self, meta: dict, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None, *,
-                 timeline: str | Path | None = None):
-        self.meta = meta
+    def __init__(self, meta: MetaLike, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None,
+                 *, timeline: str | Path | None = None):
+        self.meta = meta = meta_record(meta)  # typed and validated once
         self.p = p = _platform(hw, tech, meta)
         self.weight_bytes = _weight_bytes(meta)
         self.room = p.dram.capacity_bytes - self.weight_bytes
@@ -219,7 +221,7 @@ class ChunkedSim:
         self._close(self.replay.finish())
         self._close_writer()
         cap = KvCapacity(self.room, self.held_max, self.overflow_frame,
-                         None if self.overflow_frame is None else self.overflow_frame / self.meta["fps"])
+                         None if self.overflow_frame is None else self.overflow_frame / self.meta.fps)
         notes = [] if cap.overflow_frame is None else [p.overflow_note(cap, np.array([self.share_max]))]
         phases = pd.concat(self.phases, ignore_index=True) if self.phases else phase_sums(pd.DataFrame())
         phases["phase"] = phases["phase"].astype("str")  # the trace's string dtype (fed as objects, see feed)
@@ -244,7 +246,7 @@ class ChunkedSim:
                 self._partial().unlink()
 
 
-def simulate_chunks(meta: dict, chunks: Iterable[TraceChunk], hw: AcceleratorConfig | GpuConfig | Platform,
+def simulate_chunks(meta: MetaLike, chunks: Iterable[TraceChunk], hw: AcceleratorConfig | GpuConfig | Platform,
                     tech: TechTable | None = None, *, timeline: str | Path | None = None) -> SimResult:
     """:class:`ChunkedSim` over ``chunks`` (e.g. ``StreamTracer.chunks(n)``; ``meta`` its ``meta_preview()``)."""
     sim = ChunkedSim(meta, hw, tech, timeline=timeline)

@@ -12,7 +12,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Union
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,11 @@ class Trace:
     meta: dict = field(default_factory=dict)  # the tracer's dict, or a validated TraceMeta when read from a file
     kv_tokens: pd.DataFrame | None = None  # per phase end: tokens held in a layer's cache
     recall: pd.DataFrame | None = None  # real mode with probes: attention-mass recall per step
+
+    @property
+    def record(self) -> "TraceMetaRecord":
+        """The metadata as its typed, validated record (what the engines read)."""
+        return meta_record(self.meta)
 
 
 KV_COLUMNS = ["phase", "frame", "question", "step", "kv_slots", "tokens_seen", "kv_slots_all_layers",
@@ -193,6 +198,19 @@ class TraceMeta(dict):
         raise TypeError("TraceMeta is read-only; copy it with dict(meta) to change it")
 
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly  # type: ignore[assignment]
+
+
+MetaLike = Union["TraceMetaRecord", Mapping[str, Any]]  # trace metadata as a record, a TraceMeta or a dict
+
+
+def meta_record(meta: Any, source: str = "<trace metadata>") -> TraceMetaRecord:
+    """Trace metadata as its typed record, however it is held: the record itself, a validated TraceMeta (read
+    from a file), or a tracer's dict (validated here, as a file's would be)."""
+    if isinstance(meta, TraceMetaRecord):
+        return meta
+    if isinstance(meta, TraceMeta):
+        return meta.record
+    return TraceMeta.parse(dict(meta) if isinstance(meta, dict) else meta, source).record
 
 
 def meta_of(trace: Trace, source: str = "<trace>") -> TraceMeta:

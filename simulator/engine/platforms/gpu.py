@@ -19,6 +19,8 @@ same replay as the accelerator's).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -34,6 +36,7 @@ from simulator.engine.units.copy_engine import CopyEngine
 from simulator.engine.units.cuda_cores import CudaCores
 from simulator.engine.units.irregular import IRREGULAR_KINDS, irregular_costs
 from simulator.engine.units.tensor_cores import TensorCores
+from simulator.tracer.trace_file import MetaLike, TraceMetaRecord, meta_record
 
 
 class GpuPlatform(Platform):
@@ -63,11 +66,12 @@ class GpuPlatform(Platform):
     def has_offload(self) -> bool:
         return self.hw.offload is not None
 
-    def for_trace(self, meta: dict) -> "GpuPlatform":
+    def for_trace(self, meta: MetaLike) -> "GpuPlatform":
         """This GPU as the trace's software runs it (its activations' format, its KV copy pattern): a new
         platform; this one is unchanged."""
-        return GpuPlatform(self.hw, self.tech_table, activations=activation_precision(meta),
-                           kv_transfer=meta.get("kv_transfer"))
+        rec = meta_record(meta)
+        transfer = dataclasses.asdict(rec.kv_transfer) if rec.kv_transfer is not None else None
+        return GpuPlatform(self.hw, self.tech_table, activations=activation_precision(rec), kv_transfer=transfer)
 
     def tech_prefixes(self) -> tuple[str, ...]:
         # a GPU's own power model is in its config; the table gives only its DRAM's energy per bit
@@ -186,14 +190,12 @@ class GpuPlatform(Platform):
                 "the oldest KV is evicted to the offload tier and read back over the link")
 
 
-def activation_precision(meta: dict) -> str:
+def activation_precision(meta: TraceMetaRecord) -> str:
     """The trace's activations' format; traces written before the format names were stored carry only
     bits, and 16-bit activations there are FP16 (the tracer's default then)."""
-    prec = meta.get("precision")
-    if prec is not None:
-        return prec["activations"]
-    bits = meta["precision_bits"]["activation"]
-    return {16: "fp16", 8: "int8", 4: "int4"}[bits]
+    if meta.precision is not None:
+        return meta.precision.activations
+    return {16: "fp16", 8: "int8", 4: "int4"}[meta.precision_bits.activation]
 
 
 # The GPU's units: tensor cores run the matrix kinds (and InfiniGen's / ReKV's scoring); CUDA cores everything

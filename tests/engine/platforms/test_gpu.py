@@ -140,7 +140,7 @@ def test_bf16_kernels_use_the_bf16_entry(orin_hw):
 
 def test_traces_without_precision_names_run_as_fp16(orin_hw, tiny_trace):
     """Trace files written before the format names were stored carry only bits: 16-bit is FP16."""
-    meta = {k: v for k, v in tiny_trace.meta.items() if k != "precision"}
+    meta = {**{k: v for k, v in tiny_trace.meta.items() if k != "precision"}, "schema_version": 2}
     old = dataclasses.replace(tiny_trace, meta=meta)
     assert simulate(old, orin_hw).total_s == pytest.approx(simulate(tiny_trace, orin_hw).total_s)
 
@@ -222,6 +222,7 @@ def test_for_trace_leaves_the_platform_unchanged(orin_hw, tiny_trace):
 
     gpu = GpuPlatform(orin_hw)
     meta = {**tiny_trace.meta, "precision": {**tiny_trace.meta["precision"], "activations": "int8"},
+            "precision_bits": {**tiny_trace.meta["precision_bits"], "activation": 8},
             "kv_transfer": {"host_buffers": "pageable", "copies": "run", "copies_each": 2}}
     used = gpu.for_trace(meta)
     assert used is not gpu and (used.act, gpu.act) == ("int8", "fp16")
