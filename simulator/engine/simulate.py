@@ -34,6 +34,7 @@ from simulator.engine.platforms.gpu import GpuPlatform
 from simulator.engine.replay.chunks import ChunkReplay
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
 from simulator.engine.result import SimResult, phase_sums
+from simulator.tracer.events import Tier
 from simulator.tracer.trace_file import MetaLike, Trace, TraceChunk, TraceMetaRecord, meta_record
 
 PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config kind -> platform
@@ -173,7 +174,7 @@ class ChunkedSim:
             over = np.flatnonzero(held > self.room)
             if over.size and self.overflow_frame is None:
                 self.overflow_frame = int(chunk.kv_tokens["frame"].iloc[over[0]])
-        self.offload_tier_used |= bool((ev["kv_tier"].to_numpy() == "offload").any())
+        self.offload_tier_used |= bool((ev["kv_tier"].to_numpy() == Tier.OFFLOAD).any())
         if not p.has_offload and (self.held_max > self.room or self.offload_tier_used):
             self.failed = True
         if self.failed or not len(ev):  # a point that cannot run: only its status is kept from here on

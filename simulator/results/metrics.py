@@ -22,6 +22,7 @@ from simulator.engine.result import (
     phase_energy_col,
     phase_sums,
 )
+from simulator.tracer.events import FRAME_PHASES, PHASES, Phase
 
 
 def phase_table(res: SimResult) -> pd.DataFrame:
@@ -77,12 +78,12 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
         cols = list(PHASE_KEYS) + ["latency_s", "energy_j"] + [phase_energy_col(p) for p in ENERGY_PARTS]
         return StreamMetrics(**figures), pd.DataFrame(columns=cols)
     pt = phase_table(res)
-    fr = pt[pt["phase"].isin(["vision", "frame_prefill"])].groupby("frame")[["latency_s", "energy_j"]].sum()
+    fr = pt[pt["phase"].isin(FRAME_PHASES)].groupby("frame")[["latency_s", "energy_j"]].sum()
     n_frames = len(fr)
     frame_lat = fr["latency_s"].to_numpy() if n_frames else np.zeros(1)
-    q = pt[pt["phase"] == "question_prefill"]
+    q = pt[pt["phase"] == Phase.QUESTION_PREFILL]
     q = q[q["question"] >= 0]
-    d = pt[pt["phase"] == "decode"]
+    d = pt[pt["phase"] == Phase.DECODE]
     ttfts = []
     for qi in q["question"].unique():
         t = q.loc[q["question"] == qi, "latency_s"].sum()
@@ -120,7 +121,7 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
 def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFrame:
     """Speedup and energy-efficiency of the accelerator over the baseline, per phase kind and overall."""
     rows = []
-    for ph in ("vision", "frame_prefill", "question_prefill", "decode", "stream"):
+    for ph in PHASES + ("stream",):
         if ph == "stream":
             b, a = base_pt, acc_pt
         else:

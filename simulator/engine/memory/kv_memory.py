@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulator.tracer.events import Tier
 from simulator.tracer.trace_file import MetaLike, meta_record
 
 
@@ -73,7 +74,7 @@ def run_status(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: MetaLike,
     """"ok", or why the point cannot run on this platform: the weights alone do not fit DRAM, the KV outgrows
     DRAM with no offload tier to evict it to (out of memory), or the policy offloads KV and there is none."""
     held = kv_bytes_held(kv_tokens, meta)
-    return status_of(float(held.max()) if held.size else 0.0, bool((ev["kv_tier"].to_numpy() == "offload").any()),
+    return status_of(float(held.max()) if held.size else 0.0, bool((ev["kv_tier"].to_numpy() == Tier.OFFLOAD).any()),
                      dram_capacity_bytes, weight_bytes, has_offload)
 
 

@@ -34,6 +34,7 @@ from simulator.engine.units.multicore import Noc
 from simulator.engine.units.pe_array import PeArray
 from simulator.engine.units.vector_unit import Vpe
 from simulator.engine.units.wtu import Wtu
+from simulator.tracer.events import Tier
 
 BUFFERS = ("weight", "activation", "kv")  # the SRAM buffers (see sram.py)
 
@@ -93,7 +94,8 @@ class AcceleratorPlatform(Platform):
         plan = trace_plan(ev)
         u = plan.unique
         # what depends on an op's kind and tier only, per distinct row
-        masks = {"on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == "dram", "offload": u.tier == "offload"}
+        masks = {"on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == Tier.DRAM,
+                 "offload": u.tier == Tier.OFFLOAD}
         evicted = np.zeros(len(ev)) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
         kv_dram = np.where(masks["dram"][plan.inverse], ev["bytes_kv_read"].to_numpy(np.float64), 0.0)
         grp = plan.phase_runs

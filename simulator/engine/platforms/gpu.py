@@ -36,6 +36,7 @@ from simulator.engine.units.copy_engine import CopyEngine
 from simulator.engine.units.cuda_cores import CudaCores
 from simulator.engine.units.irregular import IRREGULAR_KINDS, irregular_costs
 from simulator.engine.units.tensor_cores import TensorCores
+from simulator.tracer.events import Kind, Tier
 from simulator.tracer.trace_file import MetaLike, TraceMetaRecord, meta_record
 
 
@@ -60,7 +61,7 @@ class GpuPlatform(Platform):
         self.peak_flops = max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")) * 1e12
         self.prefetch = True  # the baselines fetch one layer ahead
         # the tensor and CUDA cores share one CUDA stream; the copy engine is a second one
-        self.executors = {"tensor": 0, "cuda": 0, "copy": 1}
+        self.executors = {TensorCores.name: 0, CudaCores.name: 0, CopyEngine.name: 1}
 
     @property
     def has_offload(self) -> bool:
@@ -113,17 +114,17 @@ class GpuPlatform(Platform):
         act_l2 = (a_r + a_w) - act_dram
         kv = ops["bytes_kv_read"] + ops["bytes_kv_write"]
         evicted = np.zeros(len(ev)) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
-        kv_dram = np.where(tier == "offload", 0.0, kv)
+        kv_dram = np.where(tier == Tier.OFFLOAD, 0.0, kv)
         kv_evicted = kv_dram * evicted
         hc = ops["bytes_hc_read"] + ops["bytes_hc_write"]
         dram_b = w + kv_dram - kv_evicted + act_dram + hc
         runs = ops["kv_token_runs"]  # GPU software keeps tokens in arrival order
-        link_r = np.where(tier == "offload", ops["bytes_kv_read"], 0.0) + kv_evicted
-        link_w = np.where(tier == "offload", ops["bytes_kv_write"], 0.0)
+        link_r = np.where(tier == Tier.OFFLOAD, ops["bytes_kv_read"], 0.0) + kv_evicted
+        link_w = np.where(tier == Tier.OFFLOAD, ops["bytes_kv_write"], 0.0)
         offload_b = link_r + link_w
         # copy calls per KV read or write as the policy's code issues them (its kv_transfer: FlexGen and
         # InfiniGen gather first, then a K and a V copy; ReKV a K and a V copy per block), each paying the setup
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "offload", runs, 0),
+        link = self.offload.traffic(link_r, link_w, np.where(tier == Tier.OFFLOAD, runs, 0),
                                     copies=self.offload.copy_calls(runs))
         dram_s = dram_b / (self.hw.dram.bandwidth_gbps * 1e9 * bw_frac)
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
@@ -139,7 +140,7 @@ class GpuPlatform(Platform):
         if irregular.any():
             elem_b = np.maximum(ops["act_bits"], 8.0) / 8.0
             # elements in: the scores it reads (WiCSum's rows x cluster scores, which stay on chip in the trace)
-            n_in = np.where(kind == "wicsum", np.maximum(ops["m"], 1.0) * ops["candidates"],
+            n_in = np.where(kind == Kind.WICSUM, np.maximum(ops["m"], 1.0) * ops["candidates"],
                             ops["bytes_act_read"] / elem_b)
             irr_s = irregular_costs(kind, n_in, elem_b, self.hw.dram.bandwidth_gbps * 1e9, launch)
             dur = np.where(irregular, np.maximum(dur, irr_s), dur)
@@ -151,7 +152,7 @@ class GpuPlatform(Platform):
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)
         # KV moves over PCIe are issued to the copy engine
         copy = np.isin(kind, TRANSFER_KINDS) & ((link["link_read_s"] > 0) | (link["link_write_s"] > 0))
-        codes, names = pd.factorize(np.r_[unit_u, np.array(["copy"], dtype=object)])
+        codes, names = pd.factorize(np.r_[unit_u, np.array([CopyEngine.name], dtype=object)])
         unit = names_column(np.where(copy, codes[-1], codes[:-1][inv]), names)
         # busy power over each kernel's own time (known only now, after the cap); a copy-engine transfer runs
         # no kernel, so a stall on PCIe costs static power only. Priced by the same table and step.
@@ -167,7 +168,7 @@ class GpuPlatform(Platform):
     def durations(self, costs: pd.DataFrame) -> Durations:
         """A kernel occupies its stream for its whole time; a copy-engine transfer costs the compute stream
         nothing and the copy engine a launch, while its bytes move on the offload link."""
-        copy = (costs["unit"] == "copy").to_numpy(dtype=bool)
+        copy = (costs["unit"] == CopyEngine.name).to_numpy(dtype=bool)
         launch = self.hw.stack.kernel_launch_us * 1e-6
         return Durations.of(np.where(copy, launch, costs["dur_s"].to_numpy()),
                             link_read_s=costs["link_read_s"].to_numpy(), link_write_s=costs["link_write_s"].to_numpy(),

@@ -29,6 +29,7 @@ import pandas as pd
 import simpy
 
 from simulator.engine.result import SimResult, phase_sums
+from simulator.tracer.events import FRAME_PHASES, TEXT_PHASES, Phase
 from simulator.tracer.trace_file import MetaLike, meta_record
 
 QUESTION_POLICIES = ("answer_first", "interleave")
@@ -85,7 +86,7 @@ def phase_jobs(ph: pd.DataFrame, meta: MetaLike) -> StreamJobs:
     n_frames = rec.frames
     frame_s = np.zeros(n_frames)
     window: dict = {}
-    frames = ph[ph["phase"].isin(["vision", "frame_prefill"])]
+    frames = ph[ph["phase"].isin(FRAME_PHASES)]
     if len(frames):
         by = frames.groupby("frame").agg(service=("service", "sum"), start=("start", "min"), end=("end", "max"))
         frame_s[by.index.to_numpy(np.int64)] = by["service"].to_numpy()
@@ -93,17 +94,17 @@ def phase_jobs(ph: pd.DataFrame, meta: MetaLike) -> StreamJobs:
                        for f, a, e in zip(by.index, by["start"].to_numpy(), by["end"].to_numpy())})
     questions = rec.questions
     q_s, d_s = [], []
-    text = ph[ph["phase"].isin(["question_prefill", "decode"])]
+    text = ph[ph["phase"].isin(TEXT_PHASES)]
     for qi in range(len(questions)):
-        pre = text[(text["question"] == qi) & (text["phase"] == "question_prefill")]
-        dec = text[(text["question"] == qi) & (text["phase"] == "decode")].sort_values("step")
+        pre = text[(text["question"] == qi) & (text["phase"] == Phase.QUESTION_PREFILL)]
+        dec = text[(text["question"] == qi) & (text["phase"] == Phase.DECODE)].sort_values("step")
         q_s.append(float(pre["service"].sum()))
         d_s.append(dec["service"].to_numpy())
         if len(pre):
             window[("question", qi)] = (float(pre["start"].min()), float(pre["end"].max()))
         for st, a, e in zip(dec["step"].to_numpy(), dec["start"].to_numpy(), dec["end"].to_numpy()):
             window[("decode", qi, int(st))] = (float(a), float(e))
-    prompt = text[(text["phase"] == "question_prefill") & (text["question"] < 0)]
+    prompt = text[(text["phase"] == Phase.QUESTION_PREFILL) & (text["question"] < 0)]
     return StreamJobs(frame_s=frame_s, question_s=q_s, decode_s=d_s,
                       question_at_s=[float(q.at_s) for q in questions], prompt_s=float(prompt["service"].sum()),
                       phase_window=window)
