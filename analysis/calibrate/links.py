@@ -75,7 +75,7 @@ class KernelPoint:
     measured_ms: float
 
 
-G4, G3 = 4, 3
+G4 = 4  # PCIe generation of the fitted copy curve (RTX 4090, Gen4 x16)
 
 
 def _kernel_entry(row: dict, where: str) -> dict:
