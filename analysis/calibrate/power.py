@@ -60,6 +60,7 @@ from analysis.calibrate.summary import component, record
 from simulator.config.hardware import GpuConfig, load_hardware
 from simulator.config.tech import load_tech
 from simulator.engine.platforms.gpu import GpuPlatform
+from simulator.engine.result import op_energy_col, op_energy_parts
 from simulator.pipeline import resolve
 
 DATA = "analysis/data/gpu_power.yaml"
@@ -159,7 +160,7 @@ def step_energy_j(shape: str, gpu: GpuConfig) -> float:
     platform's table), without the busy power (``e_control_pj``), which is charged over the measured time."""
     ev = measurement_trace(shape, PRECISION, "decode", 1, DECODE_CONTEXT).events
     costs = GpuPlatform(gpu).op_costs(ev, None, PRECISION)
-    parts = [c for c in costs.columns if c.startswith("e_") and c.endswith("_pj") and c != "e_control_pj"]
+    parts = [op_energy_col(p) for p in op_energy_parts(costs.columns) if p != "control"]
     return float(costs[parts].to_numpy().sum()) * 1e-12 / DECODE_STEPS
 
 

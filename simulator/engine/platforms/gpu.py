@@ -32,6 +32,7 @@ from simulator.engine.ops import ON_CHIP_KINDS, TRANSFER_KINDS, OpArrays
 from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import trace_plan
+from simulator.engine.result import op_energy_col
 from simulator.engine.units.copy_engine import CopyEngine
 from simulator.engine.units.cuda_cores import CudaCores
 from simulator.engine.units.irregular import IRREGULAR_KINDS, irregular_costs
@@ -146,7 +147,7 @@ class GpuPlatform(Platform):
             dur = np.where(irregular, np.maximum(dur, irr_s), dur)
         # the module's own power (the SSD and host memory are outside it) may not exceed the power mode: while
         # a kernel runs the GPU draws static_w + busy_w + its work's energy over its time
-        dyn_pj = energy["e_dpe_pj"] + energy["e_vpe_pj"] + energy["e_dram_pj"] + energy["e_sram_pj"]
+        dyn_pj = sum(energy[op_energy_col(p)] for p in ("dpe", "vpe", "dram", "sram"))  # the module's own work
         p = self.hw.power
         cap_w = max(p.mode_w - p.static_w - p.busy_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)
