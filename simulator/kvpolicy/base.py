@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,6 +38,10 @@ class KvPolicy:
     @classmethod
     def from_params(cls, params: dict[str, Any], *, source: str) -> "KvPolicy":
         return build(cls, dict(params), source=source, prefix="kv_policy.params")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Every hyperparameter of this policy, by name (defaults included)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def meta_trace_groups(self, n_layers: int) -> list[list[int]]:
         """Meta mode: groups of layers, one representative traced per group (default: one group)."""
