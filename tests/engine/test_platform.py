@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from simulator.engine.ops import OpArrays, UnitCost
+from simulator.engine.physical.synthesis import overhead_factor
 from simulator.engine.platform import Price, register_unit, unregister_unit
 from simulator.engine.platforms.accelerator import AcceleratorPlatform
 from simulator.engine.platforms.gpu import GpuPlatform
@@ -62,17 +63,19 @@ def test_a_unit_is_added_without_touching_the_package(normaliser, tiny_trace, vr
     assert not (ops.loc[~norm, "unit"] == "normaliser").any()
     expected = np.ceil(ev.loc[norm, "flops_vector"].to_numpy() / Normaliser.lanes) / vrex_hw.clock_hz
     np.testing.assert_allclose(ops.loc[norm, "compute_s"].to_numpy(), expected)
-    # its energy is its action count at its price, in the part it names
-    assert ops.loc[norm, "e_vpe_pj"].sum() == pytest.approx(ev.loc[norm, "flops_vector"].sum()
-                                                               * Normaliser.pj_per_element)
-    # its area is a block of the chip, and it executes beside the other units
+    # its energy is its action count at its price, in the part it names; as a unit's own datapath its price
+    # carries the synthesis overhead (registers, clock network) like every unit's
     acc = AcceleratorPlatform(vrex_hw)
+    pj = acc.prices()["norm_element"].pj
+    assert pj == pytest.approx(Normaliser.pj_per_element * overhead_factor(acc.tech))
+    assert ops.loc[norm, "e_vpe_pj"].sum() == pytest.approx(ev.loc[norm, "flops_vector"].sum() * pj)
+    # its area is a block of the chip, and it executes beside the other units
     assert acc.area_per_core_mm2()["normaliser"] == pytest.approx(Normaliser.area_mm2)
     assert res.area_mm2["normaliser"] == pytest.approx(Normaliser.area_mm2 * vrex_hw.cores)
     assert "normaliser" in res.utilisation
     # peak power: its lanes busy every cycle at its price, plus its leakage
     leak = acc.tech.leakage_mw_per_mm2() * 1e-3
-    peak = Normaliser.lanes * Normaliser.pj_per_element * vrex_hw.clock_hz * 1e-12 + Normaliser.area_mm2 * leak
+    peak = Normaliser.lanes * pj * vrex_hw.clock_hz * 1e-12 + Normaliser.area_mm2 * leak
     assert res.peak_power_per_core_w["normaliser"] == pytest.approx(peak)
     # chip power: the energy of its own ops over the run, plus its leakage; the VPE keeps every other op's
     # energy in the part they share (the DPE's bias adds included), so no pJ is lost or counted twice
@@ -98,8 +101,9 @@ def test_a_unit_with_a_part_of_its_own(tiny_trace, vrex_hw):
     assert "normaliser" in acc.energy_parts
     norm = (tiny_trace.events["kind"] == "norm").to_numpy()
     e = res.ops["e_normaliser_pj"]
-    assert e[norm].sum() == pytest.approx(tiny_trace.events.loc[norm, "flops_vector"].sum()
-                                          * Normaliser.pj_per_element) and (e[~norm] == 0).all()
+    pj = acc.prices()["norm_element"].pj
+    assert e[norm].sum() == pytest.approx(tiny_trace.events.loc[norm, "flops_vector"].sum() * pj)
+    assert (e[~norm] == 0).all()
     _, pt = stream_metrics(res, tiny_trace.meta["fps"])
     assert pt["energy_normaliser_j"].sum() == pytest.approx(e.sum() * 1e-12)
     parts = [c for c in pt.columns if c.startswith("energy_") and c != "energy_j"]

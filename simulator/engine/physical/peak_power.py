@@ -8,6 +8,9 @@ full load times the clock, plus its leakage (area x the node's leakage density):
   WTU: every lane of every core one score per cycle; KVMU: one request per cycle; a new unit: its own);
 - SRAM: every bank of the three buffers read through its full port every cycle; DRE SRAM: its four banks
   read through their ports every cycle (``AcceleratorPlatform.blocks``);
+- the units' blocks (logic: DPE, VPE, HCU, WTU, KVMU, any unit registered) carry what synthesis adds to
+  their arithmetic: registers clocked every cycle and the clock network (``synthesis.py``, a published
+  synthesis breakdown), through their prices, as the run's energy does;
 - control: ``control_overhead`` x the dynamic power above (as for the run's energy);
 - NoC: the core's link at its rated bandwidth (energy only: its wiring is in ``control``).
 
