@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.paper.figures import FIGURES
+from analysis.paper.ladder import MAP_BATCHES, MAP_KV_SIZES, capacity_map, ladder
 from analysis.studies.policies import retrieval_shares
 from simulator import __version__
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
 from simulator.engine.simulate import simulate
+from simulator.kvpolicy import POLICIES
 from simulator.pipeline import ROOT, resolve
 from simulator.results.metrics import chip_blocks, phase_table
 from simulator.stream import trace_workload
@@ -54,6 +56,8 @@ class PaperRun:
     roofline_batch: int = 4
     frames: int | None = None  # None: the COIN average case's 26
     answer_tokens: int | None = None  # None: 39
+    map_kv_sizes: tuple[int, ...] = MAP_KV_SIZES  # the capacity maps' grid (analysis/paper/ladder.py)
+    map_batches: tuple[int, ...] = MAP_BATCHES
 
 
 class Points:
@@ -63,7 +67,8 @@ class Points:
         self.dir = out / "points"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
-        self.base = load_workload(resolve(BASE_WORKLOAD))
+        self.base_path = resolve(BASE_WORKLOAD)  # the base workload's file (the ladder saves configs from it)
+        self.base = load_workload(self.base_path)
         stream = self.base.stream
         if cfg.frames is not None or cfg.answer_tokens is not None:
             frames = cfg.frames or stream.frames
@@ -88,31 +93,42 @@ class Points:
         dre = self.hardware("vrex8-edge").dre
         return {"dre": dataclasses.replace(dre, kvmu=False, prefetch=False)}
 
-    def workload(self, method: str, kv: int, batch: int):
-        params = dict(self.base.kv_policy.params) if method == "resv" else {}
-        return self.base.replace(kv_policy=KvPolicyConfig(name=method, params=params), kv_prefill_tokens=kv,
-                                 batch=batch)
+    def workload(self, method: str, kv: int, batch: int, params: dict | None = None):
+        """The base workload running ``method`` (ReSV with the base's parameters) at a KV size and batch;
+        ``params``: policy parameters set on top (e.g. FlexGen's ``cache_gpu_percent``)."""
+        base = dict(self.base.kv_policy.params) if method == "resv" else {}
+        return self.base.replace(kv_policy=KvPolicyConfig(name=method, params={**base, **(params or {})}),
+                                 kv_prefill_tokens=kv, batch=batch)
 
-    def trace(self, method: str, kv: int, batch: int):
-        key = (method, kv, batch)
-        if key not in self.traces:
-            self.traces = {key: trace_workload(self.workload(method, kv, batch), mode="meta")}  # keep one: large
+    @staticmethod
+    def trace_params(method: str, params: dict | None) -> dict:
+        """The policy parameters that make a trace differ: those not at the policy's default (FlexGen at
+        ``cache_gpu_percent: 0`` is the default FlexGen's trace)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(POLICIES[method])}
+        return {k: v for k, v in (params or {}).items() if defaults.get(k, dataclasses.MISSING) != v}
+
+    def trace(self, method: str, kv: int, batch: int, params: dict | None = None):
+        params = self.trace_params(method, params)
+        key = (method, kv, batch, tuple(sorted(params.items())))
+        if key not in self.traces:  # keep one: large
+            self.traces = {key: trace_workload(self.workload(method, kv, batch, params), mode="meta")}
         return self.traces[key]
 
-    def point_key(self, hw, method: str, kv: int, batch: int) -> str:
+    def point_key(self, hw, method: str, kv: int, batch: int, params: dict | None = None) -> str:
         """What a saved point was computed from: the hardware and workload configs and the code version, so a
         changed config or model never reuses a stale point."""
-        what = {"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(self.workload(method, kv, batch)),
+        what = {"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(self.workload(method, kv, batch, params)),
                 "code": self.code}
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None, **hw_changes) -> dict:
+    def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None,
+            params: dict | None = None, **hw_changes) -> dict:
         hw = self.hardware(hw_name or system, **hw_changes)
-        tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch)}"
+        tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch, params)}"
         path = self.dir / f"{tag}.json"
         if path.is_file():
             return json.loads(path.read_text())
-        tr = self.trace(method, kv, batch)
+        tr = self.trace(method, kv, batch, params)
         res = simulate(tr, hw)
         point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
         if res.ok:
@@ -422,7 +438,11 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: PaperRun | None = None) -> Path:
+def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: PaperRun | None = None,
+              mode: str = "as-stated") -> Path:
+    """The whole evaluation into ``out``; ``mode`` labels the configs it ran (the ladder's and maps' rows and
+    saved configs carry it)."""
+    from analysis.paper import ladder_plots
     from analysis.paper import plots as paper_plots
 
     cfg = cfg or PaperRun()
@@ -445,7 +465,8 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
     steps = [("fig13a", lambda: fig13(P, cfg, "edge", "fig13a")), ("fig13b", lambda: fig13(P, cfg, "server", "fig13b")),
              ("fig14", lambda: fig14(P, cfg)), ("fig15", lambda: fig15(P, cfg)), ("fig16", lambda: fig16(P, cfg)),
              ("fig17", lambda: fig17(P, cfg)), ("fig18", lambda: fig18(P, cfg)), ("fig20", lambda: fig20(P, cfg)),
-             ("table3", lambda: table3(P)), ("fig_stacks", lambda: fig_stacks(P, cfg))]
+             ("table3", lambda: table3(P)), ("fig_stacks", lambda: fig_stacks(P, cfg)),
+             ("ladder", lambda: ladder(P, cfg, out, mode)), ("capacity_map", lambda: capacity_map(P, cfg, out, mode))]
     results, tables = [], {}
     for name, step in steps:
         got = step()
@@ -463,6 +484,8 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
     df.to_csv(out / "results.csv", index=False)
     df.to_parquet(out / "results.parquet", index=False)
     figs = paper_plots.draw(df, tables, out / "figures")
+    figs["ladder"] = ladder_plots.waterfall(tables["ladder"], out / "figures")
+    figs["capacity_map"] = ladder_plots.capacity_maps(tables["capacity_map"], out / "figures")
     md = ["# V-Rex's evaluation, figure by figure (vrex-sim)", "",
           "Produced by `make paper` (analysis/paper/evaluation.py): VideoLLM-online-8B on the average COIN case "
           "(26 frames, a 25-token question, 39 answer tokens) after a pre-computed KV cache. Edge: V-Rex8 vs "

@@ -31,6 +31,8 @@ FIGURES: dict[str, Figure] = {f.id: f for f in (
     Figure("fig20", "Fig. 20", "ReSV retrieval share (meta profile)"),
     Figure("table3", "Table III", "V-Rex8 blocks (area_model.py structures, technology table)"),
     Figure("fig_stacks", "Software stacks (edge)", "V-Rex8 vs the Orin on each GPU software stack (batch 1)"),
+    Figure("ladder", "Where the speedup comes from", "V-Rex over the GPU step by step (analysis/paper/ladder.py)"),
+    Figure("capacity_map", "Capacity maps", "V-Rex over FlexGen at its best placement by KV size and batch"),
 )}
 
 

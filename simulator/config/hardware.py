@@ -370,6 +370,12 @@ class GpuConfig:
                                                 + ", ".join(SOFTWARE_STACKS) + ")", choices=SOFTWARE_STACKS)
     power: GpuPower = spec("power model")
     die_area_mm2: float = spec("die area, for area comparison", unit="mm^2", gt=0, le=100_000, why=WHY_AREA)
+    resv_launches: str = spec(
+        "how ReSV in software launches its per-layer kernels (hash projection, Hamming clustering, HC-table "
+        "update): per_kv_head, a PyTorch loop over KV heads (each head's cluster table has its own size, so an "
+        "eager implementation cannot batch them; ours, as no ReSV code is public), or per_layer, one batched "
+        "launch each; scoring, WiCSum and the KV gather are per head in the trace either way",
+        choices=("per_layer", "per_kv_head"), default="per_kv_head")
 
     @property
     def stack(self) -> GpuEfficiency:

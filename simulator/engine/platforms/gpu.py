@@ -45,9 +45,10 @@ class GpuPlatform(Platform):
     kind = "gpu"
 
     def __init__(self, hw: GpuConfig, tech: TechTable | None = None, *, activations: str = "fp16",
-                 kv_transfer: dict | None = None):
+                 kv_transfer: dict | None = None, resv_head_launches: int = 1):
         """``activations``: the format of the activations the kernels run at; ``kv_transfer``: how the KV policy's
-        software copies KV over PCIe (``for_trace`` takes both from a trace)."""
+        software copies KV over PCIe; ``resv_head_launches``: launches per call of ReSV's per-layer kernels
+        (``for_trace`` takes all three from a trace)."""
         self.hw, self.name = hw, hw.name
         self.tech_table = tech
         self.tech = (tech or default_tech()).at(hw.tech_node)
@@ -61,6 +62,7 @@ class GpuPlatform(Platform):
         self.build_units()
         self.peak_flops = max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")) * 1e12
         self.prefetch = True  # the baselines fetch one layer ahead
+        self.resv_head_launches = resv_head_launches
         # the tensor and CUDA cores share one CUDA stream; the copy engine is a second one
         self.executors = {TensorCores.name: 0, CudaCores.name: 0, CopyEngine.name: 1}
 
@@ -69,11 +71,14 @@ class GpuPlatform(Platform):
         return self.hw.offload is not None
 
     def for_trace(self, meta: MetaLike) -> "GpuPlatform":
-        """This GPU as the trace's software runs it (its activations' format, its KV copy pattern): a new
-        platform; this one is unchanged."""
+        """This GPU as the trace's software runs it (its activations' format, its KV copy pattern, ReSV's per-layer
+        kernels launched once per KV head where ``resv_launches`` says so): a new platform; this one is
+        unchanged."""
         rec = meta_record(meta)
         transfer = dataclasses.asdict(rec.kv_transfer) if rec.kv_transfer is not None else None
-        return GpuPlatform(self.hw, self.tech_table, activations=activation_precision(rec), kv_transfer=transfer)
+        per_head = rec.kv_policy == "resv" and self.hw.resv_launches == "per_kv_head"
+        return GpuPlatform(self.hw, self.tech_table, activations=activation_precision(rec), kv_transfer=transfer,
+                           resv_head_launches=rec.kv_heads if per_head else 1)
 
     def tech_prefixes(self) -> tuple[str, ...]:
         # a GPU's own power model is in its config; the table gives only its DRAM's energy per bit
@@ -93,8 +98,8 @@ class GpuPlatform(Platform):
         ``act`` is the activations' format (the trace's ``precision.activations``; default: the platform's, see
         ``for_trace``)."""
         if act is not None and act != self.act:
-            return GpuPlatform(self.hw, self.tech_table, activations=act,
-                               kv_transfer=self.kv_transfer).op_costs(ev, offload_share)
+            return GpuPlatform(self.hw, self.tech_table, activations=act, kv_transfer=self.kv_transfer,
+                               resv_head_launches=self.resv_head_launches).op_costs(ev, offload_share)
         plan = trace_plan(ev)  # the units cost each distinct op row once
         ops = OpArrays.from_events(ev, kind=plan.kind(), tier=plan.tier())
         kind, tier = ops.kind, ops.tier
@@ -131,7 +136,10 @@ class GpuPlatform(Platform):
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
                         **self.offload.actions(link_r, link_w)})
         energy = self.price(actions, len(ops))
-        launch = self.hw.stack.kernel_launch_us * 1e-6
+        # ReSV's per-layer kernels (RESV_LAYER_OPS) run once per KV head in a software implementation that loops
+        # over heads (``resv_launches``): each call pays that many launches
+        launch = self.hw.stack.kernel_launch_us * 1e-6 * np.where(
+            np.isin(ev["op"].to_numpy(), RESV_LAYER_OPS), self.resv_head_launches, 1)
         # a kernel's own time; offload transfers run beside it. Unpacking weights is added, not overlapped:
         # the measured W4A16 decode rates are slower than their bytes at FP16's bandwidth (make calibrate)
         dur = np.maximum(compute_s, dram_s) + dequant_s + launch
@@ -198,6 +206,11 @@ def activation_precision(meta: TraceMetaRecord) -> str:
     if meta.precision is not None:
         return meta.precision.activations
     return {16: "fp16", 8: "int8", 4: "int4"}[meta.precision_bits.activation]
+
+
+# ReSV's kernels that the trace records once per layer (the hash projection, Hamming clustering and the HC-table
+# update, simulator/kvpolicy/resv_store.py); scoring, WiCSum and the gathers are recorded per KV head already
+RESV_LAYER_OPS = ("hash_proj", "cluster", "hc_update")
 
 
 # The GPU's units: tensor cores run the matrix kinds (and InfiniGen's / ReKV's scoring); CUDA cores everything

@@ -7,20 +7,23 @@ import pytest
 
 from analysis.paper.evaluation import COLUMNS, PaperRun, run_paper
 
-SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "orin-agx-32gb", "a100-80gb", "oaken", "orin-agx-32gb+tensorrt-llm"}
-METHODS = {"resv", "flexgen", "infinigen", "infinigenp", "rekv", "full", "oaken",
+SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "vrex48-kvpu", "orin-agx-32gb", "a100-80gb", "oaken",
+           "orin-agx-32gb+tensorrt-llm"}
+METHODS = {"resv", "flexgen", "flexgen-best", "infinigen", "infinigenp", "rekv", "full", "oaken",
            "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "dre_sram", "control", "chip"}
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
            "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",
-           "peak_power_w_per_core", "chip_peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8"}
+           "peak_power_w_per_core", "chip_peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8",
+           "step_speedup", "tpot_step_speedup", "kv_gpu_percent", "frame_speedup_vs_best_gpu",
+           "tpot_speedup_vs_best_gpu"}
 
 
 @pytest.fixture(scope="module")
 def reduced(tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
     cfg = PaperRun(kv_sizes=(1_000, 40_000), edge_batches=(1,), server_batches=(1,), roofline_batch=1, frames=2,
-                   answer_tokens=2)
+                   answer_tokens=2, map_kv_sizes=(1_000, 40_000), map_batches=(1,))
     run_paper(out, cfg=cfg)
     return out
 
@@ -29,7 +32,8 @@ def test_results_schema_and_identifiers(reduced):
     df = pd.read_csv(reduced / "results.csv")
     assert list(df.columns) == COLUMNS
     assert set(df["system"]) <= SYSTEMS and set(df["method"]) <= METHODS and set(df["metric"]) <= METRICS
-    assert {"fig13a", "fig13b", "fig14", "fig15", "fig16", "fig18", "fig20", "table3"} <= set(df["figure"])
+    assert {"fig13a", "fig13b", "fig14", "fig15", "fig16", "fig18", "fig20", "table3", "ladder",
+            "capacity_map"} <= set(df["figure"])
     assert set(df["kv_tokens"].dropna()) <= {1_000, 40_000}
     oom = df[df["unit"] == "oom"]
     assert oom["value"].isna().all()
@@ -90,7 +94,8 @@ def test_resumes_from_saved_points(reduced):
     assert points
     stamp = {p: p.stat().st_mtime_ns for p in points}
     run_paper(reduced, cfg=PaperRun(kv_sizes=(1_000, 40_000), edge_batches=(1,), server_batches=(1,),
-                                    roofline_batch=1, frames=2, answer_tokens=2))
+                                    roofline_batch=1, frames=2, answer_tokens=2, map_kv_sizes=(1_000, 40_000),
+                                    map_batches=(1,)))
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())  # nothing recomputed
 
 
