@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from analysis.studies.fit import overlay_hardware_yaml
 from simulator.config.schema import load_yaml
 from simulator.kvpolicy.flexgen import gpu_sequences
 from simulator.pipeline import resolve
@@ -288,6 +289,8 @@ def _plain(value):
 def hardware_yaml(P, r: Rung) -> dict:
     """The rung's hardware config as YAML data (the config file with the rung's changes)."""
     raw = load_yaml(resolve(f"hwconfigs/{r.hw_name}.yaml"))
+    if P.overlay is not None:  # the paper-fitted mode's values
+        raw = overlay_hardware_yaml(raw, P.overlay)
     for key, value in r.hw_changes.items():
         raw[key] = _plain(value)
     return raw

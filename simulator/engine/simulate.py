@@ -57,6 +57,8 @@ def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | No
     check_contract(p, meta)
     if isinstance(p, GpuPlatform):
         p = p.for_trace(meta)
+    elif isinstance(p, AcceleratorPlatform):
+        p.for_trace(meta)  # the KVMU takes the trace's KV geometry
     return p
 
 
