@@ -437,7 +437,7 @@ def cmd_trace(args) -> int:
                         source=str(wl_path))
     write_trace(tr, out)
     dt = time.perf_counter() - t0
-    print(f"{out}: {len(tr.events):,} events, {tr.meta['frames']} frames, {dt:.1f} s "
+    print(f"{out}: {len(tr.events):,} events, {tr.record.frames} frames, {dt:.1f} s "
           f"({len(tr.events) / dt:,.0f} events/s)")
     return 0
 

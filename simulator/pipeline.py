@@ -11,7 +11,7 @@ from simulator.config.hardware import AcceleratorConfig, GpuConfig, load_hardwar
 from simulator.config.tech import DEFAULT_TECH, load_tech
 from simulator.config.workload import WorkloadConfig, load_workload
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE
-from simulator.engine.result import ENERGY_PARTS, SimResult
+from simulator.engine.result import SimResult, phase_energy_col, phase_energy_parts
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.results.metrics import chip_blocks, phase_comparison, stream_metrics
@@ -20,7 +20,7 @@ from simulator.stream import Trace, trace_workload
 from simulator.tracer.trace_file import read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_HW = "hwconfigs/vrex8-edge.yaml"  # the paper's edge system (shared/reference/vrex.md)
+DEFAULT_HW = "hwconfigs/vrex8-edge.yaml"  # the paper's edge system (V-Rex, arXiv 2512.12284, Table I)
 DEFAULT_BASELINE = "hwconfigs/orin-agx-32gb.yaml"  # the paper's edge baseline
 DEFAULT_WORKLOAD = "workloads/coin-avg-resv.yaml"  # the average COIN case, V-Rex running ReSV
 DEFAULT_BASELINE_WORKLOAD = "workloads/coin-avg-flexgen.yaml"  # the same case, the GPU running FlexGen
@@ -92,17 +92,18 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=DEFAUL
         bpath = resolve(baseline_workload_path)
         base_trace = trace_workload(load_workload(bpath), mode=mode, progress=progress, source=str(bpath))
     base = simulate(base_trace, baseline, tech, engine=engine)
-    fps = trace.meta["fps"]
+    meta, base_meta = trace.record, base_trace.record
+    fps = meta.fps
     am, apt = stream_metrics(acc, fps)
     bm, bpt = stream_metrics(base, fps)
     comp = phase_comparison(bpt, apt)
-    energy = {p: float(apt[f"energy_{p}_j"].sum()) for p in ENERGY_PARTS}
-    policy = trace.meta["kv_policy"]
+    energy = {p: float(apt[phase_energy_col(p)].sum()) for p in phase_energy_parts(apt.columns)}
+    policy = meta.kv_policy
     if base_trace is not trace:
-        policy = f"{policy} (baseline: {base_trace.meta['kv_policy']})"
-    rep = Report(workload=trace.meta["workload"], model=trace.meta["model"], kv_policy=policy,
-                 stream_fps=fps, frames=trace.meta["frames"], questions=len(trace.meta["questions"]),
-                 trace_events=len(trace.events), trace_mode=trace.meta["mode"], accel=am, baseline=bm,
+        policy = f"{policy} (baseline: {base_meta.kv_policy})"
+    rep = Report(workload=meta.workload, model=meta.model, kv_policy=policy,
+                 stream_fps=fps, frames=meta.frames, questions=len(meta.questions),
+                 trace_events=len(trace.events), trace_mode=meta.mode, accel=am, baseline=bm,
                  comparison=comp, area_breakdown=dict(acc.area_mm2), energy_breakdown=energy,
                  utilisation={acc.hardware: acc.utilisation, base.hardware: base.utilisation},
                  bound_share={r.hardware: bound_share(r) for r in (acc, base)},

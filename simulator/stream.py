@@ -31,7 +31,6 @@ import torch
 
 from simulator.config.workload import WorkloadConfig
 from simulator.errors import ConfigError
-from simulator.kvpolicy import make_policy
 from simulator.kvpolicy.base import CacheSpec
 from simulator.models.decoder import DecoderLM
 from simulator.models.kv_cache import RecallProbe, plans_own_phases
@@ -91,7 +90,7 @@ class StreamTracer:
         self.m = wl.model_config
         if self.m is None:
             raise ConfigError(source, "model", "workload was built without its model; use load_workload")
-        self.policy = make_policy(wl.kv_policy, source=source)
+        self.policy = wl.kv_policy.resolve(source)
         largest = max([self.m.tokens_per_frame, wl.stream.system_prompt_tokens]
                       + [q.prompt_tokens for q in wl.stream.questions])
         self.policy.check_fits(largest, source=source)
@@ -325,8 +324,9 @@ class StreamTracer:
             "model": m.name,
             "mode": self.mode,
             "kv_policy": wl.kv_policy.name,
-            "kv_policy_params": dict(wl.kv_policy.params),
+            "kv_policy_params": self.policy.hyperparameters(),  # every one, as resolved (not only those set)
             "kv_transfer": self.policy.transfer(),
+            "hw_contract": self.policy.hardware_contract(),
             "fps": wl.stream.fps,
             "frames": n_frames,
             "questions": [{"at_s": q.at_s, "prompt_tokens": q.prompt_tokens, "answer_tokens": q.answer_tokens}

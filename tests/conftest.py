@@ -40,7 +40,7 @@ def vrex_hw():
 
 @pytest.fixture(scope="session")
 def orin_hw():
-    return load_hardware(ROOT / "hwconfigs" / "orin-agx.yaml")
+    return load_hardware(ROOT / "hwconfigs" / "orin-agx-64gb.yaml")
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

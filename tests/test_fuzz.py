@@ -176,8 +176,8 @@ def base_trace(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def machines():
-    return (load_hardware(ROOT / "hwconfigs" / "vrex8-edge.yaml"), load_hardware(ROOT / "hwconfigs" / "orin-agx.yaml"),
-            load_tech(DEFAULT_TECH))
+    return (load_hardware(ROOT / "hwconfigs" / "vrex8-edge.yaml"),
+            load_hardware(ROOT / "hwconfigs" / "orin-agx-64gb.yaml"), load_tech(DEFAULT_TECH))
 
 
 CELL = st.sampled_from([-1, 0, 1, 2**31, 2**40, -(2**40), 2**62, 1.5, float("nan"), float("inf"), 255, -129])

@@ -28,7 +28,7 @@ def _figures(root, tiny_workload) -> dict:
         wl = tiny_workload.with_stream(duration_s=3.0).replace(kv_policy=KvPolicyConfig(name=pol, params=params))
         tr = trace_workload(wl, mode=mode)
         fig = {"events": len(tr.events), **{c: int(tr.events[c].sum()) for c in TRACE_COLS}}
-        for hw_name in ("vrex8-edge", "vrex-edge", "orin-agx"):
+        for hw_name in ("vrex8-edge", "vrex-edge", "orin-agx-64gb"):
             hw = load_hardware(root / "hwconfigs" / f"{hw_name}.yaml")
             res = simulate(tr, hw)
             e = sum(float(res.ops[c].sum()) for c in res.ops.columns if c.startswith("e_"))

@@ -19,6 +19,13 @@ TINY_POLICIES = {
 }
 
 
+def test_every_policy_is_templated():
+    """The tiny-stream list covers every registered policy (a new policy must say its tiny parameters)."""
+    from simulator.kvpolicy import POLICIES
+
+    assert set(TINY_POLICIES) == set(POLICIES)
+
+
 def _assert_same(wl) -> dict:
     """Trace ``wl`` fully and templated; assert equal traces; return the templated run's statistics."""
     full = StreamTracer(wl, templated=False).run()

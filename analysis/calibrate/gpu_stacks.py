@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.calibrate.data import load_data, records
 from analysis.calibrate.summary import component, record
 from simulator.config.hardware import SOFTWARE_STACKS, GpuConfig, GpuEfficiency, load_hardware
 from simulator.config.workload import (
@@ -61,60 +62,8 @@ from simulator.errors import ConfigError
 from simulator.pipeline import resolve
 from simulator.stream import Trace, trace_workload
 
-SOURCES = {
-    "tinychat": "TinyChat README, 'Orin Results' (mit-han-lab/llm-awq, tinychat/README.md): per-token decode "
-                "latency on Jetson Orin 64GB, Hugging Face FP16 vs TinyChat W4A16 (AWQ, group 128)",
-    "tinychat-ttft": "TinyChat README, 'New Optimization of Context Stage', Orin results (Llama-3-8B): time "
-                     "to first token for a 32-token question after 16-1024 history tokens; Hugging Face FP16 "
-                     "and legacy TinyChat W4A16 process history + question",
-    "tinychat-chunked": "the same table's new TinyChat (FlashAttention, chunked prefill): the 32-token "
-                        "question against the cached history",
-    "awq": "Lin et al., AWQ, MLSys 2024 (arXiv 2306.00978): TinyChat W4A16 decode on Jetson Orin 64GB "
-           "(a later TinyChat than the README's table)",
-    "mlc": "dusty-nv/jetson-containers@04720a088da59494e7d376ec2ff1ddbe79428c28:packages/llm/mlc/docs.md: MLC LLM "
-           "q4f16_ft Llama-2-7B on Jetson AGX Orin, 'input=16, output=128 ... prefill_time 0.025 sec ... "
-           "decode_rate 46.9 tokens/sec' (average over 3 runs)",
-    "mlc-412": "dusty-nv/jetson-containers issue #412 (2024-03), dusty-nv's earlier run quoted there: MLC "
-               "Llama-2-7b-chat q4f16_ft on AGX Orin, 'prefill_time 0.027 sec, prefill_rate 582.8 tokens/sec, "
-               "decode_time 2.986 sec, decode_rate 42.9 tokens/sec' (input 16, output 128)",
-    "trt-edge": "NVIDIA/TensorRT-Edge-LLM issue #60 (a user's measurement, 2026-03-25): 'Jetson AGX Orin (64GB), "
-                "JetPack 6.2, TensorRT 10.7, CUDA 12.6', decode TPS: Qwen3-4B-VL ~20.2 W16A16, ~52.2 W4A16; "
-                "Qwen2.5-3B-VL ~27.2 W16A16, ~71.8 W4A16 (the LLMs' decode; NVIDIA's reply bounds FP16 3B at 33)",
-    "trtllm-v0.5": "NVIDIA/TensorRT-LLM@138f96d45f90b9667426f7c47297d8c06bafac73:docs/source/performance.md, "
-                   "'Low Latency', 'A100 GPUs (FP16)', TensorRT-LLM v0.5, batch 1, TP 1: LLaMA 7B 1st token "
-                   "latency '| LLaMA 7B | 1 | 1 | 128 | 16 |' and '| LLaMA 7B | 1 | 1 | 2048 | 133 |' (ms; A100 "
-                   "variant not stated)",
-    "lmdeploy": "InternLM/lmdeploy docs/en/benchmark/a100_fp16.md ('A100-80G(x8) CUDA 11.8', static inference, "
-                "batch 1, TP 1, TurboMind): per-token latency P50 and first-token latency; llama2-7b rows at "
-                "@f44ba31cece50e28208c337238d9f903a4f66751 (v0.2.0), llama2-13b rows at "
-                "@3e391df4673326f79363eebe030876861a9b7090 (v0.1.0a1), e.g. '| 1 | 1 | 128 | 128 | 102.21 | 76.59 "
-                "| 0.022 | 0.022 | 0.022 | 0.01 | 0.01 | 0.01 | 0.01 |'",
-    "gpt-fast": "pytorch-labs/gpt-fast@0f925b5d4ce457b89a7ca6c9ce50f42bf2576945:README.md, 'Benchmarks' (8xA100-80GB, "
-                "power limited to 330W, batch 1, 5-token prompt; torch.compile + static KV cache): "
-                "'| Llama-2-7B  | Base    |  104.9  | 1397.31 |' (tokens/s, BF16) and '4-bit (G=32) | 196.80'",
-    "trtllm-v0.9": "NVIDIA/TensorRT-LLM docs/source/performance.md, 'All data was generated using version "
-                   "0.9.0', 'Low Latency', 'A100 GPUs (FP16)', batch 1, TP 1, 1st token latency (ms): '| LLaMA 7B "
-                   "| 1 | 1 | 128 | 16.2 |', '| LLaMA 7B | 1 | 1 | 2048 | 132.4 |', '| Mistral 7B | 1 | 1 | 128 | "
-                   "16.3 |', '| Mistral 7B | 1 | 1 | 2048 | 139.6 |' (A100-SXM4-80GB per NVIDIA/TensorRT-LLM#281)",
-    "optimum": "huggingface/optimum tests/benchmark/README.md, 'GPTQ benchmark' ('AutoGPTQ 0.7.0, PyTorch 2.2.0, "
-               "bitsandbytes 0.42.0, transformers 4.37.2', 'a single NVIDIA A100-SXM4-80GB GPU', transformers "
-               "generate, batch 1), Llama-2-13b-chat: decode ('prefill length of 1 ... 512 tokens generated') "
-               "per-token latency '| None | ... | 6.64 | 30.43 | 32.86 |' (FP16), '| gptq | False | 4 | 128 | marlin "
-               "| 31.75 | 28.96 | 34.53 |', exllama_v2 31.60, exllama 31.68; prefill of 512 tokens 98.89 (FP16) and "
-               "95.15 (marlin) ms",
-    "optimum-2023": "huggingface/optimum@096386299309ec9c4c737c9e5ce260008c48fad7:tests/benchmark/README.md "
-                    "(an earlier version, same A100-SXM4-80GB and script): Llama-2-13b-chat FP16, 'a prompt length "
-                    "of 512, and generate exactly 512 new tokens' per-token latency 36.958 ms "
-                    "(averaged with the prefill); prefill of 512 tokens 96.38 ms",
-    "pytorch-blog": "PyTorch blog 'Accelerating Generative AI with PyTorch II: GPT, Fast' (2023-11-30, "
-                    "https://pytorch.org/blog/accelerating-generative-ai-2/), A100-80GB power limited to 330W, "
-                    "batch 1, 7B LLaMA: 'Starting Point (25.5 tok/s)' (eager PyTorch, 'heavily CPU overhead "
-                    "bound'), 'Step 1 ... torch.compile and a static kv-cache (107.0 tok/s)' (FP16), 'Step 4 ... "
-                    "int4 quantization and GPTQ (202.1 tok/s)'",
-}
-
 # The components: a device (its configs) and the stacks fitted on it, the first one fitted first (``fit``)
-DEVICE_CONFIGS = {"orin": ("hwconfigs/orin-agx.yaml", "hwconfigs/orin-agx-32gb.yaml"),
+DEVICE_CONFIGS = {"orin": ("hwconfigs/orin-agx-64gb.yaml", "hwconfigs/orin-agx-32gb.yaml"),
                   "a100": ("hwconfigs/a100-80gb.yaml",)}
 DEVICE_NAMES = {"orin": "Jetson AGX Orin 64GB", "a100": "A100 80GB"}
 # the stack with the most points is fitted first; a stage another stack has no points for keeps its values
@@ -126,7 +75,6 @@ PRIMARY_STACK = {"orin": "hf-pytorch", "a100": "tensorrt-llm"}
 # batch-1 inference stays far below either board's power limit).
 MEASURED_BOARD = {"a100": {"bandwidth_gbps": 2039.0}}
 
-QUESTION = 32      # TinyChat's TTFT question length (tokens)
 DECODE_CONTEXT = 512  # README: LLaMA-2-7B needs a > 500-token prompt; no length for the others: 512 assumed
                       # for all (the KV read at 512 tokens is about 2% of the weight bytes)
 DECODE_STEPS = 4   # decode steps traced per decode point (the per-token latency is their mean)
@@ -146,7 +94,7 @@ class Measurement:
     context: int        # tokens already in the KV cache when the step starts
     measured_ms: float
     role: str           # fit | held out
-    source: str         # key into SOURCES
+    source: str         # key into SOURCES (analysis/data/gpu_stacks.yaml)
     device: str = "orin"         # key into DEVICE_CONFIGS
     stack: str = "hf-pytorch"    # the software stack measured (a GpuConfig software stack)
 
@@ -161,112 +109,37 @@ class Measurement:
         return self.device, self.stack
 
 
-def _decode(label, model, prec, ms, role, source="tinychat", context=DECODE_CONTEXT, device="orin",
-            stack="hf-pytorch"):
-    return Measurement(label, model, prec, "decode", 1, context, ms, role, source, device, stack)
+def _measurement_entry(row: dict, where: str) -> dict:
+    """A point as published: a decode step's ``tokens_per_s`` is its per-token latency (ms); a decode processes
+    one token."""
+    if "tokens_per_s" in row:
+        row["measured_ms"] = 1000 / row.pop("tokens_per_s")
+    elif "ms" in row:
+        row["measured_ms"] = row.pop("ms")
+    if row.get("phase") == "decode":
+        row.setdefault("tokens", 1)
+    return row
 
 
-def _prefill(prec, tokens, ms, role, context=0, source="tinychat-ttft", label="Llama-3-8B", model="llama-3-8b",
-             device="orin", stack="hf-pytorch"):
-    return Measurement(label, model, prec, "prefill", tokens, context, ms, role, source, device, stack)
+def load_measurements(path: str = "gpu_stacks.yaml") -> tuple[dict[str, str], tuple[Measurement, ...]]:
+    """The sources and the measurements of analysis/data/``path``, in file order (grouped by device and stack)."""
+    data, where = load_data(path)
+    out: list[Measurement] = []
+    for i, group in enumerate(data.get("measurements") or []):
+        key = f"measurements[{i}]"
+        if not isinstance(group, dict) or group.get("device") not in DEVICE_CONFIGS:
+            raise ConfigError(where, f"{key}.device", f"must be one of {', '.join(DEVICE_CONFIGS)}")
+        if not isinstance(group.get("stack"), str):
+            raise ConfigError(where, f"{key}.stack", "missing; a GPU software stack name")
+        sub = {"sources": data.get("sources", {}), "points": group.get("points")}
+        pts = records(sub, "points", Measurement, where,
+                      lambda row, w: _measurement_entry({**row, "device": group["device"], "stack": group["stack"]},
+                                                        w))
+        out += pts
+    return dict(data.get("sources", {})), tuple(out)
 
 
-_HISTORY = (16, 32, 64, 128, 256, 512, 1024)
-_FP16_TTFT = (107.10, 108.81, 114.07, 224.78, 343.95, 582.54, 1048.11)
-_LEGACY_TTFT = (92.04, 111.31, 106.60, 160.78, 278.47, 528.70, 1145.35)
-_NEW_TTFT = (65.57, 65.40, 66.49, 67.15, 73.29, 84.67, 118.53)
-_FIT_HISTORY = (128, 512, 1024)  # prefill points fitted (160, 544, 1056 tokens); the others are held out
-_TRT = {"stack": "tensorrt-llm"}
-_A100_TRT = {"device": "a100", "stack": "tensorrt-llm"}
-_A100_HF = {"device": "a100", "stack": "hf-pytorch"}
-
-MEASUREMENTS: tuple[Measurement, ...] = (
-    # ---- Orin, hf-pytorch: decode, FP16 (Hugging Face) and W4A16 (TinyChat), per-token latency in ms
-    _decode("LLaMA-2-7B", "llama-2-7b", "fp16", 86.80, "fit"),
-    _decode("LLaMA-3-8B", "llama-3-8b", "fp16", 96.24, "fit"),
-    _decode("LLaMA-2-7B", "llama-2-7b", "w4a16", 32.14, "fit"),
-    _decode("LLaMA-2-13B", "llama-2-13b", "w4a16", 58.20, "fit"),
-    _decode("Vicuna-7B", "llama-2-7b", "fp16", 84.77, "held out"),     # Vicuna v1.5: LLaMA-2 shapes
-    _decode("MPT-7B", "mpt-7b", "fp16", 89.85, "held out"),
-    _decode("Falcon-7B", "falcon-7b", "fp16", 147.84, "held out"),
-    _decode("VILA-7B", "llama-2-7b", "fp16", 86.95, "held out"),       # VILA's LLM: LLaMA-2-7B shapes
-    _decode("LLaMA-3-8B", "llama-3-8b", "w4a16", 32.55, "held out"),
-    _decode("Vicuna-7B", "llama-2-7b", "w4a16", 30.73, "held out"),
-    _decode("Vicuna-13B", "llama-2-13b", "w4a16", 54.98, "held out"),
-    _decode("MPT-7B", "mpt-7b", "w4a16", 31.22, "held out"),
-    _decode("Falcon-7B", "falcon-7b", "w4a16", 45.10, "held out"),
-    _decode("VILA-7B", "llama-2-7b", "w4a16", 28.09, "held out"),
-    _decode("VILA-13B", "llama-2-13b", "w4a16", 57.14, "held out"),
-    # AWQ paper: tokens/s -> ms per token; short prompts (16 tokens assumed)
-    _decode("Llama-2-7B", "llama-2-7b", "w4a16", 1000 / 39.1, "held out", "awq", 16),
-    _decode("Llama-2-13B", "llama-2-13b", "w4a16", 1000 / 21.2, "held out", "awq", 16),
-    _decode("Llama-2-70B", "llama-2-70b", "w4a16", 1000 / 3.5, "held out", "awq", 16),
-    _decode("LLaMA-30B", "llama-30b", "w4a16", 1000 / 8.8, "held out", "awq", 16),
-    # prefill (time to first token), Llama-3-8B
-    *(_prefill("fp16", h + QUESTION, ms, "fit" if h in _FIT_HISTORY else "held out")
-      for h, ms in zip(_HISTORY, _FP16_TTFT)),
-    *(_prefill("w4a16", h + QUESTION, ms, "fit" if h in _FIT_HISTORY else "held out")
-      for h, ms in zip(_HISTORY, _LEGACY_TTFT)),
-    *(_prefill("w4a16", QUESTION, ms, "held out", context=h, source="tinychat-chunked")
-      for h, ms in zip(_HISTORY, _NEW_TTFT)),
-    # ---- Orin, tensorrt-llm: TensorRT Edge-LLM decode (the two FP16 models fit bandwidth and launch, the
-    # smaller W4A16 model the unpacking time); MLC's compiled TVM kernels held out as a comparable compiled
-    # runtime (same class of fused, graph-captured kernels). Decode context: 512 assumed as above.
-    _decode("Qwen2.5-VL-3B", "qwen2.5-3b", "fp16", 1000 / 27.2, "fit", "trt-edge", **_TRT),
-    _decode("Qwen3-VL-4B", "qwen3-4b", "fp16", 1000 / 20.2, "fit", "trt-edge", **_TRT),
-    _decode("Qwen2.5-VL-3B", "qwen2.5-3b", "w4a16", 1000 / 71.8, "fit", "trt-edge", **_TRT),
-    _decode("Qwen3-VL-4B", "qwen3-4b", "w4a16", 1000 / 52.2, "held out", "trt-edge", **_TRT),
-    _decode("Llama-2-7B", "llama-2-7b", "w4a16", 1000 / 46.9, "held out", "mlc", 16, **_TRT),
-    _prefill("w4a16", 16, 25.0, "held out", source="mlc", label="Llama-2-7B", model="llama-2-7b", **_TRT),
-    _decode("Llama-2-7B", "llama-2-7b", "w4a16", 1000 / 42.9, "held out", "mlc-412", 16, **_TRT),
-    _prefill("w4a16", 16, 27.0, "held out", source="mlc-412", label="Llama-2-7B", model="llama-2-7b", **_TRT),
-    # ---- A100 80GB, tensorrt-llm (compiled engines: TensorRT-LLM, LMDeploy TurboMind's fused CUDA kernels,
-    # gpt-fast's torch.compile with CUDA graphs; batch 1). Decode: LMDeploy's per-token P50 at the stated
-    # prompt (its 2-digit rounding is up to 5%); prefill: first-token latency.
-    _decode("Llama-2-7B", "llama-2-7b", "fp16", 10.0, "fit", "lmdeploy", 128, **_A100_TRT),
-    _decode("Llama-2-13B", "llama-2-13b", "fp16", 17.0, "fit", "lmdeploy", 128, **_A100_TRT),
-    _decode("Llama-2-7B", "llama-2-7b", "fp16", 11.0, "held out", "lmdeploy", 2048, **_A100_TRT),
-    _decode("Llama-2-13B", "llama-2-13b", "fp16", 19.0, "held out", "lmdeploy", 2048, **_A100_TRT),
-    _decode("Llama-2-7B", "llama-2-7b", "bf16", 1000 / 104.9, "held out", "gpt-fast", 5, **_A100_TRT),
-    _decode("Llama-2-7B", "llama-2-7b", "fp16", 1000 / 107.0, "held out", "pytorch-blog", 5, **_A100_TRT),
-    _decode("Llama-2-7B", "llama-2-7b", "w4a16", 1000 / 196.8, "fit", "gpt-fast", 5, **_A100_TRT),
-    _decode("Llama-2-7B", "llama-2-7b", "w4a16", 1000 / 202.1, "held out", "pytorch-blog", 5, **_A100_TRT),
-    _prefill("fp16", 2048, 133.0, "fit", source="trtllm-v0.5", label="LLaMA-7B", model="llama-2-7b", **_A100_TRT),
-    _prefill("fp16", 2048, 242.0, "fit", source="lmdeploy", label="Llama-2-13B", model="llama-2-13b", **_A100_TRT),
-    _prefill("fp16", 128, 16.0, "held out", source="trtllm-v0.5", label="LLaMA-7B", model="llama-2-7b",
-             **_A100_TRT),
-    _prefill("fp16", 2048, 139.0, "held out", source="lmdeploy", label="Llama-2-7B", model="llama-2-7b",
-             **_A100_TRT),
-    _prefill("fp16", 128, 22.0, "held out", source="lmdeploy", label="Llama-2-7B", model="llama-2-7b",
-             **_A100_TRT),
-    _prefill("fp16", 128, 40.0, "held out", source="lmdeploy", label="Llama-2-13B", model="llama-2-13b",
-             **_A100_TRT),
-    # TensorRT-LLM v0.9.0's table: held out (added after the fit above was first run; none of it was fitted)
-    _prefill("fp16", 128, 16.2, "held out", source="trtllm-v0.9", label="LLaMA-7B", model="llama-2-7b",
-             **_A100_TRT),
-    _prefill("fp16", 2048, 132.4, "held out", source="trtllm-v0.9", label="LLaMA-7B", model="llama-2-7b",
-             **_A100_TRT),
-    _prefill("fp16", 128, 16.3, "held out", source="trtllm-v0.9", label="Mistral-7B", model="mistral-7b",
-             **_A100_TRT),
-    _prefill("fp16", 2048, 139.6, "held out", source="trtllm-v0.9", label="Mistral-7B", model="mistral-7b",
-             **_A100_TRT),
-    # ---- A100 80GB, hf-pytorch (Hugging Face transformers generate, eager PyTorch kernels launched one by one
-    # from Python). optimum's decode generates 512 tokens after a 1-token prompt: the mean KV length, 256, is
-    # used; its 2023 run after a 512-token prompt: 768 (its per-token mean includes the prefill, ~0.2 ms).
-    # Not used: ML.ENERGY's FastChat rows (per-response means over ShareGPT prompts of varying length, prefill
-    # and sampling included, A100 variant not stated) and h2oGPT's app-level rates.
-    _decode("Llama-2-13B", "llama-2-13b", "fp16", 30.43, "fit", "optimum", 256, **_A100_HF),
-    _decode("Llama-2-13B", "llama-2-13b", "w4a16", 28.96, "fit", "optimum", 256, **_A100_HF),   # marlin
-    _prefill("fp16", 512, 98.89, "fit", source="optimum", label="Llama-2-13B", model="llama-2-13b", **_A100_HF),
-    _decode("Llama-2-13B", "llama-2-13b", "w4a16", 31.60, "held out", "optimum", 256, **_A100_HF),  # exllama_v2
-    _decode("Llama-2-13B", "llama-2-13b", "w4a16", 31.68, "held out", "optimum", 256, **_A100_HF),  # exllama
-    _prefill("w4a16", 512, 95.15, "held out", source="optimum", label="Llama-2-13B", model="llama-2-13b",
-             **_A100_HF),   # marlin
-    _decode("Llama-2-13B", "llama-2-13b", "fp16", 36.958, "held out", "optimum-2023", 768, **_A100_HF),
-    _prefill("fp16", 512, 96.38, "held out", source="optimum-2023", label="Llama-2-13B", model="llama-2-13b",
-             **_A100_HF),
-    _decode("LLaMA-7B", "llama-2-7b", "fp16", 1000 / 25.5, "held out", "pytorch-blog", 5, **_A100_HF),
-)
+SOURCES, MEASUREMENTS = load_measurements()
 
 
 def components(meas=MEASUREMENTS) -> list[tuple[str, str]]:

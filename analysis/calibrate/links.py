@@ -18,7 +18,8 @@ Three components, each fitted on points chosen before fitting and checked on poi
   software was found, so none is claimed.
 
 ``--write`` (what ``make calibrate`` runs) writes the fitted values into the configs' ``offload:`` sections
-and ``irregular.py``'s ``PASSES``, and the tables into the README section between the links markers.
+and the ``passes`` of hwconfigs/tech/gpu_kernels.yaml (YAML the engine reads; no code is rewritten), and the
+tables into the README section between the links markers.
 """
 
 from __future__ import annotations
@@ -31,52 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import simulator.engine.memory.links as links
+from analysis.calibrate.data import load_data, records, size_bytes
 from analysis.calibrate.summary import component, record
 from simulator.config.hardware import PCIE_GBPS_PER_LANE, load_hardware
 from simulator.pipeline import resolve
 
 MiB = 2**20
-
-SOURCES = {
-    "cuda-oxide": "NVlabs/cuda-oxide PR #976 (2026-08-17), pinned_overlap example on an RTX 4090, PCIe Gen4 x16: "
-                  "'Transfer bandwidth (GB/s, median of 10 timed iterations)', pageable/pinned HtoD/DtoH at "
-                  "1, 4, 16, 64 MiB",
-    "gearshifft": "mpicbg-scicomp/gearshifft PR #82 (2017-03-27): CUDA bandwidthTest (quick mode, 33554432 B) "
-                  "on a Tesla P100-PCIE-16GB (PCIe 3.0 x16), process bound to the GPU's socket: HtoD 12150.7 "
-                  "MB/s, DtoH 12890.6 MB/s",
-    "cuda-demo": "router-gao/cuda-demo, cuda-samples/02-cuda-bandwidth.md: bandwidthTest quick mode (32000000 B) "
-                 "pinned: Tesla T4 (PCIe 3.0 x16) HtoD 9.7 / DtoH 11.1 GB/s; Tesla V100-SXM2-16GB (PCIe 3.0 x16 "
-                 "to the host) 9.6 / 11.4 GB/s; A100-SXM4-40GB 12.3 / 13.2 GB/s",
-    "della-a100": "jdh4/della-gpu-A100 @ 6bc648ec901aca02bb682ef9c8260058c46cfc7f, README.md: CUDA 11.3 "
-                  "bandwidthTest, pinned, the 'DELLA' node: HtoD 18.0 / 19.4 / 24.1 / 25.8 GB/s and DtoH 15.8 / 25.4 / "
-                  "26.2 / 25.7 GB/s at 1e6 / 1e7 / 1e8 / 1e9 bytes; its GPU, 'NVIDIA A100-PCIE-40GB' (PCIe 4.0 x16), "
-                  "is named in the same file's earlier range run (commit 747e1df8)",
-    "gengwg-a100": "gengwg/gpu @ 54e9b29dd04137191a140917917658bf216b1d74, nvda_gpu_benchmark.md: bandwidthTest quick "
-                   "mode (32000000 B): DGX A100 (A100-SXM4-80GB) pinned HtoD 25.7 / DtoH 25.8, pageable 10.0 / 10.8 "
-                   "GB/s; Dell XE A100 80GB PCIe pinned 17.3 / 24.6, pageable 3.3 / 8.5 GB/s",
-    "bam": "ZaidQureshi/bam issue #54 (2025-02-14), maintainer: the BaM paper's 25 GB/s for an A100's PCIe Gen4 "
-           "x16 'is measured peak' (ingress: SSD data written into GPU memory)",
-    "970evo-plus-sheet": "Samsung 970 EVO Plus 1 TB data sheet as tabulated by digit.in (review 177943): 4 KB random "
-                         "read QD1 19k IOPS, QD32 600k IOPS (Samsung states QD32 with 4 threads), sequential "
-                         "read 3500 MB/s; PCIe 3.0 x4",
-    "kitguru-970evo": "KitGuru, Samsung 970 EVO 2TB review, p.8: 128KB sequential read 3,402 MB/s (vs 3,500 "
-                      "official); best low-queue-depth sequential read 2,594 MB/s at QD2",
-    "kitguru-nm790": "KitGuru, Lexar NM790 4TB review, p.11 (CrystalDiskMark 8, 4K random read): QD1 1 thread "
-                     "20,176 IOPS; QD1 4 threads 87,037; QD8 1 thread 132,941; QD8 4 threads 479,318",
-    "mqsim": "CMU-SAFARI/MQSim @ 7ec40e3b198e8bd117f992f051cd610e330e079e run once on our modelled SSD "
-             "(analysis/data/mqsim_oracle.csv, its configuration in analysis/data/mqsim/): a simulator, not a "
-             "measurement",
-    "pytorch-167462": "pytorch/pytorch issue #167462 (2025-11-10): torch.topk of a (128, 8000000) FP16 tensor, "
-                      "k=1000, on an NVIDIA L20: 11.30 ms with torch 2.4.1 (17.32 ms with 2.7.1, a regression "
-                      "since fixed)",
-    "onesweep": "Adinets & Merrill, Onesweep (arXiv 2206.01784): 29.4 GKey/s sorting 256M random 32-bit keys "
-                "on an A100, 'a speedup of ~1.5x' over CUB's radix sort (CUB: 29.4 / 1.5 = 19.6 GKey/s)",
-}
-
-# peak DRAM bandwidth of the GPUs the kernel measurements ran on (data sheets): L20 48 GB GDDR6 864 GB/s;
-# A100 80GB SXM 2039 GB/s (Onesweep's A100; the paper does not say which A100: 80 GB SXM assumed)
-DRAM_PEAK = {"L20": 864e9, "A100": 2039e9}
-
 
 @dataclass(frozen=True)
 class LinkPoint:
@@ -107,97 +68,45 @@ class KernelPoint:
     name: str
     source: str
     role: str
-    rate: str               # irregular.PASSES key
+    rate: str               # a ``passes`` key of hwconfigs/tech/gpu_kernels.yaml
     gpu: str
     elems: float
     elem_bytes: float
     measured_ms: float
 
 
-G4, G3 = 4, 3
-# chosen before fitting: the RTX 4090 curve's 1 MiB and 16 MiB HtoD points fix the setup and the read rate,
-# its 16 MiB DtoH the write rate, its 16 MiB pageable points the staging rates; everything else is held out
-LINK_POINTS = [
-    LinkPoint("RTX 4090 pinned HtoD 1 MiB", "cuda-oxide", "fit", G4, 16, "read", "pinned", MiB, 22.51),
-    LinkPoint("RTX 4090 pinned HtoD 16 MiB", "cuda-oxide", "fit", G4, 16, "read", "pinned", 16 * MiB, 23.85),
-    LinkPoint("RTX 4090 pinned DtoH 16 MiB", "cuda-oxide", "fit", G4, 16, "write", "pinned", 16 * MiB, 26.55),
-    LinkPoint("RTX 4090 pageable HtoD 16 MiB", "cuda-oxide", "fit", G4, 16, "read", "pageable", 16 * MiB, 18.42),
-    LinkPoint("RTX 4090 pageable DtoH 16 MiB", "cuda-oxide", "fit", G4, 16, "write", "pageable", 16 * MiB, 12.34),
-    LinkPoint("RTX 4090 pinned HtoD 4 MiB", "cuda-oxide", "held out", G4, 16, "read", "pinned", 4 * MiB, 23.57),
-    LinkPoint("RTX 4090 pinned DtoH 1 MiB", "cuda-oxide", "held out", G4, 16, "write", "pinned", MiB, 25.42),
-    LinkPoint("RTX 4090 pinned DtoH 4 MiB", "cuda-oxide", "held out", G4, 16, "write", "pinned", 4 * MiB, 26.62),
-    LinkPoint("RTX 4090 pageable HtoD 1 MiB", "cuda-oxide", "held out", G4, 16, "read", "pageable", MiB, 13.73),
-    LinkPoint("RTX 4090 pageable HtoD 4 MiB", "cuda-oxide", "held out", G4, 16, "read", "pageable", 4 * MiB, 17.07),
-    LinkPoint("RTX 4090 pageable HtoD 64 MiB", "cuda-oxide", "held out", G4, 16, "read", "pageable", 64 * MiB,
-              12.88),
-    LinkPoint("RTX 4090 pageable DtoH 1 MiB", "cuda-oxide", "held out", G4, 16, "write", "pageable", MiB, 9.21),
-    LinkPoint("RTX 4090 pageable DtoH 4 MiB", "cuda-oxide", "held out", G4, 16, "write", "pageable", 4 * MiB, 11.31),
-    LinkPoint("P100 PCIe pinned HtoD 32 MiB", "gearshifft", "held out", G3, 16, "read", "pinned", 33554432, 12.1507),
-    LinkPoint("P100 PCIe pinned DtoH 32 MiB", "gearshifft", "held out", G3, 16, "write", "pinned", 33554432,
-              12.8906),
-    LinkPoint("T4 pinned HtoD 32 MB", "cuda-demo", "held out", G3, 16, "read", "pinned", 32e6, 9.7),
-    LinkPoint("T4 pinned DtoH 32 MB", "cuda-demo", "held out", G3, 16, "write", "pinned", 32e6, 11.1),
-    LinkPoint("V100-SXM2 pinned HtoD 32 MB", "cuda-demo", "held out", G3, 16, "read", "pinned", 32e6, 9.6),
-    LinkPoint("V100-SXM2 pinned DtoH 32 MB", "cuda-demo", "held out", G3, 16, "write", "pinned", 32e6, 11.4),
-    LinkPoint("A100-SXM4-40GB pinned HtoD 32 MB", "cuda-demo", "held out", G4, 16, "read", "pinned", 32e6, 12.3),
-    LinkPoint("A100-SXM4-40GB pinned DtoH 32 MB", "cuda-demo", "held out", G4, 16, "write", "pinned", 32e6, 13.2),
-    # added in the io session, all held out (chosen before their predictions were computed): every figure of the
-    # two sources' A100 runs (the Tiger node of della-a100 is left out: its GPU is not named)
-    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 1 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e6, 18.0),
-    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 10 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e7,
-              19.4),
-    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 100 MB", "della-a100", "held out", G4, 16, "read", "pinned", 1e8,
-              24.1),
-    LinkPoint("A100-PCIE-40GB (Della) pinned HtoD 1 GB", "della-a100", "held out", G4, 16, "read", "pinned", 1e9,
-              25.8),
-    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 1 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e6,
-              15.8),
-    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 10 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e7,
-              25.4),
-    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 100 MB", "della-a100", "held out", G4, 16, "write", "pinned", 1e8,
-              26.2),
-    LinkPoint("A100-PCIE-40GB (Della) pinned DtoH 1 GB", "della-a100", "held out", G4, 16, "write", "pinned", 1e9,
-              25.7),
-    LinkPoint("DGX A100-SXM4-80GB pinned HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pinned", 32e6, 25.7),
-    LinkPoint("DGX A100-SXM4-80GB pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6, 25.8),
-    LinkPoint("DGX A100-SXM4-80GB pageable HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pageable", 32e6,
-              10.0),
-    LinkPoint("DGX A100-SXM4-80GB pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
-              10.8),
-    LinkPoint("Dell A100 80GB PCIe pinned HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pinned", 32e6, 17.3),
-    LinkPoint("Dell A100 80GB PCIe pinned DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pinned", 32e6,
-              24.6),
-    LinkPoint("Dell A100 80GB PCIe pageable HtoD 32 MB", "gengwg-a100", "held out", G4, 16, "read", "pageable", 32e6,
-              3.3),
-    LinkPoint("Dell A100 80GB PCIe pageable DtoH 32 MB", "gengwg-a100", "held out", G4, 16, "write", "pageable", 32e6,
-              8.5),
-    LinkPoint("A100 Gen4 x16 ingress peak (BaM)", "bam", "held out", G4, 16, "write", "stream", 0, 25.0),
-    LinkPoint("970 EVO (PCIe 3.0 x4) 128 KiB sequential read", "kitguru-970evo", "held out", G3, 4, "write",
-              "stream", 0, 3.402),
-]
+G4 = 4  # PCIe generation of the fitted copy curve (RTX 4090, Gen4 x16)
 
-# the SSD model is fitted on the 970 EVO Plus 1 TB data sheet (PCIe 3.0 x4, like the Orin's M.2 link);
-# Samsung's QD32 figure is measured with 4 threads: 128 requests in flight
-SSD_FIT_DRIVE = {"seq_read_mbps": 3500.0, "gen": G3, "lanes": 4}
-SSD_POINTS = [
-    SsdPoint("970 EVO Plus 1TB 4K random read QD1", "970evo-plus-sheet", "fit", 4, 1, 19_000, "IOPS"),
-    SsdPoint("970 EVO Plus 1TB 4K random read QD32 x 4 threads", "970evo-plus-sheet", "fit", 4, 128, 600_000,
-             "IOPS"),
-    SsdPoint("970 EVO 2TB 128K sequential read QD2", "kitguru-970evo", "held out", 128, 2, 2594, "MB/s"),
-    SsdPoint("970 EVO 2TB 128K sequential read QD32", "kitguru-970evo", "held out", 128, 32, 3402, "MB/s"),
-    SsdPoint("NM790 4K random read QD1 x 4 threads / QD1", "kitguru-nm790", "other drive", 4, 4, 87_037 / 20_176,
-             "x QD1"),
-    SsdPoint("NM790 4K random read QD8 / QD1", "kitguru-nm790", "other drive", 4, 8, 132_941 / 20_176, "x QD1"),
-    SsdPoint("NM790 4K random read QD8 x 4 threads / QD1", "kitguru-nm790", "other drive", 4, 32, 479_318 / 20_176,
-             "x QD1"),
-]
 
-KERNEL_POINTS = [
-    KernelPoint("torch.topk (128, 8M) FP16, k=1000, L20", "pytorch-167462", "fit", "topk", "L20", 128 * 8e6, 2,
-                11.30),
-    KernelPoint("CUB radix sort 256M 32-bit keys, A100", "onesweep", "fit", "sort", "A100", 256 * MiB, 4,
-                256 * MiB / 19.6e9 * 1e3),
-]
+def _kernel_entry(row: dict, where: str) -> dict:
+    """A kernel point's size and time as published: ``elems`` may be a size in Mi; ``keys_per_s`` a rate."""
+    row["elems"] = size_bytes(row.get("elems"), DATA_PATH, f"{where}.elems")
+    if "keys_per_s" in row:
+        row["measured_ms"] = row["elems"] / float(row.pop("keys_per_s")) * 1e3
+    return row
+
+
+def _ssd_entry(row: dict, where: str) -> dict:
+    """An "other drive" point is its published IOPS over the same drive's QD1 IOPS."""
+    if "ratio" in row:
+        r = row.pop("ratio")
+        row["measured"] = r["iops"] / r["per_qd1_iops"]
+    return row
+
+
+def _link_entry(row: dict, where: str) -> dict:
+    row["size"] = size_bytes(row.get("size"), DATA_PATH, f"{where}.size")
+    return row
+
+
+# the published measurements (analysis/data/links.yaml; which are fitted and which held out is stated there)
+_DATA, DATA_PATH = load_data("links.yaml")
+SOURCES: dict[str, str] = dict(_DATA["sources"])
+DRAM_PEAK: dict[str, float] = {k: float(v) for k, v in _DATA["dram_peak"].items()}
+LINK_POINTS = records(_DATA, "link_points", LinkPoint, DATA_PATH, _link_entry)
+SSD_FIT_DRIVE = dict(_DATA["ssd_fit_drive"])
+SSD_POINTS = records(_DATA, "ssd_points", SsdPoint, DATA_PATH, _ssd_entry)
+KERNEL_POINTS = records(_DATA, "kernel_points", KernelPoint, DATA_PATH, _kernel_entry)
 
 PAGE_KB = 16  # flash page of 3D TLC NAND (Samsung V-NAND, Kioxia BiCS: 16 KiB); not fitted
 
@@ -387,7 +296,7 @@ def values_markdown(f: Fits) -> str:
 
 # configs the fit is written into: (path, setup applies: GPU copies are cudaMemcpyAsync calls; V-Rex's DMA
 # engine issues hardware descriptors; the Orin's SSD reads land in its unified memory, no copy call)
-CONFIGS = (("hwconfigs/orin-agx-32gb.yaml", False), ("hwconfigs/orin-agx.yaml", False),
+CONFIGS = (("hwconfigs/orin-agx-32gb.yaml", False), ("hwconfigs/orin-agx-64gb.yaml", False),
            ("hwconfigs/a100-80gb.yaml", True), ("hwconfigs/vrex8-edge.yaml", False),
            ("hwconfigs/vrex-edge.yaml", False), ("hwconfigs/vrex48-server.yaml", False))
 
@@ -431,14 +340,30 @@ def write_configs(f: Fits) -> list[Path]:
         if new != text:
             p.write_text(new)
             done.append(p)
-    p = resolve("simulator/engine/units/irregular.py")
+    p = resolve(GPU_KERNELS)
     text = p.read_text()
-    new = re.sub(r"^PASSES = \{.*\}$", "PASSES = {" + ", ".join(f'"{k}": {v}' for k, v in f.passes.items()) + "}",
-                 text, count=1, flags=re.M)
+    new = _set_passes(text, f.passes)
     if new != text:
         p.write_text(new)
         done.append(p)
     return done
+
+
+GPU_KERNELS = "hwconfigs/tech/gpu_kernels.yaml"  # the irregular kernels' passes are written here
+
+
+def _set_passes(text: str, passes: dict[str, float]) -> str:
+    """The YAML ``text`` with each fitted rate's ``value`` in its ``passes:`` section set (comments kept)."""
+    head, sep, rest = text.partition("\npasses:")
+    if not sep:
+        raise SystemExit(f"{GPU_KERNELS}: no passes: section")
+    m = re.search(r"^\S", rest, flags=re.M)
+    block, tail = (rest[:m.start()], rest[m.start():]) if m else (rest, "")
+    for k, v in passes.items():
+        block, n = re.subn(rf"(^\s+{k}:\s*\{{\s*value:\s*)[^,}}\s]+", rf"\g<1>{v}", block, count=1, flags=re.M)
+        if n != 1:
+            raise SystemExit(f"{GPU_KERNELS}: passes section has no '{k}: {{value: ...}}' entry")
+    return head + sep + block + tail
 
 
 # why the link and SSD miss where they miss (facts of the tables above; nothing below is tuned)
@@ -507,8 +432,8 @@ def plot(rows: list[Row], path: Path) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plot", default="results/calibrate/links-calibration.png", help="measured-vs-model figure")
-    ap.add_argument("--write", action="store_true", help="write the fitted values into the configs, irregular.py "
-                    "and the README")
+    ap.add_argument("--write", action="store_true", help="write the fitted values into the configs (hardware, "
+                    "gpu_kernels.yaml) and the README")
     args = ap.parse_args(argv)
     print("sources:")
     for k, v in SOURCES.items():

@@ -60,6 +60,7 @@ from analysis.calibrate.summary import component, record
 from simulator.config.hardware import GpuConfig, load_hardware
 from simulator.config.tech import load_tech
 from simulator.engine.platforms.gpu import GpuPlatform
+from simulator.engine.result import op_energy_col, op_energy_parts
 from simulator.pipeline import resolve
 
 DATA = "analysis/data/gpu_power.yaml"
@@ -91,7 +92,7 @@ L2_BANK_KB = 1024.0
 # readings with a context plus the parking-tax paper's largest context step)
 STATIC_RANGE_W = (40.0, 67.5, 90.0)
 # assumption: each response's decode steps run at the per-token cost of a step at DECODE_CONTEXT tokens of
-# context (calibrate_orin's 512); prompts are not published, and their prefill (one pass over the weights
+# context (gpu_stacks's 512); prompts are not published, and their prefill (one pass over the weights
 # per prompt, like one decode step) is left out: under 1% of a response of 65-420 tokens
 
 
@@ -159,7 +160,7 @@ def step_energy_j(shape: str, gpu: GpuConfig) -> float:
     platform's table), without the busy power (``e_control_pj``), which is charged over the measured time."""
     ev = measurement_trace(shape, PRECISION, "decode", 1, DECODE_CONTEXT).events
     costs = GpuPlatform(gpu).op_costs(ev, None, PRECISION)
-    parts = [c for c in costs.columns if c.startswith("e_") and c.endswith("_pj") and c != "e_control_pj"]
+    parts = [op_energy_col(p) for p in op_energy_parts(costs.columns) if p != "control"]
     return float(costs[parts].to_numpy().sum()) * 1e-12 / DECODE_STEPS
 
 

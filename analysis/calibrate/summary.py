@@ -1,6 +1,7 @@
 """The held-out error of every calibrated component in one table (the last step of ``make calibrate``).
 
-Each calibration (``calibrate_power``, ``calibrate_orin``, ``calibrate_links``) records, when it runs, one line per
+Each calibration (``power``, ``gpu_stacks``, ``links``; recorded as ``calibrate_power``, ``calibrate_orin``,
+``calibrate_links``) records, when it runs, one line per
 component it fits: points fitted and held out and their median absolute errors (:func:`record`, into
 ``results/calibrate/<calibration>-medians.json``). ``python -m analysis.calibrate.summary`` prints them together
 against the held-out target (issue 25: a median of at most 10% per component); a component with no held-out

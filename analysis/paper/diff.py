@@ -23,13 +23,13 @@ KEY = ["mode", "figure", "system", "method", "kv_tokens", "batch", "metric", "la
 def load(run: str | Path) -> pd.DataFrame:
     path = Path(run) / "results.csv"
     if not path.is_file():
-        raise SystemExit(f"paper_diff: error: {path}: no results.csv (run `vrex paper --out {run}` first)")
+        raise SystemExit(f"analysis.paper.diff: error: {path}: no results.csv (run `vrex paper --out {run}` first)")
     df = pd.read_csv(path)
     if "mode" not in df.columns:  # runs before the paper-fitted mode had one mode
         df.insert(0, "mode", "as-stated")
     missing = [c for c in KEY + ["value"] if c not in df.columns]
     if missing:
-        raise SystemExit(f"paper_diff: error: {path}: missing columns {', '.join(missing)}")
+        raise SystemExit(f"analysis.paper.diff: error: {path}: missing columns {', '.join(missing)}")
     return df
 
 

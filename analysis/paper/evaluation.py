@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.paper.figures import FIGURES
 from analysis.paper.ladder import MAP_BATCHES, MAP_KV_SIZES, capacity_map, ladder
 from analysis.report.markdown import md_table
 from analysis.studies.fit import Overlay, load_overlay, overlay_hardware, overlay_params
@@ -325,7 +326,9 @@ def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
     p_hw = P.hardware("vrex8-edge")
     tr = P.trace("resv", max(P.cfg.kv_sizes), 1)
     chip = chip_blocks(simulate(tr, p_hw))
-    names = {"dpe": "dpe", "vpe": "vpe", "sram": "sram", "dre_hcu": "hcu", "dre_wtu": "wtu", "dre_kvmu": "kvmu"}
+    # every block of a core, as the platform derives them from its units (a DRE unit's block named by its unit)
+    blocks = list(chip["area_breakdown_mm2_per_core"])
+    names = {b: b.removeprefix("dre_") if b.removeprefix("dre_") not in blocks else b for b in blocks}
     rows, table = [], []
     core_area = sum(chip["area_breakdown_mm2_per_core"].values())
     core_power = sum(chip["power_breakdown_w_per_core"].values())
@@ -433,14 +436,12 @@ def _evaluate(P: Points, cfg: PaperRun, mode: str, out: Path, bar=None) -> tuple
         P.get(system, method, kv, batch, hw_name=hw_name, **changes)
         if bar is not None:
             bar.update(1)
-    steps = [("Fig. 13a (edge)", lambda: fig13(P, cfg, "edge", "fig13a")),
-             ("Fig. 13b (server)", lambda: fig13(P, cfg, "server", "fig13b")),
-             ("Fig. 14", lambda: fig14(P, cfg)), ("Fig. 15", lambda: fig15(P, cfg)),
-             ("Fig. 16", lambda: fig16(P, cfg)), ("Fig. 17", lambda: fig17(P, cfg)),
-             ("Fig. 18", lambda: fig18(P, cfg)), ("Fig. 20", lambda: fig20(P, cfg)), ("Table III", lambda: table3(P))]
-    steps.append(("Software stacks (edge)", lambda: fig_stacks(P, cfg)))
-    steps += [("Where the speedup comes from", lambda: ladder(P, cfg, out, mode)),
-              ("Capacity maps", lambda: capacity_map(P, cfg, out, mode))]
+    # by figure id (figures.FIGURES: each one's title, written once)
+    steps = [("fig13a", lambda: fig13(P, cfg, "edge", "fig13a")), ("fig13b", lambda: fig13(P, cfg, "server", "fig13b")),
+             ("fig14", lambda: fig14(P, cfg)), ("fig15", lambda: fig15(P, cfg)), ("fig16", lambda: fig16(P, cfg)),
+             ("fig17", lambda: fig17(P, cfg)), ("fig18", lambda: fig18(P, cfg)), ("fig20", lambda: fig20(P, cfg)),
+             ("table3", lambda: table3(P)), ("fig_stacks", lambda: fig_stacks(P, cfg)),
+             ("ladder", lambda: ladder(P, cfg, out, mode)), ("capacity_map", lambda: capacity_map(P, cfg, out, mode))]
     results, tables = [], {}
     for name, step in steps:
         got = step()
@@ -459,9 +460,8 @@ def _evaluate(P: Points, cfg: PaperRun, mode: str, out: Path, bar=None) -> tuple
 def _mode_markdown(df: pd.DataFrame, tables: dict, figs: dict, fig_dir: str) -> list[str]:
     md = []
     for name in tables:
-        sub = {"Fig. 13a (edge)": "fig13a", "Fig. 13b (server)": "fig13b", "Fig. 14": "fig14", "Fig. 15": "fig15",
-               "Fig. 16": "fig16", "Fig. 18": "fig18", "Fig. 20": "fig20", "Table III": "table3"}.get(name)
-        md += [f"### {name}", ""]
+        sub = name  # a figure id (figures.FIGURES)
+        md += [f"### {FIGURES[name].title}", ""]
         if sub in ("fig13a", "fig13b", "fig15"):
             d = df[df["figure"] == sub].copy()
             d["value"] = d["value"].where(d["unit"] != "oom", np.nan)
@@ -526,9 +526,8 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
     for mode, (d, tables) in done.items():
         fig_dir = "figures" if mode == MODES[0] else f"figures/{mode}"
         figs = paper_plots.draw(d.assign(value=pd.to_numeric(d["value"], errors="coerce")), tables, out / fig_dir)
-        figs["Where the speedup comes from"] = ladder_plots.waterfall(tables["Where the speedup comes from"],
-                                                                      out / fig_dir)
-        figs["Capacity maps"] = ladder_plots.capacity_maps(tables["Capacity maps"], out / fig_dir)
+        figs["ladder"] = ladder_plots.waterfall(tables["ladder"], out / fig_dir)
+        figs["capacity_map"] = ladder_plots.capacity_maps(tables["capacity_map"], out / fig_dir)
         md += [f"## Mode: {mode}", ""] + _mode_markdown(d, tables, figs, fig_dir)
     path = out / "paper.md"
     path.write_text("\n".join(md) + "\n")

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from analysis.paper.figures import title  # noqa: E402
 from analysis.report.figures import save_figure  # noqa: E402
 
 
@@ -19,7 +20,7 @@ def _label(system: str, method: str) -> str:
     return f"{system} + {method}"
 
 
-def _fig13(df: pd.DataFrame, figure: str, title: str, out: Path) -> list[Path]:
+def _fig13(df: pd.DataFrame, figure: str, out: Path) -> list[Path]:
     d = df[df["figure"] == figure]
     batches = sorted(d["batch"].dropna().unique())
     fig, axes = plt.subplots(len(batches), 2, figsize=(11, 3.6 * len(batches)), squeeze=False)
@@ -37,7 +38,7 @@ def _fig13(df: pd.DataFrame, figure: str, title: str, out: Path) -> list[Path]:
             ax.set_yscale("log")
             ax.set_xlabel("KV cache [K tokens]")
             ax.set_ylabel("per-frame latency [ms]" if c == 0 else "time per output token [ms]")
-            ax.set_title(f"{title}, batch {b}")
+            ax.set_title(f"{title(figure)}, batch {b}")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
@@ -64,8 +65,7 @@ def _fig14(stages: pd.DataFrame, out: Path) -> list[Path]:
             ax.text(xi, 0.01, method, rotation=90, fontsize=6, va="bottom", ha="center", color="w")
     ax.set_xticks(np.arange(len(kvs)) + 0.4 - width / 2, [f"{k // 1000}K" for k in kvs])
     ax.set_ylabel("end-to-end latency / Orin + FlexGen")
-    ax.set_title("Fig. 14: average COIN case by stage, normalised to Orin 32 GB + FlexGen (bars: "
-                 + ", ".join(m for _, m in systems) + ")")
+    ax.set_title(f"{title('fig14')} (bars: " + ", ".join(m for _, m in systems) + ")")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, out, "fig14")
@@ -82,7 +82,7 @@ def _fig15(df: pd.DataFrame, out: Path) -> list[Path]:
             ax.plot(oom["kv_tokens"] / 1e3, np.full(len(oom), 0.0), "x", color=line[0].get_color(), ms=9)
     ax.set_xlabel("KV cache [K tokens]")
     ax.set_ylabel("frames per second (batch 16)")
-    ax.set_title("Fig. 15: throughput until out of memory (x)")
+    ax.set_title(title("fig15"))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -101,7 +101,7 @@ def _fig16(t: pd.DataFrame, out: Path) -> list[Path]:
         axes[0].text(i, r.frame_latency_ms, note, ha="center", va="bottom", fontsize=7)
     axes[1].bar(labels, t["frame_energy_j"], color="#55a868")
     axes[1].set_ylabel("energy per frame [J]")
-    fig.suptitle("Fig. 16: ablation at the largest cache, batch 1, frame processing")
+    fig.suptitle(title("fig16"))
     fig.tight_layout()
     return save_figure(fig, out, "fig16")
 
@@ -114,7 +114,7 @@ def _fig17(t: pd.DataFrame, out: Path) -> list[Path]:
     ax.plot(t["t_us"], t["pcie_gbps"], label="PCIe (offload tier)")
     ax.set_xlabel("time within two layers of one frame [us]")
     ax.set_ylabel("bandwidth [GB/s]")
-    ax.set_title("Fig. 17: V-Rex48 bandwidth over time")
+    ax.set_title(title("fig17"))
     ax.legend()
     fig.tight_layout()
     return save_figure(fig, out, "fig17")
@@ -134,7 +134,7 @@ def _fig18(t: pd.DataFrame, out: Path) -> list[Path]:
     ax.set_yscale("log")
     ax.set_xlabel("operational intensity [FLOP/byte] (DRAM + offload bytes)")
     ax.set_ylabel("achieved TFLOP/s (frame processing)")
-    ax.set_title("Fig. 18: roofline, largest cache, batch 4")
+    ax.set_title(title("fig18"))
     ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, out, "fig18")
@@ -148,7 +148,7 @@ def _fig20(t: pd.DataFrame, out: Path) -> list[Path]:
     im = ax.imshow(grid.to_numpy(), aspect="auto", cmap="viridis", vmin=0)
     ax.set_xlabel("KV head")
     ax.set_ylabel("layer")
-    ax.set_title("Fig. 20: ReSV retrieval share (meta profile)")
+    ax.set_title(title("fig20"))
     fig.colorbar(im, ax=ax, label="tokens read / cached")
     fig.tight_layout()
     return save_figure(fig, out, "fig20")
@@ -168,7 +168,7 @@ def _table3(t: pd.DataFrame, out: Path) -> list[Path]:
     axes[1].set_xticks(x, blocks["block"])
     axes[1].set_ylabel("power per core [W]")
     axes[1].legend()
-    fig.suptitle("Table III: V-Rex8 blocks (area_model.py structures, technology table)")
+    fig.suptitle(title("table3"))
     fig.tight_layout()
     return save_figure(fig, out, "table3")
 
@@ -191,22 +191,27 @@ def _fig_stacks(t: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_ylabel(f"V-Rex8 speedup ({what}) [x]")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle("V-Rex8 vs the Orin on each GPU software stack (batch 1)")
+    fig.suptitle(title("fig_stacks"))
     fig.tight_layout()
     return save_figure(fig, out, "fig_stacks")
 
 
 def draw(df: pd.DataFrame, tables: dict, out: Path) -> dict[str, list[Path]]:
+    """Every figure's plot files, by figure id (``figures.FIGURES``); ``tables``: the per-figure tables by id."""
     out = Path(out)
+
+    def table(fid: str) -> pd.DataFrame:
+        return tables.get(fid, pd.DataFrame())
+
     return {
-        "Fig. 13a (edge)": _fig13(df, "fig13a", "edge: V-Rex8 vs Orin 32 GB", out),
-        "Fig. 13b (server)": _fig13(df, "fig13b", "server: V-Rex48 vs A100", out),
-        "Fig. 14": _fig14(tables.get("Fig. 14", pd.DataFrame()), out),
-        "Fig. 15": _fig15(df, out),
-        "Fig. 16": _fig16(tables.get("Fig. 16", pd.DataFrame()), out),
-        "Fig. 17": _fig17(tables.get("Fig. 17", pd.DataFrame()), out),
-        "Fig. 18": _fig18(tables.get("Fig. 18", pd.DataFrame()), out),
-        "Fig. 20": _fig20(tables.get("Fig. 20", pd.DataFrame()), out),
-        "Table III": _table3(tables.get("Table III", pd.DataFrame()), out),
-        "Software stacks (edge)": _fig_stacks(tables.get("Software stacks (edge)", pd.DataFrame()), out),
+        "fig13a": _fig13(df, "fig13a", out),
+        "fig13b": _fig13(df, "fig13b", out),
+        "fig14": _fig14(table("fig14"), out),
+        "fig15": _fig15(df, out),
+        "fig16": _fig16(table("fig16"), out),
+        "fig17": _fig17(table("fig17"), out),
+        "fig18": _fig18(table("fig18"), out),
+        "fig20": _fig20(table("fig20"), out),
+        "table3": _table3(table("table3"), out),
+        "fig_stacks": _fig_stacks(table("fig_stacks"), out),
     }

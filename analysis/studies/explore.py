@@ -377,8 +377,9 @@ def pre_metrics(hw, traces) -> dict[str, float]:
 
     head = math.inf
     for tr in traces:
-        weights = tr.meta.get("weight_bytes_llm", 0) + tr.meta.get("weight_bytes_vision", 0)
-        held = kv_bytes_held(tr.kv_tokens, tr.meta)
+        meta = tr.record
+        weights = meta.weight_bytes_llm + meta.weight_bytes_vision
+        held = kv_bytes_held(tr.kv_tokens, meta)
         need = weights + (float(held.max()) if held.size else 0.0)
         head = min(head, hw.dram.capacity_gib - need / 2**30)
     acc = AcceleratorPlatform(hw)

@@ -41,23 +41,23 @@ def _params(p: KvPolicyConfig) -> str:
 
 
 def policy_row(label: str, tr: Trace) -> dict:
-    ev, meta, kv = tr.events, tr.meta, tr.kv_tokens
+    ev, meta, kv = tr.events, tr.record, tr.kv_tokens
     last = kv.iloc[-1]
     reads = ev[ev["kind"].isin(["attn_score", "attn_value", "kv_read", "retrieval_score", "cluster"])
                | (ev["bytes_kv_read"] > 0)]
     frame = reads[reads["phase"] == "frame_prefill"]
     quest = reads[reads["phase"].isin(["question_prefill", "decode"])]
-    n_frames = max(1, meta["frames"])
-    n_q = max(1, len(meta["questions"]))
+    n_frames = max(1, meta.frames)
+    n_q = max(1, len(meta.questions))
     score = ev[ev["kind"].isin(["wicsum", "topk"])]
-    stats = meta.get("policy_stats", {})
+    stats = meta.policy_stats
 
     def ratio(a: str, b: str) -> float:
         return float(stats[a] / stats[b]) if stats.get(b) else float("nan")
 
     row = {
         "policy": label,
-        "stream_min": meta["frames"] / meta["fps"] / 60.0,
+        "stream_min": meta.frames / meta.fps / 60.0,
         "kv_device_mib": kv_bytes_held(kv, meta)[-1] / 2**20,  # at the bits the policy stores (Oaken: 4 + scales)
         "kv_offload_mib": kv_bytes_held(kv, meta, "offload_slots_all_layers")[-1] / 2**20,
         "slots_per_layer": int(last["kv_slots"]),
@@ -66,7 +66,7 @@ def policy_row(label: str, tr: Trace) -> dict:
         "kv_fetched_per_question_kib": quest["bytes_kv_read"].sum() / n_q / 1024,
         "offload_fetched_per_question_kib": quest.loc[quest["kv_tier"] == "offload", "bytes_kv_read"].sum() / n_q
         / 1024,
-        "recall_vs_full": tr.meta.get("attention_recall_mean", float("nan")),
+        "recall_vs_full": meta.attention_recall_mean if meta.attention_recall_mean is not None else float("nan"),
         "selected_share": float((score["selected"] / score["candidates"].clip(lower=1)).mean()) if len(score)
         else float("nan"),
         "frame_retrieval": ratio("frame_selected", "frame_available"),

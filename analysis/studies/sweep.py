@@ -49,7 +49,7 @@ _CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE
 @dataclass(frozen=True, kw_only=True)
 class BaseSpec:
     hw: str = spec("accelerator config")
-    baseline: str = spec("GPU baseline config", default="hwconfigs/orin-agx.yaml")
+    baseline: str = spec("GPU baseline config", default="hwconfigs/orin-agx-64gb.yaml")
     workload: str = spec("workload config")
     duration_s: float | None = spec("override the stream length (s), to keep points fast", default=None, gt=0)
 

@@ -1,4 +1,4 @@
-"""Hardware configs: a V-Rex-like accelerator and an Orin-like GPU baseline.
+"""Hardware configs: a V-Rex-like accelerator and a GPU baseline (the Jetson AGX Orin boards, the A100).
 
 Units are in the field names: ``_mhz``, ``_kb`` (KiB), ``_gb`` (GiB), ``_gbps`` (GB/s, 1e9 bytes/s),
 ``_ns``, ``_w`` (watts). Physical constants (energy per bit, area per KB) live in the technology
@@ -228,6 +228,8 @@ class DreConfig:
     wtu_cores: int = spec("WTU cores (one query row at a time each)", ge=1, le=65536, why=WHY_UNITS)
     wtu_lanes: int = spec("scores one WTU core bins, weights and accumulates per cycle", ge=1, le=65536,
                           why=WHY_UNITS)
+    wtu_buckets: int = spec("(open) score buckets of each WTU core's bucket sorters (V-Rex gives the sorter, "
+                            "not its size)", ge=1, le=65536, default=16, why=WHY_UNITS)
     early_exit: bool = spec("WTU stops walking buckets once the WiCSum threshold is passed", default=True)
     kvmu: bool = spec("KVMU cluster-wise layout: one offload request per contiguous cluster run "
                       "(false: tokens in arrival order, one request per contiguous token run)", default=True)
@@ -309,7 +311,7 @@ class PrecisionEfficiency:
 
 @dataclass(frozen=True, kw_only=True)
 class GpuEfficiency:
-    """Achieved fractions of peak, per precision (see orin-agx.yaml and ``make calibrate``).
+    """Achieved fractions of peak, per precision (see orin-agx-64gb.yaml and ``make calibrate``).
 
     A kernel runs at its weights' format (``w4a16`` for 4-bit weights with 16-bit activations, ``int8``
     for 8-bit weights) or, without weights (attention, element-wise, KV moves), at the activations'
@@ -355,7 +357,7 @@ class GpuPower:
 
 @dataclass(frozen=True, kw_only=True)
 class GpuConfig:
-    """An Orin-like GPU: peak throughput, memory and calibrated efficiency."""
+    """A GPU (an Orin board, an A100, any other): peak throughput, memory and calibrated efficiency."""
 
     name: str = spec("config name")
     kind: str = spec("config kind", choices=("gpu",))

@@ -15,7 +15,7 @@ from typing import Any
 from simulator.config.hardware import PRECISION_BITS, PRECISIONS
 from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError
-from simulator.kvpolicy import POLICIES, check_policy_params
+from simulator.kvpolicy import POLICIES, KvPolicy, make_policy
 
 # Upper limits and why (listed in the README's "Errors and limits").
 WHY_LAYERS = "1024: 8x the deepest published LLM (126 layers); every layer is traced and replayed"
@@ -169,10 +169,21 @@ KV_POLICIES = tuple(POLICIES)  # the policy registry (simulator/kvpolicy/__init_
 
 @dataclass(frozen=True, kw_only=True)
 class KvPolicyConfig:
-    """KV-cache policy by name with its hyperparameters (checked by the policy itself)."""
+    """KV-cache policy by name with its hyperparameters (checked by the policy itself). ``params`` holds what the
+    YAML sets (a sweep sets one by path, ``kv_policy.params.<name>``); :meth:`resolve` is the policy's own
+    dataclass with every hyperparameter, typed and validated, built once."""
 
     name: str = spec("policy", choices=KV_POLICIES)
     params: dict[str, Any] = spec("policy hyperparameters", default_factory=dict)
+
+    def resolve(self, source: str = "<workload>") -> KvPolicy:
+        """The policy's dataclass for these parameters (built on first use, then kept); a bad parameter is a
+        one-line error naming ``source`` and ``kv_policy.params.<name>``."""
+        cached = self.__dict__.get("_resolved")
+        if cached is None:
+            cached = make_policy(self, source=source)
+            object.__setattr__(self, "_resolved", cached)
+        return cached
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,7 +283,7 @@ def build_workload(data: Any, path: str | Path, *, source: str | None = None) ->
     if not model_path.is_file():
         raise ConfigError(source, "model", f"model file '{wl.model}' not found next to the workload")
     object.__setattr__(wl, "model_config", load_model(model_path))
-    check_policy_params(wl.kv_policy, source=source)
+    wl.kv_policy.resolve(source)  # typed and validated at load, kept for the tracer
     check_workload(wl, source)
     return wl
 

@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from simulator.tracer.events import KINDS
+from simulator.tracer.events import KINDS, Kind
 
-MATRIX_KINDS = ("gemm", "attn_score", "attn_value")  # dense matrix products (DPE / tensor cores)
-RETRIEVAL_SCORE_KINDS = ("retrieval_score",)  # a matrix product that scores cached keys for retrieval
-VECTOR_KINDS = ("softmax", "norm", "elementwise", "embedding", "copy", "topk")  # element-wise work
-DRE_KINDS = ("cluster", "wicsum")  # ReSV's clustering and WiCSum (the DRE's HCU / WTU, or element ops)
-TRANSFER_KINDS = ("kv_write", "kv_read")  # KV moves between tiers (the KVMU / DMA, a GPU copy engine)
-ON_CHIP_KINDS = ("attn_score", "softmax", "attn_value")  # fused attention: scores stay on chip
+
+def _names(*kinds: Kind) -> tuple[str, ...]:
+    return tuple(k.value for k in kinds)  # plain strings: they key dicts and fill numpy arrays
+
+
+MATRIX_KINDS = _names(Kind.GEMM, Kind.ATTN_SCORE, Kind.ATTN_VALUE)  # dense matrix products (DPE / tensor cores)
+RETRIEVAL_SCORE_KINDS = _names(Kind.RETRIEVAL_SCORE)  # a matrix product that scores cached keys for retrieval
+VECTOR_KINDS = _names(Kind.SOFTMAX, Kind.NORM, Kind.ELEMENTWISE, Kind.EMBEDDING, Kind.COPY, Kind.TOPK)  # element-wise
+DRE_KINDS = _names(Kind.CLUSTER, Kind.WICSUM)  # ReSV's clustering and WiCSum (the DRE's HCU / WTU, or element ops)
+TRANSFER_KINDS = _names(Kind.KV_WRITE, Kind.KV_READ)  # KV moves between tiers (the KVMU / DMA, a GPU copy engine)
+ON_CHIP_KINDS = _names(Kind.ATTN_SCORE, Kind.SOFTMAX, Kind.ATTN_VALUE)  # fused attention: scores stay on chip
 
 assert set(MATRIX_KINDS + RETRIEVAL_SCORE_KINDS + VECTOR_KINDS + DRE_KINDS + TRANSFER_KINDS) == set(KINDS), \
     "every trace kind belongs to one family"

@@ -4,11 +4,14 @@ Units count, the table prices (the Accelergy way): each unit declares the op kin
 ``cost(ops, mask) -> UnitCost(time_s, actions)`` for the ops assigned to it, plus its area; the platform's
 memory system adds the traffic (SRAM, DRAM, offload tier) and its own actions; one pricing step multiplies
 every action count by its entry in the price table (built from ``hwconfigs/tech/technology.yaml`` and the
-config) into the energy parts of ``result.ENERGY_PARTS``.
+config) into the energy parts (``Platform.energy_parts``).
 
 Adding a unit is one module and one :func:`register_unit` line: a unit registered for a platform kind is
 built by every platform of that kind, and claims its kinds from the units registered before it (a DRE unit
-takes ``cluster`` from the vector unit). An op kind that no unit claims is an error.
+takes ``cluster`` from the vector unit). An op kind that no unit claims is an error. A unit owns its block: its
+name in the area and power tables (``block``, default its name), its area, its prices and its actions per
+cycle at rated activity (``peak_actions_per_cycle``); the platform derives from the registered units its
+block table (:class:`BlockInfo`: area, peak power, chip power), its energy parts and its price table.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pyarrow as pa
 
 from simulator.config.tech import DEFAULT_TECH, TechTable, load_tech
 from simulator.engine.ops import OpArrays, UnitCost
+from simulator.engine.result import DYNAMIC_PARTS, BlockCharge, op_energy_col
 from simulator.errors import VrexError
 
 
@@ -39,6 +43,9 @@ class Unit(Protocol):
 
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost: ...
 
+    # optional: ``block`` (its name in the area and power tables; default ``name``), ``prices()`` (action ->
+    # Price) and ``peak_actions_per_cycle()`` (action -> count per cycle of one core at rated activity)
+
 
 @dataclass(frozen=True)
 class Price:
@@ -48,6 +55,32 @@ class Price:
     part: str
     pj: float
     entry: str
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """One on-chip block of a core: its name in the area and power tables, its area (mm^2, per core), its
+    dynamic energy per cycle at rated activity (pJ, per core) and how the run's chip power charges it
+    (``charge``: the energy part and the units whose ops count)."""
+
+    name: str
+    area_mm2: float
+    peak_pj_per_cycle: float
+    charge: BlockCharge
+
+
+def unit_block(u) -> str:
+    """A unit's name in the area and power tables."""
+    return getattr(u, "block", u.name)
+
+
+def unit_prices(u) -> dict[str, Price]:
+    return getattr(u, "prices", dict)()
+
+
+def unit_peak_actions(u) -> dict[str, float]:
+    """A unit's actions per cycle of one core at rated activity (none for a unit that declares none)."""
+    return getattr(u, "peak_actions_per_cycle", dict)()
 
 
 UnitFactory = Callable[["Platform"], "Unit | None"]
@@ -109,6 +142,58 @@ class Platform:
     def unit(self, name: str) -> Unit:
         return next(u for u in self.units if u.name == name)
 
+    @property
+    def n_executors(self) -> int:
+        """Executors the replay runs ops on (``executors`` maps each unit to one)."""
+        return max(self.executors.values()) + 1
+
+    @property
+    def energy_parts(self) -> tuple[str, ...]:
+        """The dynamic energy parts (``e_<part>_pj``) of this platform's ops: the named parts of
+        ``result.ENERGY_PARTS``, then any other part a registered unit prices its actions in."""
+        extra = [pr.part for pr in self.prices().values() if pr.part not in DYNAMIC_PARTS]
+        return DYNAMIC_PARTS + tuple(dict.fromkeys(extra))
+
+    # ---- the block table, derived from the registered units ----
+    def unit_blocks(self) -> list[BlockInfo]:
+        """One block per unit with area or rated activity, in registration order. Its energy per cycle at rated
+        activity is its peak actions at its prices; the run charges it the energy part of its peak actions
+        (of its prices, if it declares none). Blocks that share a part (the DRE's HCU, WTU and KVMU share
+        ``dre``) are charged the ops of their own unit; the first of them also every other op's energy in
+        that part, so that every pJ is charged to one block."""
+        table = self.prices()
+        rows = []
+        for u in self.units:
+            peak = unit_peak_actions(u)
+            pj = sum(n * table[a].pj for a, n in peak.items())
+            if u.area_mm2 <= 0 and pj <= 0:
+                continue
+            parts = [table[a].part for a in peak] or [pr.part for pr in unit_prices(u).values()]
+            rows.append((u, parts[0] if parts else None, pj))
+        sharing: dict[str, list[str]] = {}
+        for u, part, _ in rows:
+            if part is not None:
+                sharing.setdefault(part, []).append(u.name)
+        out = []
+        for u, part, pj in rows:
+            owners = sharing.get(part, [u.name])
+            if len(owners) == 1:
+                charge = BlockCharge(part)
+            elif owners[0] == u.name:
+                charge = BlockCharge(part, excluding=tuple(owners[1:]))
+            else:
+                charge = BlockCharge(part, unit=u.name)
+            out.append(BlockInfo(unit_block(u), u.area_mm2, pj, charge))
+        return out
+
+    def blocks(self) -> list[BlockInfo]:
+        """Every on-chip block of one core: the units' (``unit_blocks``) and the memory system's."""
+        return self.unit_blocks()
+
+    def block_charges(self) -> dict[str, BlockCharge]:
+        """How the run's chip power charges each block (``results.metrics.chip_blocks``)."""
+        return {b.name: b.charge for b in self.blocks()}
+
     def unit_index(self, unit: pd.Series) -> np.ndarray:
         """Each op's executor (``executors``) from its unit name (as in ``op_costs``' ``unit`` column)."""
         codes, names = pd.factorize(unit)
@@ -161,7 +246,7 @@ class Platform:
         """The price table: action -> Price, from the memory system and every unit that prices actions."""
         table = dict(self.memory_prices())
         for u in self.units:
-            table.update(getattr(u, "prices", dict)())
+            table.update(unit_prices(u))
         return table
 
     def memory_prices(self) -> dict[str, Price]:
@@ -170,10 +255,11 @@ class Platform:
     def price(self, actions: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         """Dynamic energy (pJ) per op by part (``e_<part>_pj``) from the action counts."""
         table = self.prices()
-        energy = {f"e_{p}_pj": np.zeros(n) for p in self.energy_parts}
+        energy = {op_energy_col(p): np.zeros(n) for p in self.energy_parts}
         for name, count in actions.items():
             if name not in table:
                 raise VrexError(f"{self.name}: action {name!r} has no price (add it to the price table)")
             pr = table[name]
-            energy[f"e_{pr.part}_pj"] = energy[f"e_{pr.part}_pj"] + count * pr.pj
+            col = op_energy_col(pr.part)
+            energy[col] = energy[col] + count * pr.pj
         return energy

@@ -7,9 +7,51 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-# "offload" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU and WTU; "noc" the
-# exchange between cores; "leakage" the static power (accelerator leakage, GPU idle, offload device idle)
+# The named energy parts. "offload" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU, WTU
+# and KVMU; "noc" the exchange between cores; "leakage" the static power (accelerator leakage, GPU idle,
+# offload device idle), a rate charged over time. A unit may price its actions in a part of its own: a
+# platform's parts are these and its units' (``Platform.energy_parts``).
 ENERGY_PARTS = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control", "leakage")
+STATIC_PART = "leakage"
+DYNAMIC_PARTS = tuple(p for p in ENERGY_PARTS if p != STATIC_PART)
+
+# One naming scheme for energy: an op's dynamic energy in a part is ``e_<part>_pj`` (pJ, the engine's unit);
+# summed over a phase it is ``energy_<part>_j`` (J). Both names are built here and nowhere else.
+
+
+def op_energy_col(part: str) -> str:
+    """The per-op column of a part's dynamic energy (pJ)."""
+    return f"e_{part}_pj"
+
+
+def phase_energy_col(part: str) -> str:
+    """The per-phase column of a part's energy (J)."""
+    return f"energy_{part}_j"
+
+
+def op_energy_parts(columns) -> list[str]:
+    """The energy parts of a per-op table's ``e_<part>_pj`` columns, in column order."""
+    return [c[2:-3] for c in columns if c.startswith("e_") and c.endswith("_pj") and len(c) > 5]
+
+
+def phase_energy_parts(columns) -> list[str]:
+    """The energy parts of a per-phase table's ``energy_<part>_j`` columns, in column order."""
+    return [c[7:-2] for c in columns if c.startswith("energy_") and c.endswith("_j") and len(c) > 9]
+
+
+# the keys of one phase instance (a run of consecutive ops; phases do not interleave)
+PHASE_KEYS = ("phase", "frame", "question", "step")
+
+
+@dataclass(frozen=True)
+class BlockCharge:
+    """What a block of the chip is charged in the run's power (``results.metrics.chip_blocks``): the ops'
+    energy in ``part`` (None: none, leakage only), of the ops of ``unit`` only, or (``unit`` None) of every
+    op but those of the units in ``excluding`` (the blocks that share the part)."""
+
+    part: str | None
+    unit: str | None = None
+    excluding: tuple[str, ...] = ()
 
 
 @dataclass
@@ -37,6 +79,7 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     cores: int = 1
     leakage_mw_per_mm2: float = 0.0  # on-chip leakage density (accelerator)
     peak_power_per_core_w: dict[str, float] = field(default_factory=dict)  # blocks at rated activity (peak_power.py)
+    block_charges: dict[str, BlockCharge] = field(default_factory=dict)  # accelerator blocks: their energy part
     system_peak_w: dict[str, float] = field(default_factory=dict)  # chip, DRAM, link, offload device (physical/io.py)
     io_area_mm2: dict[str, float] = field(default_factory=dict)  # DRAM and PCIe PHYs on the die (physical/io.py)
     assumptions: list[dict] = field(default_factory=list)  # table entries the numbers rest on (Platform.assumptions)
@@ -51,39 +94,42 @@ outgrew DRAM) and ``e_<part>_pj`` for each
         return self.status == "ok"
 
 
-PHASE_KEYS = ["phase", "frame", "question", "step"]
-
-
-PHASE_SUM_COLUMNS = [f"e_{p}_pj" for p in ENERGY_PARTS if p != "leakage"] + ["dram_bytes", "offload_bytes"]
+def phase_sum_columns(columns) -> list[str]:
+    """The columns a phase instance sums: every ``e_<part>_pj`` the per-op table (or cost columns) holds, in
+    their order (a registered unit may add a part), then DRAM and offload bytes."""
+    return [op_energy_col(p) for p in (op_energy_parts(columns) or DYNAMIC_PARTS)] + ["dram_bytes", "offload_bytes"]
 
 
 def phase_sums(ops: pd.DataFrame) -> pd.DataFrame:
     """One row per phase instance (a run of consecutive ops with the same ``PHASE_KEYS``; phases do not
-    interleave): its keys, summed dynamic energy (``e_<part>_pj``), DRAM and offload bytes, its first op's
-    start and last op's end (s). Sums are added in op order (``replay.aggregate``: the same figures as the
-    aggregate-only path, ``phase_frame``)."""
+    interleave): its keys, summed dynamic energy (``e_<part>_pj``: the table's own parts), DRAM and offload
+    bytes, its first op's start and last op's end (s). Sums are added in op order (``replay.aggregate``: the
+    same figures as the aggregate-only path, ``phase_frame``)."""
     from simulator.engine.replay.aggregate import group_spans, group_sums
     from simulator.engine.replay.schedule import run_ids
 
+    cols = phase_sum_columns(ops.columns)
     if ops.empty:
-        return phase_frame(ops, np.zeros(0, dtype=np.int64), np.zeros((0, len(PHASE_SUM_COLUMNS))), np.zeros(0),
-                           np.zeros(0))
-    run = run_ids(ops, PHASE_KEYS) - 1
+        return phase_frame(ops, np.zeros(0, dtype=np.int64), np.zeros((0, len(cols))), np.zeros(0), np.zeros(0),
+                           cols)
+    run = run_ids(ops, list(PHASE_KEYS)) - 1
     n_runs = int(run[-1]) + 1
-    sums = group_sums(run, n_runs, ops[PHASE_SUM_COLUMNS].to_numpy(np.float64))
+    sums = group_sums(run, n_runs, ops[cols].to_numpy(np.float64))
     start, end = group_spans(run, n_runs, ops["start_s"].to_numpy(np.float64), ops["end_s"].to_numpy(np.float64))
     first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
-    return phase_frame(ops, first, sums, start, end)
+    return phase_frame(ops, first, sums, start, end, cols)
 
 
-def phase_frame(keys: pd.DataFrame, first: np.ndarray, sums: np.ndarray, start: np.ndarray, end: np.ndarray
-                ) -> pd.DataFrame:
+def phase_frame(keys: pd.DataFrame, first: np.ndarray, sums: np.ndarray, start: np.ndarray, end: np.ndarray,
+                columns: list[str]) -> pd.DataFrame:
     """The :func:`phase_sums` table from its parts: the phase keys of rows ``first`` of ``keys`` (each phase
-    instance's first op), ``sums`` (one column per ``PHASE_SUM_COLUMNS``), starts and ends (s)."""
-    out = keys[PHASE_KEYS].iloc[first].reset_index(drop=True) if len(keys.columns) else pd.DataFrame(
-        columns=PHASE_KEYS)
-    cols = dict(zip(PHASE_SUM_COLUMNS, np.asarray(sums, dtype=np.float64).T))
-    parts = PHASE_SUM_COLUMNS[:-2]
-    new = {**{c: cols[c] for c in parts}, "end_s": end, "dram_bytes": cols["dram_bytes"],
-           "offload_bytes": cols["offload_bytes"], "start_s": start}
+    instance's first op), ``sums`` (one column per ``columns``, from :func:`phase_sum_columns`), starts and
+    ends (s)."""
+    out = keys[list(PHASE_KEYS)].iloc[first].reset_index(drop=True) if len(keys.columns) else pd.DataFrame(
+        columns=list(PHASE_KEYS))
+    cols = dict(zip(columns, np.asarray(sums, dtype=np.float64).T))
+    parts = columns[:-2]
+    new = {**{c: cols.get(c, np.zeros(len(first))) for c in parts}, "end_s": end,
+           "dram_bytes": cols.get("dram_bytes", np.zeros(len(first))),
+           "offload_bytes": cols.get("offload_bytes", np.zeros(len(first))), "start_s": start}
     return pd.concat([out, pd.DataFrame(new)], axis=1)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from simulator.config.hardware import AcceleratorConfig, GpuConfig
 from simulator.config.tech import TechTable
+from simulator.engine.contract import check_contract
 from simulator.engine.memory.kv_memory import (
     KvCapacity,
     check_capacity,
@@ -35,9 +36,9 @@ from simulator.engine.replay.compiled import replay_compiled, replay_compiled_cs
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
 from simulator.engine.replay.plan import CostRows, trace_plan
 from simulator.engine.replay.schedule import run_ids
-from simulator.engine.result import PHASE_KEYS, PHASE_SUM_COLUMNS, SimResult, phase_frame, phase_sums
-from simulator.tracer.events import KINDS, PHASES, TIERS
-from simulator.tracer.trace_file import Trace, TraceChunk
+from simulator.engine.result import PHASE_KEYS, SimResult, phase_frame, phase_sum_columns, phase_sums
+from simulator.tracer.events import KINDS, PHASES, TIERS, Tier
+from simulator.tracer.trace_file import MetaLike, Trace, TraceChunk, TraceMetaRecord, meta_record
 
 PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config kind -> platform
 # the per-op timeline's columns (``vrex simulate --timeline``, ``vrex stream --timeline``; a GPU has no
@@ -52,10 +53,14 @@ def build_platform(hw: AcceleratorConfig | GpuConfig, tech: TechTable | None = N
     return PLATFORMS[hw.kind](hw, tech)
 
 
-def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None, meta: dict) -> Platform:
+def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None, meta: TraceMetaRecord
+              ) -> Platform:
     p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
-    if isinstance(p, GpuPlatform | AcceleratorPlatform):
-        p.for_trace(meta)
+    check_contract(p, meta)
+    if isinstance(p, GpuPlatform):
+        p = p.for_trace(meta)
+    elif isinstance(p, AcceleratorPlatform):
+        p.for_trace(meta)  # the KVMU takes the trace's KV geometry
     return p
 
 
@@ -64,12 +69,12 @@ def _base(p: Platform) -> dict:
     return dict(hardware=p.name, kind=p.kind, area_mm2=p.area_mm2(), area_per_core_mm2=p.area_per_core_mm2(),
                 peak_tflops=p.peak_flops / 1e12, cores=p.cores, leakage_mw_per_mm2=p.tech.leakage_mw_per_mm2()
                 if p.kind == "accelerator" else 0.0, peak_power_per_core_w=p.peak_power_per_core_w(),
-                system_peak_w=p.system_peak_w(), io_area_mm2=p.io_area_mm2(),
-                assumptions=p.assumptions())
+                block_charges=p.block_charges() if p.area_per_core_mm2() else {}, system_peak_w=p.system_peak_w(),
+                io_area_mm2=p.io_area_mm2(), assumptions=p.assumptions())
 
 
-def _weight_bytes(meta: dict) -> float:
-    return meta.get("weight_bytes_llm", 0) + meta.get("weight_bytes_vision", 0)
+def _weight_bytes(meta: TraceMetaRecord) -> float:
+    return meta.weight_bytes_llm + meta.weight_bytes_vision
 
 
 def _ops_table(ev: pd.DataFrame, costs: pd.DataFrame, t: dict[str, np.ndarray], share: np.ndarray) -> pd.DataFrame:
@@ -96,21 +101,22 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     comes back with its ``status`` and no ops."""
     if engine not in REPLAY_ENGINES:
         raise ValueError(f"unknown replay engine {engine!r}; known: {', '.join(REPLAY_ENGINES)}")
-    p = _platform(hw, tech, trace.meta)
+    meta = trace.record  # the typed metadata (validated)
+    p = _platform(hw, tech, meta)
     ev = trace.events
-    weight_bytes = _weight_bytes(trace.meta)
+    weight_bytes = _weight_bytes(meta)
     base = _base(p)
-    status = run_status(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes, p.has_offload)
+    status = run_status(ev, trace.kv_tokens, meta, p.dram.capacity_bytes, weight_bytes, p.has_offload)
     if status != "ok":
         return SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status], status=status,
                          **base)
-    share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
+    share = offload_share_per_op(ev, trace.kv_tokens, meta, p.dram.capacity_bytes - weight_bytes)
     costs = p.op_costs(ev, share)
     unit_idx = p.unit_index(costs["unit"])
-    t = replay_trace(ev, p.durations(costs), unit_idx, max(p.executors.values()) + 1, prefetch=p.prefetch,
+    t = replay_trace(ev, p.durations(costs), unit_idx, p.n_executors, prefetch=p.prefetch,
                      engine=engine)
     ops = _ops_table(ev, costs, t, share)
-    cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
+    cap = check_capacity(trace.kv_tokens, meta, p.dram.capacity_bytes, weight_bytes)
     notes = []
     if cap.overflow_frame is not None:
         notes.append(p.overflow_note(cap, share))
@@ -172,7 +178,7 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
         run = plan.phase_runs.astype(np.int64) - 1
         n_runs = int(run[-1]) + 1 if len(run) else 0
         first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]]) if len(run) else np.zeros(0, dtype=np.int64)
-        keys = ev[PHASE_KEYS].iloc[first].reset_index(drop=True)
+        keys = ev[list(PHASE_KEYS)].iloc[first].reset_index(drop=True)
         offload_used = bool(np.isin("offload", plan.tier_names[np.unique(plan.tier_codes)])) if len(ev) else False
         held = kv_bytes_held(trace.kv_tokens, trace.meta)
         held_max = float(held.max()) if held.size else 0.0
@@ -213,8 +219,9 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
                 spans_run = run
         with clock("aggregates"):
             start, end = op_spans(spans_run, n_runs, t)
-            sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
-            phases = phase_frame(keys, np.arange(n_runs), sums, start, end)
+            cols = phase_sum_columns(rows.cols)
+            sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in cols]), inv)
+            phases = phase_frame(keys, np.arange(n_runs), sums, start, end, cols)
             ucols = _sum_columns(rows.cols)
             usums = _unit_sums(rows.unit_codes[inv], rows.unit_names,
                                np.column_stack([rows.cols[c] for c in ucols]), inv, ucols)
@@ -304,13 +311,13 @@ class ChunkedSim:
     (``StreamTracer.meta_preview()`` is enough); ``timeline``: a Parquet file the per-op timeline
     (``TIMELINE_COLUMNS``) is written to, chunk by chunk. The compiled replay only."""
 
-    def __init__(self, meta: dict, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None, *,
-                 timeline: str | Path | None = None):
-        self.meta = meta
+    def __init__(self, meta: MetaLike, hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None = None,
+                 *, timeline: str | Path | None = None):
+        self.meta = meta = meta_record(meta)  # typed and validated once
         self.p = p = _platform(hw, tech, meta)
         self.weight_bytes = _weight_bytes(meta)
         self.room = p.dram.capacity_bytes - self.weight_bytes
-        self.replay = ChunkReplay(max(p.executors.values()) + 1, prefetch=p.prefetch)
+        self.replay = ChunkReplay(p.n_executors, prefetch=p.prefetch)
         self.held_max, self.offload_tier_used, self.failed = 0.0, False, self.room < 0
         self.overflow_frame: int | None = None
         self.share_max = 0.0
@@ -331,7 +338,7 @@ class ChunkedSim:
             over = np.flatnonzero(held > self.room)
             if over.size and self.overflow_frame is None:
                 self.overflow_frame = int(chunk.kv_tokens["frame"].iloc[over[0]])
-        self.offload_tier_used |= bool((ev["kv_tier"].to_numpy() == "offload").any())
+        self.offload_tier_used |= bool((ev["kv_tier"].to_numpy() == Tier.OFFLOAD).any())
         if not p.has_offload and (self.held_max > self.room or self.offload_tier_used):
             self.failed = True
         if self.failed or not len(ev):  # a point that cannot run: only its status is kept from here on
@@ -356,11 +363,13 @@ class ChunkedSim:
         keys, rows, share = self.pending
         self.pending = None
         inv = rows.inverse
-        run = run_ids(keys, PHASE_KEYS) - 1
+        run = run_ids(keys, list(PHASE_KEYS)) - 1
         n_runs = int(run[-1]) + 1
         start, end = op_spans(run, n_runs, times)
-        sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
-        self.phases.append(phase_frame(keys, np.flatnonzero(np.r_[True, run[1:] != run[:-1]]), sums, start, end))
+        cols = phase_sum_columns(rows.cols)
+        sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in cols]), inv)
+        self.phases.append(phase_frame(keys, np.flatnonzero(np.r_[True, run[1:] != run[:-1]]), sums, start, end,
+                                       cols))
         ucols = _sum_columns(rows.cols)
         usums = _unit_sums(rows.unit_codes[inv], rows.unit_names, np.column_stack([rows.cols[c] for c in ucols]),
                            inv, ucols)
@@ -392,7 +401,7 @@ class ChunkedSim:
         self._close(self.replay.finish())
         self._close_writer()
         cap = KvCapacity(self.room, self.held_max, self.overflow_frame,
-                         None if self.overflow_frame is None else self.overflow_frame / self.meta["fps"])
+                         None if self.overflow_frame is None else self.overflow_frame / self.meta.fps)
         notes = [] if cap.overflow_frame is None else [p.overflow_note(cap, np.array([self.share_max]))]
         phases = pd.concat(self.phases, ignore_index=True) if self.phases else phase_sums(pd.DataFrame())
         phases["phase"] = phases["phase"].astype("str")  # the trace's string dtype (fed as objects, see feed)
@@ -423,7 +432,7 @@ class ChunkedSim:
                 self._partial().unlink()
 
 
-def simulate_chunks(meta: dict, chunks: Iterable[TraceChunk], hw: AcceleratorConfig | GpuConfig | Platform,
+def simulate_chunks(meta: MetaLike, chunks: Iterable[TraceChunk], hw: AcceleratorConfig | GpuConfig | Platform,
                     tech: TechTable | None = None, *, timeline: str | Path | None = None) -> SimResult:
     """:class:`ChunkedSim` over ``chunks`` (e.g. ``StreamTracer.chunks(n)``; ``meta`` its ``meta_preview()``)."""
     sim = ChunkedSim(meta, hw, tech, timeline=timeline)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,6 +39,10 @@ class KvPolicy:
     def from_params(cls, params: dict[str, Any], *, source: str) -> "KvPolicy":
         return build(cls, dict(params), source=source, prefix="kv_policy.params")
 
+    def hyperparameters(self) -> dict[str, Any]:
+        """Every hyperparameter of this policy, by name (defaults included)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def meta_trace_groups(self, n_layers: int) -> list[list[int]]:
         """Meta mode: groups of layers, one representative traced per group (default: one group)."""
         return [list(range(n_layers))]
@@ -52,6 +57,11 @@ class KvPolicy:
 
     def sinks(self) -> int:
         return 0
+
+    def hardware_contract(self) -> dict[str, int]:
+        """The hyperparameters a hardware unit is built for (the trace's ``hw_contract``, checked against the
+        platform's units when the trace is simulated): none by default."""
+        return {}
 
     def transfer(self) -> dict[str, Any] | None:
         """How the method's own software moves KV over PCIe on a GPU (the trace's ``kv_transfer``: host buffers

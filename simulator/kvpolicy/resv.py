@@ -94,6 +94,10 @@ class ResvPolicy(KvPolicy):
             raise ConfigError(source, f"{prefix}.meta_frame_share",
                               f"{mean} must lie between meta_layer_min ({lo}) and meta_layer_max ({hi})")
 
+    def hardware_contract(self) -> dict[str, int]:
+        """The HCU compares ``hash_bits``-bit codes; the WTU's early exit walks ``wtu_buckets`` buckets."""
+        return {"hash_bits": self.hash_bits, "wtu_buckets": self.wtu_buckets}
+
     def make_cache(self, spec: CacheSpec) -> "ResvStore":  # noqa: F821
         from simulator.kvpolicy.resv_store import ResvStore  # tensors: torch only when a stream is traced
 

@@ -12,9 +12,17 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
-from simulator.engine.result import ENERGY_PARTS, PHASE_KEYS, SimResult, phase_sums
-
-DYN_PARTS = [p for p in ENERGY_PARTS if p != "leakage"]
+from simulator.engine.result import (
+    ENERGY_PARTS,
+    PHASE_KEYS,
+    STATIC_PART,
+    SimResult,
+    op_energy_col,
+    op_energy_parts,
+    phase_energy_col,
+    phase_sums,
+)
+from simulator.tracer.events import FRAME_PHASES, PHASES, Phase
 
 
 def phase_table(res: SimResult) -> pd.DataFrame:
@@ -22,15 +30,16 @@ def phase_table(res: SimResult) -> pd.DataFrame:
     from the per-phase sums a stream replayed in chunks keeps (the same figures)."""
     g = res.phases if res.ops.empty and res.phases is not None else phase_sums(res.ops)
     if g.empty:
-        return pd.DataFrame(columns=PHASE_KEYS + ["latency_s", "energy_j"])
+        return pd.DataFrame(columns=list(PHASE_KEYS) + ["latency_s", "energy_j"])
     g = g.drop(columns=["start_s"])
     end = g["end_s"].to_numpy()
     prev = np.concatenate([[0.0], np.maximum.accumulate(end)[:-1]])
     g["latency_s"] = np.maximum(end - prev, 0.0)
-    for p in DYN_PARTS:
-        g[f"energy_{p}_j"] = g.pop(f"e_{p}_pj") * 1e-12
-    g["energy_leakage_j"] = res.leakage_w * g["latency_s"]
-    g["energy_j"] = g[[f"energy_{p}_j" for p in ENERGY_PARTS]].sum(axis=1)
+    parts = op_energy_parts(g.columns) + [STATIC_PART]
+    for p in parts[:-1]:
+        g[phase_energy_col(p)] = g.pop(op_energy_col(p)) * 1e-12
+    g[phase_energy_col(STATIC_PART)] = res.leakage_w * g["latency_s"]
+    g["energy_j"] = g[[phase_energy_col(p) for p in parts]].sum(axis=1)
     return g.drop(columns=["end_s"]).reset_index(drop=True)
 
 
@@ -66,15 +75,15 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
         figures = {f.name: nan for f in fields(StreamMetrics) if f.type in ("float", float)}
         figures.update(hardware=res.hardware, frames=0, realtime=False, area_mm2=float(sum(res.area_mm2.values())),
                        status=res.status)
-        cols = PHASE_KEYS + ["latency_s", "energy_j"] + [f"energy_{p}_j" for p in ENERGY_PARTS]
+        cols = list(PHASE_KEYS) + ["latency_s", "energy_j"] + [phase_energy_col(p) for p in ENERGY_PARTS]
         return StreamMetrics(**figures), pd.DataFrame(columns=cols)
     pt = phase_table(res)
-    fr = pt[pt["phase"].isin(["vision", "frame_prefill"])].groupby("frame")[["latency_s", "energy_j"]].sum()
+    fr = pt[pt["phase"].isin(FRAME_PHASES)].groupby("frame")[["latency_s", "energy_j"]].sum()
     n_frames = len(fr)
     frame_lat = fr["latency_s"].to_numpy() if n_frames else np.zeros(1)
-    q = pt[pt["phase"] == "question_prefill"]
+    q = pt[pt["phase"] == Phase.QUESTION_PREFILL]
     q = q[q["question"] >= 0]
-    d = pt[pt["phase"] == "decode"]
+    d = pt[pt["phase"] == Phase.DECODE]
     ttfts = []
     for qi in q["question"].unique():
         t = q.loc[q["question"] == qi, "latency_s"].sum()
@@ -85,7 +94,7 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
     total_t = float(pt["latency_s"].sum())
     mean_lat = float(frame_lat.mean())
     wall = max(total_t, n_frames / stream_fps)
-    dynamic = total_e - float(pt["energy_leakage_j"].sum()) if len(pt) else 0.0
+    dynamic = total_e - float(pt[phase_energy_col(STATIC_PART)].sum()) if len(pt) else 0.0
     m = StreamMetrics(
         hardware=res.hardware,
         frames=n_frames,
@@ -112,7 +121,7 @@ def stream_metrics(res: SimResult, stream_fps: float) -> tuple[StreamMetrics, pd
 def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFrame:
     """Speedup and energy-efficiency of the accelerator over the baseline, per phase kind and overall."""
     rows = []
-    for ph in ("vision", "frame_prefill", "question_prefill", "decode", "stream"):
+    for ph in PHASES + ("stream",):
         if ph == "stream":
             b, a = base_pt, acc_pt
         else:
@@ -124,13 +133,6 @@ def phase_comparison(base_pt: pd.DataFrame, acc_pt: pd.DataFrame) -> pd.DataFram
         rows.append({"phase": ph, "baseline_s": bt, "accel_s": at, "speedup": bt / at if at > 0 else float("nan"),
                      "baseline_j": be, "accel_j": ae, "energy_eff": be / ae if ae > 0 else float("nan")})
     return pd.DataFrame(rows)
-
-
-# on-chip blocks of an accelerator and the dynamic-energy column each is charged from (per op); the DRE's
-# HCU and WTU share ``e_dre_pj``, told apart by the unit the op ran on
-_BLOCK_ENERGY = {"dpe": ("e_dpe_pj", None), "vpe": ("e_vpe_pj", None), "sram": ("e_sram_pj", None),
-                 "dre_hcu": ("e_dre_pj", "hcu"), "dre_wtu": ("e_dre_pj", "wtu"), "dre_kvmu": ("e_dre_pj", "kvmu"),
-                 "dre_sram": (None, None), "control": ("e_control_pj", None), "noc": ("e_noc_pj", None)}
 
 
 def chip_blocks(res: SimResult) -> dict:
@@ -149,17 +151,19 @@ def chip_blocks(res: SimResult) -> dict:
         return {}
     area = dict(res.area_mm2)
     power = {}
-    for block, (col, unit) in _BLOCK_ENERGY.items():
-        if block not in area and (col is None or block.startswith("dre_")):
-            continue
+    for block, charge in res.block_charges.items():  # derived from the platform's units (Platform.blocks)
         dyn = 0.0
-        if col is not None and ops.empty and res.unit_sums is not None:  # a stream replayed in chunks
-            sums = res.unit_sums[col]
-            dyn = float(sums.sum() if unit is None else sums.get(unit, 0.0)) * 1e-12
-        elif col is not None:
-            sel = ops[col] if unit is None else ops.loc[ops["unit"] == unit, col]
-            dyn = float(sel.sum()) * 1e-12
-        power[block] = dyn / total + area.get(block, 0.0) * res.leakage_mw_per_mm2 * 1e-3
+        if charge.part is not None:
+            col = op_energy_col(charge.part)
+            if ops.empty and res.unit_sums is not None:  # a stream replayed in chunks
+                sums = res.unit_sums[col] if col in res.unit_sums else pd.Series(dtype=float)
+            else:
+                sums = ops.groupby("unit")[col].sum() if col in ops else pd.Series(dtype=float)
+            if charge.unit is not None:
+                dyn = float(sums.get(charge.unit, 0.0))
+            else:
+                dyn = float(sums.drop(list(charge.excluding), errors="ignore").sum())
+        power[block] = dyn * 1e-12 / total + area.get(block, 0.0) * res.leakage_mw_per_mm2 * 1e-3
     n = res.cores
     chip_area, chip_power = sum(area.values()), sum(power.values())
     dre_area = sum(v for k, v in area.items() if k.startswith("dre_"))

@@ -6,18 +6,57 @@ Units: FLOPs and element ops are counts; bytes are bytes; times are seconds of s
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import pyarrow as pa
 
 SCHEMA_VERSION = 4  # 3: metadata validated as a TraceMeta record (precision, kv_bits_stored required);
 # 4: the offload tier is kv_tier "offload" (was "host"), its KV-table column offload_slots_all_layers (was
 # host_slots_all_layers), per-(layer, KV head) policy counters in the tidy table policy_cells
 
-PHASES = ("vision", "frame_prefill", "question_prefill", "decode")
-KINDS = ("gemm", "attn_score", "softmax", "attn_value", "norm", "elementwise", "embedding", "kv_write",
-         "kv_read", "retrieval_score", "cluster", "wicsum", "topk", "copy")
-# KV tiers: device DRAM and the offload tier ("offload": an SSD or host memory behind PCIe,
-# whichever the platform has)
-TIERS = ("dram", "offload")
+
+
+class Phase(StrEnum):
+    """The phase kinds of a stream (the ``phase`` column); members compare equal to their names."""
+
+    VISION = "vision"
+    FRAME_PREFILL = "frame_prefill"
+    QUESTION_PREFILL = "question_prefill"
+    DECODE = "decode"
+
+
+class Kind(StrEnum):
+    """The kernel kinds (the ``kind`` column); the engine groups them into families (``engine/ops.py``)."""
+
+    GEMM = "gemm"
+    ATTN_SCORE = "attn_score"
+    SOFTMAX = "softmax"
+    ATTN_VALUE = "attn_value"
+    NORM = "norm"
+    ELEMENTWISE = "elementwise"
+    EMBEDDING = "embedding"
+    KV_WRITE = "kv_write"
+    KV_READ = "kv_read"
+    RETRIEVAL_SCORE = "retrieval_score"
+    CLUSTER = "cluster"
+    WICSUM = "wicsum"
+    TOPK = "topk"
+    COPY = "copy"
+
+
+class Tier(StrEnum):
+    """KV tiers (the ``kv_tier`` column): device DRAM and the offload tier (an SSD or host memory behind PCIe,
+    whichever the platform has)."""
+
+    DRAM = "dram"
+    OFFLOAD = "offload"
+
+
+PHASES = tuple(p.value for p in Phase)
+FRAME_PHASES = (Phase.VISION.value, Phase.FRAME_PREFILL.value)  # the phases that process a frame
+TEXT_PHASES = (Phase.QUESTION_PREFILL.value, Phase.DECODE.value)  # the phases that process a question
+KINDS = tuple(k.value for k in Kind)
+TIERS = tuple(t.value for t in Tier)
 
 # (column, arrow type, description with unit)
 COLUMNS: list[tuple[str, pa.DataType, str]] = [

@@ -12,7 +12,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Union
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,11 @@ class Trace:
     meta: dict = field(default_factory=dict)  # the tracer's dict, or a validated TraceMeta when read from a file
     kv_tokens: pd.DataFrame | None = None  # per phase end: tokens held in a layer's cache
     recall: pd.DataFrame | None = None  # real mode with probes: attention-mass recall per step
+
+    @property
+    def record(self) -> "TraceMetaRecord":
+        """The metadata as its typed, validated record (what the engines read)."""
+        return meta_record(self.meta)
 
 
 KV_COLUMNS = ["phase", "frame", "question", "step", "kv_slots", "tokens_seen", "kv_slots_all_layers",
@@ -84,6 +89,17 @@ class KvTransfer:
     copies: str = spec("copy calls per KV transfer: 'transfer' (gathered first, copies_each per transfer) or "
                        "'run' (copies_each per contiguous run)", choices=("transfer", "run"))
     copies_each: int = spec("copy calls per transfer or run (K and V apart: 2)", ge=1, le=64)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HwContract:
+    """The policy's hyperparameters that a hardware unit is built for (``hw_contract``; the policy's
+    ``hardware_contract()``): the engine checks them against the platform's units. Absent: none to check."""
+
+    hash_bits: int | None = spec("hash-code width the clustering used (the HCU's dre.hash_bits)", ge=1, le=64,
+                                 default=None)
+    wtu_buckets: int | None = spec("score buckets the selection's early exit walked (the WTU's dre.wtu_buckets)",
+                                   ge=1, le=65536, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +146,8 @@ class TraceMetaRecord:
                                           default_factory=list)
     kv_transfer: KvTransfer | None = spec("the policy's PCIe copy pattern on a GPU; none (traces before it, or "
                                           "policies without one): the platform's offload config", default=None)
+    hw_contract: HwContract = spec("the policy's hyperparameters a hardware unit is built for (checked against "
+                                   "the platform when simulated)", default_factory=HwContract)
     attention_recall_mean: float | None = spec("real mode: mean attention recall", ge=0, le=1.000001, default=None)
 
     def validate(self, source: str, prefix: str) -> None:
@@ -181,6 +199,19 @@ class TraceMeta(dict):
         raise TypeError("TraceMeta is read-only; copy it with dict(meta) to change it")
 
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly  # type: ignore[assignment]
+
+
+MetaLike = Union["TraceMetaRecord", Mapping[str, Any]]  # trace metadata as a record, a TraceMeta or a dict
+
+
+def meta_record(meta: Any, source: str = "<trace metadata>") -> TraceMetaRecord:
+    """Trace metadata as its typed record, however it is held: the record itself, a validated TraceMeta (read
+    from a file), or a tracer's dict (validated here, as a file's would be)."""
+    if isinstance(meta, TraceMetaRecord):
+        return meta
+    if isinstance(meta, TraceMeta):
+        return meta.record
+    return TraceMeta.parse(dict(meta) if isinstance(meta, dict) else meta, source).record
 
 
 def meta_of(trace: Trace, source: str = "<trace>") -> TraceMeta:

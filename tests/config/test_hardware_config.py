@@ -23,7 +23,7 @@ def _dump(tmp_path, data, name="hw.yaml"):
 
 def test_shipped_configs_load(root):
     assert isinstance(load_hardware(root / "hwconfigs" / "vrex-edge.yaml"), AcceleratorConfig)
-    assert isinstance(load_hardware(root / "hwconfigs" / "orin-agx.yaml"), GpuConfig)
+    assert isinstance(load_hardware(root / "hwconfigs" / "orin-agx-64gb.yaml"), GpuConfig)
     v8 = load_hardware(root / "hwconfigs" / "vrex8-edge.yaml")
     v48 = load_hardware(root / "hwconfigs" / "vrex48-server.yaml")
     assert (v8.cores, v48.cores) == (8, 48)
@@ -103,7 +103,7 @@ def test_missing_and_empty_files(tmp_path):
 
 
 def test_gpu_unknown_precision(tmp_path, root):
-    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx-64gb.yaml").read_text())
     data["tensor_tflops"]["fp8"] = 100.0
     p = _dump(tmp_path, data)
     with pytest.raises(ConfigError, match="tensor_tflops.fp8"):
@@ -111,7 +111,7 @@ def test_gpu_unknown_precision(tmp_path, root):
 
 
 def test_gpu_efficiency_needs_every_precision(tmp_path, root):
-    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx-64gb.yaml").read_text())
     del data["efficiency"]["hf-pytorch"]["w4a16"]
     p = _dump(tmp_path, data)
     with pytest.raises(ConfigError, match=r"efficiency\.hf-pytorch\.w4a16"):
@@ -119,7 +119,7 @@ def test_gpu_efficiency_needs_every_precision(tmp_path, root):
 
 
 def test_gpu_efficiency_out_of_range(tmp_path, root):
-    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx-64gb.yaml").read_text())
     data["efficiency"]["tensorrt-llm"]["fp16"]["bandwidth"] = 1.5
     p = _dump(tmp_path, data)
     with pytest.raises(ConfigError, match=r"efficiency\.tensorrt-llm\.fp16\.bandwidth.*<= 1"):
@@ -138,7 +138,7 @@ def test_gpu_efficiency_out_of_range(tmp_path, root):
     (lambda d: d.update(efficiency=d["efficiency"]["hf-pytorch"]), r"efficiency\.\w+'?: unknown key; allowed here"),
 ])
 def test_gpu_software_stack_errors(tmp_path, root, edit, match):
-    data = yaml.safe_load((root / "hwconfigs" / "orin-agx.yaml").read_text())
+    data = yaml.safe_load((root / "hwconfigs" / "orin-agx-64gb.yaml").read_text())
     edit(data)
     p = _dump(tmp_path, data)
     with pytest.raises(ConfigError, match=match):
@@ -148,6 +148,7 @@ def test_gpu_software_stack_errors(tmp_path, root, edit, match):
 def test_every_gpu_config_has_both_stacks(root):
     from simulator.config.hardware import SOFTWARE_STACKS
 
-    for name in ("orin-agx", "orin-agx-32gb", "a100-80gb"):
-        hw = load_hardware(root / "hwconfigs" / f"{name}.yaml")
-        assert hw.software == "hf-pytorch" and tuple(hw.efficiency) == SOFTWARE_STACKS, name
+    gpus = [hw for hw in map(load_hardware, sorted((root / "hwconfigs").glob("*.yaml"))) if isinstance(hw, GpuConfig)]
+    assert len(gpus) >= 3
+    for hw in gpus:
+        assert hw.software == "hf-pytorch" and tuple(hw.efficiency) == SOFTWARE_STACKS, hw.name

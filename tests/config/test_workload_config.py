@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from simulator.config.workload import load_workload
 from simulator.errors import ConfigError
 
+WORKLOADS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "workloads").glob("*.yaml")
+                   if p.stem != "policy-suite")  # the suite is a list of workloads, not one
 
-@pytest.mark.parametrize("name", ["coin-llava-ov-7b", "coin-videollm-online-8b", "tiny"])
+
+@pytest.mark.parametrize("name", WORKLOADS)
 def test_shipped_workloads_load(root, name):
     wl = load_workload(root / "workloads" / f"{name}.yaml")
     assert wl.model_config is not None
@@ -89,3 +94,26 @@ def test_one_list_of_policy_names():
     from simulator.kvpolicy import POLICIES
 
     assert KV_POLICIES == tuple(POLICIES)
+
+
+def test_policy_params_resolve_to_the_policy_dataclass_at_load(root, tmp_path):
+    """kv_policy.params become the policy's typed dataclass when the workload loads, built once; the trace
+    records every hyperparameter (defaults included), not only those the YAML set."""
+    from simulator.kvpolicy.resv import ResvPolicy
+    from simulator.stream import StreamTracer
+
+    wl = load_workload(root / "workloads" / "coin-videollm-online-8b-resv.yaml")
+    pol = wl.kv_policy.resolve()
+    assert isinstance(pol, ResvPolicy) and wl.kv_policy.resolve() is pol
+    assert pol.hamming_threshold == wl.kv_policy.params.get("hamming_threshold", 7)
+    tiny = load_workload(root / "workloads" / "tiny.yaml")
+    tracer = StreamTracer(tiny.with_stream(duration_s=1.0), mode="meta")
+    assert tracer.policy is tiny.kv_policy.resolve()  # the tracer uses the policy built at load
+    meta = tracer.meta_preview()
+    assert meta["kv_policy_params"] == tracer.policy.hyperparameters()
+    bad = tmp_path / "w.yaml"
+    text = (root / "workloads" / "coin-videollm-online-8b-resv.yaml").read_text()
+    bad.write_text(text.replace("hash_bits: 32", "hash_bits: 99"))
+    (tmp_path / "models").symlink_to(root / "workloads" / "models")
+    with pytest.raises(ConfigError, match=r"kv_policy\.params\.hash_bits"):
+        load_workload(bad)

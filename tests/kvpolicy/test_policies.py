@@ -73,7 +73,7 @@ def test_resv_offloads_closed_clusters_and_fetches_selectively(runs):
     fetch = ev[ev["op"] == "kv_fetch"]
     assert (fetch["kv_tier"] == "offload").all() and fetch["bytes_kv_read"].sum() > 0
     assert (fetch["kv_runs"] >= 1).all()
-    # the host tier holds the closed clusters: device slots stay below the tokens seen
+    # the offload tier holds the closed clusters: device slots stay below the tokens seen
     last = tr.kv_tokens.iloc[-1]
     assert last["offload_slots_all_layers"] > 0
     assert last["kv_slots_all_layers"] + last["offload_slots_all_layers"] == last["tokens_seen"] * len(tracer.caches)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulator.tracer.events import Tier
+from simulator.tracer.trace_file import MetaLike, meta_record
+
 
 @dataclass
 class KvCapacity:
@@ -25,17 +28,19 @@ class KvCapacity:
                 "overflow_frame": self.overflow_frame, "overflow_time_s": self.overflow_time_s}
 
 
-def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: dict, column: str = "kv_slots_all_layers") -> np.ndarray:
+def kv_bytes_held(kv_tokens: pd.DataFrame | None, meta: MetaLike, column: str = "kv_slots_all_layers") -> np.ndarray:
     """Bytes of KV held in all layers after each recorded phase (same rows as ``kv_tokens``): in device memory,
     or with ``column="offload_slots_all_layers"`` in the offload tier."""
     if kv_tokens is None or len(kv_tokens) == 0:
         return np.zeros(0)
-    bits = meta.get("kv_bits_stored", meta["precision_bits"]["kv"])  # a quantising policy stores fewer bits
-    per_slot = 2 * meta["kv_heads"] * meta["head_dim"] * bits / 8 * meta["batch"]
+    rec = meta_record(meta)
+    # a quantising policy stores fewer bits (traces before schema 3 may not say: their elements' bits)
+    bits = rec.kv_bits_stored if rec.kv_bits_stored is not None else rec.precision_bits.kv
+    per_slot = 2 * rec.kv_heads * rec.head_dim * bits / 8 * rec.batch
     return kv_tokens[column].to_numpy(dtype=np.float64) * per_slot
 
 
-def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_bytes: float,
+def check_capacity(kv_tokens: pd.DataFrame | None, meta: MetaLike, dram_capacity_bytes: float,
                    weight_bytes: float) -> KvCapacity:
     held = kv_bytes_held(kv_tokens, meta)
     room = dram_capacity_bytes - weight_bytes
@@ -43,15 +48,16 @@ def check_capacity(kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_byt
     over = np.flatnonzero(held > room)
     if over.size:
         frame = int(kv_tokens["frame"].iloc[over[0]])
-        return KvCapacity(room, peak, frame, frame / meta["fps"])
+        return KvCapacity(room, peak, frame, frame / meta_record(meta).fps)
     return KvCapacity(room, peak, None, None)
 
 
-def offload_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, room_bytes: float
+def offload_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: MetaLike, room_bytes: float
                       ) -> np.ndarray:
-    """Capacity-triggered eviction: share of the held KV that lives in the host tier, for each op.
+    """Capacity-triggered eviction: share of the held KV that lives in the offload tier (SSD or host memory),
+    for each op.
 
-    Once the KV held exceeds the DRAM left after the weights, the oldest KV is evicted to the host
+    Once the KV held exceeds the DRAM left after the weights, the oldest KV is evicted to the offload
     tier; a read of the whole cache then finds that share of its bytes there. The share per frame is
     taken after that frame's phases (question phases carry the frame they follow).
     """
@@ -63,12 +69,12 @@ def offload_share_per_op(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta:
     return ev["frame"].map(by_frame).fillna(0.0).to_numpy(dtype=np.float64)
 
 
-def run_status(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: dict, dram_capacity_bytes: float,
+def run_status(ev: pd.DataFrame, kv_tokens: pd.DataFrame | None, meta: MetaLike, dram_capacity_bytes: float,
                weight_bytes: float, has_offload: bool) -> str:
     """"ok", or why the point cannot run on this platform: the weights alone do not fit DRAM, the KV outgrows
     DRAM with no offload tier to evict it to (out of memory), or the policy offloads KV and there is none."""
     held = kv_bytes_held(kv_tokens, meta)
-    return status_of(float(held.max()) if held.size else 0.0, bool((ev["kv_tier"].to_numpy() == "offload").any()),
+    return status_of(float(held.max()) if held.size else 0.0, bool((ev["kv_tier"].to_numpy() == Tier.OFFLOAD).any()),
                      dram_capacity_bytes, weight_bytes, has_offload)
 
 

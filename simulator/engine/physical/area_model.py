@@ -147,9 +147,8 @@ def hcu_unit(t: TechPoint, hash_bits: int = 32) -> Block:
             + comparator(t, count_bits) + register(t, w + count_bits))
 
 
-def wtu_core(t: TechPoint, lanes: int) -> tuple[Block, float]:
-    """(one WTU core, pJ per score binned or walked)."""
-    buckets = int(t.base("wtu_buckets"))
+def wtu_core(t: TechPoint, lanes: int, buckets: int) -> tuple[Block, float]:
+    """(one WTU core with ``buckets`` score buckets, pJ per score binned or walked)."""
     compares = math.ceil(math.log2(max(buckets, 2)))
     tree = mac_tree(t, lanes, "bf16")
     per_lane = comparator(t, 16) * compares

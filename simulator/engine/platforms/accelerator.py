@@ -1,13 +1,14 @@
 """A V-Rex-like accelerator as a platform: its units and its memory system.
 
-Units (each its own module, registered at the bottom of this file): the DPE (``dpe.py``: MAC trees or a
-systolic array per core, split over the cores by ``multicore.py``), the VPE (``vector_unit.py``), the DRE's
-HCU and WTU (``hcu.py``, ``wtu.py``) and the KVMU (``kvmu.py``: KV transfers and their request counts).
-This module adds the memory system (SRAM buffers, DRAM, the offload tier) and turns each op into the
-durations the replay overlaps (``replay.py``): compute on its unit, DRAM reads and write-backs, offload-link
-transfers. Attention runs fused and tiled (scores stay on chip); other activations stay on chip when an op's
-inputs and outputs fit the activation buffers and spill the excess to DRAM otherwise. The on-chip KV
-buffers pin the hottest share of each phase's KV working set.
+Units (each its own module in ``units/``, registered at the bottom of this file): the DPE (``dpe.py``: MAC
+trees or a systolic array per core, split over the cores by ``multicore.py``), the VPE (``vector_unit.py``), the
+DRE's HCU and WTU (``hcu.py``, ``wtu.py``) and the KVMU (``kvmu.py``: KV transfers and their request counts).
+Each owns its block (area, prices, peak actions per cycle); the block table, peak and chip power follow from
+them (``blocks``). This module adds the memory system (SRAM buffers, DRAM, the offload tier) and turns each op
+into the durations the replay overlaps (``replay/discrete_event.py``): compute on its unit, DRAM reads and
+write-backs, offload-link transfers. Attention runs fused and tiled (scores stay on chip); other activations
+stay on chip when an op's inputs and outputs fit the activation buffers and spill the excess to DRAM
+otherwise. The on-chip KV buffers pin the hottest share of each phase's KV working set.
 """
 
 from __future__ import annotations
@@ -23,10 +24,19 @@ from simulator.engine.memory.sram import SramBuffers
 from simulator.engine.ops import ON_CHIP_KINDS
 from simulator.engine.physical.io import io_area_mm2, system_peak_w
 from simulator.engine.physical.peak_power import peak_power_per_core_w
-from simulator.engine.physical.synthesis import LOGIC_ACTIONS, overhead_factor
-from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
+from simulator.engine.physical.synthesis import overhead_factor
+from simulator.engine.platform import (
+    BlockInfo,
+    Platform,
+    Price,
+    default_tech,
+    names_column,
+    register_unit,
+    unit_peak_actions,
+)
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import CostRows, trace_plan
+from simulator.engine.result import BlockCharge, op_energy_col
 from simulator.engine.units.dpe import Dpe
 from simulator.engine.units.hcu import Hcu
 from simulator.engine.units.kvmu import Kvmu
@@ -34,6 +44,7 @@ from simulator.engine.units.multicore import Noc
 from simulator.engine.units.pe_array import PeArray
 from simulator.engine.units.vector_unit import Vpe
 from simulator.engine.units.wtu import Wtu
+from simulator.tracer.events import Tier
 
 BUFFERS = ("weight", "activation", "kv")  # the SRAM buffers (see sram.py)
 
@@ -42,7 +53,6 @@ class AcceleratorPlatform(Platform):
     """An accelerator config as a platform: its units (registered below) and its memory system."""
 
     kind = "accelerator"
-    energy_parts = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control")
 
     def __init__(self, hw: AcceleratorConfig, tech: TechTable | None = None):
         self.hw, self.name = hw, hw.name
@@ -61,6 +71,7 @@ class AcceleratorPlatform(Platform):
         # layers ahead the prediction and fetch run (0: none)
         self.prefetch = hw.dre.prefetch_layers if hw.dre.enabled and hw.dre.prefetch else 0
         self.executors = {u.name: i for i, u in enumerate(self.units)}  # each unit executes its own ops
+        self.onchip_parts = tuple(dict.fromkeys(b.charge.part for b in self.blocks() if b.charge.part))
 
     @property
     def has_offload(self) -> bool:
@@ -106,7 +117,8 @@ class AcceleratorPlatform(Platform):
         keys = plan.cost_keys(offload_share, self._working_set)
         rows = keys.row
         # what depends on an op's kind and tier only, per distinct row
-        masks = {"on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == "dram", "offload": u.tier == "offload"}
+        masks = {"on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == Tier.DRAM,
+                 "offload": u.tier == Tier.OFFLOAD}
         unit_u = self.assign(u.kind)
         per_row = (*self.unit_costs(u, unit_u), self.kvmu.requests(u), masks)
         parts = [self._op_costs(u, rows[a:a + self.CHUNK_OPS], per_row, keys.evicted[a:a + self.CHUNK_OPS],
@@ -176,9 +188,9 @@ class AcceleratorPlatform(Platform):
         for name, count in mem.items():
             actions[name] = actions[name] + count if name in actions else count
         energy = self.price(actions, n)
-        e = energy
-        e["e_control_pj"] = self.hw.control_overhead * (e["e_dpe_pj"] + e["e_vpe_pj"] + e["e_dre_pj"]
-                                                         + e["e_sram_pj"])
+        # control: a share of the on-chip blocks' dynamic energy (the parts they are charged from, ``blocks``)
+        energy[op_energy_col("control")] = self.hw.control_overhead * sum(energy[op_energy_col(p)]
+                                                                          for p in self.onchip_parts)
         noc_bytes = extra.get("noc_bytes", np.zeros(n))
         return {
             "compute_s": compute_s, "read_s": read_s, "write_s": write_s, **link,
@@ -192,14 +204,27 @@ class AcceleratorPlatform(Platform):
                             costs["link_read_s"].to_numpy(), costs["link_write_s"].to_numpy(),
                             costs["link_read_latency_s"].to_numpy())
 
-    def area_per_core_mm2(self) -> dict[str, float]:
-        """Area of one core's blocks: DPE, VPE, on-chip memory, and the DRE's HCU, WTU, KVMU and SRAM."""
-        parts = {"dpe": self.unit("dpe").area_mm2, "vpe": self.vector.area_mm2, "sram": self.sram.area_mm2}
-        for u in self.units:
-            if u.name not in ("dpe", "vpe") and u.area_mm2 > 0:
-                parts[getattr(u, "block", u.name)] = u.area_mm2
+    def blocks(self) -> list[BlockInfo]:
+        """One core's blocks: its units' (``Platform.unit_blocks``), then the memory system's: the SRAM buffers
+        (every bank read through its full port every cycle at rated activity) and the DRE SRAM (its four
+        banks likewise)."""
+        s, cfg = self.sram, self.hw.sram
+        out = self.unit_blocks()
+        sram_pj = sum(cfg.banks * cfg.port_width_bits * s.read_pj_per_bit[b] for b in s.read_pj_per_bit)
+        out.append(BlockInfo("sram", s.area_mm2, sram_pj, BlockCharge("sram")))
         if self.hw.dre.enabled:
-            parts["dre_sram"] = self.sram.dre_area_mm2
+            out.append(BlockInfo("dre_sram", s.dre_area_mm2, 4 * s.dre_port_bits * s.dre_read_pj_per_bit,
+                                 BlockCharge(None)))
+        return out
+
+    def block_charges(self) -> dict[str, BlockCharge]:
+        """The blocks' charges (``Platform.block_charges``), plus control (its share of the dynamic energy) and
+        the NoC (energy only: its wiring is in control)."""
+        return {**super().block_charges(), "control": BlockCharge("control"), "noc": BlockCharge("noc")}
+
+    def area_per_core_mm2(self) -> dict[str, float]:
+        """Area of one core's blocks (``blocks``: the units', the SRAM buffers, the DRE SRAM) and control."""
+        parts = {b.name: b.area_mm2 for b in self.blocks() if b.area_mm2 > 0}
         parts["control"] = self.hw.control_overhead * sum(parts.values())
         return parts
 
@@ -211,11 +236,12 @@ class AcceleratorPlatform(Platform):
         return peak_power_per_core_w(self)
 
     def prices(self) -> dict[str, Price]:
-        """The price table; the logic units' actions carry what synthesis adds to their arithmetic (registers,
-        clock network: ``engine/physical/synthesis.py``), as their peak power does."""
+        """The price table; the units' own datapath actions (their peak actions: MACs, vector ops, Hamming
+        distances, WTU scores, KVMU requests, a new unit's) carry what synthesis adds to their arithmetic
+        (registers, clock network: ``engine/physical/synthesis.py``), in the run and in peak power alike."""
         table = super().prices()
         f = overhead_factor(self.tech)
-        for name in LOGIC_ACTIONS:
+        for name in dict.fromkeys(a for u in self.units for a in unit_peak_actions(u)):
             if name in table:
                 p = table[name]
                 table[name] = Price(p.part, p.pj * f, f"{p.entry} x synthesis overhead (base.synth_*)")

@@ -1,4 +1,5 @@
-"""An Orin-like GPU as a platform: tensor cores, CUDA cores, a copy engine, DRAM (and an offload tier).
+"""A GPU (any ``GpuConfig``: the Orin boards, the A100) as a platform: tensor cores, CUDA cores, a copy engine,
+DRAM (and an offload tier).
 
 Kernels run one after another in stream order (as a single CUDA stream does). A kernel's time is
 ``max(compute, memory) + dequantisation + launch overhead``, with the efficiencies of its precision
@@ -18,6 +19,8 @@ same replay as the accelerator's).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -29,43 +32,53 @@ from simulator.engine.ops import ON_CHIP_KINDS, TRANSFER_KINDS, OpArrays
 from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import trace_plan
+from simulator.engine.result import op_energy_col
 from simulator.engine.units.copy_engine import CopyEngine
 from simulator.engine.units.cuda_cores import CudaCores
 from simulator.engine.units.irregular import IRREGULAR_KINDS, irregular_costs
 from simulator.engine.units.tensor_cores import TensorCores
+from simulator.tracer.events import Kind, Tier
+from simulator.tracer.trace_file import MetaLike, TraceMetaRecord, meta_record
 
 
 class GpuPlatform(Platform):
     kind = "gpu"
-    energy_parts = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control")
 
-    def __init__(self, hw: GpuConfig, tech: TechTable | None = None):
+    def __init__(self, hw: GpuConfig, tech: TechTable | None = None, *, activations: str = "fp16",
+                 kv_transfer: dict | None = None, resv_head_launches: int = 1):
+        """``activations``: the format of the activations the kernels run at; ``kv_transfer``: how the KV policy's
+        software copies KV over PCIe; ``resv_head_launches``: launches per call of ReSV's per-layer kernels
+        (``for_trace`` takes all three from a trace)."""
         self.hw, self.name = hw, hw.name
+        self.tech_table = tech
         self.tech = (tech or default_tech()).at(hw.tech_node)
         self.cores = 1
         self.dram = Dram(hw.dram, self.tech)
         self.offload_cfg = OffloadTier(hw.offload) if hw.offload is not None else NoOffload()
-        self.offload = self.offload_cfg  # as the trace's KV policy moves KV (``for_trace``: its kv_transfer)
+        self.kv_transfer = kv_transfer
+        self.offload = self.offload_cfg.with_transfer(kv_transfer)  # as the trace's KV policy moves KV
         self.l2_bytes = hw.l2_mb * 2**20
-        self.act = "fp16"  # the activations' format; set per trace by ``for_trace``
+        self.act = activations
         self.build_units()
         self.peak_flops = max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")) * 1e12
         self.prefetch = True  # the baselines fetch one layer ahead
-        self.resv_head_launches = 1  # launches per call of ReSV's per-layer kernels; set per trace (for_trace)
+        self.resv_head_launches = resv_head_launches
         # the tensor and CUDA cores share one CUDA stream; the copy engine is a second one
-        self.executors = {"tensor": 0, "cuda": 0, "copy": 1}
+        self.executors = {TensorCores.name: 0, CudaCores.name: 0, CopyEngine.name: 1}
 
     @property
     def has_offload(self) -> bool:
         return self.hw.offload is not None
 
-    def for_trace(self, meta: dict) -> "GpuPlatform":
-        self.act = activation_precision(meta)
-        # ReSV in software: its per-layer kernels launched once per KV head (``resv_launches``)
-        per_head = meta.get("kv_policy") == "resv" and self.hw.resv_launches == "per_kv_head"
-        self.resv_head_launches = int(meta.get("kv_heads", 1)) if per_head else 1
-        self.offload = self.offload_cfg.with_transfer(meta.get("kv_transfer"))
-        return self
+    def for_trace(self, meta: MetaLike) -> "GpuPlatform":
+        """This GPU as the trace's software runs it (its activations' format, its KV copy pattern, ReSV's per-layer
+        kernels launched once per KV head where ``resv_launches`` says so): a new platform; this one is
+        unchanged."""
+        rec = meta_record(meta)
+        transfer = dataclasses.asdict(rec.kv_transfer) if rec.kv_transfer is not None else None
+        per_head = rec.kv_policy == "resv" and self.hw.resv_launches == "per_kv_head"
+        return GpuPlatform(self.hw, self.tech_table, activations=activation_precision(rec), kv_transfer=transfer,
+                           resv_head_launches=rec.kv_heads if per_head else 1)
 
     def tech_prefixes(self) -> tuple[str, ...]:
         # a GPU's own power model is in its config; the table gives only its DRAM's energy per bit
@@ -82,9 +95,11 @@ class GpuPlatform(Platform):
     def op_costs(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None, act: str | None = None
                  ) -> pd.DataFrame:
         """Per-kernel times (s), bytes and dynamic energy (pJ); ``offload_share`` as for the accelerator;
-        ``act`` is the activations' format (the trace's ``precision.activations``; default: ``for_trace``'s)."""
-        if act is not None:
-            self.act = act
+        ``act`` is the activations' format (the trace's ``precision.activations``; default: the platform's, see
+        ``for_trace``)."""
+        if act is not None and act != self.act:
+            return GpuPlatform(self.hw, self.tech_table, activations=act, kv_transfer=self.kv_transfer,
+                               resv_head_launches=self.resv_head_launches).op_costs(ev, offload_share)
         plan = trace_plan(ev)  # the units cost each distinct op row once
         ops = OpArrays.from_events(ev, kind=plan.kind(), tier=plan.tier())
         kind, tier = ops.kind, ops.tier
@@ -105,17 +120,17 @@ class GpuPlatform(Platform):
         act_l2 = (a_r + a_w) - act_dram
         kv = ops["bytes_kv_read"] + ops["bytes_kv_write"]
         evicted = np.zeros(len(ev)) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
-        kv_dram = np.where(tier == "offload", 0.0, kv)
+        kv_dram = np.where(tier == Tier.OFFLOAD, 0.0, kv)
         kv_evicted = kv_dram * evicted
         hc = ops["bytes_hc_read"] + ops["bytes_hc_write"]
         dram_b = w + kv_dram - kv_evicted + act_dram + hc
         runs = ops["kv_token_runs"]  # GPU software keeps tokens in arrival order
-        link_r = np.where(tier == "offload", ops["bytes_kv_read"], 0.0) + kv_evicted
-        link_w = np.where(tier == "offload", ops["bytes_kv_write"], 0.0)
+        link_r = np.where(tier == Tier.OFFLOAD, ops["bytes_kv_read"], 0.0) + kv_evicted
+        link_w = np.where(tier == Tier.OFFLOAD, ops["bytes_kv_write"], 0.0)
         offload_b = link_r + link_w
         # copy calls per KV read or write as the policy's code issues them (its kv_transfer: FlexGen and
         # InfiniGen gather first, then a K and a V copy; ReKV a K and a V copy per block), each paying the setup
-        link = self.offload.traffic(link_r, link_w, np.where(tier == "offload", runs, 0),
+        link = self.offload.traffic(link_r, link_w, np.where(tier == Tier.OFFLOAD, runs, 0),
                                     copies=self.offload.copy_calls(runs))
         dram_s = dram_b / (self.hw.dram.bandwidth_gbps * 1e9 * bw_frac)
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
@@ -134,19 +149,19 @@ class GpuPlatform(Platform):
         if irregular.any():
             elem_b = np.maximum(ops["act_bits"], 8.0) / 8.0
             # elements in: the scores it reads (WiCSum's rows x cluster scores, which stay on chip in the trace)
-            n_in = np.where(kind == "wicsum", np.maximum(ops["m"], 1.0) * ops["candidates"],
+            n_in = np.where(kind == Kind.WICSUM, np.maximum(ops["m"], 1.0) * ops["candidates"],
                             ops["bytes_act_read"] / elem_b)
             irr_s = irregular_costs(kind, n_in, elem_b, self.hw.dram.bandwidth_gbps * 1e9, launch)
             dur = np.where(irregular, np.maximum(dur, irr_s), dur)
         # the module's own power (the SSD and host memory are outside it) may not exceed the power mode: while
         # a kernel runs the GPU draws static_w + busy_w + its work's energy over its time
-        dyn_pj = energy["e_dpe_pj"] + energy["e_vpe_pj"] + energy["e_dram_pj"] + energy["e_sram_pj"]
+        dyn_pj = sum(energy[op_energy_col(p)] for p in ("dpe", "vpe", "dram", "sram"))  # the module's own work
         p = self.hw.power
         cap_w = max(p.mode_w - p.static_w - p.busy_w, 1e-9)
         dur = np.maximum(dur, dyn_pj * 1e-12 / cap_w)
         # KV moves over PCIe are issued to the copy engine
         copy = np.isin(kind, TRANSFER_KINDS) & ((link["link_read_s"] > 0) | (link["link_write_s"] > 0))
-        codes, names = pd.factorize(np.r_[unit_u, np.array(["copy"], dtype=object)])
+        codes, names = pd.factorize(np.r_[unit_u, np.array([CopyEngine.name], dtype=object)])
         unit = names_column(np.where(copy, codes[-1], codes[:-1][inv]), names)
         # busy power over each kernel's own time (known only now, after the cap); a copy-engine transfer runs
         # no kernel, so a stall on PCIe costs static power only. Priced by the same table and step.
@@ -162,7 +177,7 @@ class GpuPlatform(Platform):
     def durations(self, costs: pd.DataFrame) -> Durations:
         """A kernel occupies its stream for its whole time; a copy-engine transfer costs the compute stream
         nothing and the copy engine a launch, while its bytes move on the offload link."""
-        copy = (costs["unit"] == "copy").to_numpy(dtype=bool)
+        copy = (costs["unit"] == CopyEngine.name).to_numpy(dtype=bool)
         launch = self.hw.stack.kernel_launch_us * 1e-6
         return Durations.of(np.where(copy, launch, costs["dur_s"].to_numpy()),
                             link_read_s=costs["link_read_s"].to_numpy(), link_write_s=costs["link_write_s"].to_numpy(),
@@ -185,14 +200,12 @@ class GpuPlatform(Platform):
                 "the oldest KV is evicted to the offload tier and read back over the link")
 
 
-def activation_precision(meta: dict) -> str:
+def activation_precision(meta: TraceMetaRecord) -> str:
     """The trace's activations' format; traces written before the format names were stored carry only
     bits, and 16-bit activations there are FP16 (the tracer's default then)."""
-    prec = meta.get("precision")
-    if prec is not None:
-        return prec["activations"]
-    bits = meta["precision_bits"]["activation"]
-    return {16: "fp16", 8: "int8", 4: "int4"}[bits]
+    if meta.precision is not None:
+        return meta.precision.activations
+    return {16: "fp16", 8: "int8", 4: "int4"}[meta.precision_bits.activation]
 
 
 # ReSV's kernels that the trace records once per layer (the hash projection, Hamming clustering and the HC-table

@@ -25,7 +25,8 @@ import pandas as pd
 
 from simulator.engine.replay.compiled import _kernel, initial_state
 from simulator.engine.replay.discrete_event import Durations
-from simulator.engine.replay.schedule import PHASE_KEYS, csr_take, dependencies_csr, prefetch_order_csr, run_ids
+from simulator.engine.replay.schedule import csr_take, dependencies_csr, prefetch_order_csr, run_ids
+from simulator.engine.result import PHASE_KEYS
 
 DEP_COLS = ["phase", "frame", "question", "step", "layer", "head_group", "kind"]  # what the schedule reads
 TIMES = ("read_start", "read_end", "compute_start", "compute_end", "write_end")
@@ -132,7 +133,7 @@ class ChunkReplay:
             for key, arr in zip(TIMES, (rs, re, c0, c1, we)):
                 times[key] = np.empty(m)
                 times[key][new] = arr[n_done:]
-            rid = run_ids(ev, PHASE_KEYS)
+            rid = run_ids(ev, list(PHASE_KEYS))
             first = int(np.searchsorted(rid, rid[-1]))
             last = int(new[-1])
             if last < first:

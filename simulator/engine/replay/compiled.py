@@ -66,7 +66,7 @@ def _kernel(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx,
     ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its next step once every flag
     it waits for is set, starting at the max of its clock and those flags' times.
 
-    Carried state (a replay in chunks, see ``replay_chunks.py``): the first ``n_done`` ops have already run
+    Carried state (a replay in chunks, see ``chunks.py``): the first ``n_done`` ops have already run
     (computed at ``c1_done``, nothing left to load; their units must be outside ``[0, n_units)``), the
     channels start from ``cs0`` / ``ct0`` and the executors from the clocks ``ut0``. Unless ``final``, each
     channel stops before the write-back of the last op (in the whole program it follows the next op's
@@ -228,15 +228,22 @@ def replay_compiled_csr(read_s, compute_s, write_s, unit_idx, dep_ptr, dep_idx, 
             "write_end": write_end}
 
 
+def n_units_of(unit_idx: np.ndarray) -> int:
+    """Executors a replay needs so that every op runs: ``max(unit_idx) + 1`` (1 for no ops)."""
+    unit_idx = np.asarray(unit_idx)
+    return int(unit_idx.max()) + 1 if len(unit_idx) else 1
+
+
 def replay_compiled(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarray, unit_idx: np.ndarray,
-                    deps: list[tuple[int, ...]] | None = None, n_units: int = 5, *,
+                    deps: list[tuple[int, ...]] | None = None, n_units: int | None = None, *,
                     link_read_s: np.ndarray | None = None, link_write_s: np.ndarray | None = None,
                     read_waits_deps: np.ndarray | None = None, link_latency_s: np.ndarray | None = None
                     ) -> dict[str, np.ndarray]:
     """The SimPy replay (``simulator.engine.replay.discrete_event.replay_simpy``) compiled: same arguments, same result.
 
     ``read_s``, ``compute_s``, ``write_s``, ``link_read_s``, ``link_write_s`` and ``link_latency_s`` are
-    per-op durations (s); ``unit_idx`` each op's executor (ops outside ``[0, n_units)`` never run);
+    per-op durations (s); ``unit_idx`` each op's executor (ops outside ``[0, n_units)`` never run; default
+    ``n_units``: every executor ``unit_idx`` names, ``max(unit_idx) + 1``, as the SimPy replay's);
     ``deps`` each op's dependencies (op indices; default: the previous op); ``read_waits_deps`` marks the
     reads that wait for their op's dependencies. Returns float64 arrays (s): ``read_start`` (inf where
     the op neither read nor computed), ``read_end``, ``compute_start``, ``compute_end`` and ``write_end``
@@ -244,6 +251,8 @@ def replay_compiled(read_s: np.ndarray, compute_s: np.ndarray, write_s: np.ndarr
     Memory: O(n) numpy arrays, about 60 bytes per op besides the inputs.
     """
     n = len(compute_s)
+    if n_units is None:
+        n_units = n_units_of(unit_idx)
     dep_ptr, dep_idx = deps_to_csr(deps, n)
     return replay_compiled_csr(read_s, compute_s, write_s, unit_idx, dep_ptr, dep_idx, n_units,
                                link_read_s=link_read_s, link_write_s=link_write_s,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from simulator.engine.replay.compiled import replay_compiled, replay_compiled_csr
+from simulator.engine.replay.compiled import n_units_of, replay_compiled, replay_compiled_csr
 from simulator.engine.replay.plan import trace_plan
 from simulator.engine.replay.schedule import csr_to_lists
 
@@ -191,12 +191,12 @@ def replay_simpy(read_s, compute_s, write_s, unit_idx, deps: list[tuple[int, ...
     defaults to the highest unit index + 1."""
     unit_idx = np.asarray(unit_idx)
     if n_units is None:
-        n_units = int(unit_idx.max()) + 1 if len(unit_idx) else 1
+        n_units = n_units_of(unit_idx)
     d = Durations.of(compute_s, read_s, write_s, link_read_s, link_write_s, link_latency_s)
     return Replay(d, unit_idx, n_units, deps, read_waits_deps).run()
 
 
-# The replay implementations: SimPy is the reference model; the compiled kernel (``replay_compiled.py``, numba)
+# The replay implementations: SimPy is the reference model; the compiled kernel (``compiled.py``, numba)
 # gives the same times (tests/engine/replay/test_replay_compiled.py) about 50x faster, and is the default.
 REPLAY_ENGINES = {"simpy": replay_simpy, "compiled": replay_compiled}
 DEFAULT_ENGINE = "compiled"

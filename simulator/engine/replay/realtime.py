@@ -29,6 +29,8 @@ import pandas as pd
 import simpy
 
 from simulator.engine.result import SimResult, phase_sums
+from simulator.tracer.events import FRAME_PHASES, TEXT_PHASES, Phase
+from simulator.tracer.trace_file import MetaLike, meta_record
 
 QUESTION_POLICIES = ("answer_first", "interleave")
 DROP_POLICIES = ("drop_oldest", "skip_new")
@@ -63,47 +65,48 @@ class StreamJobs:
     phase_window: dict = field(default_factory=dict)  # (kind, index[, step]) -> (start, end) in the replay
 
 
-def stream_jobs(ops: pd.DataFrame, meta: dict) -> StreamJobs:
+def stream_jobs(ops: pd.DataFrame, meta: MetaLike) -> StreamJobs:
     """Per-job service times from a replay's per-op table (``SimResult.ops``)."""
     return phase_jobs(phase_sums(ops), meta)
 
 
-def stream_jobs_of(res: SimResult, meta: dict) -> StreamJobs:
+def stream_jobs_of(res: SimResult, meta: MetaLike) -> StreamJobs:
     """:func:`stream_jobs` of a result: from its ops, or from the per-phase sums a chunked replay keeps."""
     return phase_jobs(res.phases if res.ops.empty and res.phases is not None else phase_sums(res.ops), meta)
 
 
-def phase_jobs(ph: pd.DataFrame, meta: dict) -> StreamJobs:
+def phase_jobs(ph: pd.DataFrame, meta: MetaLike) -> StreamJobs:
     """Per-job service times from the phase instances of a replay (``result.phase_sums``: keys, start_s,
     end_s in order). A phase's service time is what it adds to the back-to-back timeline."""
     ph = ph.rename(columns={"start_s": "start", "end_s": "end"})
     end = ph["end"].to_numpy(np.float64)
     prev = np.concatenate([[0.0], np.maximum.accumulate(end)[:-1]])
     ph = ph.assign(service=np.maximum(end - prev, 0.0))
-    n_frames = int(meta.get("frames", 0))
+    rec = meta_record(meta)
+    n_frames = rec.frames
     frame_s = np.zeros(n_frames)
     window: dict = {}
-    frames = ph[ph["phase"].isin(["vision", "frame_prefill"])]
+    frames = ph[ph["phase"].isin(FRAME_PHASES)]
     if len(frames):
         by = frames.groupby("frame").agg(service=("service", "sum"), start=("start", "min"), end=("end", "max"))
         frame_s[by.index.to_numpy(np.int64)] = by["service"].to_numpy()
         window.update({("frame", int(f)): (float(a), float(e))
                        for f, a, e in zip(by.index, by["start"].to_numpy(), by["end"].to_numpy())})
-    questions = meta.get("questions", [])
+    questions = rec.questions
     q_s, d_s = [], []
-    text = ph[ph["phase"].isin(["question_prefill", "decode"])]
+    text = ph[ph["phase"].isin(TEXT_PHASES)]
     for qi in range(len(questions)):
-        pre = text[(text["question"] == qi) & (text["phase"] == "question_prefill")]
-        dec = text[(text["question"] == qi) & (text["phase"] == "decode")].sort_values("step")
+        pre = text[(text["question"] == qi) & (text["phase"] == Phase.QUESTION_PREFILL)]
+        dec = text[(text["question"] == qi) & (text["phase"] == Phase.DECODE)].sort_values("step")
         q_s.append(float(pre["service"].sum()))
         d_s.append(dec["service"].to_numpy())
         if len(pre):
             window[("question", qi)] = (float(pre["start"].min()), float(pre["end"].max()))
         for st, a, e in zip(dec["step"].to_numpy(), dec["start"].to_numpy(), dec["end"].to_numpy()):
             window[("decode", qi, int(st))] = (float(a), float(e))
-    prompt = text[(text["phase"] == "question_prefill") & (text["question"] < 0)]
+    prompt = text[(text["phase"] == Phase.QUESTION_PREFILL) & (text["question"] < 0)]
     return StreamJobs(frame_s=frame_s, question_s=q_s, decode_s=d_s,
-                      question_at_s=[float(q["at_s"]) for q in questions], prompt_s=float(prompt["service"].sum()),
+                      question_at_s=[float(q.at_s) for q in questions], prompt_s=float(prompt["service"].sum()),
                       phase_window=window)
 
 

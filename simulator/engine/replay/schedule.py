@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-PHASE_KEYS = ("phase", "frame", "question", "step")
+from simulator.engine.result import PHASE_KEYS
+from simulator.tracer.events import Phase
 
 
 def run_ids(ev: pd.DataFrame, cols=PHASE_KEYS) -> np.ndarray:
@@ -141,7 +142,7 @@ def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst:
     if inst is None:
         inst = run_ids(ev)
     inst = np.asarray(inst, dtype=np.int64)
-    is_llm = (ev["phase"] != "vision").to_numpy(dtype=bool) & (layer >= 0)
+    is_llm = (ev["phase"] != Phase.VISION).to_numpy(dtype=bool) & (layer >= 0)
     pred = np.isin(kind, PREDICTION_KINDS) & is_llm
     writes = (kind == "kv_write") & is_llm
     no_change = np.arange(n, dtype=np.int64), ptr, idx

@@ -44,6 +44,10 @@ class Dpe:
             "sram_write_bit.activation": o_el * act,
         }, {"noc_bytes": noc_bytes})
 
+    def peak_actions_per_cycle(self) -> dict[str, float]:
+        """Every MAC of the core every cycle."""
+        return {"mac": float(self.pe.macs)}
+
     def prices(self) -> dict[str, Price]:
         return {"mac": Price("dpe", self.pe.mac_pj, f"base.mac_energy_pj.{self.pe.cfg.precision}"),
                 "noc_bit": Price("noc", self.noc.pj_per_bit, "base.noc_pj_per_bit")}

@@ -37,5 +37,13 @@ class Hcu:
         cycles = np.ceil(compares * self.words / (self.cfg.hcu_units * self.cores))
         return UnitCost(cycles / self.clock_hz, {"hcu_distance": compares})
 
+    def contract(self) -> dict[str, int]:
+        """What the trace's clustering must agree on with this HCU: the code width it compares."""
+        return {"hash_bits": self.cfg.hash_bits}
+
+    def peak_actions_per_cycle(self) -> dict[str, float]:
+        """Every XOR-accumulator one 32-bit word per cycle (a distance takes ``words`` of them)."""
+        return {"hcu_distance": self.cfg.hcu_units / self.words}
+
     def prices(self) -> dict[str, Price]:
         return {"hcu_distance": Price("dre", self.pj, "base.hcu_xor_energy_pj")}

@@ -35,6 +35,7 @@ from simulator.config.tech import TechPoint
 from simulator.engine.ops import TRANSFER_KINDS, OpArrays, UnitCost
 from simulator.engine.physical.area_model import kvmu
 from simulator.engine.platform import Price
+from simulator.tracer.trace_file import MetaLike, meta_record
 
 
 class Kvmu:
@@ -51,12 +52,12 @@ class Kvmu:
 
     geometry: tuple[float, int, bool] | None = None  # (bytes per token and KV head, KV heads, heads share tokens)
 
-    def for_trace(self, meta: dict) -> None:
+    def for_trace(self, meta: MetaLike) -> None:
         """The trace's KV geometry (what ``offload_layout`` and ``merge_requests`` need)."""
-        bits = meta.get("kv_bits_stored") or meta["precision_bits"]["kv"]
-        params = meta.get("kv_policy_params") or {}
-        shared = params.get("cluster_scope") == "shared" or meta.get("kv_policy") in WHOLE_CACHE_POLICIES
-        self.geometry = (2 * meta["head_dim"] * bits / 8, int(meta["kv_heads"]), shared)
+        rec = meta_record(meta)
+        bits = rec.kv_bits_stored or rec.precision_bits.kv
+        shared = rec.kv_policy_params.get("cluster_scope") == "shared" or rec.kv_policy in WHOLE_CACHE_POLICIES
+        self.geometry = (2 * rec.head_dim * bits / 8, rec.kv_heads, shared)
 
     def requests(self, ops: OpArrays) -> np.ndarray:
         """Transfer requests per op (0 = one stream, to be split by the device's request size)."""
@@ -67,6 +68,10 @@ class Kvmu:
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
         cycles = np.where(mask, np.ceil(self.requests(ops) / self.cores), 0.0)
         return UnitCost(cycles / self.clock_hz, {"kvmu_request": np.where(mask, self.requests(ops), 0.0)})
+
+    def peak_actions_per_cycle(self) -> dict[str, float]:
+        """One request's address per cycle."""
+        return {"kvmu_request": 1.0}
 
     def prices(self) -> dict[str, Price]:
         return {"kvmu_request": Price("dre", self.request_pj, "kvmu address generation (area_model.kvmu)")}

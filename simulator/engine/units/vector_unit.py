@@ -72,5 +72,9 @@ class Vpe(VectorUnit):
                                                "sram_read_bit.activation": np.where(mask, a_r * 8, 0.0),
                                                "sram_write_bit.activation": np.where(mask, a_w * 8, 0.0)})
 
+    def peak_actions_per_cycle(self) -> dict[str, float]:
+        """Every lane's element ops every cycle."""
+        return {"vector_op": float(self.ops_per_cycle)}
+
     def prices(self) -> dict[str, Price]:
         return {"vector_op": Price("vpe", self.op_pj, "base.vector_op_energy_pj")}

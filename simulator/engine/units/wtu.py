@@ -27,7 +27,8 @@ class Wtu:
 
     def __init__(self, cfg: DreConfig, clock_hz: float, tech: TechPoint, cores: int):
         self.cfg, self.clock_hz, self.cores = cfg, clock_hz, cores
-        core, self.pj = wtu_core(tech, cfg.wtu_lanes)  # MAC tree + bucket sorter (area_model.py); pJ per score
+        # MAC tree + bucket sorter (area_model.py); pJ per score
+        core, self.pj = wtu_core(tech, cfg.wtu_lanes, cfg.wtu_buckets)
         self.area_mm2 = cfg.wtu_cores * core.area_mm2  # per core
 
     def work(self, ops: OpArrays, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,6 +46,14 @@ class Wtu:
         waves = np.ceil(rows / (self.cfg.wtu_cores * self.cores))  # rows each WTU core handles in turn
         cycles = np.where(mask, waves * per_row, 0.0)
         return UnitCost(cycles / self.clock_hz, {"wtu_score": binned + walked})
+
+    def contract(self) -> dict[str, int]:
+        """What the trace's selection must agree on with this WTU: the buckets its early exit walks."""
+        return {"wtu_buckets": self.cfg.wtu_buckets}
+
+    def peak_actions_per_cycle(self) -> dict[str, float]:
+        """Every lane of every WTU core one score per cycle."""
+        return {"wtu_score": float(self.cfg.wtu_cores * self.cfg.wtu_lanes)}
 
     def prices(self) -> dict[str, Price]:
         return {"wtu_score": Price("dre", self.pj, "base.wtu_score_energy_pj")}

@@ -11,7 +11,7 @@ from analysis.paper.evaluation import COLUMNS, PaperRun, run_paper
 SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "vrex48-kvpu", "orin-agx-32gb", "a100-80gb", "oaken",
            "orin-agx-32gb+tensorrt-llm"}
 METHODS = {"resv", "flexgen", "flexgen-best", "infinigen", "infinigenp", "rekv", "full", "oaken",
-           "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "chip"}
+           "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "dre_sram", "control", "chip"}
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
            "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",
@@ -67,7 +67,14 @@ def test_flexgen_is_the_reference_and_oom_appears(reduced):
     # Orin keeps a 40K-token cache of 16 streams in DRAM without offloading: out of memory
     assert (fig15[(fig15["system"] == "orin-agx-32gb") & (fig15["kv_tokens"] == 40_000)]["unit"] == "oom").all()
     t3 = df[df["figure"] == "table3"]
-    assert set(t3["method"]) == {"core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "chip"}
+    # one row per block the platform's units and memory make (derived, not listed), plus the core and the chip
+    from simulator.config.hardware import load_hardware
+    from simulator.engine.platforms.accelerator import AcceleratorPlatform
+    from simulator.pipeline import ROOT
+
+    blocks = AcceleratorPlatform(load_hardware(ROOT / "hwconfigs" / "vrex8-edge.yaml")).area_per_core_mm2()
+    assert set(t3["method"]) == {b.removeprefix("dre_") if b != "dre_sram" else b for b in blocks} | {"core", "chip"}
+    assert {"dpe", "vpe", "sram", "hcu", "wtu", "kvmu"} <= set(t3["method"])
 
 
 def test_every_figure_written(reduced):
@@ -75,8 +82,13 @@ def test_every_figure_written(reduced):
                  "ladder", "capacity_map"):
         assert (reduced / "figures" / f"{name}.png").is_file(), name
         assert (reduced / "figures" / "paper-fitted" / f"{name}.png").is_file(), name
+    from analysis.paper.figures import FIGURES
+
+    assert set(FIGURES) == {"fig13a", "fig13b", "fig14", "fig15", "fig16", "fig17", "fig18", "fig20", "table3",
+                            "fig_stacks", "ladder", "capacity_map"}
     text = (reduced / "paper.md").read_text()
-    assert "Fig. 16" in text and "Table III" in text
+    for fig in FIGURES.values():  # each section titled as the registry says (written once)
+        assert f"### {fig.title}\n" in text, fig.id
     assert "## Mode: as-stated" in text and "## Mode: paper-fitted" in text
 
 

@@ -1,4 +1,4 @@
-"""KV memory hierarchy: capacity-triggered eviction to the host tier, and capacity-bound ops."""
+"""KV memory hierarchy: capacity-triggered eviction to the offload tier, and capacity-bound ops."""
 
 from __future__ import annotations
 

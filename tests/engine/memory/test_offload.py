@@ -111,9 +111,10 @@ def test_energy_link_and_device(ssd):
 
 
 def test_calibrated_link_values_hold_a_fresh_fit(root):
-    """make calibrate writes what it fits: configs, irregular.py and README may not drift (rerun make calibrate)."""
+    """make calibrate writes what it fits: configs, gpu_kernels.yaml and README may not drift (rerun make
+    calibrate)."""
     from analysis.calibrate.links import CONFIGS, config_values, evaluate, fit_all, tables_markdown
-    from simulator.engine.units import irregular
+    from simulator.config.gpu_kernels import gpu_kernels
 
     f = fit_all()
     for path, copies in CONFIGS:
@@ -121,7 +122,7 @@ def test_calibrated_link_values_hold_a_fresh_fit(root):
         for key, want in config_values(f, path, copies).items():
             got = getattr(off.link, key) if hasattr(off.link, key) else getattr(off.device, key)
             assert got == pytest.approx(want), (path, key)
-    assert irregular.PASSES == f.passes
+    assert {k: v.value for k, v in gpu_kernels().passes.items()} == f.passes
     assert tables_markdown(evaluate(f)) in (root / "README.md").read_text()
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from simulator.config.hardware import load_hardware
 from simulator.engine.physical.io import dram_interfaces, io_area_mm2, link_w_per_lane, phy_w_per_lane
-from simulator.engine.physical.synthesis import LOGIC_BLOCKS, overhead_factor
+from simulator.engine.physical.synthesis import overhead_factor
 from simulator.engine.platforms.accelerator import AcceleratorPlatform
 
 
@@ -71,19 +71,28 @@ def test_system_peak_is_the_sum_of_its_parts(vrex8):
 
 
 def test_synthesis_overhead_scales_the_logic_blocks_only(vrex8, monkeypatch):
-    import simulator.engine.physical.peak_power as pp
+    """The units' blocks (derived from the registered units) carry the overhead; memory, NoC do not."""
+    import simulator.engine.platforms.accelerator as accel
 
     acc = AcceleratorPlatform(vrex8)
-    with_oh = pp.peak_power_per_core_w(acc)
-    monkeypatch.setattr(pp, "synthesis_overhead_w", lambda dyn, tech: {})
-    bare = pp.peak_power_per_core_w(acc)
+    with_oh = acc.peak_power_per_core_w()
+    logic = {b.name for b in acc.unit_blocks()}
+    assert logic == {"dpe", "vpe", "dre_hcu", "dre_wtu", "dre_kvmu"}
+    monkeypatch.setattr(accel, "overhead_factor", lambda tech: 1.0)
+    bare = AcceleratorPlatform(vrex8).peak_power_per_core_w()
+    monkeypatch.undo()
     f = overhead_factor(acc.tech)
     assert f > 2  # registers and clock network outweigh the arithmetic in the published breakdown
+    leak = acc.tech.leakage_mw_per_mm2() * 1e-3
+    area = acc.area_per_core_mm2()
     for k in with_oh:
-        if k in LOGIC_BLOCKS or k == "control":  # the control share follows the blocks' dynamic power
+        if k in logic:  # dynamic power x f; leakage unchanged
+            dyn_bare = bare[k] - area[k] * leak
+            assert with_oh[k] - area[k] * leak == pytest.approx(f * dyn_bare)
+        elif k == "control":  # the control share follows the blocks' dynamic power
             assert with_oh[k] > bare[k]
         else:
-            assert with_oh[k] == bare[k]
+            assert with_oh[k] == pytest.approx(bare[k])
     # the run prices the same blocks' actions with the same factor
     assert acc.prices()["mac"].pj == pytest.approx(f * acc.pe.mac_pj)
     assert acc.prices()["dram_bit"].pj == acc.dram.pj_per_bit

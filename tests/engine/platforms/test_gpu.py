@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 from simulator.engine.simulate import simulate
@@ -139,7 +140,7 @@ def test_bf16_kernels_use_the_bf16_entry(orin_hw):
 
 def test_traces_without_precision_names_run_as_fp16(orin_hw, tiny_trace):
     """Trace files written before the format names were stored carry only bits: 16-bit is FP16."""
-    meta = {k: v for k, v in tiny_trace.meta.items() if k != "precision"}
+    meta = {**{k: v for k, v in tiny_trace.meta.items() if k != "precision"}, "schema_version": 2}
     old = dataclasses.replace(tiny_trace, meta=meta)
     assert simulate(old, orin_hw).total_s == pytest.approx(simulate(tiny_trace, orin_hw).total_s)
 
@@ -179,7 +180,55 @@ def test_topk_time_grows_with_scores_and_is_at_least_one_launch(root, config):
 
 
 def test_irregular_kernel_kinds_cost_their_launches():
-    from simulator.engine.units.irregular import LAUNCHES, irregular_kernel_s
+    from simulator.config.gpu_kernels import gpu_kernels
+    from simulator.engine.units.irregular import IRREGULAR_KINDS, irregular_kernel_s
 
-    for kind, n in LAUNCHES.items():
-        assert float(irregular_kernel_s(kind, 0, 2, 1e11, 10e-6)) == pytest.approx(n * 10e-6)
+    launches = gpu_kernels().launches
+    assert set(launches) == set(IRREGULAR_KINDS)
+    for kind, entry in launches.items():
+        assert float(irregular_kernel_s(kind, 0, 2, 1e11, 10e-6)) == pytest.approx(entry.value * 10e-6)
+
+
+def test_the_kernel_table_is_checked(tmp_path):
+    """A table that lacks a kernel, or holds a bad value, is one line naming the file and the key."""
+    from simulator.config.gpu_kernels import DEFAULT_GPU_KERNELS, load_gpu_kernels
+    from simulator.errors import ConfigError
+
+    text = DEFAULT_GPU_KERNELS.read_text()
+    for old, new, key in (("  sort: {value: 26", "  sortx: {value: 26", "passes.sortx"),
+                          ("  cluster: {value: 2,", "  cluster: {value: 0,", "launches.cluster.value")):
+        bad = tmp_path / "k.yaml"
+        bad.write_text(text.replace(old, new, 1))
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_gpu_kernels(bad)
+
+
+def test_calibration_rewrites_only_the_values(tmp_path):
+    from analysis.calibrate.links import _set_passes
+    from simulator.config.gpu_kernels import DEFAULT_GPU_KERNELS, load_gpu_kernels
+
+    out = tmp_path / "k.yaml"
+    out.write_text(_set_passes(DEFAULT_GPU_KERNELS.read_text(), {"topk": 1.25, "sort": 9.5}))
+    table = load_gpu_kernels(out)
+    assert (table.passes["topk"].value, table.passes["sort"].value) == (1.25, 9.5)
+    assert table.launches == load_gpu_kernels().launches
+    assert out.read_text().count("#") == DEFAULT_GPU_KERNELS.read_text().count("#")  # comments kept
+
+
+def test_for_trace_leaves_the_platform_unchanged(orin_hw, tiny_trace):
+    """A GPU met by a trace is a new platform with the trace's activations and copy pattern; the one it came
+    from (shared by other points of a sweep) keeps its own."""
+    from simulator.engine.platforms.gpu import GpuPlatform
+
+    gpu = GpuPlatform(orin_hw)
+    meta = {**tiny_trace.meta, "precision": {**tiny_trace.meta["precision"], "activations": "int8"},
+            "precision_bits": {**tiny_trace.meta["precision_bits"], "activation": 8},
+            "kv_transfer": {"host_buffers": "pageable", "copies": "run", "copies_each": 2}}
+    used = gpu.for_trace(meta)
+    assert used is not gpu and (used.act, gpu.act) == ("int8", "fp16")
+    assert used.offload.transfer["copies"] == "run" and gpu.offload is gpu.offload_cfg
+    ev = tiny_trace.events
+    before = gpu.op_costs(ev)
+    gpu.op_costs(ev, None, "int8")  # another format for one call only
+    assert gpu.act == "fp16"
+    pd.testing.assert_frame_equal(gpu.op_costs(ev), before)

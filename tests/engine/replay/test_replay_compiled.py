@@ -160,6 +160,19 @@ def test_defaults_and_all_arguments_positional():
                 replay_compiled(read, compute, write, unit, None, 3))
 
 
+def test_every_op_runs_by_default_whatever_its_unit():
+    """The executors default to every unit the ops name (an op on unit 6 once never ran: n_units was 5)."""
+    unit = np.array([0, 6, 6, 2, 7])
+    compute = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    t = replay_compiled(np.zeros(5), compute, np.zeros(5), unit)
+    np.testing.assert_array_equal(t["compute_end"] - t["compute_start"], compute)
+    assert (t["compute_end"] > 0).all()
+    assert_same(replay_simpy(np.zeros(5), compute, np.zeros(5), unit), t)
+    # an explicit count still leaves the ops outside it unrun (the chunk replay's carried ops rely on it)
+    short = replay_compiled(np.zeros(5), compute, np.zeros(5), unit, None, 5)
+    assert short["compute_end"][[1, 2, 4]].tolist() == [0.0, 0.0, 0.0]
+
+
 def test_overlap_is_real():
     """A hand-checked case: op 1's DRAM read overlaps op 0's compute; op 1's link read overlaps its
     latency with op 0's link read; the link write waits for op 0's compute."""

@@ -48,12 +48,13 @@ def test_head_rows_merged_is_the_trace_runs_and_token_rows_share_runs_across_hea
         layout_requests(runs, nbytes, "token_rows", True, None)
 
 
-def test_kvmu_geometry_from_the_trace_meta():
+def test_kvmu_geometry_from_the_trace_meta(tiny_trace):
     hw = load_hardware(resolve("hwconfigs/vrex8-edge.yaml"))
     dre = dataclasses.replace(hw.dre, offload_layout="token_rows")
     p = build_platform(dataclasses.replace(hw, dre=dre))
     k = p.kvmu
-    meta = {"head_dim": 128, "kv_heads": 8, "precision_bits": {"kv": 16}, "kv_bits_stored": 16,
+    meta = {**tiny_trace.meta, "head_dim": 128, "kv_heads": 8, "kv_bits_stored": 16,  # a whole, valid record
+            "precision_bits": {**tiny_trace.meta["precision_bits"], "kv": 16},
             "kv_policy": "resv", "kv_policy_params": {"cluster_scope": "shared"}}
     p.for_trace(meta)
     assert k.geometry == (512.0, 8, True)
