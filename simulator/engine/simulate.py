@@ -173,6 +173,7 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
         raise ValueError(f"unknown replay engine {engine!r}; known: {', '.join(REPLAY_ENGINES)}")
     ev = trace.events
     clock = _StageClock()
+    meta = trace.record  # typed and validated once
     with clock("plan"):
         plan = trace_plan(ev)
         run = plan.phase_runs.astype(np.int64) - 1
@@ -180,21 +181,21 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
         first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]]) if len(run) else np.zeros(0, dtype=np.int64)
         keys = ev[list(PHASE_KEYS)].iloc[first].reset_index(drop=True)
         offload_used = bool(np.isin("offload", plan.tier_names[np.unique(plan.tier_codes)])) if len(ev) else False
-        held = kv_bytes_held(trace.kv_tokens, trace.meta)
+        held = kv_bytes_held(trace.kv_tokens, meta)
         held_max = float(held.max()) if held.size else 0.0
-    weight_bytes = _weight_bytes(trace.meta)
+    weight_bytes = _weight_bytes(meta)
     run_in_program: dict[int, np.ndarray] = {}  # each op's phase instance in program order, per prefetch depth
     out = []
     for hw in designs:
         with clock("op costs"):
-            p = _platform(hw, tech, trace.meta)
+            p = _platform(hw, tech, meta)
             base = _base(p)
             status = status_of(held_max, offload_used, p.dram.capacity_bytes, weight_bytes, p.has_offload)
             if status != "ok":
                 out.append(SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status],
                                      status=status, **base))
                 continue
-            share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
+            share = offload_share_per_op(ev, trace.kv_tokens, meta, p.dram.capacity_bytes - weight_bytes)
             rows = _cost_rows(p, ev, share)
             d_rows = p.durations(rows.table())
             inv = rows.inverse
@@ -226,7 +227,7 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
             usums = _unit_sums(rows.unit_codes[inv], rows.unit_names,
                                np.column_stack([rows.cols[c] for c in ucols]), inv, ucols)
             total = float(end.max()) if n_runs else 0.0
-            cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
+            cap = check_capacity(trace.kv_tokens, meta, p.dram.capacity_bytes, weight_bytes)
             notes = [p.overflow_note(cap, share)] if cap.overflow_frame is not None else []
             out.append(SimResult(ops=pd.DataFrame(), leakage_w=p.leakage_w(), total_s=total, notes=notes,
                                  capacity=cap.as_dict(), phases=phases, unit_sums=usums,
