@@ -89,14 +89,10 @@ def _override_stream(wl, args, source: str):
     return wl
 
 
-def _baseline_with_software(path: str, software: str | None):
-    """The baseline config running ``--software`` (None: as the file says, loaded by ``run``)."""
-    if software is None:
-        return None
-    from simulator.config.hardware import GpuConfig, load_hardware
-    from simulator.pipeline import resolve
+def _with_software(hw, path: str, software: str):
+    """The baseline config running ``--software``."""
+    from simulator.config.hardware import GpuConfig
 
-    hw = load_hardware(resolve(path))
     if not isinstance(hw, GpuConfig):
         raise ConfigError(str(path), "kind", "the --baseline config must be kind 'gpu'")
     return hw.with_software(check_field(GpuConfig, "software", software, source="--software"), "--software")
@@ -115,34 +111,44 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--software", default=None,
                    help="the baseline GPU's software stack, e.g. hf-pytorch or tensorrt-llm (default: the config's "
                         "'software')")
-    p.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"workload config (default {DEFAULT_WORKLOAD})")
+    p.add_argument("--workload", default=None, help=f"workload config, a path or a shipped name (default "
+                   f"{DEFAULT_WORKLOAD}; with --trace: the workload the trace was made from)")
     p.add_argument("--mode", choices=("meta", "real"), default="meta", help="tracing mode (default meta)")
     p.add_argument("--baseline-workload", default=None,
-                   help="workload the baseline runs ('same': the accelerator's; default: the accelerator's, or "
-                        "FlexGen on the same stream when --workload is the default)")
+                   help="what the baseline GPU runs (default: the paper's baseline, FlexGen on the accelerator's "
+                        "stream and cache, whatever --workload; 'same': the accelerator's own workload and policy; "
+                        "or a workload file of the same stream)")
+    p.add_argument("--force-baseline", action="store_true",
+                   help="compare even if the baseline's stream differs in more than the KV policy")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a config value, e.g. --set workload.kv_prefill_tokens=40000, --set hw.cores=16, "
+                        "--set baseline.dram.bandwidth_gbps=102.4, --set baseline_workload.kv_policy.name=full "
+                        "(repeatable; checked by the config's schema)")
     p.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
     p.add_argument("--engine", choices=("compiled", "simpy"), default="compiled",
                    help="replay engine: compiled (numba, default) or simpy (the reference model; the same times)")
 
 
 def cmd_simulate(args) -> int:
+    from simulator.config.overrides import parse_overrides
     from simulator.config.tech import DEFAULT_TECH
-    from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, DEFAULT_WORKLOAD, run
+    from simulator.pipeline import DEFAULT_WORKLOAD, load_run_configs, run
     from simulator.results.report import render_text, write_json, write_parquet
     from simulator.safe_io import atomic_write, guarded_dir_write
 
     check_output_path(args.out, "--out")
     check_output_path(args.timeline, "--timeline")
     check_output_path(args.save, "--save", directory=True)
-    base_wl = args.baseline_workload
-    if base_wl is None and args.workload == DEFAULT_WORKLOAD and args.trace is None:
-        base_wl = DEFAULT_BASELINE_WORKLOAD  # the default comparison: V-Rex8 + ReSV vs Orin 32 GB + FlexGen
+    ov = parse_overrides(args.overrides, ("hw", "baseline", "workload", "baseline_workload"))
     if args.mode == "real" and args.trace is None:
-        _check_real_mode([args.workload] + ([base_wl] if base_wl not in (None, "same") else []))
-    baseline = _baseline_with_software(args.baseline, args.software)
-    out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode, baseline=baseline,
-              tech_path=args.tech or DEFAULT_TECH, progress=_progress(args),
-              baseline_workload_path=None if base_wl in (None, "same") else base_wl, engine=args.engine)
+        _check_real_mode([args.workload or DEFAULT_WORKLOAD])
+    hw, baseline, wl, bwl = load_run_configs(args.hw, args.baseline, args.workload, args.baseline_workload, ov,
+                                             need_workload=args.trace is None or args.workload is not None)
+    if args.software is not None:
+        baseline = _with_software(baseline, args.baseline, args.software)
+    out = run(hw=hw, baseline=baseline, workload=wl, trace_path=args.trace, mode=args.mode,
+              tech_path=args.tech or DEFAULT_TECH, progress=_progress(args), baseline_workload=bwl,
+              force=args.force_baseline, engine=args.engine)
     if args.json:
         print(write_json(out.report))
     else:

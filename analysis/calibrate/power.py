@@ -325,13 +325,13 @@ def sensitivity(gpu: GpuConfig, statics=STATIC_RANGE_W) -> list[dict]:
     """For each idle-but-awake power in the plausible range: ``busy_w`` refitted, the fit's errors, and the
     V-Rex48 vs A100 + FlexGen comparison (``vrex simulate --hw hwconfigs/vrex48-server.yaml --baseline
     hwconfigs/a100-80gb.yaml``) with that power block."""
-    from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, run
+    from simulator.pipeline import run
 
     out = []
     for st in statics:
         g = fit(gpu, static_w=st)
         rows = evaluate(g)
-        rep = run(SERVER_HW, baseline=g, baseline_workload_path=DEFAULT_BASELINE_WORKLOAD).report.as_dict()
+        rep = run(SERVER_HW, baseline=g).report.as_dict()  # the paper's baseline: FlexGen, same stream
         comp = {c["phase"]: c for c in rep["comparison"]}
         b = rep["baseline"]
         out.append({"static_w": st, "busy_w": g.power.busy_w, "fit": median_abs_error(rows, "fit"),

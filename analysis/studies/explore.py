@@ -47,6 +47,7 @@ import pandas as pd
 import yaml
 
 import analysis.studies.sweep as sweep
+from simulator.config import overrides
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import ModelConfig
 from simulator.errors import ConfigError, VrexError
@@ -282,7 +283,7 @@ def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Pa
     model_vals = {k: v for k, v in vals.items() if k.startswith("model.")}
     rest = {k: v for k, v in vals.items() if not k.startswith("model.")}
     for path, v in model_vals.items():
-        sweep._set(raw["model"], path.split(".")[1:], v)
+        overrides.set_path(raw["model"], path.split(".")[1:], v)
     if model_vals:
         text = yaml.safe_dump(raw["model"], sort_keys=False)
         mpath = (out / "models" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml").resolve()
@@ -296,7 +297,7 @@ def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Pa
         rest.setdefault("workload.model", str(((root / base.workload).parent / raw["workload"]["model"]).resolve()))
     for path, v in rest.items():
         role, *tail = path.split(".")
-        sweep._set(raw[role], tail, v)
+        overrides.set_path(raw[role], tail, v)
     hw, bl, wl = sweep.point_configs(SimpleNamespace(base=base), rest, root, source)
     return hw, bl, wl, raw
 
@@ -364,7 +365,6 @@ def save_configs(out: Path, pid: str, raws: dict[str, dict], name: str) -> Path:
 # ---------------------------------------------------------------- one design (runs in a worker)
 def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], pre: dict[str, float]) -> dict:
     """Simulate one design on every scenario and write its row; never raises (errors become status=error)."""
-    from simulator.pipeline import run
 
     out = Path(out_dir)
     sp = load_explore_spec(spec_path)
@@ -380,7 +380,7 @@ def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], 
         for scen in sp.scenarios:
             hw, bl, wl, raw = scenario_configs(sp.base, values, scen, Path(root), out, spec_path)
             raws[scen.name] = raw
-            res = run(hw=hw, baseline=bl, trace=sweep._trace_for(wl, out / "traces"))
+            res = sweep.run_compared(hw, bl, wl, sp.base, Path(root), out / "traces")
             row.update(scenario_metrics(res, scen.name))
             if res.accel.status != "ok":
                 status = f"{scen.name}: {res.accel.status}"

@@ -225,8 +225,11 @@ def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, 
         status = "ok"
         for scen in sp.scenarios:
             (hw, bl, wl, _), (_, _, bwl, _) = _configs(sp, vals, scen, Path(root), out, spec_path)
-            ra = run(hw=hw, baseline=bl, trace=sweep._trace_for(wl, out / "traces"))
-            rb = run(hw=hw, baseline=bl, trace=sweep._trace_for(bwl, out / "traces"))
+            # the spec names the baseline's workload (base.baseline_workload); the pairing is checked like any
+            # comparison's: the same stream, the KV policy apart
+            tb = sweep._trace_for(bwl, out / "traces")
+            ra = rb = run(hw=hw, baseline=bl, workload=wl, trace=sweep._trace_for(wl, out / "traces"),
+                          baseline_trace=tb, baseline_workload=bwl)
             a, b = ra.report.accel, rb.report.baseline
             row.update({f"{scen.name}.{k}": v for k, v in a.as_dict().items() if k not in ("hardware", "status")})
             row[f"{scen.name}.baseline_frame_latency_mean_s"] = b.frame_latency_mean_s

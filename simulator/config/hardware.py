@@ -401,8 +401,11 @@ HardwareConfig = AcceleratorConfig | GpuConfig
 
 def load_hardware(path: str | Path) -> HardwareConfig:
     """Load an accelerator or GPU config, choosing the class by its ``kind`` key."""
-    data = load_yaml(path)
-    source = str(path)
+    return build_hardware(load_yaml(path), str(path))
+
+
+def build_hardware(data, source: str) -> HardwareConfig:
+    """An accelerator or GPU config from parsed YAML ``data`` (``source`` names it in errors)."""
     if not isinstance(data, dict):
         raise ConfigError(source, "<top level>", "must be a mapping")
     kind = data.get("kind")

@@ -261,6 +261,24 @@ def load_model(path: str | Path) -> ModelConfig:
     return build(ModelConfig, load_yaml(path), source=str(path))
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_MODELS = PROJECT_ROOT / "workloads" / "models"
+
+
+def find_model(model: str, workload_path: Path, source: str) -> Path:
+    """A workload's model file: next to the workload, then from the project root (or its workloads/, where the
+    shipped workloads' ``models/...`` paths point), then by name from the shipped models (``llama-3-8b`` ->
+    workloads/models/llama-3-8b.yaml); the error lists the shipped names."""
+    for cand in (workload_path.parent / model, PROJECT_ROOT / model, PROJECT_ROOT / "workloads" / model,
+                 SHIPPED_MODELS / model,
+                 SHIPPED_MODELS / f"{model}.yaml"):
+        if cand.is_file():
+            return cand.resolve()
+    names = ", ".join(sorted(p.stem for p in SHIPPED_MODELS.glob("*.yaml")))
+    raise ConfigError(source, "model", f"model '{model}' not found next to the workload, in the project or among "
+                      f"the shipped models ({names})")
+
+
 def build_workload(data: Any, path: str | Path, *, source: str | None = None) -> WorkloadConfig:
     """Build a workload from parsed YAML ``data`` as if read from ``path`` (the model file is resolved next
     to it); the workload, its model and its KV-policy parameters are validated. ``source`` names the
@@ -268,9 +286,7 @@ def build_workload(data: Any, path: str | Path, *, source: str | None = None) ->
     path = Path(path)
     source = source or str(path)
     wl = build(WorkloadConfig, data, source=source)
-    model_path = (path.parent / wl.model).resolve()
-    if not model_path.is_file():
-        raise ConfigError(source, "model", f"model file '{wl.model}' not found next to the workload")
+    model_path = find_model(wl.model, path, source)
     object.__setattr__(wl, "model_config", load_model(model_path))
     check_policy_params(wl.kv_policy, source=source)
     check_workload(wl, source)
