@@ -153,6 +153,8 @@ def load_run_configs(hw, baseline, workload, baseline_workload, overrides: list,
             return hw_cfg, base_cfg, wl, load_workload_with(wl_path, overrides, "baseline_workload", base=data)
         return hw_cfg, base_cfg, wl, baseline_workload
     bpath = resolve_config(baseline_workload, "workloads", "--baseline-workload")
+    if not has_bwl_ov:
+        return hw_cfg, base_cfg, wl, str(bpath)  # loaded by run; its errors name the file
     return hw_cfg, base_cfg, wl, load_workload_with(bpath, overrides, "baseline_workload")
 
 
@@ -177,7 +179,7 @@ def run(hw_path=DEFAULT_HW, baseline_path=DEFAULT_BASELINE, workload_path=None, 
     if not isinstance(baseline, GpuConfig):
         raise ConfigError(str(baseline_path), "kind", "the --baseline config must be kind 'gpu'")
     tech = load_tech(resolve(tech_path))
-    wl_src = str(workload_path or DEFAULT_WORKLOAD)
+    wl_src = f"workload '{workload.name}'" if workload is not None else str(workload_path or DEFAULT_WORKLOAD)
     if workload is None and (workload_path is not None or (trace is None and trace_path is None)):
         wl_path = resolve_config(workload_path or DEFAULT_WORKLOAD, "workloads", "--workload")
         workload, wl_src = load_workload(wl_path), str(wl_path)
