@@ -1,4 +1,4 @@
-"""Command line: ``vrex simulate | trace | sweep | plot | report | policies | paper | validate``.
+"""Command line: ``vrex simulate | compare | trace | sweep | plot | report | policies | paper | validate``.
 
 User errors (bad configs, corrupt traces) print one line ``vrex: error: ...`` and exit with code 2.
 """
@@ -168,6 +168,50 @@ def cmd_simulate(args) -> int:
         d = guarded_dir_write(args.save, lambda d: save_run(out, d))
         print(f"run saved to {d} (vrex plot {args.save})", file=sys.stderr)
     return 0
+
+
+def cmd_compare(args) -> int:
+    from simulator.compare import CompareEntry, compare, render
+    from simulator.config.overrides import load_workload_with, parse_overrides
+    from simulator.config.tech import DEFAULT_TECH, load_tech
+    from simulator.pipeline import DEFAULT_WORKLOAD, resolve, resolve_config
+    from simulator.safe_io import atomic_write, guarded_dir_write
+
+    check_output_path(args.out, "--out", directory=True)
+    entries = [CompareEntry.parse(e) for e in args.entries]
+    entries = [CompareEntry(e.hardware, p) for e in entries for p in (args.policy or [e.policy])]
+    roles = ("workload",) + tuple(f"hw{i + 1}" for i in range(len(entries)))
+    ov = parse_overrides(args.overrides, roles)
+    wl_path = resolve_config(args.workload or DEFAULT_WORKLOAD, "workloads", "--workload")
+    wl = load_workload_with(wl_path, ov, "workload")
+    df = compare(entries, wl, load_tech(resolve(args.tech or DEFAULT_TECH)), overrides=ov, mode=args.mode,
+                 engine=args.engine, progress=_progress(args), source=str(wl_path))
+    print(f"workload {wl.name}: {wl.model_config.name}, {wl.stream.frames} frames at {wl.stream.fps:g} FPS, "
+          f"{len(wl.stream.questions)} question(s), {wl.kv_prefill_tokens} tokens in the cache; every entry on this "
+          "stream")
+    print(render(df))
+    sys.stdout.flush()
+    if args.out:
+        from analysis.report.compare import plot_comparison
+
+        out = Path(args.out)
+        atomic_write(out / "compare.csv", lambda tmp: df.to_csv(tmp, index=False))
+        atomic_write(out / "compare.md", lambda tmp: tmp.write_text(render_markdown(df)))
+        files = guarded_dir_write(out, lambda d: plot_comparison(df, d))
+        print(f"compare.csv, compare.md and {', '.join(p.name for p in files)} written to {out}", file=sys.stderr)
+    return 0
+
+
+def render_markdown(df) -> str:
+    """A comparison table as Markdown (one row per entry, the ratios to the first beside each figure)."""
+    from simulator.compare import FIGURES
+
+    head = ["entry", "status"] + [f"{w} [{u}]" for _, w, u, _ in FIGURES]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in df.iterrows():
+        cells = [r["label"], r["status"]] + [f"{r[f] * k:.4g} ({r[f + '_vs_first']:.2f}x)" for f, _, _, k in FIGURES]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nRatios: each entry's value / {df['label'].iloc[0]}'s.\n"
 
 
 def _study_out(args) -> str:
@@ -498,6 +542,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save", default=None, help="save the run's tables to this directory for 'vrex plot'")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)
+    c = sub.add_parser("compare", help="two or more platforms (accelerators and GPUs) and/or KV policies on one "
+                                       "stream: one table and one figure, ratios against the first")
+    c.add_argument("entries", nargs="+", metavar="HARDWARE[:POLICY]",
+                   help="hardware configs (paths or shipped names, e.g. vrex8-edge), each optionally with the KV "
+                        "policy it runs (e.g. orin-agx-32gb:flexgen; default: the workload's policy)")
+    c.add_argument("--policy", action="append", default=None,
+                   help="run every entry with each of these policies (repeatable)")
+    c.add_argument("--workload", default=None, help="workload config, a path or a shipped name (default "
+                   "workloads/coin-avg-resv.yaml)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a config value: workload.<key>, or hwN.<key> for the N-th entry's hardware")
+    c.add_argument("--mode", choices=("meta", "real"), default="meta")
+    c.add_argument("--engine", choices=("compiled", "simpy"), default="compiled")
+    c.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
+    c.add_argument("--out", default=None, help="write compare.csv, compare.md and compare.png/.pdf here")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_compare)
     sw = sub.add_parser("sweep", help="design-space sweep over config paths (grid, random, lhs)")
     sw.add_argument("spec", help="sweep spec YAML")
     sw.add_argument("--out", default=None, help="results directory (default results/<spec name>)")
