@@ -4,6 +4,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# torch's CPU build, pinned, from PyTorch's CPU wheel index: PyPI's Linux torch is the CUDA build with ~20 nvidia
+# packages (several GB). The index comes first; the configured indexes stay as extra ones (a mirror or a local
+# wheel cache, as on machines that reach PyPI only), and the CPU index's absence falls back to them alone.
+TORCH_VERSION := 2.13.0
+TORCH_INDEX   := https://download.pytorch.org/whl/cpu
+TORCH_INSTALL := install --quiet --timeout 30 --retries 1 --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple torch==$(TORCH_VERSION)+cpu
+TORCH_FALLBACK := install --quiet torch==$(TORCH_VERSION)+cpu
 
 .PHONY: setup simulate test bench lint trace sweep explore codesign sensitivity plots calibrate validate-scalesim validate-area paper docs help clean
 
@@ -13,7 +20,7 @@ setup: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip $(TORCH_INSTALL) || $(BIN)/pip $(TORCH_FALLBACK)
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
