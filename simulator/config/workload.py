@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config.hardware import PRECISION_BITS, PRECISIONS
-from simulator.config.schema import build, load_yaml, spec
+from simulator.config.schema import Validated, build, load_yaml, spec
 from simulator.errors import ConfigError
 from simulator.kvpolicy import POLICIES, check_policy_params
 
@@ -38,7 +38,7 @@ _BYTES_PER_EVENT = 600
 
 
 @dataclass(frozen=True, kw_only=True)
-class LlmShape:
+class LlmShape(Validated):
     """Decoder-only LLM (Qwen2/Llama style: GQA, RoPE, SwiGLU, RMSNorm; or a plain GELU MLP as in MPT and
     Falcon, whose other differences (ALiBi, parallel attention, LayerNorm) change no matrix shape)."""
 
@@ -64,7 +64,7 @@ class LlmShape:
 
 
 @dataclass(frozen=True, kw_only=True)
-class VisionShape:
+class VisionShape(Validated):
     """SigLIP-style ViT encoder plus the projector into the LLM."""
 
     arch: str = spec("architecture family", choices=("siglip",))
@@ -90,7 +90,7 @@ class VisionShape:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelConfig:
+class ModelConfig(Validated):
     """A streaming video LLM: vision encoder -> projector -> pooled tokens -> LLM.
 
     A text-only LLM (no ``vision``) takes no frames: its stream is the system prompt and the questions.
@@ -118,7 +118,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Question:
+class Question(Validated):
     """A question arriving at stream time ``at_s``."""
 
     at_s: float = spec("arrival time in the stream", unit="s", ge=0, le=86400, why=WHY_DURATION)
@@ -127,7 +127,7 @@ class Question:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StreamConfig:
+class StreamConfig(Validated):
     """The video stream: frames arrive every 1/fps seconds for ``duration_s``."""
 
     fps: float = spec("frames sampled per second", unit="frames/s", gt=0, le=120)
@@ -151,7 +151,7 @@ class StreamConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrecisionConfig:
+class PrecisionConfig(Validated):
     """Storage precision of each tensor class (sets bytes per element)."""
 
     weights: str = spec("weights", choices=PRECISIONS, default="fp16")
@@ -168,7 +168,7 @@ KV_POLICIES = tuple(POLICIES)  # the policy registry (simulator/kvpolicy/__init_
 
 
 @dataclass(frozen=True, kw_only=True)
-class KvPolicyConfig:
+class KvPolicyConfig(Validated):
     """KV-cache policy by name with its hyperparameters (checked by the policy itself)."""
 
     name: str = spec("policy", choices=KV_POLICIES)
@@ -176,7 +176,7 @@ class KvPolicyConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkloadConfig:
+class WorkloadConfig(Validated):
     """A model run on a stream with a KV policy."""
 
     name: str = spec("workload name")
