@@ -83,7 +83,10 @@ def _override_stream(wl, args, source: str):
             changes[name] = check_flag(flag, v)
     if not changes:
         return wl
-    wl = wl.with_stream(**changes)
+    from simulator.config.schema import deferred
+
+    with deferred():  # checked below, naming the flags
+        wl = wl.with_stream(**changes)
     flags = " and ".join(f for f, n in (("--duration-s", "duration_s"), ("--fps", "fps")) if n in changes)
     check_workload(wl, f"{source} with {flags}")
     return wl

@@ -8,6 +8,7 @@ unknown keys, missing keys, wrong types and values outside their range.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import types
@@ -284,6 +285,17 @@ _SCALARS = (int, float, str, bool)
 _building = [0]  # > 0 while build() constructs: it checks each field with the file's name and key itself
 
 
+@contextlib.contextmanager
+def deferred():
+    """Construct configs without the per-instance checks (the caller checks the result itself, naming the flag or
+    file that made it)."""
+    _building[0] += 1
+    try:
+        yield
+    finally:
+        _building[0] -= 1
+
+
 class Validated:
     """Base of the config dataclasses: an instance made in Python (``AcceleratorConfig(...)``,
     ``dataclasses.replace(hw, cores=-3)``) is checked as a file is: every scalar field's type and range, then the
@@ -301,7 +313,10 @@ class Validated:
                 _convert(getattr(self, f.name), tp, dict(f.metadata), source, f.name)
         validate = getattr(self, "validate", None)
         if callable(validate):
-            validate(source, "")
+            try:
+                validate(source, "")
+            except ConfigError as exc:  # keys of a top-level check start with the (here empty) prefix's dot
+                raise ConfigError(source, exc.key.lstrip("."), str(exc).split(": ", 2)[-1]) from None
 
 
 def build(cls: type[T], data: Any, *, source: str, prefix: str = "") -> T:
