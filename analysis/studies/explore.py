@@ -14,8 +14,9 @@ a time; the base design (every axis at the base configs' value) is the first des
   metrics (``<scenario>.<metric>``) are checked after the run.
 - **Points.** Each design is one Parquet row under ``OUT/points/`` (the sweep's writer, atomic rename),
   written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/`` (``hw.yaml``,
-  ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
-  --baseline-workload same`` re-runs it to the same figures.
+  ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --baseline ... --workload ...``
+  re-runs it to the same figures (against the paper's FlexGen baseline; add ``--baseline-workload`` as the spec's
+  ``base.baseline_workload`` says when it sets one).
 - **Resume.** The sampler is seeded and deterministic, so ``--resume`` replays the search: every design
   it proposes that already has a row is told from the row instead of simulated.
 - **Executors.** A generation's designs run on the sweep's local process pool or Dask executor; traces
@@ -568,7 +569,8 @@ def _run(todo, executor, scheduler, workers, client) -> None:
 def rerun(out: str | Path, point_id: str, scenario: str) -> dict[str, Any]:
     """Re-run a saved design on one scenario from its config files, exactly as ``vrex simulate --hw
     OUT/configs/ID/hw.yaml --baseline OUT/configs/ID/baseline.yaml --workload OUT/configs/ID/<scenario>
-    .workload.yaml --baseline-workload same`` does; returns the same metric columns as its row."""
+    .workload.yaml`` does (the paper's FlexGen baseline on the same stream, a spec's default); returns the same
+    metric columns as its row."""
     from simulator.pipeline import run
 
     d = Path(out) / "configs" / point_id
@@ -578,8 +580,7 @@ def rerun(out: str | Path, point_id: str, scenario: str) -> dict[str, Any]:
 
 def simulate_command(out: str | Path, point_id: str, scenario: str) -> str:
     d = Path(out) / "configs" / point_id
-    return (f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml "
-            "--baseline-workload same")
+    return f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml"
 
 
 def dominating(df: pd.DataFrame, ref_row: dict, objectives: list[str]) -> pd.DataFrame:
