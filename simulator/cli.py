@@ -14,7 +14,7 @@ from pathlib import Path
 from simulator import __version__
 from simulator.config.schema import check_field, spec
 from simulator.errors import ConfigError, VrexError
-from simulator.safe_io import OutputError, check_output_path
+from simulator.safe_io import check_output_path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -311,16 +311,13 @@ def cmd_stream(args) -> int:
     """Arrival-driven streaming: frames and questions on a clock, queueing, drops, answers under load."""
     import json
 
-    from simulator.config.hardware import load_hardware
+    from simulator.config.overrides import load_hardware_with, load_workload_with, parse_overrides
     from simulator.config.tech import DEFAULT_TECH, load_tech
-    from simulator.config.workload import load_workload
-    from simulator.engine.memory.kv_memory import kv_bytes_held
-    from simulator.engine.replay.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs_of
-    from simulator.engine.simulate import ChunkedSim
-    from simulator.pipeline import resolve
+    from simulator.engine.replay.realtime import RealtimePolicy
+    from simulator.pipeline import resolve, resolve_config
     from simulator.results import realtime as rt
     from simulator.safe_io import atomic_write, guarded_dir_write
-    from simulator.stream import StreamTracer
+    from simulator.streaming import run_stream
 
     # every flag and output path is checked before any work starts
     for flag in ("--streams", "--max-queue", "--jitter-s", "--seed", "--drop-policy", "--question-policy",
@@ -336,54 +333,31 @@ def cmd_stream(args) -> int:
     check_output_path(args.out, "--out", directory=True)
     check_output_path(args.timeline_json, "--timeline-json")
     check_output_path(args.timeline, "--timeline")
-    hw = load_hardware(resolve(args.hw))
-    wl = _override_stream(load_workload(resolve(args.workload)), args, str(args.workload))
+    ov = parse_overrides(args.overrides, ("hw", "workload"))
+    hw = load_hardware_with(resolve_config(args.hw, "hwconfigs", "--hw"), ov, "hw")
+    wl = _override_stream(load_workload_with(resolve_config(args.workload, "workloads", "--workload"), ov),
+                          args, str(args.workload))
     try:
         policy = RealtimePolicy(max_queue=args.max_queue, drop_policy=args.drop_policy,
                                 question_policy=args.question_policy, jitter_s=args.jitter_s, seed=args.seed)
     except ValueError as exc:
         raise ConfigError("command line", "stream", str(exc)) from None
-    import pandas as pd
 
     tech = load_tech(resolve(args.tech or DEFAULT_TECH))
-    # traced and replayed chunk by chunk (memory bounded by a chunk, whatever the stream's length); the per-op
-    # timeline goes to Parquet as it is replayed when asked (--timeline; --timeline-json reads its window back)
-    tracer = StreamTracer(wl, mode="meta", source=str(args.workload))
     tmp_dir = None
     timeline = args.timeline
-    if args.timeline_json and not timeline:
+    if args.timeline_json and not timeline:  # --timeline-json reads its window back from a temporary timeline
         import tempfile
 
         tmp_dir = tempfile.TemporaryDirectory(prefix="vrex-stream-")
         timeline = Path(tmp_dir.name) / "timeline.parquet"
-    sim = ChunkedSim(tracer.meta_preview(), hw, tech, timeline=timeline)
-    kv_rows = []
-    try:
-        for chunk in tracer.chunks(args.chunk_frames, progress=_progress(args)):
-            sim.feed(chunk)
-            kv_rows.append(chunk.kv_tokens)
-        res = sim.finish()
-    except OSError as exc:  # the timeline's file is written as the replay goes
-        if timeline is None:
-            raise
-        raise OutputError(f"--timeline: {timeline}: {exc.strerror or type(exc).__name__}") from None
-    kv_tokens = pd.concat(kv_rows, ignore_index=True)
+    so = run_stream(wl, hw, tech, policy, streams=args.streams, chunk_frames=args.chunk_frames, timeline=timeline,
+                    bisect=not args.no_bisect, progress=_progress(args), source=str(args.workload))
+    res = so.result
     if not res.ok:
         print(f"{hw.name}: {res.status}")
         return 0
-    jobs = stream_jobs_of(res, tracer.meta)
-    streams = [jobs] * args.streams  # each stream its own cache: identical copies of the same stream
-    run = run_realtime(streams, wl.stream.fps, policy)
-    summ = rt.summary(run, streams)
-    summ["label"] = f"{hw.name} / {wl.name} ({wl.kv_policy.name})"
-    if not args.no_bisect:
-        summ["max_sustainable_fps"] = max_sustainable_fps(streams, policy)
-    device_b = kv_bytes_held(kv_tokens, tracer.meta)[-1]
-    offload_b = kv_bytes_held(kv_tokens, tracer.meta, "offload_slots_all_layers")[-1]
-    summ["kv_end_device_gib"] = float(device_b / 2**30)
-    summ["kv_end_offload_gib"] = float(offload_b / 2**30)
-    summ["kv_offload_share_end"] = float(offload_b / (device_b + offload_b)) if device_b + offload_b else 0.0
-    summ["kv_notes"] = res.notes
+    run, streams, summ = so.run, so.streams, so.summary
     a = summ
     print(f"{a['label']}: {wl.stream.frames} frames at {wl.stream.fps:g} FPS x {args.streams} stream(s), "
           f"queue {policy.max_queue} ({policy.drop_policy}), questions {policy.question_policy}")
@@ -618,7 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="frames traced and replayed per chunk (memory is bounded by a chunk; default 32)")
     ps.add_argument("--timeline-window", type=float, nargs=2, default=(0.0, 5.0), metavar=("START", "END"),
                     help="stream seconds the timeline covers (default 0 5)")
-    ps.add_argument("--tech", default=None)
+    ps.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
+    ps.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                    help="override a config value: hw.<key> or workload.<key> (repeatable)")
     ps.add_argument("--no-progress", action="store_true")
     ps.set_defaults(func=cmd_stream)
 

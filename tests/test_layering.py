@@ -35,6 +35,7 @@ FORBIDDEN = {
     # the end-to-end path: everything below it, nothing above
     "simulator.pipeline": ("simulator.cli", "simulator.api", "analysis"),
     "simulator.compare": ("simulator.cli", "simulator.api", "analysis"),
+    "simulator.streaming": ("simulator.cli", "simulator.api", "simulator.pipeline", "analysis"),
     # studies and figures build on the pipeline; only the command line sits above them
     "analysis": ("simulator.cli", "simulator.api"),
     # inside analysis: the figure toolkit (report.figures, report.markdown) < calibrate, validate, studies <
