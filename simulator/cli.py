@@ -235,7 +235,18 @@ def cmd_sweep(args) -> int:
     out = _study_out(args)
     df = run_sweep(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                    workers=args.workers, progress=not args.no_progress)
-    print(f"{out}: {len(df)} points ({_status_counts(df)}); Pareto front in {out}/pareto.parquet")
+    from analysis.studies.sweep import load_spec, pareto_front
+    from analysis.studies.sweep_outputs import summary_columns
+
+    objectives = list(load_spec(args.spec).objectives)
+    front = pareto_front(df, objectives)
+    shown, what = (df, "points") if len(df) <= 20 else (front, "Pareto points")
+    shown = shown.sort_values([c for c in shown.columns if c.startswith("axis:")] or ["point_id"], kind="stable")
+    if len(shown):
+        cols = [c for c in summary_columns(shown, objectives) if c not in ("point_id", "error")]
+        print(f"{what}:\n{shown[cols].to_string(index=False, float_format=lambda v: f'{v:.4g}')}")
+    print(f"{out}: {len(df)} points ({_status_counts(df)}); {len(front)} on the Pareto front; tables points.csv, "
+          f"points.md, pareto.csv (and .parquet); line plots in {out}/lines")
     return 0
 
 
@@ -492,10 +503,20 @@ def cmd_validate(args) -> int:
             from analysis.studies.policies import load_suite
 
             load_suite(f)
-        elif isinstance(data, dict) and "axes" in data:
-            from analysis.studies.sweep import load_spec
+        elif isinstance(data, dict) and "scenarios" in data and "inputs" in data:
+            from analysis.studies.sensitivity import load_sensitivity_spec
 
-            load_spec(f)
+            load_sensitivity_spec(f)
+        elif isinstance(data, dict) and "scenarios" in data:
+            from analysis.studies.explore import load_explore_spec
+
+            load_explore_spec(f)
+        elif isinstance(data, dict) and "axes" in data:
+            from analysis.studies.sweep import load_spec, point_configs, sample_points
+
+            sp = load_spec(f)  # then every point's configs, as vrex sweep checks them before it starts
+            for v in sample_points(sp):
+                point_configs(sp, v, Path.cwd(), str(f))
         elif isinstance(data, dict) and "llm" in data:
             from simulator.config.workload import load_model
 
@@ -611,7 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--out", default="results/paper")
     pa.add_argument("--no-progress", action="store_true")
     pa.set_defaults(func=cmd_paper)
-    v = sub.add_parser("validate", help="check hardware, workload, model, sweep or policy-suite YAML files")
+    v = sub.add_parser("validate", help="check hardware, workload, model, sweep (every point's configs), explore, "
+                                        "sensitivity or policy-suite YAML files")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
     return p

@@ -160,11 +160,19 @@ def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Pa
     if len(front):
         f = front.sort_values(x)
         ax.plot(f[x] * sx, f[y] * sy, "r-o", ms=5, mfc="none", label=f"Pareto front ({len(objectives)} objectives)")
+        axes = [a for a in f.columns if a.startswith("axis:")]
+        for _, r in f.head(12).iterrows():  # each front point labelled with its axis values
+            text = ", ".join(f"{a.removeprefix('axis:').rsplit('.', 1)[-1]}={_short(r[a])}" for a in axes)
+            ax.annotate(text, (r[x] * sx, r[y] * sy), textcoords="offset points", xytext=(4, 4), fontsize=6)
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.set_title("Design-space sweep")
     ax.legend(fontsize=8)
     return save_figure(fig, out, "pareto")
+
+
+def _short(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def realtime(d: Path, out: Path) -> list[Path]:

@@ -222,7 +222,11 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -
 
     pid = point_id(values)
     row: dict[str, Any] = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str)}
-    row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in values.items()})
+    try:
+        kinds = {ax.path: axis_kind(ax) for ax in load_spec(spec_path).axes}
+    except VrexError:
+        kinds = {}
+    row.update({f"axis:{k}": typed(v, kinds.get(k)) for k, v in values.items()})
     t0 = time.perf_counter()
     try:
         sp = load_spec(spec_path)
@@ -250,6 +254,26 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any]) -
     row["wall_s"] = time.perf_counter() - t0
     _write_row(Path(out_dir), row)
     return row
+
+
+def axis_kind(ax: Axis) -> type:
+    """The type of an axis's column (one per axis, so the points read as one Parquet dataset): int or float for
+    numbers (float as soon as one value or the sampled range is), bool, else str."""
+    vals = list(ax.values or ())
+    if ax.range is not None and not vals:
+        return int if ax.integer else float
+    if vals and all(isinstance(v, bool) for v in vals):
+        return bool
+    if vals and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        return int if all(isinstance(v, int) for v in vals) and (ax.range is None or ax.integer) else float
+    return str
+
+
+def typed(v: Any, kind: type | None) -> Any:
+    """An axis value in its column's type (``kind`` None: numbers as they are, others as text)."""
+    if kind in (int, float, bool):
+        return kind(v)
+    return v if kind is None and isinstance(v, (int, float)) else str(v)
 
 
 def run_compared(hw, base, wl: WorkloadConfig, bs: BaseSpec, root: Path, trace_dir: Path):
@@ -391,7 +415,13 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         if bar is not None:
             bar.close()
     df = load_results(out)
-    pareto_front(df, list(sp.objectives)).to_parquet(out / "pareto.parquet", index=False)
+    front = pareto_front(df, list(sp.objectives))
+    front.to_parquet(out / "pareto.parquet", index=False)
+    if not df.empty:
+        from analysis.studies.sweep_outputs import plot_lines, write_tables
+
+        write_tables(out, df, front, list(sp.objectives))
+        plot_lines(out, df, list(sp.objectives))
     return df
 
 
