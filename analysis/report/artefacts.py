@@ -2,7 +2,8 @@
 
 Files: ``report.json`` (the report), ``accel_phases.parquet`` / ``baseline_phases.parquet`` (one row
 per phase instance), ``unit_time.parquet`` (per frame: busy seconds by accelerator unit, DRAM and the
-offload link, and the frame latency), ``ops_summary.parquet`` (per kernel name and phase kind: FLOPs, DRAM bytes, time; for the roofline),
+offload link, and the frame latency), ``ops_summary.parquet`` (per kernel name and phase kind: FLOPs,
+DRAM bytes, time; for the roofline),
 ``kv_tokens.parquet`` (KV slots over the stream) and ``run.json`` (trace metadata and peak rates).
 """
 
