@@ -22,7 +22,7 @@ from simulator.stream import Trace, trace_workload
 from simulator.tracer.trace_file import read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_HW = "hwconfigs/vrex8-edge.yaml"  # the paper's edge system (shared/reference/vrex.md)
+DEFAULT_HW = "hwconfigs/vrex8-edge.yaml"  # the paper's edge system (V-Rex, arXiv 2512.12284, Table I)
 DEFAULT_BASELINE = "hwconfigs/orin-agx-32gb.yaml"  # the paper's edge baseline
 DEFAULT_WORKLOAD = "workloads/coin-avg-resv.yaml"  # the average COIN case, V-Rex running ReSV
 
