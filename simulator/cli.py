@@ -142,6 +142,7 @@ def cmd_simulate(args) -> int:
     check_output_path(args.out, "--out")
     check_output_path(args.timeline, "--timeline")
     check_output_path(args.save, "--save", directory=True)
+    check_output_path(args.per_layer, "--per-layer")
     ov = parse_overrides(args.overrides, ("hw", "baseline", "workload", "baseline_workload"))
     if args.mode == "real" and args.trace is None:
         _check_real_mode([args.workload or DEFAULT_WORKLOAD])
@@ -165,6 +166,16 @@ def cmd_simulate(args) -> int:
                 "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "dram_bytes", "bound"]
         atomic_write(args.timeline, lambda tmp: out.accel.ops[cols].to_parquet(tmp, index=False))
         print(f"per-op timeline of {out.accel.hardware} written to {args.timeline}", file=sys.stderr)
+    if args.per_layer:
+        from simulator.engine.platforms.accelerator import AcceleratorPlatform
+        from simulator.results.per_layer import per_layer
+
+        acc = AcceleratorPlatform(out.accel_config)
+        table = per_layer(out.accel, out.trace.events, out.accel_config.clock_mhz * 1e6,
+                          acc.cores * acc.pe.peak_flops)
+        atomic_write(args.per_layer, lambda tmp: table.to_csv(tmp, index=False))
+        print(f"per-layer report of {out.accel.hardware} ({len(table)} rows) written to {args.per_layer}",
+              file=sys.stderr)
     if args.save:
         from analysis.report.artefacts import save_run
 
@@ -538,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="also write the results as Parquet to this file")
     s.add_argument("--timeline", default=None, help="write the accelerator's per-op timeline (Parquet)")
     s.add_argument("--save", default=None, help="save the run's tables to this directory for 'vrex plot'")
+    s.add_argument("--per-layer", default=None, metavar="FILE.csv",
+                   help="write the accelerator's per-layer report: per layer and phase, cycles, PE utilisation, "
+                        "bytes per memory level (DRAM, KV SRAM, offload tier, NoC), energy")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)
     c = sub.add_parser("compare", help="two or more platforms (accelerators and GPUs) and/or KV policies on one "
