@@ -45,7 +45,7 @@ lint: $(STAMP)
 trace: $(STAMP)
 	$(BIN)/vrex trace
 
-## calibrate: fit the A100's GPU power (busy power; idle power measured), the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables and a per-component held-out summary, write the configs and the README
+## calibrate: fit the A100's GPU power (busy power; idle power measured), the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables and a per-component held-out summary, write the configs and docs/validation.md
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate.power --write
 	$(BIN)/python -m analysis.calibrate.gpu_stacks --write
@@ -58,7 +58,7 @@ validate-scalesim: $(STAMP)
 	$(BIN)/python -m analysis.validate.scalesim
 	$(BIN)/python -m pytest tests/engine/units/test_scalesim.py
 
-## validate-area: the area and power model vs published chips (prints the table, writes it into the README)
+## validate-area: the area and power model vs published chips (prints the table, writes it into docs/validation.md)
 validate-area: $(STAMP)
 	$(BIN)/python -m analysis.validate.area --write
 
@@ -87,9 +87,9 @@ plots: $(STAMP) results/example-sweep/pareto.parquet
 results/example-sweep/pareto.parquet:
 	$(MAKE) sweep
 
-## docs: regenerate the README's and PAPER.md's generated blocks (status, targets, layout, assumptions)
+## docs: regenerate the generated blocks of README.md (status, targets), analysis/PAPER.md and docs/architecture.md (layout)
 docs: $(STAMP)
-	$(BIN)/python -m analysis.devtools.docs README.md analysis/PAPER.md
+	$(BIN)/python -m analysis.devtools.docs README.md analysis/PAPER.md docs/architecture.md
 
 ## help: list the targets
 help:
