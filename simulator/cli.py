@@ -443,11 +443,11 @@ def cmd_trace(args) -> int:
     import time
 
     from simulator.config.workload import load_workload
-    from simulator.pipeline import resolve
+    from simulator.pipeline import resolve_config
     from simulator.stream import trace_workload
     from simulator.tracer.trace_file import write_trace
 
-    wl_path = resolve(args.workload)
+    wl_path = resolve_config(args.workload, "workloads", "--workload")
     wl = load_workload(wl_path)
     out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
     check_output_path(out, "--out")
@@ -602,14 +602,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="Markdown file (default <first input>/report.md)")
     rp.set_defaults(func=cmd_report)
     t = sub.add_parser("trace", help="trace a workload to a Parquet trace file")
-    t.add_argument("--workload", default="workloads/coin-llava-ov-7b.yaml")
+    t.add_argument("--workload", default="workloads/coin-avg-resv.yaml",
+                   help="workload config, a path or a shipped name (default workloads/coin-avg-resv.yaml, as simulate)")
     t.add_argument("--mode", choices=("meta", "real"), default="meta")
     t.add_argument("--out", default=None, help="output file (default traces/<workload>-<mode>.parquet)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_trace)
     ps = sub.add_parser("stream", help="real-time streaming: frames and questions arriving on a clock")
-    ps.add_argument("--hw", default="hwconfigs/vrex8-edge.yaml", help="accelerator or GPU config")
-    ps.add_argument("--workload", default="workloads/coin-videollm-online-8b-resv.yaml", help="workload config")
+    ps.add_argument("--hw", default="hwconfigs/vrex8-edge.yaml",
+                    help="accelerator or GPU config (default hwconfigs/vrex8-edge.yaml)")
+    ps.add_argument("--workload", default="workloads/coin-videollm-online-8b-resv.yaml",
+                    help="workload config (default workloads/coin-videollm-online-8b-resv.yaml: a 120-s "
+                         "VideoLLM-online-8B stream under ReSV)")
     ps.add_argument("--fps", type=float, default=None, help="frame rate (default: the workload's)")
     ps.add_argument("--duration-s", type=float, default=None, help="stream length (default: the workload's)")
     ps.add_argument("--streams", type=int, default=1, help="concurrent streams sharing the device")
