@@ -70,9 +70,10 @@ paper: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/vrex sweep analysis/specs/example-sweep.yaml --out results/example-sweep --resume
 
-## codesign: co-design at V-Rex8's area and power (optuna NSGA-II, analysis/specs/codesign-edge.yaml) into results/codesign: Pareto set, plots, codesign.md (resumable)
+## codesign: co-design at V-Rex8's die and power, per level (chip only, chip + system, with policy) and its one-knob neighbours on three scenarios (optuna NSGA-II, analysis/specs/codesign-edge.yaml) into results/codesign; the named designs shipped to docs/codesign (resumable)
 codesign: $(STAMP)
 	$(BIN)/vrex explore analysis/specs/codesign-edge.yaml --out results/codesign --resume
+	$(BIN)/python -m analysis.studies.codesign results/codesign --ship docs/codesign
 
 ## sensitivity: which of the paper's open choices move V-Rex8's speedup over the Orin + FlexGen (SALib Morris, then Sobol) into results/sensitivity (resumable)
 sensitivity: $(STAMP)

@@ -276,7 +276,7 @@ def cmd_explore(args) -> int:
     out = _study_out(args)
     t0 = time.perf_counter()
     df = run_explore(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
-                     workers=args.workers, progress=not args.no_progress)
+                     workers=args.workers, progress=not args.no_progress, fix_levels=tuple(args.fix_level or ()))
     report = write_codesign_report(out, wall_s=time.perf_counter() - t0)
     print(f"{out}: {len(df)} designs ({_status_counts(df)}); Pareto set in {out}/pareto.parquet, report {report}")
     return 0
@@ -592,6 +592,10 @@ def build_parser() -> argparse.ArgumentParser:
         ex.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
         ex.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
         ex.add_argument("--no-progress", action="store_true")
+        if name == "explore":
+            ex.add_argument("--fix-level", action="append", choices=("chip", "memory", "io", "policy"),
+                            help="hold this level's knobs at the reference (repeatable; e.g. --fix-level memory "
+                                 "--fix-level io --fix-level policy: a chip-only search at the reference's system)")
         ex.set_defaults(func=func)
     pl = sub.add_parser("plot", help="draw figures (PNG and PDF) from saved runs and sweeps")
     pl.add_argument("inputs", nargs="+", help="directories from 'vrex simulate --save' or 'vrex sweep'")

@@ -43,8 +43,12 @@ def test_simulate_vrex8_reports_chip_blocks(capsys, root):
     # peak (every unit busy) beside the run's averages, per block and per chip
     peak = chip["peak_power_breakdown_w_per_core"]
     assert {"dpe", "vpe", "sram", "dre_hcu", "dre_wtu", "dre_kvmu", "control"} <= set(peak)
-    assert chip["peak_power_w"] == pytest.approx(8 * sum(peak.values()))
-    assert chip["peak_power_w"] > chip["chip_power_w"]
+    assert chip["chip_peak_power_w"] == pytest.approx(8 * sum(peak.values()))
+    assert chip["chip_peak_power_w"] > chip["chip_power_w"]
+    parts = chip["system_peak_breakdown_w"]
+    assert set(parts) == {"chip", "dram", "link", "offload_device"}
+    assert chip["system_peak_power_w"] == pytest.approx(sum(parts.values()))
+    assert parts["chip"] == pytest.approx(chip["chip_peak_power_w"])
     for block in ("dpe", "vpe", "sram", "dre_hcu", "dre_wtu"):
         assert peak[block] >= chip["power_breakdown_w_per_core"][block]
 

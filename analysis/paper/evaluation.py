@@ -328,9 +328,9 @@ def table3(P: Points) -> tuple[list[dict], pd.DataFrame]:
                       "peak_power_w_per_core": pk})
     rows += [_row("table3", "vrex8", "chip", None, None, "area_mm2", chip["chip_area_mm2"], "mm^2"),
              _row("table3", "vrex8", "chip", None, None, "power_w", chip["chip_power_w"], "W"),
-             _row("table3", "vrex8", "chip", None, None, "peak_power_w", chip["peak_power_w"], "W")]
+             _row("table3", "vrex8", "chip", None, None, "chip_peak_power_w", chip["chip_peak_power_w"], "W")]
     table.append({"block": "chip", "area_mm2_per_core": chip["chip_area_mm2"],
-                  "power_w_per_core": chip["chip_power_w"], "peak_power_w_per_core": chip["peak_power_w"]})
+                  "power_w_per_core": chip["chip_power_w"], "peak_power_w_per_core": chip["chip_peak_power_w"]})
     return rows, pd.DataFrame(table)
 
 

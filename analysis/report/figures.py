@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 UNITS = {"frame_latency_mean_s": ("frame latency", "ms", 1e3), "decode_step_s": ("TPOT", "ms", 1e3),
          "energy_per_frame_j": ("energy per frame", "J", 1.0), "ttft_mean_s": ("TTFT", "ms", 1e3),
          "area_mm2": ("chip area", "mm$^2$", 1.0), "peak_power_w": ("peak power", "W", 1.0),
+         "chip_peak_power_w": ("chip peak power", "W", 1.0), "system_peak_power_w": ("system peak power", "W", 1.0),
          "avg_power_w": ("average power", "W", 1.0)}
 
 

@@ -43,7 +43,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -53,7 +52,9 @@ from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import ModelConfig
 from simulator.errors import ConfigError, VrexError
 
-PRE_METRICS = ("area_mm2", "peak_power_w", "dram_headroom_gib")
+PRE_METRICS = ("area_mm2", "chip_peak_power_w", "system_peak_power_w", "dram_headroom_gib")
+LEVELS = ("chip", "memory", "io", "policy")  # what a knob belongs to: the chip, the memory system, I/O, a policy
+WORST = "worst"  # objectives 'worst.<metric>': the largest ratio to the reference over the scenarios
 _BOUND = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|reference)\s*$")
 
 
@@ -62,6 +63,10 @@ class Scenario:
     name: str = spec("scenario name (prefix of its metrics, e.g. kv10k.frame_latency_mean_s)")
     set: dict[str, Any] = spec("config paths set for this scenario (workload.*, model.*, hw.*, baseline.*)",
                                default_factory=dict)
+    label: str = spec("human name in tables and figures (default: the name)", default="")
+    fps: float | None = spec("frame rate the scenario must sustain (real time: frame latency <= 1 / fps); gives "
+                             "the metrics <scenario>.frame_load (latency x fps, <= 1 is real time)",
+                             gt=0, le=1000, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +81,17 @@ class ExploreAxis:
         "named choices, each setting several config paths (e.g. a DRAM part: type, bandwidth, capacity)",
         default=None)
     reason: str = spec("where the values come from / why this range", default="")
+    level: str = spec("what the knob belongs to: chip (cores, MAC trees, SRAM, DRE), memory (DRAM), io (PCIe, "
+                      "offload device) or policy (ReSV window and other software choices)", choices=LEVELS)
+    label: str = spec("human name in tables and figures (default: the name)", default="")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    name: str = spec("stage name (e.g. chip-only)")
+    free: list[str] = spec("levels the stage searches; the others stay at the reference's values")
+    population: int | None = spec("designs per generation (default: the optimizer's)", ge=2, default=None)
+    generations: int | None = spec("generations (default: the optimizer's)", ge=1, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +112,10 @@ class ExploreSpec:
                                   default_factory=tuple)
     objectives: list[str] = spec("metrics minimised: area_mm2, peak_power_w or <scenario>.<metric>")
     reference_name: str = spec("label of the base design in reports and plots", default="reference")
+    stages: list[Stage] = spec("searches, each over some levels with the rest held at the reference (default: one "
+                               "search over every level)", default_factory=tuple)
+    neighbours: bool = spec("also simulate every one-knob neighbour of the reference (each axis moved alone to each "
+                            "of its other values, or a range's ends), whatever the constraints", default=True)
 
 
 # ---------------------------------------------------------------- paths and specs
@@ -138,8 +158,12 @@ def metric_names(scenarios) -> set[str]:
     from simulator.results.metrics import StreamMetrics
 
     per = {f.name for f in dataclasses.fields(StreamMetrics)} - {"hardware", "status"}
-    per |= {"baseline_frame_latency_mean_s", "baseline_decode_step_s", "frame_speedup", "tpot_speedup"}
-    return set(PRE_METRICS) | {f"{s.name}.{m}" for s in scenarios for m in per}
+    per |= {"baseline_frame_latency_mean_s", "baseline_decode_step_s", "frame_speedup", "tpot_speedup",
+            "decode_energy_per_token_j"}
+    names = set(PRE_METRICS) | {f"{s.name}.{m}" for s in scenarios for m in per}
+    names |= {f"{s.name}.frame_load" for s in scenarios if s.fps}
+    names |= {f"{WORST}.{m}" for m in per}
+    return names
 
 
 def check_scenarios(scenarios, source: str) -> None:
@@ -150,6 +174,9 @@ def check_scenarios(scenarios, source: str) -> None:
     for i, s in enumerate(scenarios):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", s.name):
             raise ConfigError(source, f"scenarios[{i}].name", f"'{s.name}': use lower-case letters, digits, _")
+        if s.name == WORST:
+            raise ConfigError(source, f"scenarios[{i}].name", f"'{WORST}' names the worst case over the scenarios; "
+                                                              "choose another name")
         if names.count(s.name) > 1:
             raise ConfigError(source, f"scenarios[{i}].name", f"'{s.name}' is used twice; names must be unique")
         for p in s.set:
@@ -202,6 +229,14 @@ def load_explore_spec(path: str | Path) -> ExploreSpec:
         if name not in names:
             raise ConfigError(source, f"constraints[{i}]", f"unknown metric '{name}'; allowed: "
                                                            f"{', '.join(PRE_METRICS)} or <scenario>.<metric>")
+    for i, st in enumerate(sp.stages):
+        if not st.free:
+            raise ConfigError(source, f"stages[{i}].free", "empty; give at least one level to search")
+        bad = [lv for lv in st.free if lv not in LEVELS]
+        if bad:
+            raise ConfigError(source, f"stages[{i}].free", f"unknown level '{bad[0]}'; allowed: {', '.join(LEVELS)}")
+        if not any(ax.level in st.free for ax in sp.axes):
+            raise ConfigError(source, f"stages[{i}].free", f"no axis belongs to {', '.join(st.free)}")
     if not sp.objectives:
         raise ConfigError(source, "objectives", "empty; give at least one metric to minimise")
     for i, o in enumerate(sp.objectives):
@@ -294,8 +329,9 @@ def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Pa
             tmp.write_text(text)
             tmp.replace(mpath)
         rest["workload.model"] = str(mpath)
-    else:
-        rest.setdefault("workload.model", str(((root / base.workload).parent / raw["workload"]["model"]).resolve()))
+    else:  # the model file as the workload names it: next to the workload file
+        model = rest.get("workload.model", raw["workload"]["model"])
+        rest["workload.model"] = str(((root / base.workload).parent / model).resolve())
     for path, v in rest.items():
         role, *tail = path.split(".")
         overrides.set_path(raw[role], tail, v)
@@ -303,24 +339,18 @@ def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Pa
     return hw, bl, wl, raw
 
 
-def peak_power_w(hw) -> float:
-    """System power with every unit busy at once (W): the chip at its peak (every block at its rated
-    activity, ``engine/physical/peak_power.py``), DRAM at its peak bandwidth, the PCIe link and the SSD at full load. A
-    budget figure known before simulating."""
+def system_peak_power_w(hw) -> float:
+    """System power with every part busy at once (W): the chip at its peak (every block at its rated activity,
+    ``engine/physical/peak_power.py``), DRAM at its peak bandwidth, the PCIe link and the offload device at full
+    load (``engine/physical/io.py``). A budget figure known before simulating."""
     from simulator.engine.platforms.accelerator import AcceleratorPlatform
 
-    acc = AcceleratorPlatform(hw)
-    chip = acc.cores * sum(acc.peak_power_per_core_w().values())
-    dram = hw.dram.bandwidth_gbps * 8e9 * acc.dram.pj_per_bit * 1e-12
-    link = 0.0
-    if hw.offload is not None:
-        d = hw.offload.device
-        link = hw.offload.link.lanes * hw.offload.link.w_per_lane + max(d.active_read_w, d.active_write_w)
-    return chip + dram + link
+    return float(sum(AcceleratorPlatform(hw).system_peak_w().values()))
 
 
 def pre_metrics(hw, traces) -> dict[str, float]:
-    """Figures known before simulating: chip area, peak power and DRAM headroom (GiB) over the scenarios."""
+    """Figures known before simulating: chip area (cores + DRAM and PCIe PHYs), chip and system peak power and
+    DRAM headroom (GiB) over the scenarios."""
     from simulator.engine.memory.kv_memory import kv_bytes_held
     from simulator.engine.platforms.accelerator import AcceleratorPlatform
 
@@ -330,14 +360,28 @@ def pre_metrics(hw, traces) -> dict[str, float]:
         held = kv_bytes_held(tr.kv_tokens, tr.meta)
         need = weights + (float(held.max()) if held.size else 0.0)
         head = min(head, hw.dram.capacity_gib - need / 2**30)
-    return {"area_mm2": float(sum(AcceleratorPlatform(hw).area_mm2().values())), "peak_power_w": peak_power_w(hw),
+    acc = AcceleratorPlatform(hw)
+    parts = acc.system_peak_w()
+    io = acc.io_area_mm2()
+    return {"area_mm2": float(sum(acc.area_mm2().values()) + sum(io.values())),
+            "core_area_mm2": float(sum(acc.area_mm2().values())), "io_phy_area_mm2": float(sum(io.values())),
+            "chip_peak_power_w": float(parts["chip"]), "system_peak_power_w": float(sum(parts.values())),
+            **{f"peak_{k}_w": float(v) for k, v in parts.items() if k != "chip"},
             "dram_headroom_gib": float(head)}
 
 
-def scenario_metrics(res, prefix: str) -> dict[str, Any]:
+def scenario_metrics(res, prefix: str, fps: float | None = None) -> dict[str, Any]:
     """One pipeline run's figures: the accelerator's stream metrics, its bound shares and unit busy shares
-    (the stall breakdown), and the baseline's frame latency and TPOT on the same trace."""
+    (the stall breakdown), the energy per decoded token, the frame load (latency x ``fps``, <= 1 is real
+    time) and the baseline's frame latency and TPOT on the same trace."""
+    from simulator.results.metrics import phase_table
+
     m = {k: v for k, v in res.report.accel.as_dict().items() if k != "hardware"}
+    pt = phase_table(res.accel)
+    dec = pt[pt["phase"] == "decode"] if "phase" in pt else pt.iloc[:0]
+    m["decode_energy_per_token_j"] = float(dec["energy_j"].sum() / len(dec)) if len(dec) else math.nan
+    if fps:
+        m["frame_load"] = float(m["frame_latency_mean_s"]) * fps
     for k, v in res.report.bound_share.get(res.accel.hardware, {}).items():
         m[f"bound_{k}"] = v
     for k, v in (res.accel.utilisation or {}).items():
@@ -382,7 +426,7 @@ def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], 
             hw, bl, wl, raw = scenario_configs(sp.base, values, scen, Path(root), out, spec_path)
             raws[scen.name] = raw
             res = sweep.run_compared(hw, bl, wl, sp.base, Path(root), out / "traces")
-            row.update(scenario_metrics(res, scen.name))
+            row.update(scenario_metrics(res, scen.name, scen.fps))
             if res.accel.status != "ok":
                 status = f"{scen.name}: {res.accel.status}"
         row["config_dir"] = str(save_configs(out, pid, raws, sp.name).relative_to(out))
@@ -436,14 +480,61 @@ def _distributions(sp: ExploreSpec):
     return dists
 
 
+def level_of_change(sp: ExploreSpec, params: dict, ref_params: dict) -> str:
+    """The levels a design moves away from the reference ('chip', 'io', 'chip+memory+io', ...; 'reference')."""
+    lv = {ax.level for ax in sp.axes if str(params.get(ax.name)) != str(ref_params.get(ax.name))}
+    return "+".join(x for x in LEVELS if x in lv) or "reference"
+
+
+def neighbour_params(sp: ExploreSpec, ref_params: dict) -> list[dict]:
+    """The reference's one-knob neighbours: each axis alone at each of its other values (a range: its ends)."""
+    out = []
+    for ax in sp.axes:
+        choices = (list(ax.options) if ax.options is not None else list(ax.values) if ax.values is not None
+                   else [ax.range[0], ax.range[1]])
+        out += [{**ref_params, ax.name: v} for v in choices if str(v) != str(ref_params[ax.name])]
+    return out
+
+
+def worst_metrics(sp: ExploreSpec) -> list[str]:
+    names = [*sp.objectives, *(parse_bound(c, "", "")[0] for c in sp.constraints)]
+    return sorted({n.split(".", 1)[1] for n in names if n.startswith(WORST + ".")})
+
+
+def add_worst(sp: ExploreSpec, row: dict, ref_row: dict) -> dict:
+    """``worst.<metric>``: the largest ratio of the design's metric to the reference's over the scenarios."""
+    for m in worst_metrics(sp):
+        r = []
+        for sc in sp.scenarios:
+            v, b = row.get(f"{sc.name}.{m}"), ref_row.get(f"{sc.name}.{m}")
+            ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (v, b))
+            r.append(v / b if ok and b else math.nan)
+        row[f"{WORST}.{m}"] = max(r) if r and not any(math.isnan(x) for x in r) else math.nan
+    return row
+
+
+def _stages(sp: ExploreSpec, fix_levels: tuple[str, ...]) -> list[Stage]:
+    if fix_levels:
+        free = [lv for lv in LEVELS if lv not in fix_levels and any(ax.level == lv for ax in sp.axes)]
+        return [Stage(name=f"{'+'.join(free)} (fixed: {', '.join(fix_levels)})", free=free)]
+    return list(sp.stages) or [Stage(name="all levels", free=list(LEVELS))]
+
+
 def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False, executor: str = "local",
                 scheduler: str | None = None, workers: int | None = None, progress: bool = True,
-                client=None) -> pd.DataFrame:
-    """Run (or resume) the search; returns every design's row and writes ``pareto.parquet``/``.csv``."""
+                client=None, fix_levels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Run (or resume) the search; returns every design's row and writes ``pareto.parquet``/``.csv``.
+
+    First the reference and (``neighbours``) its one-knob neighbours are simulated, whatever the constraints;
+    then each stage (``stages``, or one over the levels not in ``fix_levels``) runs its own seeded NSGA-II over
+    its free axes, the other axes held at the reference's values."""
     import optuna
 
     spec_path = Path(spec_path)
     sp = load_explore_spec(spec_path)
+    bad = [lv for lv in fix_levels if lv not in LEVELS]
+    if bad:
+        raise ConfigError(str(spec_path), "--fix-level", f"unknown level '{bad[0]}'; allowed: {', '.join(LEVELS)}")
     root, out = Path.cwd(), Path(out)
     if out.exists() and sweep.done_ids(out) and not resume:
         raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
@@ -452,62 +543,74 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
     (out / "spec.yaml").write_text(spec_path.read_text())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ref_params = reference_values(sp, root, str(spec_path))
-    dists = _distributions(sp)
-    sampler = optuna.samplers.NSGAIISampler(population_size=sp.optimizer.population, seed=sp.optimizer.seed)
-    study = optuna.create_study(directions=["minimize"] * len(sp.objectives), sampler=sampler)
-    study.enqueue_trial(ref_params)
+    ref_pid = point_key(design_values(sp, ref_params))
     rows = {r["point_id"]: r for r in sweep.load_results(out).to_dict("records")} if resume else {}
     ref = _pre_for(sp, ref_params, root, out, str(spec_path))  # the budget: the base design's own figures
+    stages = _stages(sp, fix_levels)
+    first = [ref_params] + (neighbour_params(sp, ref_params) if sp.neighbours else [])
+    total = len(first) + sum((st.population or sp.optimizer.population) * (st.generations or sp.optimizer.generations)
+                             for st in stages)
     bar = None
-    total = sp.optimizer.population * sp.optimizer.generations
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"explore {sp.name}", unit="design")
+
+    def evaluate(param_list: list[dict], stage: str, force: bool) -> None:
+        """Simulate the designs not done yet (``force``: whatever the constraints); rows into ``rows``."""
+        todo, pending = [], set()
+        for params in param_list:
+            values = design_values(sp, params)
+            pid = point_key(values)
+            if pid in rows or pid in pending:
+                continue
+            pending.add(pid)
+            pre = {**_pre_for(sp, params, root, out, str(spec_path)), "levels": level_of_change(sp, params, ref_params),
+                   "stage": stage}
+            broken = [v for v in violations(sp, pre, ref) if not math.isnan(v) and v > 0]
+            if broken and not force:
+                row = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str),
+                       "params": json.dumps(params, sort_keys=True, default=str), **pre,
+                       "status": "infeasible", "wall_s": 0.0}
+                row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in params.items()})
+                sweep._write_row(out, row)
+                rows[pid] = row
+            else:
+                todo.append((str(spec_path), str(root), str(out), params, pre))
+        _run(todo, executor, scheduler, workers, client)
+        for r in sweep.load_results(out).to_dict("records"):
+            rows.setdefault(r["point_id"], r)
+        if bar is not None:
+            bar.update(len(param_list))
+
     try:
-        for _gen in range(sp.optimizer.generations):
-            trials = [study.ask(dists) for _ in range(sp.optimizer.population)]
-            todo, pending = [], {}
-            for t in trials:
-                values = design_values(sp, t.params)
-                pid = point_key(values)
-                t.set_user_attr("point_id", pid)
-                if pid in rows or pid in pending:
-                    continue
-                pre = _pre_for(sp, t.params, root, out, str(spec_path))
-                pending[pid] = pre
-                bad = [v for v in violations(sp, pre, ref) if not math.isnan(v) and v > 0]
-                if bad:
-                    row = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str),
-                           "params": json.dumps(t.params, sort_keys=True, default=str), **pre,
-                           "status": "infeasible", "wall_s": 0.0}
-                    row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v))
-                                for k, v in t.params.items()})
-                    sweep._write_row(out, row)
-                    rows[pid] = row
-                else:
-                    todo.append((str(spec_path), str(root), str(out), t.params, pre))
-            _run(todo, executor, scheduler, workers, client)
-            fresh = sweep.load_results(out)
-            for r in fresh.to_dict("records"):
-                rows.setdefault(r["point_id"], r)
-            ref_row = rows.get(point_key(design_values(sp, ref_params)), {})
-            for k, v in ref_row.items():  # 'reference' bounds on simulated metrics: the base design's figures
-                if "." in k and isinstance(v, (int, float)) and not isinstance(v, bool):
-                    ref.setdefault(k, float(v))
-            for t in trials:
-                row = rows[t.user_attrs["point_id"]]
-                vio = violations(sp, row, ref)
-                ok = row.get("status") == "ok"  # simulated on every scenario
-                if row.get("status") != "infeasible" and not ok:  # an error or out of memory: worst case
-                    vio = [1.0] * max(1, len(vio))
-                for i, v in enumerate(vio):  # NSGA-II's constrained domination: feasible iff every value <= 0
-                    t.set_constraint(f"c{i}", 0.0 if math.isnan(v) else float(v))
-                vals = [float(row.get(o, math.nan)) for o in sp.objectives]
-                vals = [v if math.isfinite(v) else 1e30 for v in vals] if ok else [1e30] * len(vals)
-                study.tell(t, vals)
-            if bar is not None:
-                bar.update(len(trials))
+        evaluate(first, "reference and one-knob neighbours", force=True)
+        ref_row = rows.get(ref_pid, {})
+        for k, v in ref_row.items():  # 'reference' bounds on simulated metrics: the base design's figures
+            if "." in k and isinstance(v, (int, float)) and not isinstance(v, bool):
+                ref.setdefault(k, float(v))
+        for st in stages:
+            free = [ax for ax in sp.axes if ax.level in st.free]
+            dists = {k: v for k, v in _distributions(sp).items() if k in {ax.name for ax in free}}
+            sampler = optuna.samplers.NSGAIISampler(population_size=st.population or sp.optimizer.population,
+                                                    seed=sp.optimizer.seed)
+            study = optuna.create_study(directions=["minimize"] * len(sp.objectives), sampler=sampler)
+            study.enqueue_trial({k: ref_params[k] for k in dists})
+            for _gen in range(st.generations or sp.optimizer.generations):
+                trials = [study.ask(dists) for _ in range(st.population or sp.optimizer.population)]
+                full = [{**ref_params, **t.params} for t in trials]
+                evaluate(full, st.name, force=False)
+                for t, params in zip(trials, full):
+                    row = add_worst(sp, dict(rows[point_key(design_values(sp, params))]), ref_row)
+                    vio = violations(sp, row, ref)
+                    ok = row.get("status") == "ok"  # simulated on every scenario
+                    if row.get("status") != "infeasible" and not ok:  # an error or out of memory: worst case
+                        vio = [1.0] * max(1, len(vio))
+                    for i, v in enumerate(vio):  # NSGA-II's constrained domination: feasible iff every value <= 0
+                        t.set_constraint(f"c{i}", 0.0 if math.isnan(v) else float(v))
+                    vals = [float(row.get(o, math.nan)) for o in sp.objectives]
+                    vals = [v if math.isfinite(v) else 1e30 for v in vals] if ok else [1e30] * len(vals)
+                    study.tell(t, vals)
     finally:
         if bar is not None:
             bar.close()
@@ -516,8 +619,8 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
     front = sweep.pareto_front(df, list(sp.objectives))
     front.to_parquet(out / "pareto.parquet", index=False)
     front.to_csv(out / "pareto.csv", index=False)
-    (out / "reference.json").write_text(json.dumps({"point_id": point_key(design_values(sp, ref_params)),
-                                                    "params": ref_params, **ref}, default=str, indent=1))
+    (out / "reference.json").write_text(json.dumps({"point_id": ref_pid, "params": ref_params, **ref},
+                                                   default=str, indent=1))
     return df
 
 
@@ -525,8 +628,12 @@ def _finalise(sp: ExploreSpec, df: pd.DataFrame, ref: dict) -> pd.DataFrame:
     """Re-check every simulated row against the constraints (bounds relative to the reference)."""
     if df.empty:
         return df
+    recs = df.to_dict("records")
+    ref_row = next((r for r in recs if r.get("levels") == "reference"), {})
+    recs = [add_worst(sp, dict(r), ref_row) for r in recs]
+    df = pd.DataFrame(recs)
     st = []
-    for r in df.to_dict("records"):
+    for r in recs:
         s = r.get("status")
         if s == "ok":
             vio = violations(sp, r, ref)
@@ -575,21 +682,11 @@ def rerun(out: str | Path, point_id: str, scenario: str) -> dict[str, Any]:
 
     d = Path(out) / "configs" / point_id
     res = run(d / "hw.yaml", d / "baseline.yaml", d / f"{scenario}.workload.yaml")
-    return scenario_metrics(res, scenario)
+    fps = next((s.fps for s in load_explore_spec(Path(out) / "spec.yaml").scenarios if s.name == scenario), None) \
+        if (Path(out) / "spec.yaml").is_file() else None
+    return scenario_metrics(res, scenario, fps)
 
 
 def simulate_command(out: str | Path, point_id: str, scenario: str) -> str:
     d = Path(out) / "configs" / point_id
     return f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml"
-
-
-def dominating(df: pd.DataFrame, ref_row: dict, objectives: list[str]) -> pd.DataFrame:
-    """Feasible designs at least as good as the reference on every objective and better on one."""
-    ok = df[df["status"] == "ok"].dropna(subset=list(objectives))
-    if ok.empty:
-        return ok
-    r = np.array([float(ref_row[o]) for o in objectives])
-    v = ok[list(objectives)].to_numpy(dtype=float)
-    tol = 1e-9 * np.abs(r)
-    mask = np.all(v <= r + tol, axis=1) & np.any(v < r - tol, axis=1)
-    return ok[mask]

@@ -79,6 +79,12 @@ class PcieLinkConfig(Validated):
                                      le=100_000, why=WHY_BW)
     w_per_lane: float = spec("power per lane while transferring at full load", unit="W", ge=0, le=100,
                              why="100 W per lane: 100x a PCIe PHY")
+    w_per_lane_gen: int | None = spec("PCIe generation at which w_per_lane is stated (none: the link's own); at "
+                                      "another generation the PHY's power moves with the lane rate "
+                                      "(engine/physical/io.py)", ge=3, le=5, default=None)
+    power_scaling: str = spec("how the per-lane power moves away from w_per_lane_gen: phy (only the PHY's share, "
+                              "technology table pcie_phy_pj_per_bit) or rate (all of it, with the lane rate)",
+                              choices=("phy", "rate"), default="phy")
 
     @property
     def raw_bytes_per_s(self) -> float:

@@ -137,6 +137,13 @@ class Platform:
             extra.update(c.extra)
         return time_s, actions, extra
 
+    def system_peak_w(self) -> dict[str, float]:
+        """System peak power by part (W); accelerators only (a GPU's board power is its own config)."""
+        return {}
+
+    def io_area_mm2(self) -> dict[str, float]:
+        return {}
+
     # ---- what the numbers rest on ----
     def tech_prefixes(self) -> tuple[str, ...]:
         """The technology-table entries this platform's numbers use (dotted-name prefixes)."""

@@ -37,6 +37,8 @@ outgrew DRAM) and ``e_<part>_pj`` for each
     cores: int = 1
     leakage_mw_per_mm2: float = 0.0  # on-chip leakage density (accelerator)
     peak_power_per_core_w: dict[str, float] = field(default_factory=dict)  # blocks at rated activity (peak_power.py)
+    system_peak_w: dict[str, float] = field(default_factory=dict)  # chip, DRAM, link, offload device (physical/io.py)
+    io_area_mm2: dict[str, float] = field(default_factory=dict)  # DRAM and PCIe PHYs on the die (physical/io.py)
     assumptions: list[dict] = field(default_factory=list)  # table entries the numbers rest on (Platform.assumptions)
     status: str = "ok"  # "ok", or why the point cannot run (e.g. "out of memory"): then ``ops`` is empty
     # a stream replayed in chunks (``simulate.ChunkedSim``) keeps aggregates instead of ``ops`` (then empty):

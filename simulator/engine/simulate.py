@@ -61,6 +61,7 @@ def _base(p: Platform) -> dict:
     return dict(hardware=p.name, kind=p.kind, area_mm2=p.area_mm2(), area_per_core_mm2=p.area_per_core_mm2(),
                 peak_tflops=p.peak_flops / 1e12, cores=p.cores, leakage_mw_per_mm2=p.tech.leakage_mw_per_mm2()
                 if p.kind == "accelerator" else 0.0, peak_power_per_core_w=p.peak_power_per_core_w(),
+                system_peak_w=p.system_peak_w(), io_area_mm2=p.io_area_mm2(),
                 assumptions=p.assumptions())
 
 

@@ -138,8 +138,11 @@ def chip_blocks(res: SimResult) -> dict:
 
     A block's power is its dynamic energy over the run time plus its leakage (area x the node's leakage
     density). DRAM and the offload tier are off chip and not included; the NoC has energy but no area of
-    its own (its wiring is in ``control``). Beside these run averages, ``peak_power_w`` and
-    ``peak_power_breakdown_w_per_core`` give every block busy at its rated activity (engine/physical/peak_power.py).
+    its own (its wiring is in ``control``). Beside these run averages, ``chip_peak_power_w`` and
+    ``peak_power_breakdown_w_per_core`` give every block busy at its rated activity (engine/physical/peak_power.py);
+    ``system_peak_power_w`` adds DRAM at its peak bandwidth, the link at full load and the offload device
+    (``system_peak_breakdown_w``); ``io_phy_area_mm2`` is the DRAM and PCIe PHYs' die area (engine/physical/io.py),
+    not in ``chip_area_mm2`` (the cores, as V-Rex states its area).
     """
     ops, total = res.ops, res.total_s
     if total <= 0 or not res.area_per_core_mm2:
@@ -165,7 +168,10 @@ def chip_blocks(res: SimResult) -> dict:
         "cores": n, "peak_tflops": res.peak_tflops, "chip_area_mm2": chip_area, "chip_power_w": chip_power,
         "area_breakdown_mm2": area, "area_breakdown_mm2_per_core": dict(res.area_per_core_mm2),
         "power_breakdown_w": power, "power_breakdown_w_per_core": {k: v / n for k, v in power.items()},
-        "peak_power_w": n * sum(res.peak_power_per_core_w.values()),
+        "chip_peak_power_w": n * sum(res.peak_power_per_core_w.values()),
+        "system_peak_power_w": sum(res.system_peak_w.values()),
+        "system_peak_breakdown_w": dict(res.system_peak_w),
+        "io_phy_area_mm2": dict(res.io_area_mm2),
         "peak_power_breakdown_w_per_core": dict(res.peak_power_per_core_w),
         "dre_area_share": dre_area / chip_area if chip_area else 0.0,
         "dre_power_share": dre_power / chip_power if chip_power else 0.0,

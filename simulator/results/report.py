@@ -103,7 +103,8 @@ def render_text(r: Report) -> str:
     if c:
         lines += ["", f"{a.hardware}: {c['cores']} core(s), peak {c['peak_tflops']:.1f} TFLOP/s, "
                       f"{c['chip_area_mm2']:.2f} mm^2, {c['chip_power_w']:.3g} W on chip over the run, "
-                      f"{c.get('peak_power_w', 0):.3g} W peak (every unit busy)",
+                      f"{c.get('chip_peak_power_w', 0):.3g} W chip peak (every unit busy), "
+                      f"{c.get('system_peak_power_w', 0):.3g} W system peak (+ DRAM, link, offload device)",
                   f"  {'block':10s} {'mm^2/core':>10s} {'mm^2 chip':>10s} {'W/core':>10s} {'W chip':>10s} "
                   f"{'peak W/core':>11s}"]
         peak = c.get("peak_power_breakdown_w_per_core", {})

@@ -10,7 +10,8 @@ seconds: the first request's latency is exposed, then either the bandwidth or th
 is the lower of the PCIe link's and the device's. So a fetch of scattered tokens pays a latency per
 ``queue_depth`` requests, and a cluster-contiguous fetch of the same bytes amortises it.
 
-Energy: the link at ``w_per_lane`` per lane while it carries data at full rate (V-Rex uses 3 W per
+Energy: the link at ``w_per_lane`` per lane (at another generation than ``w_per_lane_gen``: see
+``engine/physical/io.py``) while it carries data at full rate (V-Rex uses 3 W per
 lane at full load) plus the device at its active power while it transfers; the device's idle
 power is static (charged over the run by the metrics).
 
@@ -34,11 +35,12 @@ import numpy as np
 
 import simulator.engine.memory.links as links
 from simulator.config.hardware import OffloadConfig
-from simulator.engine.platform import Price
+from simulator.engine.physical.io import link_w_per_lane
+from simulator.engine.platform import Price, default_tech
 
 
 class OffloadTier:
-    def __init__(self, cfg: OffloadConfig):
+    def __init__(self, cfg: OffloadConfig, tech=None):
         self.cfg = cfg
         d = cfg.device
         lk = cfg.link
@@ -53,7 +55,7 @@ class OffloadTier:
         self.setup_s = lk.setup_us * 1e-6
         self.capacity_bytes = cfg.capacity_gib * 2**30
         self.max_request_bytes = d.max_request_kb * 1024
-        self.link_w = cfg.link.lanes * cfg.link.w_per_lane
+        self.link_w = cfg.link.lanes * link_w_per_lane(cfg.link, tech or default_tech())
         self.idle_w = d.idle_w
         self.read_latency_s = d.read_latency_us * 1e-6
 

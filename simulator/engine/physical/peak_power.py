@@ -7,6 +7,9 @@ full load times the clock, plus its leakage (area x the node's leakage density):
 - SRAM: every bank of the three buffers read through its full port every cycle;
 - HCU: every XOR-accumulator one 32-bit word per cycle; WTU: every lane of every core one score per
   cycle; KVMU: one request per cycle; DRE SRAM: its four banks read through their ports every cycle;
+- the logic blocks (DPE, VPE, HCU, WTU, KVMU) carry what synthesis adds to their arithmetic: registers
+  clocked every cycle and the clock network (``synthesis.py``, a published synthesis breakdown), as the
+  run's energy does;
 - control: ``control_overhead`` x the dynamic power above (as for the run's energy);
 - NoC: the core's link at its rated bandwidth (energy only: its wiring is in ``control``).
 
@@ -15,6 +18,8 @@ what the run did; the two are comparable block by block.
 """
 
 from __future__ import annotations
+
+from simulator.engine.physical.synthesis import synthesis_overhead_w
 
 
 def peak_power_per_core_w(acc) -> dict[str, float]:
@@ -33,6 +38,8 @@ def peak_power_per_core_w(acc) -> dict[str, float]:
                    dre_kvmu=acc.kvmu.request_pj * f,
                    dre_sram=4 * s.dre_port_bits * s.dre_read_pj_per_bit * f)
     dyn = {k: v * 1e-12 for k, v in dyn.items()}
+    for k, extra in synthesis_overhead_w(dyn, acc.tech).items():  # registers and clock network (synthesis.py)
+        dyn[k] += extra
     dyn["control"] = hw.control_overhead * sum(dyn.values())
     area = acc.area_per_core_mm2()
     leak = acc.tech.leakage_mw_per_mm2() * 1e-3

@@ -21,7 +21,9 @@ from simulator.engine.memory.dram import Dram
 from simulator.engine.memory.offload import NoOffload, OffloadTier
 from simulator.engine.memory.sram import SramBuffers
 from simulator.engine.ops import ON_CHIP_KINDS
+from simulator.engine.physical.io import io_area_mm2, system_peak_w
 from simulator.engine.physical.peak_power import peak_power_per_core_w
+from simulator.engine.physical.synthesis import LOGIC_ACTIONS, overhead_factor
 from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.plan import trace_plan
@@ -190,6 +192,29 @@ class AcceleratorPlatform(Platform):
 
     def peak_power_per_core_w(self) -> dict[str, float]:
         return peak_power_per_core_w(self)
+
+    def prices(self) -> dict[str, Price]:
+        """The price table; the logic units' actions carry what synthesis adds to their arithmetic (registers,
+        clock network: ``engine/physical/synthesis.py``), as their peak power does."""
+        table = super().prices()
+        f = overhead_factor(self.tech)
+        for name in LOGIC_ACTIONS:
+            if name in table:
+                p = table[name]
+                table[name] = Price(p.part, p.pj * f, f"{p.entry} x synthesis overhead (base.synth_*)")
+        return table
+
+    def chip_peak_power_w(self) -> float:
+        """The chip with every block at its rated activity (W): cores x ``peak_power_per_core_w``."""
+        return self.cores * sum(self.peak_power_per_core_w().values())
+
+    def io_area_mm2(self) -> dict[str, float]:
+        """Die area of the DRAM and PCIe PHYs (mm^2; ``engine/physical/io.py``)."""
+        return io_area_mm2(self.hw, self.tech)
+
+    def system_peak_w(self) -> dict[str, float]:
+        """System peak power by part (W): chip, DRAM at peak bandwidth, link at full load, offload device."""
+        return system_peak_w(self.hw, self.chip_peak_power_w(), self.dram.pj_per_bit, self.tech)
 
     def leakage_w(self) -> float:
         return sum(self.area_mm2().values()) * self.tech.leakage_mw_per_mm2() * 1e-3 + self.offload.idle_w

@@ -13,7 +13,7 @@ METHODS = {"resv", "flexgen", "infinigen", "infinigenp", "rekv", "full", "oaken"
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
            "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",
-           "peak_power_w_per_core", "peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8"}
+           "peak_power_w_per_core", "chip_peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8"}
 
 
 @pytest.fixture(scope="module")

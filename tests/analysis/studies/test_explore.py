@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import analysis.studies.explore as explore
-from analysis.studies.explore import load_explore_spec, peak_power_w, rerun, run_explore
+from analysis.studies.explore import load_explore_spec, rerun, run_explore, system_peak_power_w
 from analysis.studies.sensitivity import decode, load_sensitivity_spec
 from analysis.studies.sweep import load_results
 from simulator.cli import main
@@ -26,12 +26,13 @@ EXPLORE = {
              "workload": "workloads/tiny.yaml"},
     "scenarios": [{"name": "short", "set": {"workload.kv_prefill_tokens": 0}},
                   {"name": "tpf4", "set": {"model.tokens_per_frame": 4}}],
-    "axes": [{"name": "cores", "path": "hw.cores", "values": [4, 8, 16]},
-             {"name": "dram", "options": {
+    "axes": [{"name": "cores", "level": "chip", "path": "hw.cores", "values": [4, 8, 16]},
+             {"name": "dram", "level": "memory", "options": {
                  "lpddr5": {"hw.dram.type": "lpddr5", "hw.dram.bandwidth_gbps": 204.8},
                  "lpddr5x": {"hw.dram.type": "lpddr5x", "hw.dram.bandwidth_gbps": 273.0}}}],
     "optimizer": {"population": 4, "generations": 2, "seed": 1},
-    "constraints": ["area_mm2 <= reference", "peak_power_w <= reference", "dram_headroom_gib >= 0"],
+    "constraints": ["area_mm2 <= reference", "system_peak_power_w <= reference", "dram_headroom_gib >= 0"],
+    "neighbours": False,
     "objectives": ["short.frame_latency_mean_s", "tpf4.decode_step_s", "area_mm2"],
 }
 
@@ -73,7 +74,7 @@ def test_explore_constraints_resume_and_rerun(tmp_path, monkeypatch):
     ref = json.loads((out / "reference.json").read_text())
     vrex8 = load_hardware("hwconfigs/vrex8-edge.yaml")
     assert ref["params"] == {"cores": 8, "dram": "lpddr5"}
-    assert ref["peak_power_w"] == pytest.approx(peak_power_w(vrex8))
+    assert ref["system_peak_power_w"] == pytest.approx(system_peak_power_w(vrex8))
     # 16 cores is twice V-Rex8's area: recorded as infeasible without being simulated
     big = df[df["axis:cores"] == 16]
     assert len(big) and (big["status"] == "infeasible").all() and big["short.frame_latency_mean_s"].isna().all()
@@ -127,13 +128,36 @@ def test_explore_interrupted_then_resumed_matches(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_levels_neighbours_and_fixed_levels(tmp_path):
+    """The reference's one-knob neighbours are simulated whatever the budget; a search with the memory level
+    fixed only moves the chip; every row says which levels it changes; worst-case objectives are ratios."""
+    spec = _write(tmp_path, EXPLORE, neighbours=True, objectives=["worst.frame_latency_mean_s", "area_mm2"],
+                  constraints=["area_mm2 <= reference", "system_peak_power_w <= reference"])
+    out = tmp_path / "lv"
+    df = run_explore(spec, out, workers=1, progress=False, fix_levels=("memory",))
+    nb = df[df["stage"] == "reference and one-knob neighbours"]
+    assert set(nb["levels"]) == {"reference", "chip", "memory"}
+    assert len(nb) == 1 + 2 + 1  # V-Rex8, cores 4 and 16, LPDDR5X
+    big = nb[nb["axis:cores"] == 16]
+    assert (big["status"] == "infeasible").all() and big["short.frame_latency_mean_s"].notna().all()  # simulated
+    # the search holds the memory at the reference: no design moves both levels (its chip designs are the
+    # neighbours already simulated, so nothing new is run)
+    assert "chip+memory" not in set(df["levels"]) and len(df) == 4
+    ref = df[df["levels"] == "reference"].iloc[0]
+    assert ref["worst.frame_latency_mean_s"] == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="unknown level"):
+        run_explore(spec, tmp_path / "bad", workers=1, progress=False, fix_levels=("dram",))
+
+
 def test_explore_cli_writes_report_and_plots(tmp_path, capsys):
     spec = _write(tmp_path, EXPLORE)
     out = tmp_path / "cli"
     assert main(["explore", str(spec), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     assert "Pareto set" in capsys.readouterr().out
     md = (out / "codesign.md").read_text()
-    assert "## Designs that dominate V-Rex8" in md and "Stall breakdown" in md and "vrex simulate --hw" in md
+    for section in ("## One-knob neighbours of V-Rex8", "## Pareto sets per level",
+                    "## The best design of each level, on every scenario", "Stall breakdown", "vrex simulate --hw"):
+        assert section in md, section
     assert "max relative difference 0.0e+00" in md
     for f in ("pareto.png", "pareto.pdf", "parallel.png", "parallel.pdf", "pareto.parquet", "pareto.csv"):
         assert (out / f).stat().st_size > 0
@@ -161,9 +185,16 @@ def test_sensitivity_cli_indices_and_tornado(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("change, key, text", [
-    ({"axes": [{"name": "x", "path": "hw.pe_array.nope", "values": [1]}]}, "axes[0].path", "not a key"),
-    ({"axes": [{"name": "x", "path": "hw.cores", "values": [3, 5]}]}, "axes[0].values", "base configs' value 8"),
-    ({"axes": [{"name": "x", "path": "model.llm.nope", "values": [1]}]}, "axes[0].path", "allowed: arch"),
+    ({"axes": [{"name": "x", "level": "chip", "path": "hw.pe_array.nope", "values": [1]}]}, "axes[0].path",
+     "not a key"),
+    ({"axes": [{"name": "x", "level": "chip", "path": "hw.cores", "values": [3, 5]}]}, "axes[0].values",
+     "base configs' value 8"),
+    ({"axes": [{"name": "x", "level": "chip", "path": "model.llm.nope", "values": [1]}]}, "axes[0].path",
+     "allowed: arch"),
+    ({"axes": [{"name": "x", "path": "hw.cores", "values": [8]}]}, "axes[0].level", "missing"),
+    ({"axes": [{"name": "x", "level": "board", "path": "hw.cores", "values": [8]}]}, "axes[0].level", "chip"),
+    ({"stages": [{"name": "s", "free": ["io"]}]}, "stages[0].free", "no axis belongs to io"),
+    ({"scenarios": [{"name": "worst", "set": {}}]}, "scenarios[0].name", "worst case"),
     ({"objectives": ["short.frame_latency"]}, "objectives[0]", "unknown metric"),
     ({"constraints": ["area_mm2 <= lots"]}, "constraints[0]", "metric <op> number|reference"),
     ({"scenarios": []}, "scenarios", "empty"),
