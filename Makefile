@@ -12,7 +12,7 @@ TORCH_INDEX   := https://download.pytorch.org/whl/cpu
 TORCH_INSTALL := install --quiet --timeout 30 --retries 1 --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple torch==$(TORCH_VERSION)+cpu
 TORCH_FALLBACK := install --quiet torch==$(TORCH_VERSION)+cpu
 
-.PHONY: setup simulate test bench lint trace sweep explore codesign sensitivity plots calibrate validate-scalesim validate-area paper docs help clean
+.PHONY: setup simulate test bench lint trace paper-fit sweep explore codesign sensitivity plots calibrate validate-scalesim validate-area paper docs help clean
 
 ## setup: create .venv (Python 3.11, torch 2.13.0 CPU wheel, the package in editable mode with dev tools)
 setup: $(STAMP)
@@ -65,6 +65,10 @@ validate-area: $(STAMP)
 ## paper: the paper's evaluation figure by figure into results/paper (resumable; points keyed by configs and code version; see analysis/PAPER.md)
 paper: $(STAMP)
 	$(BIN)/vrex paper --out results/paper
+
+## paper-fit: infer the paper's open choices from the declared fit set ../shared/reference/vrex-fit.csv (five V-Rex8 latencies; analysis/specs/paper-fit.yaml declares the ranges) into results/paper-fit; writes hwconfigs/overlays/paper-fitted.yaml (resumable)
+paper-fit: $(STAMP)
+	$(BIN)/vrex fit analysis/specs/paper-fit.yaml --out results/paper-fit --overlay hwconfigs/overlays/paper-fitted.yaml --resume
 
 ## sweep: the example design-space sweep (analysis/specs/example-sweep.yaml) into results/example-sweep (resumable)
 sweep: $(STAMP)

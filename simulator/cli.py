@@ -294,6 +294,20 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from analysis.studies.fit import run_fit
+
+    check_output_path(args.out, "--out", directory=True)
+    if args.overlay:
+        check_output_path(args.overlay, "--overlay")
+    s = run_fit(args.spec, args.out, fit_set=args.fit_set, overlay=args.overlay, resume=args.resume,
+                progress=not args.no_progress)
+    print((Path(args.out) / "fit.md").read_text())
+    print(f"{args.out}: fit.md, fit.json, fitting_sets.csv"
+          + (f"; overlay {args.overlay}" if args.overlay else "") + f" ({s['wall_s']:.0f} s)")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from analysis.report.plots import plot_inputs
     from simulator.safe_io import guarded_dir_write
@@ -496,7 +510,8 @@ def cmd_paper(args) -> int:
     from analysis.paper.evaluation import run_paper
 
     check_output_path(args.out, "--out", directory=True)
-    path = run_paper(args.out, progress=_progress(args))
+    modes = ("as-stated", "paper-fitted") if args.mode == "both" else (args.mode,)
+    path = run_paper(args.out, progress=_progress(args), modes=modes, overlay=args.overlay)
     print(path.read_text())
     return 0
 
@@ -597,6 +612,16 @@ def build_parser() -> argparse.ArgumentParser:
                             help="hold this level's knobs at the reference (repeatable; e.g. --fix-level memory "
                                  "--fix-level io --fix-level policy: a chip-only search at the reference's system)")
         ex.set_defaults(func=func)
+    fi = sub.add_parser("fit", help="infer the paper's open choices from the declared fit set (five published "
+                                     "V-Rex8 latencies) within the ranges the spec declares; writes the overlay")
+    fi.add_argument("spec", nargs="?", default="analysis/specs/paper-fit.yaml", help="fit spec YAML")
+    fi.add_argument("--fit-set", default=None, help="the fit set CSV (default ../shared/reference/vrex-fit.csv "
+                                                    "beside the repository)")
+    fi.add_argument("--out", default="results/paper-fit", help="results directory")
+    fi.add_argument("--overlay", default=None, help="write the paper-fitted overlay here (YAML)")
+    fi.add_argument("--resume", action="store_true", help="continue, reusing finished points")
+    fi.add_argument("--no-progress", action="store_true")
+    fi.set_defaults(func=cmd_fit)
     pl = sub.add_parser("plot", help="draw figures (PNG and PDF) from saved runs and sweeps")
     pl.add_argument("inputs", nargs="+", help="directories from 'vrex simulate --save' or 'vrex sweep'")
     pl.add_argument("--out", default=None, help="figure directory (default <first input>/plots)")
@@ -652,6 +677,10 @@ def build_parser() -> argparse.ArgumentParser:
     pp.set_defaults(func=cmd_policies)
     pa = sub.add_parser("paper", help="reproduce the V-Rex paper's headline table, with an ablation")
     pa.add_argument("--out", default="results/paper")
+    pa.add_argument("--mode", choices=("both", "as-stated", "paper-fitted"), default="both",
+                    help="as-stated (our documented open choices), paper-fitted (the make paper-fit overlay) or both")
+    pa.add_argument("--overlay", default=None, help="the paper-fitted overlay (default "
+                                                    "hwconfigs/overlays/paper-fitted.yaml)")
     pa.add_argument("--no-progress", action="store_true")
     pa.set_defaults(func=cmd_paper)
     v = sub.add_parser("validate", help="check hardware, workload, model, sweep (every point's configs), explore, "

@@ -36,7 +36,8 @@ FOLDERS = {
     "analysis/calibrate": "sub-models fitted on published measurements, with held-out checks (`make calibrate`)",
     "analysis/validate": "against SCALE-Sim and published chips (`make validate-scalesim`, `make validate-area`)",
     "analysis/studies": "sweeps, design-space exploration, global sensitivity, policy comparisons",
-    "analysis/paper": "the paper's evaluation figure by figure (`make paper`), its plots, run-to-run differences",
+    "analysis/paper": ("the paper's evaluation figure by figure (`make paper`), its plots, run-to-run differences, "
+                       "the speedup ladder and capacity maps"),
     "analysis/report": "figures and reports from saved runs and sweeps; generated Markdown blocks",
     "analysis/devtools": "benchmarks (`make bench`), replay speed, the generated docs (`make docs`)",
     "analysis/data": "published measurements the calibrations read, with their sources",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-KEY = ["figure", "system", "method", "kv_tokens", "batch", "metric", "layer", "head"]
+KEY = ["mode", "figure", "system", "method", "kv_tokens", "batch", "metric", "layer", "head"]
 
 
 def load(run: str | Path) -> pd.DataFrame:
@@ -25,6 +25,8 @@ def load(run: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise SystemExit(f"paper_diff: error: {path}: no results.csv (run `vrex paper --out {run}` first)")
     df = pd.read_csv(path)
+    if "mode" not in df.columns:  # runs before the paper-fitted mode had one mode
+        df.insert(0, "mode", "as-stated")
     missing = [c for c in KEY + ["value"] if c not in df.columns]
     if missing:
         raise SystemExit(f"paper_diff: error: {path}: missing columns {', '.join(missing)}")

@@ -26,3 +26,14 @@ def write_between(path, begin: str, end: str, body: str) -> bool:
         p.write_text(new)
         return True
     return False
+
+
+def md_table(df) -> str:
+    """A DataFrame as a Markdown table (floats to 4 significant figures)."""
+    if df.empty:
+        return "(no rows)"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    return "\n".join(lines)

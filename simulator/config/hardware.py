@@ -215,6 +215,9 @@ class VectorUnitConfig(Validated):
                                          why="64: a lane is one ALU; 64 is a whole SIMD word per cycle")
 
 
+OFFLOAD_LAYOUTS = ("head_rows", "token_rows")
+
+
 @dataclass(frozen=True, kw_only=True)
 class DreConfig(Validated):
     """Dynamic KV retrieval engine of one core (V-Rex): KVPU (HCU + WTU) and KVMU."""
@@ -229,6 +232,15 @@ class DreConfig(Validated):
     kvmu: bool = spec("KVMU cluster-wise layout: one offload request per contiguous cluster run "
                       "(false: tokens in arrival order, one request per contiguous token run)", default=True)
     prefetch: bool = spec("next-layer prediction and KV prefetch overlap the current layer", default=True)
+    prefetch_layers: int = spec("(open) layers ahead the prediction and KV prefetch are issued (the paper: the next "
+                                "layer's while a layer runs, i.e. 1; more lets a fetch span several layers' "
+                                "compute)", ge=1, le=8, default=1, why="8: a quarter of Llama-3-8B's 32 layers")
+    offload_layout: str = spec("(open) how KV sits on the offload tier: head_rows (a row per layer and KV head, its "
+                               "tokens one after another: the HC table's per-head clusters stay contiguous) or "
+                               "token_rows (a row per token holding every KV head, as a PyTorch [tokens, heads, "
+                               "dim] cache stores it); see kvmu.py", choices=OFFLOAD_LAYOUTS, default="head_rows")
+    merge_requests: bool = spec("(open) the KVMU merges reads of adjacent addresses into one request (false: one "
+                                "request per token of a KV head)", default=True)
     sram_kb: float = spec("DRE SRAM (hash bits, scores, token counts)", unit="KiB", ge=0.125, le=1 << 20, why=WHY_SRAM)
 
 
@@ -368,6 +380,12 @@ class GpuConfig(Validated):
                                                 + ", ".join(SOFTWARE_STACKS) + ")", choices=SOFTWARE_STACKS)
     power: GpuPower = spec("power model")
     die_area_mm2: float = spec("die area, for area comparison", unit="mm^2", gt=0, le=100_000, why=WHY_AREA)
+    resv_launches: str = spec(
+        "how ReSV in software launches its per-layer kernels (hash projection, Hamming clustering, HC-table "
+        "update): per_kv_head, a PyTorch loop over KV heads (each head's cluster table has its own size, so an "
+        "eager implementation cannot batch them; ours, as no ReSV code is public), or per_layer, one batched "
+        "launch each; scoring, WiCSum and the KV gather are per head in the trace either way",
+        choices=("per_layer", "per_kv_head"), default="per_kv_head")
 
     @property
     def stack(self) -> GpuEfficiency:

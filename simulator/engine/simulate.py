@@ -51,7 +51,7 @@ def build_platform(hw: AcceleratorConfig | GpuConfig, tech: TechTable | None = N
 
 def _platform(hw: AcceleratorConfig | GpuConfig | Platform, tech: TechTable | None, meta: dict) -> Platform:
     p = hw if isinstance(hw, Platform) else build_platform(hw, tech)
-    if isinstance(p, GpuPlatform):
+    if isinstance(p, GpuPlatform | AcceleratorPlatform):
         p.for_trace(meta)
     return p
 

@@ -1,19 +1,45 @@
-"""``flexgen``: the whole KV cache in the offload tier, streamed back for every attention step (FlexGen,
-Sheng et al., ICML 2023; V-Rex's reference baseline). See ``offloaded.py``."""
+"""``flexgen``: FlexGen (Sheng et al., ICML 2023; V-Rex's reference baseline) with its KV placement.
+
+FlexGen's ``--percent`` places weights, KV cache and activations on GPU / CPU / disk by percentages
+(FMInference/FlexLLMGen@004ffef82b46e8dc8685c55d0cdda650bdaf1269, flexllmgen/flex_opt.py: ``Policy``,
+lines 33-79; the flag, lines 1291-1299). Modelled here: the KV cache's share on the GPU,
+``cache_gpu_percent``; the rest of the cache lives in the platform's one offload tier (FlexGen's "disk" on the
+Orin's NVMe SSD, its "CPU" on the A100's host memory; on a Jetson the CPU's memory *is* the GPU's DRAM).
+Weights and activations stay on the GPU (``--percent 100 0 <cache> .. 100 0``): both devices hold the
+8B model's 16 GB of weights with room to spare, and FlexGen's cost model would not stream them over the link
+every layer when they fit (not modelled: weights or activations off the GPU).
+
+FlexGen's mixed cache splits the ``gpu_batch_size x num_head`` axis and rounds the GPU's share down to a
+multiple of ``num_head`` (flexllmgen/pytorch_backend.py: ``TorchMixedDevice.init_cache_one_gpu_batch``,
+lines 738-754 of the file, ``SEG_DIM = 1``): whole sequences of the batch live on the GPU, so at batch 1 the
+cache is either all on the GPU or all offloaded. ``cache_gpu_percent = 0`` is the V-Rex paper's setting (every
+token's K/V in the offload tier, streamed back one run per layer; ``offloaded.py``), 100 keeps every sequence in
+device DRAM and attends to it there, as policy ``full`` does (the tests check both).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+from simulator.config.schema import spec
+from simulator.kvpolicy.base import CacheSpec
 from simulator.kvpolicy.offloaded import OffloadedPolicy
+
+
+def gpu_sequences(batch: int, cache_gpu_percent: float) -> int:
+    """Sequences of a batch whose KV FlexGen's mixed cache keeps on the GPU: the GPU's share of the
+    ``batch x num_head`` rows, rounded down to whole sequences (``int(rows * p / 100) // num_head``)."""
+    return math.floor(batch * cache_gpu_percent / 100 + 1e-9)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FlexgenPolicy(OffloadedPolicy):
     summary: ClassVar[str] = (
-        "FlexGen: every token's K/V in the offload tier; each layer streams the whole cache back (one run), "
-        "one layer ahead")
+        "FlexGen: `cache_gpu_percent` of the batch's sequences keep their KV in device DRAM (FlexGen's "
+        "--percent, whole sequences); the others' K/V live in the offload tier and each layer streams them back "
+        "(one run), one layer ahead (0: the V-Rex paper's setting)")
     name: ClassVar[str] = "flexgen"
     scoring: ClassVar[str] = "none"
     # FMInference/FlexLLMGen@004ffef82b46e8dc8685c55d0cdda650bdaf1269, flexllmgen/pytorch_backend.py:
@@ -24,3 +50,17 @@ class FlexgenPolicy(OffloadedPolicy):
     host_buffers: ClassVar[str] = "pageable"
     copies: ClassVar[str] = "transfer"
     copies_each: ClassVar[int] = 2
+    cache_gpu_percent: float = spec("FlexGen --percent's KV cache share on the GPU; whole sequences of the batch "
+                                    "(rounded down), the rest in the offload tier (0: the V-Rex paper's setting)",
+                                    unit="%", ge=0, le=100, default=0.0)
+
+    def make_cache(self, spec: CacheSpec):
+        on_gpu = gpu_sequences(spec.batch, self.cache_gpu_percent)
+        if on_gpu == 0:
+            return super().make_cache(spec)
+        from simulator.kvpolicy.flexgen_store import MixedStore  # torch only when a stream is traced
+        from simulator.models.kv_cache import KVCache
+
+        if on_gpu == spec.batch:  # every sequence on the GPU: FlexGen's GPU cache, attention over all of it
+            return KVCache(spec.batch, spec.kv_heads, spec.head_dim, device=spec.device, dtype=spec.dtype)
+        return MixedStore(self, spec, on_gpu)

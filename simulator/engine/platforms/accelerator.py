@@ -58,12 +58,17 @@ class AcceleratorPlatform(Platform):
         self.vector = self.unit("vpe")
         self.kvmu = self.unit("kvmu")
         self.peak_flops = n * (self.pe.peak_flops + self.vector.peak_flops)
-        self.prefetch = hw.dre.enabled and hw.dre.prefetch
+        # layers ahead the prediction and fetch run (0: none)
+        self.prefetch = hw.dre.prefetch_layers if hw.dre.enabled and hw.dre.prefetch else 0
         self.executors = {u.name: i for i, u in enumerate(self.units)}  # each unit executes its own ops
 
     @property
     def has_offload(self) -> bool:
         return self.hw.offload is not None
+
+    def for_trace(self, meta: dict) -> "AcceleratorPlatform":
+        self.kvmu.for_trace(meta)  # the KV geometry its offload layout needs
+        return self
 
     def tech_prefixes(self) -> tuple[str, ...]:
         # every block's area and energy is built from the base values, scaled to the node

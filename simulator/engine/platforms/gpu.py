@@ -51,6 +51,7 @@ class GpuPlatform(Platform):
         self.build_units()
         self.peak_flops = max(hw.tensor_tflops.get(p, 0.0) for p in ("fp16", "bf16")) * 1e12
         self.prefetch = True  # the baselines fetch one layer ahead
+        self.resv_head_launches = 1  # launches per call of ReSV's per-layer kernels; set per trace (for_trace)
         # the tensor and CUDA cores share one CUDA stream; the copy engine is a second one
         self.executors = {"tensor": 0, "cuda": 0, "copy": 1}
 
@@ -60,6 +61,9 @@ class GpuPlatform(Platform):
 
     def for_trace(self, meta: dict) -> "GpuPlatform":
         self.act = activation_precision(meta)
+        # ReSV in software: its per-layer kernels launched once per KV head (``resv_launches``)
+        per_head = meta.get("kv_policy") == "resv" and self.hw.resv_launches == "per_kv_head"
+        self.resv_head_launches = int(meta.get("kv_heads", 1)) if per_head else 1
         self.offload = self.offload_cfg.with_transfer(meta.get("kv_transfer"))
         return self
 
@@ -117,7 +121,10 @@ class GpuPlatform(Platform):
         actions.update({"dram_bit": dram_b * 8, "l2_bit": (act_l2 + dram_b) * 8,  # everything passes L2
                         **self.offload.actions(link_r, link_w)})
         energy = self.price(actions, len(ops))
-        launch = self.hw.stack.kernel_launch_us * 1e-6
+        # ReSV's per-layer kernels (RESV_LAYER_OPS) run once per KV head in a software implementation that loops
+        # over heads (``resv_launches``): each call pays that many launches
+        launch = self.hw.stack.kernel_launch_us * 1e-6 * np.where(
+            np.isin(ev["op"].to_numpy(), RESV_LAYER_OPS), self.resv_head_launches, 1)
         # a kernel's own time; offload transfers run beside it. Unpacking weights is added, not overlapped:
         # the measured W4A16 decode rates are slower than their bytes at FP16's bandwidth (make calibrate)
         dur = np.maximum(compute_s, dram_s) + dequant_s + launch
@@ -186,6 +193,11 @@ def activation_precision(meta: dict) -> str:
         return prec["activations"]
     bits = meta["precision_bits"]["activation"]
     return {16: "fp16", 8: "int8", 4: "int4"}[bits]
+
+
+# ReSV's kernels that the trace records once per layer (the hash projection, Hamming clustering and the HC-table
+# update, simulator/kvpolicy/resv_store.py); scoring, WiCSum and the gathers are recorded per KV head already
+RESV_LAYER_OPS = ("hash_proj", "cluster", "hc_update")
 
 
 # The GPU's units: tensor cores run the matrix kinds (and InfiniGen's / ReKV's scoring); CUDA cores everything

@@ -46,7 +46,7 @@ class _Pending:
 class ChunkReplay:
     """The compiled replay fed chunk by chunk; ``n_units`` executors, next-layer ``prefetch`` or not."""
 
-    def __init__(self, n_units: int, *, prefetch: bool):
+    def __init__(self, n_units: int, *, prefetch: int):
         self.n_units, self.prefetch = int(n_units), prefetch
         self.cs, self.ct, self.ut = initial_state(n_units)
         self.ref_c1 = np.zeros(4)  # compute ends of the channels' last two loaded ops (see cs[:, 2:])
@@ -79,7 +79,7 @@ class ChunkReplay:
             dptr, didx = np.zeros(n_tail + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
         order = np.arange(n_tail + m) if m or prev is None else prev.tail_order  # the tail as it was run
         if self.prefetch and m:
-            order, dptr, didx = prefetch_order_csr(both, dptr, didx)
+            order, dptr, didx = prefetch_order_csr(both, dptr, didx, depth=int(self.prefetch))
         if not np.array_equal(np.sort(order[:n_tail]), np.arange(n_tail)):
             raise RuntimeError("a chunk's program order reaches into the previous chunk's ops")
         n_done = n_extra + n_tail

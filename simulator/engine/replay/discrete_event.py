@@ -202,7 +202,7 @@ REPLAY_ENGINES = {"simpy": replay_simpy, "compiled": replay_compiled}
 DEFAULT_ENGINE = "compiled"
 
 
-def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: int, *, prefetch: bool,
+def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: int, *, prefetch: int,
                  engine: str = DEFAULT_ENGINE) -> dict[str, np.ndarray]:
     """:func:`replay` of a trace's ops (``d`` in trace order): data dependencies from the trace, the program
     reordered for next-layer prefetch when ``prefetch``, fetches (``kv_read``) waiting for their selection, by the
@@ -215,7 +215,7 @@ def replay_trace(ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, n_units: 
     one_unit = len(unit_idx) == 0 or bool((unit_idx == unit_idx[0]).all())
     if one_unit and not any(a.any() for a in (d.read_s, d.write_s, d.link_read_s, d.link_write_s)):
         # back to back in program order (prefetch may move a prediction block ahead of its layer's ops)
-        sch = trace_plan(ev).schedule(True) if prefetch else None  # the cached program, as below
+        sch = trace_plan(ev).schedule(prefetch) if prefetch else None  # the cached program, as below
         order = sch.order if sch is not None and sch.reordered else np.arange(len(ev))
         end, start = np.empty(len(ev)), np.empty(len(ev))
         end[order] = np.cumsum(d.compute_s[order])

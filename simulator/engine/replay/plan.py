@@ -72,8 +72,8 @@ class TracePlan:
         """The KV tiers of ``rows`` (object array of names)."""
         return self.tier_names[self.tier_codes[rows]]
 
-    def schedule(self, prefetch: bool) -> Schedule:
-        """The replay's program with or without next-layer prefetch (computed once each)."""
+    def schedule(self, prefetch: int) -> Schedule:
+        """The replay's program with prefetch ``prefetch`` layers ahead (0/False: none; computed once each)."""
         if prefetch not in self._schedules:
             ev = self._events()
             if False in self._schedules:  # the program without prefetch holds the dependencies in trace order
@@ -83,7 +83,8 @@ class TracePlan:
             order = None
             kind = self.kind()
             if prefetch:
-                order, ptr, idx = prefetch_order_csr(ev, ptr, idx, inst=self.phase_runs, kind=kind)
+                order, ptr, idx = prefetch_order_csr(ev, ptr, idx, inst=self.phase_runs, kind=kind,
+                                                     depth=int(prefetch))
             self._schedules[prefetch] = _program(order, ptr, idx, kind == "kv_read")
         return self._schedules[prefetch]
 

@@ -121,14 +121,16 @@ PREDICTION_KINDS = ("retrieval_score", "wicsum", "topk", "kv_read")
 
 
 def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst: np.ndarray | None = None,
-                       kind: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       kind: np.ndarray | None = None, depth: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Program order with next-layer prediction and prefetch (V-Rex's DRE; InfiniGen-style).
 
     In each LLM pass, layer l's prediction block (the contiguous run of retrieval scoring, selection and
     KV fetch ops that precedes its attention) is issued right after layer l-1's KV write, i.e. as soon
     as layer l-1's QKV generation is done, so its scoring, selection and fetch overlap the rest of layer
     l-1. The block's ops then depend on that KV write instead of layer l's earlier ops; layer l's
-    attention still waits for the block. ``ptr``, ``idx``: the dependencies (CSR, trace indices);
+    attention still waits for the block. With ``depth`` d > 1 (``dre.prefetch_layers``), the block is issued
+    after layer l-d's KV write instead (layers below d after layer 0's), d layers ahead.
+    ``ptr``, ``idx``: the dependencies (CSR, trace indices);
     ``inst``, ``kind``: the phase instances' run ids and the kinds as an array, if already at hand.
     Returns the new order (trace indices) and the updated dependencies (CSR in trace order, trace indices).
     """
@@ -156,7 +158,8 @@ def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst:
     wk = key[w]
     uk, uw = np.unique(wk[::-1], return_index=True)  # first in reverse: the last write
     uw = w[::-1][uw]
-    want = key[starts] - 1
+    b_layer = layer[starts]
+    want = key[starts] - np.where(b_layer >= 1, np.minimum(int(depth), b_layer), 1)
     at = np.minimum(np.searchsorted(uk, want), len(uk) - 1)
     found = uk[at] == want
     starts, anchors = starts[found], uw[at[found]]

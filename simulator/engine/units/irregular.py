@@ -41,11 +41,13 @@ def irregular_kernel_s(kind: str, n_elems, elem_bytes: float, dram_peak_bytes_pe
 
 
 def irregular_costs(kind: np.ndarray, n_elems: np.ndarray, elem_bytes: np.ndarray, dram_peak_bytes_per_s: float,
-                    launch_s: float) -> np.ndarray:
-    """Per-event time (s) of the irregular kernels in a trace (0 for other kinds)."""
+                    launch_s: float | np.ndarray) -> np.ndarray:
+    """Per-event time (s) of the irregular kernels in a trace (0 for other kinds); ``launch_s``: the launch
+    overhead of one call, for every event or per event (a call launched once per KV head pays it that often)."""
     out = np.zeros(len(kind))
+    launch = np.broadcast_to(np.asarray(launch_s, dtype=np.float64), (len(kind),))
     for k in IRREGULAR_KINDS:
         sel = kind == k
         if sel.any():
-            out[sel] = irregular_kernel_s(k, n_elems[sel], elem_bytes[sel], dram_peak_bytes_per_s, launch_s)
+            out[sel] = irregular_kernel_s(k, n_elems[sel], elem_bytes[sel], dram_peak_bytes_per_s, launch[sel])
     return out

@@ -4,32 +4,53 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import yaml
 
 from analysis.paper.evaluation import COLUMNS, PaperRun, run_paper
 
-SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "orin-agx-32gb", "a100-80gb", "oaken", "orin-agx-32gb+tensorrt-llm"}
-METHODS = {"resv", "flexgen", "infinigen", "infinigenp", "rekv", "full", "oaken",
+SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "vrex48-kvpu", "orin-agx-32gb", "a100-80gb", "oaken",
+           "orin-agx-32gb+tensorrt-llm"}
+METHODS = {"resv", "flexgen", "flexgen-best", "infinigen", "infinigenp", "rekv", "full", "oaken",
            "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "chip"}
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
            "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",
-           "peak_power_w_per_core", "chip_peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8"}
+           "peak_power_w_per_core", "chip_peak_power_w", "frame_speedup_of_vrex8", "tpot_speedup_of_vrex8",
+           "step_speedup", "tpot_step_speedup", "kv_gpu_percent", "frame_speedup_vs_best_gpu",
+           "tpot_speedup_vs_best_gpu"}
+
+
+CFG = PaperRun(kv_sizes=(1_000, 40_000), edge_batches=(1,), server_batches=(1,), roofline_batch=1, frames=2,
+               answer_tokens=2, map_kv_sizes=(1_000, 40_000), map_batches=(1,))
+
+
+def _overlay(path):
+    """A paper-fitted overlay of our own (not the fitted one): a 64K-token window, a queue depth of 8."""
+    note = "inferred by vrex fit from vrex-fit.csv"
+    path.write_text(yaml.safe_dump({"name": "paper-fitted", "set": [
+        {"path": "workload.kv_policy.params.recent_window", "value": 65536, "note": note},
+        {"path": "hw.offload.device.queue_depth", "value": 8, "note": note}]}))
+    return path
 
 
 @pytest.fixture(scope="module")
 def reduced(tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
-    cfg = PaperRun(kv_sizes=(1_000, 40_000), edge_batches=(1,), server_batches=(1,), roofline_batch=1, frames=2,
-                   answer_tokens=2)
-    run_paper(out, cfg=cfg)
+    run_paper(out, cfg=CFG, overlay=_overlay(out / "overlay.yaml"))
     return out
+
+
+def _read(out, mode="as-stated"):
+    df = pd.read_csv(out / "results.csv")
+    return df[df["mode"] == mode]
 
 
 def test_results_schema_and_identifiers(reduced):
     df = pd.read_csv(reduced / "results.csv")
     assert list(df.columns) == COLUMNS
     assert set(df["system"]) <= SYSTEMS and set(df["method"]) <= METHODS and set(df["metric"]) <= METRICS
-    assert {"fig13a", "fig13b", "fig14", "fig15", "fig16", "fig18", "fig20", "table3"} <= set(df["figure"])
+    assert {"fig13a", "fig13b", "fig14", "fig15", "fig16", "fig18", "fig20", "table3", "ladder",
+            "capacity_map"} <= set(df["figure"])
     assert set(df["kv_tokens"].dropna()) <= {1_000, 40_000}
     oom = df[df["unit"] == "oom"]
     assert oom["value"].isna().all()
@@ -39,7 +60,7 @@ def test_results_schema_and_identifiers(reduced):
 
 
 def test_flexgen_is_the_reference_and_oom_appears(reduced):
-    df = pd.read_csv(reduced / "results.csv")
+    df = _read(reduced)
     ref = df[(df["method"] == "flexgen") & (df["metric"] == "speedup_vs_flexgen")]
     assert len(ref) and (ref["value"] == 1.0).all()
     fig15 = df[df["figure"] == "fig15"]
@@ -50,16 +71,46 @@ def test_flexgen_is_the_reference_and_oom_appears(reduced):
 
 
 def test_every_figure_written(reduced):
-    for name in ("fig13a", "fig13b", "fig14", "fig15", "fig16", "fig17", "fig18", "fig20", "table3", "fig_stacks"):
+    for name in ("fig13a", "fig13b", "fig14", "fig15", "fig16", "fig17", "fig18", "fig20", "table3", "fig_stacks",
+                 "ladder", "capacity_map"):
         assert (reduced / "figures" / f"{name}.png").is_file(), name
+        assert (reduced / "figures" / "paper-fitted" / f"{name}.png").is_file(), name
     text = (reduced / "paper.md").read_text()
     assert "Fig. 16" in text and "Table III" in text
+    assert "## Mode: as-stated" in text and "## Mode: paper-fitted" in text
+
+
+def test_the_paper_fitted_mode_changes_vrex_and_keeps_the_gpu_baselines(reduced):
+    """The overlay's window reaches ReSV runs and its SSD queue depth V-Rex8's drive; the GPU + FlexGen points
+    are the same in both modes (the overlay applies to V-Rex and ReSV only)."""
+    a, f = _read(reduced), _read(reduced, "paper-fitted")
+    assert len(a) == len(f)
+    key = ["figure", "system", "method", "kv_tokens", "batch", "metric"]
+    both = a.merge(f, on=key, suffixes=("_a", "_f"))
+    lat = both[(both["figure"] == "fig13a") & (both["metric"] == "frame_latency_ms")].set_index(
+        ["system", "method", "kv_tokens"])
+    assert lat.loc[("orin-agx-32gb", "flexgen", 40_000), "value_a"] == lat.loc[("orin-agx-32gb", "flexgen", 40_000),
+                                                                              "value_f"]
+    # a 64K window keeps the whole 40K cache in V-Rex8's DRAM: no SSD fetch, a shorter frame
+    assert lat.loc[("vrex8", "resv", 40_000), "value_f"] < lat.loc[("vrex8", "resv", 40_000), "value_a"]
+
+
+def test_a_bad_overlay_is_one_error(tmp_path):
+    from simulator.errors import ConfigError
+
+    bad = tmp_path / "o.yaml"
+    bad.write_text(yaml.safe_dump({"set": [{"path": "workload.kv_policy.params.recent_window", "value": 9,
+                                            "note": "chosen by hand"}]}))
+    with pytest.raises(ConfigError, match="inferred by vrex fit"):
+        run_paper(tmp_path / "p", cfg=CFG, overlay=bad)
+    with pytest.raises(ConfigError, match="modes are"):
+        run_paper(tmp_path / "p", cfg=CFG, modes=("fitted",))
 
 
 def test_stack_figure_compares_vrex8_with_each_stack(reduced):
     """The stack figure: one row per (KV size, stack); the hf-pytorch speedup is Fig. 13a's FlexGen point's,
     and the compiled stack's shorter decode (no per-kernel launch gap) leaves V-Rex8 a smaller TPOT speedup."""
-    df = pd.read_csv(reduced / "results.csv")
+    df = _read(reduced)
     st = df[df["figure"] == "fig_stacks"]
     assert set(st["system"]) == {"orin-agx-32gb", "orin-agx-32gb+tensorrt-llm"}
     assert set(st["kv_tokens"]) == {1_000, 40_000}
@@ -78,8 +129,7 @@ def test_resumes_from_saved_points(reduced):
     points = sorted((reduced / "points").glob("*.json"))
     assert points
     stamp = {p: p.stat().st_mtime_ns for p in points}
-    run_paper(reduced, cfg=PaperRun(kv_sizes=(1_000, 40_000), edge_batches=(1,), server_batches=(1,),
-                                    roofline_batch=1, frames=2, answer_tokens=2))
+    run_paper(reduced, cfg=CFG, overlay=reduced / "overlay.yaml")
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())  # nothing recomputed
 
 

@@ -186,3 +186,34 @@ def event_tables(draw):
 @given(ev=event_tables())
 def test_vectorised_schedule_equals_the_loops_on_random_tables(ev):
     assert_schedule_matches_reference(ev)
+
+
+def test_deeper_prefetch_issues_each_block_after_an_earlier_layers_write(tmp_path):
+    """dre.prefetch_layers: with depth d a prediction block of layer l follows layer max(l-d, 0)'s KV write
+    (depth 1 is the next-layer schedule); the dependencies stay acyclic and complete."""
+    import yaml
+
+    from simulator.config.workload import load_workload
+    from simulator.pipeline import ROOT
+
+    model = yaml.safe_load((ROOT / "workloads/models/tiny.yaml").read_text())
+    model["llm"]["layers"] = 4
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(model))
+    wl = yaml.safe_load((ROOT / "workloads/tiny.yaml").read_text())
+    wl.update(model=str(tmp_path / "m.yaml"), kv_policy={"name": "resv", "params": {"recent_window": 32}})
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(wl))
+    ev = trace_workload(load_workload(tmp_path / "w.yaml"), mode="meta").events
+    ptr, idx = dependencies_csr(ev)
+    layer, kind = ev["layer"].to_numpy(), ev["kind"].to_numpy()
+    one, _, _ = prefetch_order_csr(ev, ptr, idx)
+    two, ptr2, idx2 = prefetch_order_csr(ev, ptr, idx, depth=2)
+    assert sorted(two.tolist()) == list(range(len(ev)))
+    pos = np.empty(len(ev), dtype=np.int64)
+    pos[two] = np.arange(len(ev))
+    for i in range(len(ev)):  # every dependency comes earlier in the new program
+        assert all(pos[d] < pos[i] for d in idx2[ptr2[i]:ptr2[i + 1]])
+    assert layer.max() == 3
+    moved = [i for i in range(len(ev)) if kind[i] == "retrieval_score" and layer[i] >= 2]
+    p1 = np.empty(len(ev), dtype=np.int64)
+    p1[one] = np.arange(len(ev))
+    assert moved and all(pos[i] <= p1[i] for i in moved) and any(pos[i] < p1[i] for i in moved)
