@@ -28,7 +28,6 @@ e.g. ``model.tokens_per_frame``: a derived model file is written under ``OUT/mod
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -261,9 +260,9 @@ def design_values(sp: ExploreSpec, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raw_base(base, root: Path) -> dict[str, Any]:
-    raw = {role: copy.deepcopy(load_yaml(root / getattr(base, role))) for role in sweep.ROLES}
+    raw = {role: sweep.cached_yaml(root / getattr(base, role)) for role in sweep.ROLES}
     model = (root / base.workload).parent / raw["workload"]["model"]
-    raw["model"] = copy.deepcopy(load_yaml(model))
+    raw["model"] = sweep.cached_yaml(model)
     return raw
 
 

@@ -63,6 +63,12 @@ class SensInput:
     range: list[float] | None = spec("[low, high] of a numeric input", default=None)
     log: bool = spec("sample the range on a log scale", default=False)
     integer: bool = spec("round to integers", default=False)
+    high_from: str | None = spec("a config path each scenario sets: the range's high end in that scenario is its "
+                                 "value (e.g. workload.kv_prefill_tokens: the window up to the scenario's cache); "
+                                 "the input is then sampled as a position 0-1 between range[0] and that end",
+                                 default=None)
+    levels: int | None = spec("snap samples to this many evenly spaced levels (an input that changes the trace: "
+                              "one trace per level, not one per point)", default=None, ge=2, le=64)
     options: dict[str, dict[str, Any]] | None = spec("named choices, each setting config paths", default=None)
     source: str = spec("where the range comes from, or why it is open")
 
@@ -77,7 +83,13 @@ class MorrisSettings:
 @dataclass(frozen=True, kw_only=True)
 class SobolSettings:
     top: int = spec("inputs carried from Morris to Sobol (largest mu*)", ge=1, default=3)
-    samples: int = spec("Saltelli base samples N, a power of 2 (points: N x (top + 2))", ge=2, default=16)
+    samples: int = spec("Saltelli base samples N to start from, a power of 2 (points: N x (top + 2))", ge=2,
+                        default=16)
+    max_samples: int = spec("the budget: N doubles until every S1 and ST interval is within +/- target, or N would "
+                            "pass this (then the report says the indices did not converge)", ge=2, default=1024,
+                            le=1 << 16)
+    target: float = spec("the half-width of the bootstrap 95% intervals that counts as converged", gt=0, le=1,
+                         default=0.05)
     seed: int = spec("sampling seed", default=0)
 
 
@@ -92,6 +104,9 @@ class SensitivitySpec:
     sobol: SobolSettings = spec("Sobol indices on the inputs that matter", default_factory=SobolSettings)
     excluded: dict[str, str] = spec("open choices deliberately not inputs, with the reason (reported)",
                                     default_factory=dict)
+    cases: dict[str, dict[str, Any]] = spec("labelled cases simulated beside the study, not sampled: name -> config "
+                                            "paths set on the nominal point (e.g. every KV on device)",
+                                            default_factory=dict)
 
 
 def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
@@ -118,6 +133,12 @@ def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
             continue
         if not inp.paths or inp.range is None:
             raise ConfigError(source, where, "needs 'paths' and 'range', or 'options'")
+        if inp.high_from is not None:
+            for scen in sp.scenarios:
+                hi = scen.set.get(inp.high_from)
+                if not isinstance(hi, (int, float)) or hi <= inp.range[0]:
+                    raise ConfigError(source, f"{where}.high_from", f"scenario '{scen.name}' must set "
+                                      f"'{inp.high_from}' to a number above range[0] = {inp.range[0]:g} (got {hi!r})")
         for j, p in enumerate(inp.paths):
             check_any_path(p, source, f"{where}.paths[{j}]")
         if len(inp.range) != 2 or not inp.range[0] < inp.range[1] or (inp.log and inp.range[0] <= 0):
@@ -130,8 +151,16 @@ def load_sensitivity_spec(path: str | Path) -> SensitivitySpec:
                                                        "<scenario>.tpot_speedup or <scenario>.<stream metric>")
     if not sp.outputs:
         raise ConfigError(source, "outputs", "empty; name at least one output")
-    if sp.sobol.samples & (sp.sobol.samples - 1):
-        raise ConfigError(source, "sobol.samples", f"got {sp.sobol.samples}; must be a power of 2")
+    for key in ("samples", "max_samples"):
+        n = getattr(sp.sobol, key)
+        if n & (n - 1):
+            raise ConfigError(source, f"sobol.{key}", f"got {n}; must be a power of 2")
+    if sp.sobol.max_samples < sp.sobol.samples:
+        raise ConfigError(source, "sobol.max_samples", f"got {sp.sobol.max_samples}; at least sobol.samples "
+                                                        f"({sp.sobol.samples})")
+    for lab, sets in sp.cases.items():
+        for pth in sets:
+            check_any_path(pth, source, f"cases.{lab}.{pth}")
     if sp.sobol.top > len(sp.inputs):
         raise ConfigError(source, "sobol.top", f"got {sp.sobol.top}; at most the {len(sp.inputs)} inputs")
     nominal(sp, Path.cwd(), source)
@@ -143,6 +172,8 @@ def bounds(inp: SensInput) -> list[float]:
     """The input's sampling interval: [log lo, log hi] for log ranges, [0, n] for n options."""
     if inp.options is not None:
         return [0.0, float(len(inp.options))]
+    if inp.high_from is not None:
+        return [0.0, 1.0]
     lo, hi = inp.range
     return [math.log(lo), math.log(hi)] if inp.log else [float(lo), float(hi)]
 
@@ -152,15 +183,25 @@ def decode(inp: SensInput, x: float) -> Any:
     if inp.options is not None:
         labels = list(inp.options)
         return labels[min(max(int(math.floor(x)), 0), len(labels) - 1)]
+    if inp.levels is not None:  # the nearest of the evenly spaced levels
+        lo, hi = bounds(inp)
+        k = min(max(int(math.floor((x - lo) / (hi - lo) * inp.levels)), 0), inp.levels - 1)
+        x = lo + (hi - lo) * k / (inp.levels - 1)
+    if inp.high_from is not None:
+        return round(min(max(x, 0.0), 1.0), 12)  # a position between range[0] and each scenario's high end
     v = math.exp(x) if inp.log else x
     v = min(max(v, inp.range[0]), inp.range[1])
     return int(round(v)) if inp.integer else float(v)
 
 
-def encode(inp: SensInput, v: Any) -> float:
-    if inp.options is not None:
-        return list(inp.options).index(v) + 0.5
-    return math.log(v) if inp.log else float(v)
+def resolve(inp: SensInput, v: Any, scen: Scenario | None) -> Any:
+    """An input's config value in a scenario: a ``high_from`` input's position 0-1 between range[0] and the
+    scenario's high end (log or linear), others as they are."""
+    if inp.high_from is None or scen is None:
+        return v
+    lo, hi = float(inp.range[0]), float(scen.set[inp.high_from])
+    x = math.exp(math.log(lo) + v * (math.log(hi) - math.log(lo))) if inp.log else lo + v * (hi - lo)
+    return int(round(x)) if inp.integer else float(x)
 
 
 def nominal(sp: SensitivitySpec, root: Path, source: str) -> dict[str, Any]:
@@ -175,6 +216,12 @@ def nominal(sp: SensitivitySpec, root: Path, source: str) -> dict[str, Any]:
             out[inp.name] = match[0]
             continue
         v = _get(raw, inp.paths[0])
+        if inp.high_from is not None:  # the nominal value must be the range's low end (position 0 everywhere)
+            if v != inp.range[0]:
+                raise ConfigError(source, f"inputs[{k}].range", f"with high_from, range[0] must be the base "
+                                  f"configs' value {v!r} of '{inp.paths[0]}'")
+            out[inp.name] = 0.0
+            continue
         if not isinstance(v, (int, float)) or not inp.range[0] <= v <= inp.range[1]:
             raise ConfigError(source, f"inputs[{k}].paths[0]", f"the base configs' value {v!r} of '{inp.paths[0]}' "
                                                                f"is not set or outside the range {list(inp.range)}")
@@ -182,15 +229,18 @@ def nominal(sp: SensitivitySpec, root: Path, source: str) -> dict[str, Any]:
     return out
 
 
-def input_values(sp: SensitivitySpec, point: dict[str, Any]) -> dict[str, Any]:
-    """{input name: value} -> {config path: value}."""
+def input_values(sp: SensitivitySpec, point: dict[str, Any], scen: Scenario | None = None) -> dict[str, Any]:
+    """{input name: value} -> {config path: value} (in scenario ``scen``: see :func:`resolve`). A point may
+    carry a labelled case's settings under ``"case"`` (set last)."""
     vals = {}
     for inp in sp.inputs:
         v = point[inp.name]
         if inp.options is not None:
             vals.update(inp.options[v])
         else:
-            vals.update({p: v for p in inp.paths})
+            vals.update({p: resolve(inp, v, scen) for p in inp.paths})
+    if "case" in point:
+        vals.update(sp.cases[point["case"]])
     return vals
 
 
@@ -210,45 +260,74 @@ def make_trace(wl, trace_dir: str) -> None:
     sweep._trace_for(wl, Path(trace_dir))
 
 
-def run_sample(spec_path: str, root: str, out_dir: str, stage: str, index: int, point: dict[str, Any]) -> dict:
-    """Simulate one input point on every scenario (accelerator and baseline) and write its row."""
-    from simulator.pipeline import run
+def run_samples(spec_path: str, root: str, out_dir: str, stage: str, items: list[tuple[int, dict[str, Any]]]
+                ) -> list[dict]:
+    """Simulate input points (``(index, point)``) on every scenario, accelerator and baseline, and write each
+    point's row as it completes. The points that share a trace are evaluated together on it
+    (``simulate.evaluate_designs``: the trace's plan once, aggregates only), with the figures one-by-one
+    ``pipeline.run`` gives."""
+    from simulator.engine.simulate import evaluate_designs
+    from simulator.results.metrics import stream_metrics
 
     out = Path(out_dir)
     sp = load_sensitivity_spec(spec_path)
-    row: dict[str, Any] = {"point_id": f"{index:05d}", "stage": stage, "index": index,
-                           "point": json.dumps(point, sort_keys=True, default=str)}
-    row.update({f"in:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in point.items()})
-    t0 = time.perf_counter()
-    try:
-        vals = input_values(sp, point)
-        status = "ok"
-        for scen in sp.scenarios:
-            (hw, bl, wl, _), (_, _, bwl, _) = _configs(sp, vals, scen, Path(root), out, spec_path)
-            # the spec names the baseline's workload (base.baseline_workload); the pairing is checked like any
-            # comparison's: the same stream, the KV policy apart
-            tb = sweep._trace_for(bwl, out / "traces")
-            ra = rb = run(hw=hw, baseline=bl, workload=wl, trace=sweep._trace_for(wl, out / "traces"),
-                          baseline_trace=tb, baseline_workload=bwl)
-            a, b = ra.report.accel, rb.report.baseline
-            row.update({f"{scen.name}.{k}": v for k, v in a.as_dict().items() if k not in ("hardware", "status")})
-            row[f"{scen.name}.baseline_frame_latency_mean_s"] = b.frame_latency_mean_s
-            row[f"{scen.name}.baseline_decode_step_s"] = b.decode_step_s
-            row[f"{scen.name}.frame_speedup"] = b.frame_latency_mean_s / a.frame_latency_mean_s
-            row[f"{scen.name}.tpot_speedup"] = b.decode_step_s / a.decode_step_s
-            if a.status != "ok" or b.status != "ok":
-                status = f"{scen.name}: {a.status if a.status != 'ok' else 'baseline ' + b.status}"
-        row["status"] = status
-    except VrexError as exc:
-        row.update(status="error", error=str(exc))
-    except Exception as exc:  # a point's failure is data, not a crash of the study
-        row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
-    row["wall_s"] = time.perf_counter() - t0
-    sweep._write_row(out / stage, row)
-    return row
+    rows, jobs = {}, {}  # jobs: trace key -> (workload, [(index, scenario, role, hw or baseline config)])
+    for index, point in items:
+        row: dict[str, Any] = {"point_id": f"{index:05d}", "stage": stage, "index": index,
+                               "point": json.dumps(point, sort_keys=True, default=str), "wall_s": 0.0}
+        row.update({f"in:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in point.items()})
+        rows[index] = row
+        try:
+            for scen in sp.scenarios:
+                (hw, bl, wl, _), (_, _, bwl, _) = _configs(sp, input_values(sp, point, scen), scen, Path(root), out,
+                                                           spec_path)
+                for role, w, cfg in (("accel", wl, hw), ("baseline", bwl, bl)):
+                    jobs.setdefault(sweep.workload_key(w), (w, []))[1].append((index, scen, role, cfg))
+        except VrexError as exc:
+            row.update(status="error", error=str(exc))
+    figures: dict[tuple[int, str, str], Any] = {}
+    for key, (wl, todo) in jobs.items():
+        todo = [t for t in todo if "status" not in rows[t[0]]]
+        if not todo:
+            continue
+        t0 = time.perf_counter()
+        try:
+            tr = sweep._trace_for(wl, out / "traces")
+            for (index, scen, role, _), res in zip(todo, evaluate_designs(tr, [t[3] for t in todo])):
+                figures[(index, scen.name, role)] = (res, tr.meta["fps"])
+        except VrexError as exc:
+            for t in todo:
+                rows[t[0]].update(status="error", error=str(exc))
+        except Exception as exc:  # a point's failure is data, not a crash of the study
+            for t in todo:
+                rows[t[0]].update(status="error", error=f"{type(exc).__name__}: {exc} | "
+                                                        f"{traceback.format_exc(limit=3)}")
+        for t in todo:
+            rows[t[0]]["wall_s"] += (time.perf_counter() - t0) / len(todo)
+    for index, row in rows.items():
+        if "status" not in row:
+            status = "ok"
+            for scen in sp.scenarios:
+                res_a, fps = figures[(index, scen.name, "accel")]
+                res_b, _ = figures[(index, scen.name, "baseline")]
+                a, _ = stream_metrics(res_a, fps)  # both at the accelerator's stream rate, as pipeline.run
+                b, _ = stream_metrics(res_b, fps)
+                row.update({f"{scen.name}.{k}": v for k, v in a.as_dict().items() if k not in ("hardware", "status")})
+                row[f"{scen.name}.baseline_frame_latency_mean_s"] = b.frame_latency_mean_s
+                row[f"{scen.name}.baseline_decode_step_s"] = b.decode_step_s
+                row[f"{scen.name}.frame_speedup"] = b.frame_latency_mean_s / a.frame_latency_mean_s
+                row[f"{scen.name}.tpot_speedup"] = b.decode_step_s / a.decode_step_s
+                if (a.status != "ok" or b.status != "ok") and status == "ok":
+                    status = f"{scen.name}: {a.status if a.status != 'ok' else 'baseline ' + b.status}"
+            row["status"] = status
+        sweep._write_row(out / stage, row)
+    return [rows[i] for i, _ in items]
 
 
 # ---------------------------------------------------------------- stages
+BATCH = 256  # points a worker evaluates together (sharing traces); each written when its batch completes
+
+
 def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], workers, executor,
                scheduler, client, bar) -> pd.DataFrame:
     saved = sweep.load_results(out / stage)
@@ -257,17 +336,22 @@ def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: l
             and r["point"] == json.dumps(points[r["index"]], sort_keys=True, default=str)}
     todo = [(i, p) for i, p in enumerate(points) if f"{i:05d}" not in same]
     # every distinct workload traced once, in parallel, before the points fan out (no two writers of a file)
-    wls = {}
-    for _, p in todo:
-        vals = input_values(sp, p)
+    wls, keys = {}, {}
+    for i, p in todo:
+        k = []
         for scen in sp.scenarios:
-            for cfg in _configs(sp, vals, scen, root, out, str(spec_path)):
+            for cfg in _configs(sp, input_values(sp, p, scen), scen, root, out, str(spec_path)):
                 key = sweep.workload_key(cfg[2])
+                k.append(key)
                 if key not in wls and not (out / "traces" / f"{key}.parquet").is_file():
                     wls[key] = cfg[2]
+        keys[i] = tuple(k)
     _pool([(wl, str(out / "traces")) for wl in wls.values()], make_trace, workers, executor, scheduler, client)
-    args = [(str(spec_path), str(root), str(out), stage, i, p) for i, p in todo]
-    _pool(args, run_sample, workers, executor, scheduler, client)
+    # points sharing traces go to the same batch; batches spread over the workers
+    todo.sort(key=lambda t: (keys[t[0]], t[0]))
+    size = max(1, min(BATCH, math.ceil(len(todo) / max(workers or 2, 1))))
+    args = [(str(spec_path), str(root), str(out), stage, todo[a:a + size]) for a in range(0, len(todo), size)]
+    _pool(args, run_samples, workers, executor, scheduler, client)
     if bar is not None:
         bar.update(len(points))
     df = sweep.load_results(out / stage)
@@ -337,22 +421,44 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
     top = list(score.sort_values(ascending=False).index[: sp.sobol.top])
     sub = [next(i for i in sp.inputs if i.name == n) for n in top]
     prob_s = {"num_vars": len(top), "names": top, "bounds": [bounds(i) for i in sub]}
-    X_s = sobol_sa.sample(prob_s, sp.sobol.samples, calc_second_order=False, seed=sp.sobol.seed)
-    s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
-    sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
-    _require_ok(sob, "sobol")
+    # Saltelli to convergence: N doubles (the smaller sample is the larger one's prefix, so its points are kept)
+    # until every S1 and ST bootstrap interval of every output is within +/- target, or N reaches the budget
+    n_base, converged = sp.sobol.samples, False
+    while True:
+        X_s = sobol_sa.sample(prob_s, n_base, calc_second_order=False, seed=sp.sobol.seed)
+        s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
+        sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
+        _require_ok(sob, "sobol")
+        sobol_idx = {}
+        for o in sp.outputs:
+            # SALib's Sobol analysis seeds its bootstrap only for a seed that is not 0 ("if seed:"): the seed + 1,
+            # so the intervals re-run the same
+            res = sobol_an.analyze(prob_s, sob[o].to_numpy(dtype=float), calc_second_order=False,
+                                   seed=sp.sobol.seed + 1)
+            sobol_idx[o] = pd.DataFrame({"input": top, "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"],
+                                         "ST_conf": res["ST_conf"]})
+        widest = max(float(np.nanmax(d[["S1_conf", "ST_conf"]].to_numpy())) for d in sobol_idx.values())
+        if progress:
+            print(f"sensitivity: Sobol N = {n_base} ({len(sob)} points): widest interval +/- {widest:.3f} "
+                  f"(target {sp.sobol.target:g})", flush=True)
+        if widest <= sp.sobol.target:
+            converged = True
+            break
+        if n_base * 2 > sp.sobol.max_samples:
+            break
+        n_base *= 2
+    cases = _run_stage(sp, spec_path, root, out, "cases", [{**nom, "case": c} for c in sp.cases], **run) \
+        if sp.cases else pd.DataFrame()
     if bar is not None:
         bar.close()
-    sobol_idx = {}
-    for o in sp.outputs:
-        res = sobol_an.analyze(prob_s, sob[o].to_numpy(dtype=float), calc_second_order=False, seed=sp.sobol.seed)
-        sobol_idx[o] = pd.DataFrame({"input": top, "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"],
-                                     "ST_conf": res["ST_conf"]})
+    sobol_run = {"n": n_base, "converged": converged, "widest": widest}
     table = indices_table(sp, nom, oat, morris_idx, sobol_idx)
     table.to_csv(out / "indices.csv", index=False)
     tornado(sp, nom, oat, out)
-    write_markdown(sp, nom, oat, table, top, out, {"oat": len(oat), "morris": len(mor), "sobol": len(sob)})
-    return {"oat": oat, "morris": mor, "sobol": sob, "indices": table}
+    counts = {"oat": len(oat), "morris": len(mor), "sobol": len(sob), "cases": len(cases)}
+    write_markdown(sp, nom, oat, table, top, out, counts, sobol_run,
+                   {"oat": oat, "morris": mor, "sobol": sob, "cases": cases})
+    return {"oat": oat, "morris": mor, "sobol": sob, "cases": cases, "indices": table}
 
 
 def _require_ok(df: pd.DataFrame, stage: str) -> None:
@@ -383,7 +489,11 @@ def _range_text(inp: SensInput, nom: Any) -> str:
     if inp.options is not None:
         return " / ".join(f"**{o}**" if o == nom else o for o in inp.options)
     lo, hi = inp.range
-    return f"{lo:g} - {hi:g}{' (log)' if inp.log else ''}; base {nom:g}"
+    lv = f", {inp.levels} levels" if inp.levels else ""
+    if inp.high_from is not None:
+        return (f"{lo:g} up to each scenario's {inp.high_from} (position 0 - 1{' on a log scale' if inp.log else ''}"
+                f"{lv}); base {lo:g} (position 0)")
+    return f"{lo:g} - {hi:g}{' (log)' if inp.log else ''}{lv}; base {nom:g}"
 
 
 def indices_table(sp, nom, oat, morris_idx, sobol_idx) -> pd.DataFrame:
@@ -447,13 +557,48 @@ def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> lis
     return save_figure(fig, out, "tornado", tight=False)
 
 
-def write_markdown(sp, nom, oat, table, top, out: Path, counts: dict) -> Path:
+def losses(sp: SensitivitySpec, nom: dict, stages: dict[str, pd.DataFrame]) -> list[str]:
+    """Where the accelerator loses (a speedup output below 1): per output, how many simulated points of each
+    stage fall below 1 and the lowest, with its inputs."""
+    lines = []
+    for o in sp.outputs:
+        if not o.endswith("_speedup"):
+            continue
+        for stage, df in stages.items():
+            if df is None or df.empty or o not in df:
+                continue
+            v = df[o].to_numpy(dtype=float)
+            below = np.flatnonzero(v < 1.0)
+            if not below.size:
+                lines.append(f"- {_out_label(o)}, {stage}: none of {len(v)} points below 1 "
+                             f"(lowest {np.nanmin(v):.3g}x)")
+                continue
+            k = int(np.nanargmin(v))
+            pt = json.loads(df["point"].iloc[k])
+            moved = [f"{n} = {_val_text(x)}" for n, x in pt.items() if n == "case" or x != nom.get(n)]
+            lines.append(f"- {_out_label(o)}, {stage}: **{below.size} of {len(v)} points below 1**; the lowest "
+                         f"{v[k]:.3g}x with " + (", ".join(moved) or "every input at its base value")
+                         + " (the others at their base values)")
+    return lines
+
+
+def write_markdown(sp, nom, oat, table, top, out: Path, counts: dict, sobol_run: dict | None = None,
+                   stages: dict[str, pd.DataFrame] | None = None) -> Path:
     lines = [f"# Sensitivity: {sp.name}", "",
              f"Outputs: {', '.join(_out_label(o) for o in sp.outputs)}. Accelerator {sp.base.hw} on "
              f"{sp.base.workload}; baseline {sp.base.baseline} on {sp.base.baseline_workload}.",
              f"Points simulated: {counts['oat']} one-at-a-time, {counts['morris']} Morris "
              f"({sp.morris.trajectories} trajectories, {sp.morris.levels} levels), {counts['sobol']} Sobol "
-             f"(N = {sp.sobol.samples} on {', '.join(top)}).", "", "![tornado](tornado.png)", "",
+             f"(N = {sobol_run['n'] if sobol_run else sp.sobol.samples} on {', '.join(top)}), "
+             f"{counts.get('cases', 0)} labelled cases.", ""]
+    if sobol_run:
+        lines += [f"Sobol: Saltelli sampling from N = {sp.sobol.samples}, doubling until every S1 and ST bootstrap "
+                  f"95% interval is within +/- {sp.sobol.target:g} (budget N = {sp.sobol.max_samples}): "
+                  + (f"**converged** at N = {sobol_run['n']} (widest +/- {sobol_run['widest']:.3f})."
+                     if sobol_run["converged"] else
+                     f"**did not converge** within the budget (at N = {sobol_run['n']} the widest interval is "
+                     f"+/- {sobol_run['widest']:.3f}); read the indices with their intervals."), ""]
+    lines += ["![tornado](tornado.png)", "",
              "## Inputs", "", "| input | range (base in bold) | source / reason |", "|---|---|---|"]
     for inp in sp.inputs:
         lines.append(f"| {inp.name} | {_range_text(inp, nom[inp.name])} | {inp.source} |")
@@ -471,6 +616,17 @@ def write_markdown(sp, nom, oat, table, top, out: Path, counts: dict) -> Path:
             st = "" if math.isnan(r["sobol_ST"]) else f"{r['sobol_ST']:.2f} +/- {r['sobol_ST_conf']:.2f}"
             lines.append(f"| {r['input']} | {r['oat_low']:.3g} - {r['oat_high']:.3g} | {r['morris_mu_star']:.3g} | "
                          f"{r['morris_sigma']:.3g} | {s1} | {st} |")
+    if stages is not None and sp.cases:
+        cases = stages.get("cases")
+        lines += ["", "## Labelled cases (not sampled)", "", "| case | settings | "
+                  + " | ".join(_out_label(o) for o in sp.outputs) + " |", "|---|---|" + "---|" * len(sp.outputs)]
+        for k, (lab, sets) in enumerate(sp.cases.items()):
+            r = cases[cases["index"] == k]
+            vals = [f"{float(r[o].iloc[0]):.3g}" if len(r) and o in r else "did not run" for o in sp.outputs]
+            lines.append(f"| {lab} | " + ", ".join(f"{p} = {v}" for p, v in sets.items()) + " | "
+                         + " | ".join(vals) + " |")
+    if stages is not None:
+        lines += ["", "## Where the accelerator loses (speedup below 1)", ""] + losses(sp, nom, stages)
     path = out / "sensitivity.md"
     path.write_text("\n".join(lines) + "\n")
     return path

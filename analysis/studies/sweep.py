@@ -168,11 +168,29 @@ def point_id(values: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- one point
+def _set(d: dict, parts: list[str], value: Any) -> None:
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def cached_yaml(path: str | Path) -> Any:
+    """A fresh copy of a YAML file's parsed content, parsed once per version of the file (its path, size and
+    modification time): a study builds thousands of points from the same few configs."""
+    st = Path(path).stat()
+    return copy.deepcopy(_parsed_yaml(str(path), st.st_size, st.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_yaml(path: str, _size: int, _mtime_ns: int) -> Any:
+    return load_yaml(path)
+
+
 def point_configs(sp: SweepSpec, values: dict[str, Any], root: Path, source: str):
     """(hw, baseline, workload) for one point, validated by the schema (errors name the axis path)."""
     from simulator.config.workload import build_workload
 
-    raw = {role: copy.deepcopy(load_yaml(root / getattr(sp.base, role))) for role in ROLES}
+    raw = {role: cached_yaml(root / getattr(sp.base, role)) for role in ROLES}
     for path, v in values.items():
         role, *rest = path.split(".")
         overrides.set_path(raw[role], rest, v, source, path)
@@ -210,7 +228,7 @@ def _trace_for(wl: WorkloadConfig, trace_dir: Path):
     else:
         tr = trace_workload(wl)
         write_trace(tr, path)
-    if len(_TRACE_CACHE) > 4:
+    if len(_TRACE_CACHE) > 12:  # a few hundred MB at most (short streams; a study reuses a dozen traces)
         _TRACE_CACHE.clear()
     _TRACE_CACHE[key] = tr
     return tr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -324,7 +325,7 @@ def build(cls: type[T], data: Any, *, source: str, prefix: str = "") -> T:
     where = prefix or "<top level>"
     if not isinstance(data, dict):
         raise ConfigError(source, where, f"got {type(data).__name__} {data!r:.60}; must be a mapping")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
@@ -352,7 +353,7 @@ def build(cls: type[T], data: Any, *, source: str, prefix: str = "") -> T:
 def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, str, str, str, str]]:
     """Rows (key, type, unit, allowed, doc) for the README's config reference."""
     rows = []
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     for f in dataclasses.fields(cls):
         key = f"{prefix}.{f.name}" if prefix else f.name
         tp = hints[f.name]
@@ -389,4 +390,10 @@ def check_field(cls: type, name: str, value: Any, *, source: str, key: str | Non
     f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
     if f is None:
         raise TypeError(f"{cls.__name__} has no field {name!r}")  # programming error
-    return _convert(value, typing.get_type_hints(cls)[name], dict(f.metadata), source, key or name)
+    return _convert(value, _type_hints(cls)[name], dict(f.metadata), source, key or name)
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a config class, resolved once (a study builds thousands of configs)."""
+    return typing.get_type_hints(cls)

@@ -54,18 +54,36 @@ outgrew DRAM) and ``e_<part>_pj`` for each
 PHASE_KEYS = ["phase", "frame", "question", "step"]
 
 
+PHASE_SUM_COLUMNS = [f"e_{p}_pj" for p in ENERGY_PARTS if p != "leakage"] + ["dram_bytes", "offload_bytes"]
+
+
 def phase_sums(ops: pd.DataFrame) -> pd.DataFrame:
     """One row per phase instance (a run of consecutive ops with the same ``PHASE_KEYS``; phases do not
     interleave): its keys, summed dynamic energy (``e_<part>_pj``), DRAM and offload bytes, its first op's
-    start and last op's end (s)."""
-    parts = [f"e_{p}_pj" for p in ENERGY_PARTS if p != "leakage"]
+    start and last op's end (s). Sums are added in op order (``replay.aggregate``: the same figures as the
+    aggregate-only path, ``phase_frame``)."""
+    from simulator.engine.replay.aggregate import group_spans, group_sums
+    from simulator.engine.replay.schedule import run_ids
+
     if ops.empty:
-        return pd.DataFrame(columns=PHASE_KEYS + parts + ["end_s", "dram_bytes", "offload_bytes", "start_s"])
-    keys = ops[PHASE_KEYS]
-    change = (keys != keys.shift()).any(axis=1).to_numpy()
-    gid = np.cumsum(change) - 1
-    agg = {p: "sum" for p in parts}
-    agg.update({"end_s": "max", "dram_bytes": "sum", "offload_bytes": "sum", "start_s": "min"})
-    g = ops.groupby(gid, sort=False).agg(agg)
-    first = ops.groupby(gid, sort=False)[PHASE_KEYS].first()
-    return pd.concat([first, g], axis=1).reset_index(drop=True)
+        return phase_frame(ops, np.zeros(0, dtype=np.int64), np.zeros((0, len(PHASE_SUM_COLUMNS))), np.zeros(0),
+                           np.zeros(0))
+    run = run_ids(ops, PHASE_KEYS) - 1
+    n_runs = int(run[-1]) + 1
+    sums = group_sums(run, n_runs, ops[PHASE_SUM_COLUMNS].to_numpy(np.float64))
+    start, end = group_spans(run, n_runs, ops["start_s"].to_numpy(np.float64), ops["end_s"].to_numpy(np.float64))
+    first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    return phase_frame(ops, first, sums, start, end)
+
+
+def phase_frame(keys: pd.DataFrame, first: np.ndarray, sums: np.ndarray, start: np.ndarray, end: np.ndarray
+                ) -> pd.DataFrame:
+    """The :func:`phase_sums` table from its parts: the phase keys of rows ``first`` of ``keys`` (each phase
+    instance's first op), ``sums`` (one column per ``PHASE_SUM_COLUMNS``), starts and ends (s)."""
+    out = keys[PHASE_KEYS].iloc[first].reset_index(drop=True) if len(keys.columns) else pd.DataFrame(
+        columns=PHASE_KEYS)
+    cols = dict(zip(PHASE_SUM_COLUMNS, np.asarray(sums, dtype=np.float64).T))
+    parts = PHASE_SUM_COLUMNS[:-2]
+    new = {**{c: cols[c] for c in parts}, "end_s": end, "dram_bytes": cols["dram_bytes"],
+           "offload_bytes": cols["offload_bytes"], "start_s": start}
+    return pd.concat([out, pd.DataFrame(new)], axis=1)

@@ -30,9 +30,14 @@ from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform, names_column
 from simulator.engine.platforms.accelerator import AcceleratorPlatform
 from simulator.engine.platforms.gpu import GpuPlatform
+from simulator.engine.replay.aggregate import group_sums, op_spans
 from simulator.engine.replay.chunks import ChunkReplay
-from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, replay_trace
-from simulator.engine.result import SimResult, phase_sums
+from simulator.engine.replay.compiled import replay_compiled, replay_compiled_csr
+from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
+from simulator.engine.replay.plan import CostRows, trace_plan
+from simulator.engine.replay.schedule import run_ids
+from simulator.engine.result import PHASE_KEYS, PHASE_SUM_COLUMNS, SimResult, phase_frame, phase_sums
+from simulator.tracer.events import KINDS, PHASES, TIERS
 from simulator.tracer.trace_file import Trace, TraceChunk
 
 PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config kind -> platform
@@ -41,7 +46,6 @@ PLATFORMS = {"accelerator": AcceleratorPlatform, "gpu": GpuPlatform}  # config k
 TIMELINE_COLUMNS = ["phase", "frame", "question", "step", "layer", "op", "kind", "unit", "start_s", "end_s",
                     "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "link_read_s", "link_write_s",
                     "dram_bytes", "bound"]
-STRING_COLUMNS = ("phase", "op", "kind", "kv_tier")  # the trace's string columns
 UNIT_SUM_COLUMNS = ["compute_s", "dram_s", "link_read_s", "link_write_s"]  # summed per unit (+ e_<part>_pj)
 
 
@@ -112,10 +116,150 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
     if cap.overflow_frame is not None:
         notes.append(p.overflow_note(cap, share))
     total = float(ops["end_s"].max()) if len(ops) else 0.0
+    codes, names = pd.factorize(ops["unit"])
+    sums = _unit_sums(codes, np.asarray(names, dtype=object), ops[UNIT_SUM_COLUMNS].to_numpy(np.float64))
     return SimResult(ops=ops, leakage_w=p.leakage_w(), total_s=total, notes=notes, capacity=cap.as_dict(),
-                     utilisation=utilisation(p, ops.groupby("unit")["compute_s"].sum(), ops["dram_s"].sum(),
-                                             (ops["link_read_s"] + ops["link_write_s"]).sum(), total), n_ops=len(ops),
-                     **base)
+                     utilisation=_utilisation_of(p, sums, total), n_ops=len(ops), **base)
+
+
+
+
+def _unit_sums(unit_codes: np.ndarray, unit_names: np.ndarray, vals: np.ndarray, src: np.ndarray | None = None,
+               columns: list[str] = UNIT_SUM_COLUMNS) -> pd.DataFrame:
+    """``columns`` (the columns of ``vals``) summed per unit in op order (``replay.aggregate``), indexed by unit
+    name (sorted)."""
+    sums = group_sums(unit_codes, len(unit_names), vals, src)
+    return pd.DataFrame(sums, index=pd.Index(unit_names, name="unit"), columns=columns).sort_index()
+
+
+def _sum_columns(cols) -> list[str]:
+    """The per-unit sums a result keeps: ``UNIT_SUM_COLUMNS`` and every energy part."""
+    return UNIT_SUM_COLUMNS + [c for c in cols if c.startswith("e_")]
+
+
+def _utilisation_of(p: Platform, sums: pd.DataFrame, total_s: float) -> dict[str, float]:
+    return utilisation(p, sums["compute_s"], float(sums["dram_s"].to_numpy().sum()),
+                       float((sums["link_read_s"] + sums["link_write_s"]).to_numpy().sum()), total_s)
+
+
+def _cost_rows(p: Platform, ev: pd.DataFrame, share: np.ndarray) -> CostRows:
+    """The platform's costs per distinct cost row (``cost_rows``), or, for a platform that costs per op only,
+    its per-op table as one row per op."""
+    if hasattr(p, "cost_rows"):
+        return p.cost_rows(ev, share)
+    costs = p.op_costs(ev, share)
+    codes, names = pd.factorize(costs["unit"])
+    cols = {c: costs[c].to_numpy() for c in costs.columns if c != "unit"}
+    return CostRows(inverse=np.arange(len(costs), dtype=np.int64), unit_codes=codes,
+                    unit_names=np.asarray(names, dtype=object), cols=cols)
+
+
+def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConfig | Platform],
+                     tech: TechTable | None = None, *, engine: str = DEFAULT_ENGINE) -> list[SimResult]:
+    """:func:`simulate` of one trace on many designs, keeping aggregates only: per phase instance
+    (``SimResult.phases``, as ``result.phase_sums``) and per unit (``SimResult.unit_sums``: ``UNIT_SUM_COLUMNS``),
+    with the same figures as :func:`simulate` (``ops`` is empty; tests/engine/test_evaluate_designs.py).
+
+    What depends on the trace alone (its plan: distinct rows, phase instances, the replay's schedule) is
+    computed once for all designs; each design costs the trace's distinct cost rows (not every op), replays
+    the ops in the compiled kernel and sums per phase and per unit in one compiled pass (``replay.aggregate``).
+    Stages' CPU seconds accumulate in ``STAGE_TIMES`` (``make bench`` prints them)."""
+    if engine not in REPLAY_ENGINES:
+        raise ValueError(f"unknown replay engine {engine!r}; known: {', '.join(REPLAY_ENGINES)}")
+    ev = trace.events
+    clock = _StageClock()
+    with clock("plan"):
+        plan = trace_plan(ev)
+        run = plan.phase_runs.astype(np.int64) - 1
+        n_runs = int(run[-1]) + 1 if len(run) else 0
+        first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]]) if len(run) else np.zeros(0, dtype=np.int64)
+        keys = ev[PHASE_KEYS].iloc[first].reset_index(drop=True)
+        offload_used = bool(np.isin("offload", plan.tier_names[np.unique(plan.tier_codes)])) if len(ev) else False
+        held = kv_bytes_held(trace.kv_tokens, trace.meta)
+        held_max = float(held.max()) if held.size else 0.0
+    weight_bytes = _weight_bytes(trace.meta)
+    run_in_program: dict[int, np.ndarray] = {}  # each op's phase instance in program order, per prefetch depth
+    out = []
+    for hw in designs:
+        with clock("op costs"):
+            p = _platform(hw, tech, trace.meta)
+            base = _base(p)
+            status = status_of(held_max, offload_used, p.dram.capacity_bytes, weight_bytes, p.has_offload)
+            if status != "ok":
+                out.append(SimResult(ops=pd.DataFrame(), leakage_w=0.0, total_s=float("nan"), notes=[status],
+                                     status=status, **base))
+                continue
+            share = offload_share_per_op(ev, trace.kv_tokens, trace.meta, p.dram.capacity_bytes - weight_bytes)
+            rows = _cost_rows(p, ev, share)
+            d_rows = p.durations(rows.table())
+            inv = rows.inverse
+            unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
+        with clock("replay"):
+            n_units = max(p.executors.values()) + 1
+            if engine == "compiled" and REPLAY_ENGINES[engine] is replay_compiled and not _one_unit(unit_idx, d_rows):
+                # the kernel fed in program order straight from the cost rows; the spans taken in that order
+                sch = plan.schedule(p.prefetch)
+                if p.prefetch not in run_in_program:
+                    run_in_program[p.prefetch] = run[sch.order] if sch.reordered else run
+                src = inv[sch.order] if sch.reordered else inv
+                units = unit_idx[sch.order] if sch.reordered else unit_idx
+                f = lambda k: getattr(d_rows, k)[src]  # noqa: E731
+                t = replay_compiled_csr(f("read_s"), f("compute_s"), f("write_s"), units, sch.dep_ptr, sch.dep_idx,
+                                        n_units, link_read_s=f("link_read_s"), link_write_s=f("link_write_s"),
+                                        read_waits_deps=sch.waits, link_latency_s=f("link_latency_s"))
+                spans_run = run_in_program[p.prefetch]
+            else:
+                d = Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__))
+                t = replay_trace(ev, d, unit_idx, n_units, prefetch=p.prefetch, engine=engine)
+                spans_run = run
+        with clock("aggregates"):
+            start, end = op_spans(spans_run, n_runs, t)
+            sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
+            phases = phase_frame(keys, np.arange(n_runs), sums, start, end)
+            ucols = _sum_columns(rows.cols)
+            usums = _unit_sums(rows.unit_codes[inv], rows.unit_names,
+                               np.column_stack([rows.cols[c] for c in ucols]), inv, ucols)
+            total = float(end.max()) if n_runs else 0.0
+            cap = check_capacity(trace.kv_tokens, trace.meta, p.dram.capacity_bytes, weight_bytes)
+            notes = [p.overflow_note(cap, share)] if cap.overflow_frame is not None else []
+            out.append(SimResult(ops=pd.DataFrame(), leakage_w=p.leakage_w(), total_s=total, notes=notes,
+                                 capacity=cap.as_dict(), phases=phases, unit_sums=usums,
+                                 utilisation=_utilisation_of(p, usums, total), n_ops=len(ev), **base))
+    clock.publish()
+    return out
+
+
+def _one_unit(unit_idx: np.ndarray, d_rows: Durations) -> bool:
+    """Whether ``replay_trace`` takes its one-unit shortcut (every op on one unit, nothing on the channels)."""
+    return (len(unit_idx) == 0 or bool((unit_idx == unit_idx[0]).all())) and not any(
+        a.any() for a in (d_rows.read_s, d_rows.write_s, d_rows.link_read_s, d_rows.link_write_s))
+
+
+STAGE_TIMES: dict[str, float] = {}  # CPU seconds per stage of evaluate_designs, accumulated (make bench)
+
+
+class _StageClock:
+    """CPU seconds per named stage (``with clock("name"):``), added to ``STAGE_TIMES`` by :meth:`publish`."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def block():
+            c0 = time.process_time()
+            try:
+                yield
+            finally:
+                self.times[name] = self.times.get(name, 0.0) + time.process_time() - c0
+        return block()
+
+    def publish(self) -> None:
+        for k, v in self.times.items():
+            STAGE_TIMES[k] = STAGE_TIMES.get(k, 0.0) + v
 
 
 def utilisation(p: Platform, compute_s_by_unit: pd.Series, dram_s: float, link_s: float, total_s: float
@@ -130,6 +274,28 @@ def utilisation(p: Platform, compute_s_by_unit: pd.Series, dram_s: float, link_s
     out["dram"] = float(dram_s / total_s)
     out["offload_link"] = float(link_s / total_s)
     return out
+
+
+VOCABULARIES = {"phase": PHASES, "kind": KINDS, "kv_tier": TIERS}  # the trace's string columns' fixed values
+
+
+def _categorical_strings(ev: pd.DataFrame) -> pd.DataFrame:
+    """``ev`` with its phase, kind and tier columns as categoricals of their fixed vocabularies (the plan and the
+    schedule factorize and compare them chunk after chunk: codes, not strings); a column with a value outside its
+    vocabulary as numpy objects."""
+    out = {}
+    for c, vocab in VOCABULARIES.items():
+        if c not in ev:
+            continue
+        codes, names = pd.factorize(ev[c])  # the distinct strings once (Arrow's dictionary encoding)
+        where = {v: i for i, v in enumerate(vocab)}
+        if len(names) and (codes >= 0).all() and all(n in where for n in names):
+            fixed = np.asarray([where[n] for n in names], dtype=np.int8)[codes]
+            cats = pd.Index(np.asarray(vocab, dtype=object), dtype=object)  # numpy-backed: cheap to take from
+            out[c] = pd.Series(pd.Categorical.from_codes(fixed, categories=cats), index=ev.index)
+        else:
+            out[c] = pd.Series(ev[c].to_numpy(dtype=object), dtype=object, index=ev.index)
+    return ev.assign(**out)
 
 
 class ChunkedSim:
@@ -159,11 +325,7 @@ class ChunkedSim:
     def feed(self, chunk: TraceChunk) -> None:
         """Cost and replay the next chunk (the previous chunk's ops are then final and aggregated)."""
         p, meta = self.p, self.meta
-        # the string columns as numpy object arrays once (the cost models and the schedule read them as numpy
-        # many times over; from Arrow-backed strings each read is a conversion)
-        ev = chunk.events.assign(**{c: pd.Series(chunk.events[c].to_numpy(dtype=object), dtype=object,
-                                                 index=chunk.events.index)
-                                    for c in STRING_COLUMNS if c in chunk.events})
+        ev = _categorical_strings(chunk.events)
         held = kv_bytes_held(chunk.kv_tokens, meta)
         if held.size:
             self.held_max = max(self.held_max, float(held.max()))
@@ -178,24 +340,37 @@ class ChunkedSim:
         share = offload_share_per_op(ev, chunk.kv_tokens, meta, self.room)
         if len(share):
             self.share_max = max(self.share_max, float(share.max()))
-        costs = p.op_costs(ev, share)
-        unit_idx = p.unit_index(costs["unit"])
-        done = self.replay.feed(ev, p.durations(costs), unit_idx)
+        rows = _cost_rows(p, ev, share)
+        inv = rows.inverse
+        d_rows = p.durations(rows.table())
+        unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
+        done = self.replay.feed(ev, Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__)),
+                                unit_idx)
         self._close(done)
-        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], costs, share)
+        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], rows, share)
 
     def _close(self, times: dict[str, np.ndarray] | None) -> None:
-        """The pending chunk's ops with their final times: aggregated, and written to the timeline."""
+        """The pending chunk's ops with their final times: aggregated in one compiled pass
+        (``replay.aggregate``: the figures of ``phase_sums``), and written to the timeline when asked."""
         if times is None or self.pending is None:
             return
-        ops = _ops_table(*self.pending[:2], times, self.pending[2])
+        keys, rows, share = self.pending
         self.pending = None
-        self.phases.append(phase_sums(ops))
-        sums = ops.groupby("unit")[UNIT_SUM_COLUMNS + [c for c in ops.columns if c.startswith("e_")]].sum()
-        self.unit_sums = sums if self.unit_sums is None else self.unit_sums.add(sums, fill_value=0.0)
-        self.total_s = max(self.total_s, float(ops["end_s"].max()))
-        self.n_ops += len(ops)
+        inv = rows.inverse
+        run = run_ids(keys, PHASE_KEYS) - 1
+        n_runs = int(run[-1]) + 1
+        start, end = op_spans(run, n_runs, times)
+        sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in PHASE_SUM_COLUMNS]), inv)
+        self.phases.append(phase_frame(keys, np.flatnonzero(np.r_[True, run[1:] != run[:-1]]), sums, start, end))
+        ucols = _sum_columns(rows.cols)
+        usums = _unit_sums(rows.unit_codes[inv], rows.unit_names, np.column_stack([rows.cols[c] for c in ucols]),
+                           inv, ucols)
+        self.unit_sums = usums if self.unit_sums is None else self.unit_sums.add(usums, fill_value=0.0)
+        self.total_s = max(self.total_s, float(end.max()))
+        self.n_ops += len(keys)
         if self.timeline is not None:
+            ops = _ops_table(keys, rows.per_op(names_column), times, share)
+            ops = ops.assign(**{c: ops[c].astype(object) for c in VOCABULARIES if c in ops})  # plain strings
             import pyarrow as pa
             import pyarrow.parquet as pq
 

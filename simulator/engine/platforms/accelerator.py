@@ -26,7 +26,7 @@ from simulator.engine.physical.peak_power import peak_power_per_core_w
 from simulator.engine.physical.synthesis import LOGIC_ACTIONS, overhead_factor
 from simulator.engine.platform import Platform, Price, default_tech, names_column, register_unit
 from simulator.engine.replay.discrete_event import Durations
-from simulator.engine.replay.plan import trace_plan
+from simulator.engine.replay.plan import CostRows, trace_plan
 from simulator.engine.units.dpe import Dpe
 from simulator.engine.units.hcu import Hcu
 from simulator.engine.units.kvmu import Kvmu
@@ -83,48 +83,60 @@ class AcceleratorPlatform(Platform):
         out.update(self.offload.prices())
         return out
 
-    # ---- static cost model (vectorised over ops) ----
-    CHUNK_OPS = 200_000  # ops costed at a time (bounds the temporaries' memory)
+    # ---- static cost model (vectorised over distinct cost rows) ----
+    CHUNK_OPS = 200_000  # cost rows costed at a time (bounds the temporaries' memory)
 
     def op_costs(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None) -> pd.DataFrame:
-        """Per-op unit, compute/transfer times (s), bytes and dynamic energy (pJ).
+        """Per-op unit, compute/transfer times (s), bytes and dynamic energy (pJ): :meth:`cost_rows` spread
+        to every op."""
+        return self.cost_rows(ev, offload_share).per_op(names_column)
+
+    def cost_rows(self, ev: pd.DataFrame, offload_share: np.ndarray | None = None) -> CostRows:
+        """The cost columns of each distinct cost row and each op's row (``CostRows``).
 
         ``offload_share`` (per op): share of the held KV evicted to the offload tier because it no longer
         fits DRAM (see kv_memory.offload_share_per_op); KV reads and writes of DRAM-tier ops move that
-        share over the offload link instead. The units cost each distinct op row once (``plan.trace_plan``);
-        the traffic is costed in chunks of rows; the one quantity that spans rows, each phase's KV working
-        set (for the on-chip KV buffers), is summed over the whole table first.
+        share over the offload link instead. An op's costs depend on its trace row, its evicted share and its
+        phase's KV working set (for the on-chip KV buffers: the one quantity that spans rows, summed per
+        phase instance); the ops that agree on all three are costed once (``plan.cost_keys``): the units
+        per distinct trace row, the traffic and its energy per distinct (row, share, working set).
         """
         plan = trace_plan(ev)
         u = plan.unique
+        keys = plan.cost_keys(offload_share, self._working_set)
+        rows = keys.row
         # what depends on an op's kind and tier only, per distinct row
         masks = {"on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == "dram", "offload": u.tier == "offload"}
-        evicted = np.zeros(len(ev)) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
-        kv_dram = np.where(masks["dram"][plan.inverse], ev["bytes_kv_read"].to_numpy(np.float64), 0.0)
-        grp = plan.phase_runs
-        working_set = np.bincount(grp, weights=kv_dram * (1 - evicted))[grp]
-        del kv_dram, grp
         unit_u = self.assign(u.kind)
         per_row = (*self.unit_costs(u, unit_u), self.kvmu.requests(u), masks)
-        parts = [self._op_costs(ev.iloc[a:a + self.CHUNK_OPS], plan, slice(a, a + self.CHUNK_OPS), per_row,
-                                evicted[a:a + self.CHUNK_OPS], working_set[a:a + self.CHUNK_OPS])
-                 for a in range(0, len(ev), self.CHUNK_OPS)]
+        parts = [self._op_costs(u, rows[a:a + self.CHUNK_OPS], per_row, keys.evicted[a:a + self.CHUNK_OPS],
+                                keys.working_set[a:a + self.CHUNK_OPS])
+                 for a in range(0, len(rows), self.CHUNK_OPS)]
         if not parts:
-            parts = [self._op_costs(ev, plan, slice(0, 0), per_row, evicted, working_set)]
+            parts = [self._op_costs(u, rows, per_row, keys.evicted, keys.working_set)]
         cols = {c: np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c] for c in parts[0]}
         del parts
         codes, names = pd.factorize(unit_u)
-        return pd.DataFrame({"unit": names_column(codes[plan.inverse], names), **cols}, copy=False)
+        return CostRows(inverse=keys.inverse, unit_codes=codes[rows], unit_names=np.asarray(names, dtype=object),
+                        cols=cols, keys=keys)
 
-    def _op_costs(self, ev: pd.DataFrame, plan, rows: slice, per_row: tuple, evicted: np.ndarray, ws: np.ndarray
+    @staticmethod
+    def _working_set(plan, evicted: np.ndarray) -> np.ndarray:
+        """Each op's phase KV working set (bytes): the DRAM-tier KV its phase instance reads and keeps in DRAM."""
+        u = plan.unique
+        kv_dram = np.where((u.tier == "dram")[plan.inverse], u["bytes_kv_read"][plan.inverse], 0.0)
+        grp = plan.phase_runs
+        return np.bincount(grp, weights=kv_dram * (1 - evicted))[grp]
+
+    def _op_costs(self, u, rows: np.ndarray, per_row: tuple, evicted: np.ndarray, ws: np.ndarray
                   ) -> dict[str, np.ndarray]:
-        """The cost columns (all but ``unit``) of the ops ``rows`` of ``plan`` (``ev``: those rows); ``per_row``:
-        (time, actions, extra, KV requests, kind and tier masks) of each distinct row."""
-        inv = plan.inverse[rows]
+        """The cost columns (all but ``unit``) of cost rows: distinct trace rows ``rows`` of ``u`` (the plan's
+        ``unique``) with their evicted share and working set; ``per_row``: (time, actions, extra, KV requests,
+        kind and tier masks) of each distinct trace row."""
+        inv = rows
         n = len(inv)
-        col = {c: ev[c].to_numpy(np.float64) for c in ("bytes_kv_read", "bytes_kv_write", "bytes_weight_read",
-                                                       "bytes_act_read", "bytes_act_write", "bytes_hc_read",
-                                                       "bytes_hc_write")}  # as OpArrays reads them
+        col = {c: u[c][inv] for c in ("bytes_kv_read", "bytes_kv_write", "bytes_weight_read", "bytes_act_read",
+                                      "bytes_act_write", "bytes_hc_read", "bytes_hc_write")}
         kv_r, kv_w = col["bytes_kv_read"], col["bytes_kv_write"]
         w_r, a_r, a_w = col["bytes_weight_read"], col["bytes_act_read"], col["bytes_act_write"]
         hc_r, hc_w = col["bytes_hc_read"], col["bytes_hc_write"]

@@ -18,8 +18,10 @@ trace by building a new table (``events.copy()`` then edit), as the project's co
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -63,6 +65,7 @@ class TracePlan:
     inverse: np.ndarray  # each op's row in ``unique``
     _events: weakref.ref = field(repr=False)
     _schedules: dict = field(default_factory=dict, repr=False)
+    _cost_keys: dict = field(default_factory=dict, repr=False)
 
     def kind(self, rows: slice = slice(None)) -> np.ndarray:
         """The op kinds of ``rows`` (object array of names)."""
@@ -87,6 +90,70 @@ class TracePlan:
                                                      depth=int(prefetch))
             self._schedules[prefetch] = _program(order, ptr, idx, kind == "kv_read")
         return self._schedules[prefetch]
+
+
+    def cost_keys(self, offload_share: np.ndarray | None,
+                  working_set: Callable[["TracePlan", np.ndarray], np.ndarray]) -> "CostKeys":
+        """The distinct cost rows of this trace for an evicted share per op (``offload_share``; None: none) and
+        a platform's per-op working set ``working_set(plan, evicted)``: the ops that agree on their distinct
+        trace row, evicted share and working set (compared by their bits) share a cost row. Kept per evicted
+        share (the last one with a share, and the one without), so a sweep costs its distinct rows only."""
+        n = self.n
+        evicted = np.zeros(n) if offload_share is None else np.asarray(offload_share, dtype=np.float64)
+        key = (getattr(working_set, "__qualname__", id(working_set)),
+               hashlib.sha1(np.ascontiguousarray(evicted).view(np.uint8)).hexdigest() if evicted.any() else "")
+        hit = self._cost_keys.get(key)
+        if hit is not None:
+            return hit
+        ws = np.ascontiguousarray(working_set(self, evicted), dtype=np.float64)
+        first, inverse = _distinct_rows([self.inverse, ws.view(np.int64), evicted.view(np.int64)])
+        small = np.int32 if n < 2**31 else np.int64
+        out = CostKeys(row=np.ascontiguousarray(self.inverse[first], dtype=np.int64), evicted=evicted[first],
+                       working_set=ws[first], inverse=inverse.astype(small))
+        if key[1]:  # one entry with a share besides the one without (a sweep rarely revisits a share)
+            for k in [k for k in self._cost_keys if k[1]]:
+                del self._cost_keys[k]
+        self._cost_keys[key] = out
+        return out
+
+
+@dataclass
+class CostKeys:
+    """The distinct cost rows of a trace (see :meth:`TracePlan.cost_keys`): each row's distinct trace row
+    (``row``, into ``TracePlan.unique``), evicted share and working set (bytes); ``inverse``: each op's cost
+    row."""
+
+    row: np.ndarray
+    evicted: np.ndarray
+    working_set: np.ndarray
+    inverse: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+@dataclass
+class CostRows:
+    """A platform's costs of a trace's distinct cost rows: ``cols`` (cost column -> one value per cost row),
+    each row's unit (``unit_names[unit_codes]``) and each op's cost row (``inverse``). :meth:`per_op` spreads
+    them to the ops (the per-op cost table); a study that needs only aggregates never does."""
+
+    inverse: np.ndarray
+    unit_codes: np.ndarray
+    unit_names: np.ndarray
+    cols: dict[str, np.ndarray]
+    keys: CostKeys | None = None
+
+    def per_op(self, names_column: Callable) -> pd.DataFrame:
+        """One row per op: ``unit`` (``names_column(codes, names)``: the platform's string column builder) and
+        every cost column."""
+        inv = self.inverse
+        return pd.DataFrame({"unit": names_column(self.unit_codes[inv], self.unit_names),
+                             **{c: a[inv] for c, a in self.cols.items()}}, copy=False)
+
+    def table(self) -> pd.DataFrame:
+        """One row per cost row: ``unit`` and every cost column (what ``Platform.durations`` reads)."""
+        return pd.DataFrame({"unit": self.unit_names[self.unit_codes], **self.cols}, copy=False)
 
 
 def _program(order: np.ndarray | None, ptr: np.ndarray, idx: np.ndarray, fetch: np.ndarray) -> Schedule:

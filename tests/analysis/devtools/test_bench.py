@@ -24,9 +24,14 @@ def test_bench_prints_headline_lines(capsys):
     events = [int(re.search(r"([0-9,]+) events", block[0]).group(1).replace(",", "")) for block in blocks]
     assert events[0] > events[1] > 0  # the 3-s stream has more frames than the 2-s one
     sweep = [line for line in out if line.startswith("sweep: ")]
-    assert len(sweep) == 1 and out[-2] == sweep[0]
+    assert len(sweep) == 1 and out[-3] == sweep[0]
     assert re.fullmatch(r"sweep: [0-9.]+ design points/s \(2-minute V-Rex8 points, trace reused\)", sweep[0])
-    assert re.match(r"  sweep: 12 points of [0-9,]+ ops in [0-9.]+ s CPU", out[-1])
+    assert re.match(r"  sweep: 12 points of [0-9,]+ ops in [0-9.]+ s CPU", out[-2])
+    # the per-stage profile: every stage of a design point, ms CPU each
+    stages = re.fullmatch(r"  sweep profile \(ms CPU per design point\): (.*)", out[-1]).group(1)
+    names = [part.rsplit(" ", 1)[0] for part in stages.split(", ")]
+    assert names == ["plan", "op costs", "replay", "aggregates", "metrics", "bookkeeping"]
+    assert all(float(part.rsplit(" ", 1)[1]) >= 0 for part in stages.split(", "))
 
 
 def test_sweep_variants_are_distinct_design_points(vrex8_hw):

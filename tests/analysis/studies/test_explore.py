@@ -4,7 +4,6 @@ configs that re-run to the same figures, the report and plots, Morris/Sobol indi
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import pandas as pd
@@ -13,7 +12,7 @@ import yaml
 
 import analysis.studies.explore as explore
 from analysis.studies.explore import load_explore_spec, rerun, run_explore, system_peak_power_w
-from analysis.studies.sensitivity import decode, load_sensitivity_spec
+from analysis.studies.sensitivity import decode, load_sensitivity_spec, resolve
 from analysis.studies.sweep import load_results
 from simulator.cli import main
 from simulator.config.hardware import load_hardware
@@ -50,7 +49,7 @@ SENS = {
         {"name": "tpf", "options": {"t4": {"model.tokens_per_frame": 4}, "t16": {"model.tokens_per_frame": 16}},
          "source": "test"}],
     "morris": {"trajectories": 2, "levels": 4},
-    "sobol": {"top": 2, "samples": 4},
+    "sobol": {"top": 2, "samples": 4, "max_samples": 4},
 }
 
 
@@ -232,4 +231,9 @@ def test_shipped_specs_validate():
     ss = load_sensitivity_spec("analysis/specs/open-choices.yaml")
     assert all(i.source for i in ss.inputs)
     win = next(i for i in ss.inputs if i.name == "kv_window")
-    assert decode(win, math.log(1024)) == 1024 and decode(win, math.log(65536)) == 65536  # a log-scaled input
+    # the window runs from 1K tokens up to each scenario's cache (issue 32 item 6); everything on device is a
+    # labelled case past every cache, not a level of the input
+    k10, k40 = ss.scenarios
+    assert resolve(win, decode(win, 0.0), k10) == 1024 and resolve(win, decode(win, 1.0), k40) == 40000
+    assert resolve(win, decode(win, 1.0), k10) == 10000
+    assert ss.cases["all_kv_on_device"]["workload.kv_policy.params.recent_window"] > 40000

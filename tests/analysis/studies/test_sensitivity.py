@@ -1,0 +1,95 @@
+"""vrex sensitivity's sampling to convergence, inputs whose range ends at each scenario's value (the window up to
+the cache), snapped levels, labelled cases and the report's losses section, on a tiny ReSV stream."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import yaml
+
+from analysis.studies.sensitivity import decode, input_values, load_sensitivity_spec, resolve, run_sensitivity
+from analysis.studies.sweep import load_results
+
+SPEC = {
+    "name": "tiny-window",
+    "base": {"hw": "hwconfigs/vrex8-edge.yaml", "baseline": "hwconfigs/orin-agx-32gb.yaml",
+             "workload": "workloads/tiny.yaml", "baseline_workload": "workloads/tiny.yaml"},
+    "scenarios": [{"name": "c64", "set": {"workload.kv_prefill_tokens": 64}},
+                  {"name": "c256", "set": {"workload.kv_prefill_tokens": 256}}],
+    "outputs": ["c64.frame_speedup", "c256.frame_speedup"],
+    "inputs": [
+        {"name": "window", "paths": ["workload.kv_policy.params.recent_window"], "range": [16, 4096],
+         "high_from": "workload.kv_prefill_tokens", "log": True, "integer": True, "levels": 3,
+         "source": "test: up to each scenario's cache"},
+        {"name": "dram_bw", "paths": ["hw.dram.bandwidth_gbps"], "range": [51.2, 409.6], "log": True,
+         "source": "test"}],
+    "cases": {"all_on_device": {"workload.kv_policy.params.recent_window": 4096}},
+    "morris": {"trajectories": 2, "levels": 4},
+    "sobol": {"top": 2, "samples": 2, "max_samples": 4, "target": 0.05},
+}
+
+
+@pytest.fixture(autouse=True)
+def _cwd(root, monkeypatch):
+    monkeypatch.chdir(root)
+
+
+def _spec(tmp_path, **changes):
+    d = yaml.safe_load(yaml.safe_dump(SPEC))
+    d.update(changes)
+    p = tmp_path / "spec.yaml"
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    return p
+
+
+@pytest.fixture
+def resv_tiny(tmp_path, root):
+    """workloads/tiny.yaml under ReSV with a 16-token window (the window input's low end)."""
+    d = yaml.safe_load((root / "workloads" / "tiny.yaml").read_text())
+    d["model"] = str(root / "workloads" / d["model"])
+    d["kv_policy"] = {"name": "resv", "params": {"recent_window": 16}}
+    p = tmp_path / "tiny-resv.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return str(p)
+
+
+def test_window_up_to_each_scenarios_cache(tmp_path, resv_tiny):
+    spec = _spec(tmp_path, base={**SPEC["base"], "workload": resv_tiny})
+    sp = load_sensitivity_spec(spec)
+    win = sp.inputs[0]
+    # positions snap to 3 levels (0, 1/2, 1) and resolve per scenario: 16 tokens up to the scenario's cache
+    assert [decode(win, x) for x in (0.1, 0.4, 0.6, 0.99)] == [0.0, 0.5, 0.5, 1.0]
+    c64, c256 = sp.scenarios
+    assert resolve(win, 0.0, c64) == 16 and resolve(win, 1.0, c64) == 64 and resolve(win, 1.0, c256) == 256
+    assert resolve(win, 0.5, c256) == round(math.sqrt(16 * 256))
+    point = {"window": 1.0, "dram_bw": 204.8}
+    assert input_values(sp, point, c64)["workload.kv_policy.params.recent_window"] == 64
+    assert input_values(sp, {**point, "case": "all_on_device"}, c64)["workload.kv_policy.params.recent_window"] \
+        == 4096  # a labelled case is set last
+
+
+def test_saltelli_doubles_to_the_budget_and_says_so(tmp_path, resv_tiny):
+    spec = _spec(tmp_path, base={**SPEC["base"], "workload": resv_tiny})
+    out = tmp_path / "out"
+    res = run_sensitivity(spec, out, workers=1, progress=False)
+    # N = 2, then 4 (the budget): 4 x (2 + 2) points, the first 8 kept from N = 2
+    assert len(load_results(out / "sobol")) == 16 and len(res["sobol"]) == 16
+    assert len(res["cases"]) == 1 and res["cases"]["status"].iloc[0] == "ok"
+    md = (out / "sensitivity.md").read_text()
+    assert "up to each scenario's workload.kv_prefill_tokens" in md
+    assert ("**did not converge** within the budget" in md) or ("**converged** at N = " in md)
+    assert "## Labelled cases (not sampled)" in md and "| all_on_device |" in md
+    assert "## Where the accelerator loses (speedup below 1)" in md
+    idx = pd.read_csv(out / "indices.csv")
+    assert idx["sobol_S1_conf"].notna().all()
+
+
+def test_high_from_needs_every_scenario(tmp_path, resv_tiny):
+    from simulator.errors import ConfigError
+
+    scen = [{"name": "c64", "set": {"workload.kv_prefill_tokens": 64}}, {"name": "plain", "set": {}}]
+    spec = _spec(tmp_path, base={**SPEC["base"], "workload": resv_tiny}, scenarios=scen)
+    with pytest.raises(ConfigError, match="scenario 'plain' must set 'workload.kv_prefill_tokens'"):
+        load_sensitivity_spec(spec)
