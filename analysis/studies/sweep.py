@@ -168,12 +168,6 @@ def point_id(values: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- one point
-def _set(d: dict, parts: list[str], value: Any) -> None:
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
-
-
 def cached_yaml(path: str | Path) -> Any:
     """A fresh copy of a YAML file's parsed content, parsed once per version of the file (its path, size and
     modification time): a study builds thousands of points from the same few configs."""
