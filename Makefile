@@ -4,6 +4,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# torch's CPU build, pinned, from PyTorch's CPU wheel index: PyPI's Linux torch is the CUDA build with ~20 nvidia
+# packages (several GB). The index comes first; the configured indexes stay as extra ones (a mirror or a local
+# wheel cache, as on machines that reach PyPI only), and the CPU index's absence falls back to them alone.
+TORCH_VERSION := 2.13.0
+TORCH_INDEX   := https://download.pytorch.org/whl/cpu
+TORCH_INSTALL := install --quiet --timeout 30 --retries 1 --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple torch==$(TORCH_VERSION)+cpu
+TORCH_FALLBACK := install --quiet torch==$(TORCH_VERSION)+cpu
 
 .PHONY: setup simulate test bench lint trace paper-fit sweep explore codesign sensitivity plots calibrate validate-scalesim validate-area paper docs help clean
 
@@ -13,7 +20,7 @@ setup: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip $(TORCH_INSTALL) || $(BIN)/pip $(TORCH_FALLBACK)
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
@@ -38,7 +45,7 @@ lint: $(STAMP)
 trace: $(STAMP)
 	$(BIN)/vrex trace
 
-## calibrate: fit the A100's GPU power (busy power; idle power measured), the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables and a per-component held-out summary, write the configs and the README
+## calibrate: fit the A100's GPU power (busy power; idle power measured), the GPUs' efficiencies per software stack (Orin, A100), the PCIe link, the NVMe SSD and the GPU's irregular kernels on published measurements; print fit and held-out tables and a per-component held-out summary, write the configs and docs/validation.md
 calibrate: $(STAMP)
 	$(BIN)/python -m analysis.calibrate.power --write
 	$(BIN)/python -m analysis.calibrate.gpu_stacks --write
@@ -51,7 +58,7 @@ validate-scalesim: $(STAMP)
 	$(BIN)/python -m analysis.validate.scalesim
 	$(BIN)/python -m pytest tests/engine/units/test_scalesim.py
 
-## validate-area: the area and power model vs published chips (prints the table, writes it into the README)
+## validate-area: the area and power model vs published chips (prints the table, writes it into docs/validation.md)
 validate-area: $(STAMP)
 	$(BIN)/python -m analysis.validate.area --write
 
@@ -85,9 +92,9 @@ plots: $(STAMP) results/example-sweep/pareto.parquet
 results/example-sweep/pareto.parquet:
 	$(MAKE) sweep
 
-## docs: regenerate the README's and PAPER.md's generated blocks (status, targets, layout, assumptions)
+## docs: regenerate the generated blocks of README.md (status, targets), analysis/PAPER.md and docs/architecture.md (layout)
 docs: $(STAMP)
-	$(BIN)/python -m analysis.devtools.docs README.md analysis/PAPER.md
+	$(BIN)/python -m analysis.devtools.docs README.md analysis/PAPER.md docs/architecture.md
 
 ## help: list the targets
 help:

@@ -1,4 +1,4 @@
-"""Command line: ``vrex simulate | trace | sweep | plot | report | policies | paper | validate``.
+"""Command line: ``vrex simulate | compare | trace | sweep | plot | report | policies | paper | validate``.
 
 User errors (bad configs, corrupt traces) print one line ``vrex: error: ...`` and exit with code 2.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from simulator import __version__
 from simulator.config.schema import check_field, spec
 from simulator.errors import ConfigError, VrexError
-from simulator.safe_io import OutputError, check_output_path
+from simulator.safe_io import check_output_path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,20 +83,19 @@ def _override_stream(wl, args, source: str):
             changes[name] = check_flag(flag, v)
     if not changes:
         return wl
-    wl = wl.with_stream(**changes)
+    from simulator.config.schema import deferred
+
+    with deferred():  # checked below, naming the flags
+        wl = wl.with_stream(**changes)
     flags = " and ".join(f for f, n in (("--duration-s", "duration_s"), ("--fps", "fps")) if n in changes)
     check_workload(wl, f"{source} with {flags}")
     return wl
 
 
-def _baseline_with_software(path: str, software: str | None):
-    """The baseline config running ``--software`` (None: as the file says, loaded by ``run``)."""
-    if software is None:
-        return None
-    from simulator.config.hardware import GpuConfig, load_hardware
-    from simulator.pipeline import resolve
+def _with_software(hw, path: str, software: str):
+    """The baseline config running ``--software``."""
+    from simulator.config.hardware import GpuConfig
 
-    hw = load_hardware(resolve(path))
     if not isinstance(hw, GpuConfig):
         raise ConfigError(str(path), "kind", "the --baseline config must be kind 'gpu'")
     return hw.with_software(check_field(GpuConfig, "software", software, source="--software"), "--software")
@@ -115,34 +114,45 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--software", default=None,
                    help="the baseline GPU's software stack, e.g. hf-pytorch or tensorrt-llm (default: the config's "
                         "'software')")
-    p.add_argument("--workload", default=DEFAULT_WORKLOAD, help=f"workload config (default {DEFAULT_WORKLOAD})")
+    p.add_argument("--workload", default=None, help=f"workload config, a path or a shipped name (default "
+                   f"{DEFAULT_WORKLOAD}; with --trace: the workload the trace was made from)")
     p.add_argument("--mode", choices=("meta", "real"), default="meta", help="tracing mode (default meta)")
     p.add_argument("--baseline-workload", default=None,
-                   help="workload the baseline runs ('same': the accelerator's; default: the accelerator's, or "
-                        "FlexGen on the same stream when --workload is the default)")
+                   help="what the baseline GPU runs (default: the paper's baseline, FlexGen on the accelerator's "
+                        "stream and cache, whatever --workload; 'same': the accelerator's own workload and policy; "
+                        "or a workload file of the same stream)")
+    p.add_argument("--force-baseline", action="store_true",
+                   help="compare even if the baseline's stream differs in more than the KV policy")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a config value, e.g. --set workload.kv_prefill_tokens=40000, --set hw.cores=16, "
+                        "--set baseline.dram.bandwidth_gbps=102.4, --set baseline_workload.kv_policy.name=full "
+                        "(repeatable; checked by the config's schema)")
     p.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
     p.add_argument("--engine", choices=("compiled", "simpy"), default="compiled",
                    help="replay engine: compiled (numba, default) or simpy (the reference model; the same times)")
 
 
 def cmd_simulate(args) -> int:
+    from simulator.config.overrides import parse_overrides
     from simulator.config.tech import DEFAULT_TECH
-    from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, DEFAULT_WORKLOAD, run
+    from simulator.pipeline import DEFAULT_WORKLOAD, load_run_configs, run
     from simulator.results.report import render_text, write_json, write_parquet
     from simulator.safe_io import atomic_write, guarded_dir_write
 
     check_output_path(args.out, "--out")
     check_output_path(args.timeline, "--timeline")
     check_output_path(args.save, "--save", directory=True)
-    base_wl = args.baseline_workload
-    if base_wl is None and args.workload == DEFAULT_WORKLOAD and args.trace is None:
-        base_wl = DEFAULT_BASELINE_WORKLOAD  # the default comparison: V-Rex8 + ReSV vs Orin 32 GB + FlexGen
+    check_output_path(args.per_layer, "--per-layer")
+    ov = parse_overrides(args.overrides, ("hw", "baseline", "workload", "baseline_workload"))
     if args.mode == "real" and args.trace is None:
-        _check_real_mode([args.workload] + ([base_wl] if base_wl not in (None, "same") else []))
-    baseline = _baseline_with_software(args.baseline, args.software)
-    out = run(args.hw, args.baseline, args.workload, trace_path=args.trace, mode=args.mode, baseline=baseline,
-              tech_path=args.tech or DEFAULT_TECH, progress=_progress(args),
-              baseline_workload_path=None if base_wl in (None, "same") else base_wl, engine=args.engine)
+        _check_real_mode([args.workload or DEFAULT_WORKLOAD])
+    hw, baseline, wl, bwl = load_run_configs(args.hw, args.baseline, args.workload, args.baseline_workload, ov,
+                                             need_workload=args.trace is None or args.workload is not None)
+    if args.software is not None:
+        baseline = _with_software(baseline, args.baseline, args.software)
+    out = run(hw=hw, baseline=baseline, workload=wl, trace_path=args.trace, mode=args.mode,
+              tech_path=args.tech or DEFAULT_TECH, progress=_progress(args), baseline_workload=bwl,
+              force=args.force_baseline, engine=args.engine)
     if args.json:
         print(write_json(out.report))
     else:
@@ -156,12 +166,66 @@ def cmd_simulate(args) -> int:
                 "compute_start_s", "compute_end_s", "compute_s", "read_s", "write_s", "dram_bytes", "bound"]
         atomic_write(args.timeline, lambda tmp: out.accel.ops[cols].to_parquet(tmp, index=False))
         print(f"per-op timeline of {out.accel.hardware} written to {args.timeline}", file=sys.stderr)
+    if args.per_layer:
+        from simulator.engine.platforms.accelerator import AcceleratorPlatform
+        from simulator.results.per_layer import per_layer
+
+        acc = AcceleratorPlatform(out.accel_config)
+        table = per_layer(out.accel, out.trace.events, out.accel_config.clock_mhz * 1e6,
+                          acc.cores * acc.pe.peak_flops)
+        atomic_write(args.per_layer, lambda tmp: table.to_csv(tmp, index=False))
+        print(f"per-layer report of {out.accel.hardware} ({len(table)} rows) written to {args.per_layer}",
+              file=sys.stderr)
     if args.save:
         from analysis.report.artefacts import save_run
 
         d = guarded_dir_write(args.save, lambda d: save_run(out, d))
         print(f"run saved to {d} (vrex plot {args.save})", file=sys.stderr)
     return 0
+
+
+def cmd_compare(args) -> int:
+    from simulator.compare import CompareEntry, compare, render
+    from simulator.config.overrides import load_workload_with, parse_overrides
+    from simulator.config.tech import DEFAULT_TECH, load_tech
+    from simulator.pipeline import DEFAULT_WORKLOAD, resolve, resolve_config
+    from simulator.safe_io import atomic_write, guarded_dir_write
+
+    check_output_path(args.out, "--out", directory=True)
+    entries = [CompareEntry.parse(e) for e in args.entries]
+    entries = [CompareEntry(e.hardware, p) for e in entries for p in (args.policy or [e.policy])]
+    roles = ("workload",) + tuple(f"hw{i + 1}" for i in range(len(entries)))
+    ov = parse_overrides(args.overrides, roles)
+    wl_path = resolve_config(args.workload or DEFAULT_WORKLOAD, "workloads", "--workload")
+    wl = load_workload_with(wl_path, ov, "workload")
+    df = compare(entries, wl, load_tech(resolve(args.tech or DEFAULT_TECH)), overrides=ov, mode=args.mode,
+                 engine=args.engine, progress=_progress(args), source=str(wl_path))
+    print(f"workload {wl.name}: {wl.model_config.name}, {wl.stream.frames} frames at {wl.stream.fps:g} FPS, "
+          f"{len(wl.stream.questions)} question(s), {wl.kv_prefill_tokens} tokens in the cache; every entry on this "
+          "stream")
+    print(render(df))
+    sys.stdout.flush()
+    if args.out:
+        from analysis.report.compare import plot_comparison
+
+        out = Path(args.out)
+        atomic_write(out / "compare.csv", lambda tmp: df.to_csv(tmp, index=False))
+        atomic_write(out / "compare.md", lambda tmp: tmp.write_text(render_markdown(df)))
+        files = guarded_dir_write(out, lambda d: plot_comparison(df, d))
+        print(f"compare.csv, compare.md and {', '.join(p.name for p in files)} written to {out}", file=sys.stderr)
+    return 0
+
+
+def render_markdown(df) -> str:
+    """A comparison table as Markdown (one row per entry, the ratios to the first beside each figure)."""
+    from simulator.compare import FIGURES
+
+    head = ["entry", "status"] + [f"{w} [{u}]" for _, w, u, _ in FIGURES]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in df.iterrows():
+        cells = [r["label"], r["status"]] + [f"{r[f] * k:.4g} ({r[f + '_vs_first']:.2f}x)" for f, _, _, k in FIGURES]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nRatios: each entry's value / {df['label'].iloc[0]}'s.\n"
 
 
 def _study_out(args) -> str:
@@ -182,7 +246,18 @@ def cmd_sweep(args) -> int:
     out = _study_out(args)
     df = run_sweep(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
                    workers=args.workers, progress=not args.no_progress)
-    print(f"{out}: {len(df)} points ({_status_counts(df)}); Pareto front in {out}/pareto.parquet")
+    from analysis.studies.sweep import load_spec, pareto_front
+    from analysis.studies.sweep_outputs import summary_columns
+
+    objectives = list(load_spec(args.spec).objectives)
+    front = pareto_front(df, objectives)
+    shown, what = (df, "points") if len(df) <= 20 else (front, "Pareto points")
+    shown = shown.sort_values([c for c in shown.columns if c.startswith("axis:")] or ["point_id"], kind="stable")
+    if len(shown):
+        cols = [c for c in summary_columns(shown, objectives) if c not in ("point_id", "error")]
+        print(f"{what}:\n{shown[cols].to_string(index=False, float_format=lambda v: f'{v:.4g}')}")
+    print(f"{out}: {len(df)} points ({_status_counts(df)}); {len(front)} on the Pareto front; tables points.csv, "
+          f"points.md, pareto.csv (and .parquet); line plots in {out}/lines")
     return 0
 
 
@@ -286,16 +361,13 @@ def cmd_stream(args) -> int:
     """Arrival-driven streaming: frames and questions on a clock, queueing, drops, answers under load."""
     import json
 
-    from simulator.config.hardware import load_hardware
+    from simulator.config.overrides import load_hardware_with, load_workload_with, parse_overrides
     from simulator.config.tech import DEFAULT_TECH, load_tech
-    from simulator.config.workload import load_workload
-    from simulator.engine.memory.kv_memory import kv_bytes_held
-    from simulator.engine.replay.realtime import RealtimePolicy, max_sustainable_fps, run_realtime, stream_jobs_of
-    from simulator.engine.simulate import ChunkedSim
-    from simulator.pipeline import resolve
+    from simulator.engine.replay.realtime import RealtimePolicy
+    from simulator.pipeline import resolve, resolve_config
     from simulator.results import realtime as rt
     from simulator.safe_io import atomic_write, guarded_dir_write
-    from simulator.stream import StreamTracer
+    from simulator.streaming import run_stream
 
     # every flag and output path is checked before any work starts
     for flag in ("--streams", "--max-queue", "--jitter-s", "--seed", "--drop-policy", "--question-policy",
@@ -311,54 +383,31 @@ def cmd_stream(args) -> int:
     check_output_path(args.out, "--out", directory=True)
     check_output_path(args.timeline_json, "--timeline-json")
     check_output_path(args.timeline, "--timeline")
-    hw = load_hardware(resolve(args.hw))
-    wl = _override_stream(load_workload(resolve(args.workload)), args, str(args.workload))
+    ov = parse_overrides(args.overrides, ("hw", "workload"))
+    hw = load_hardware_with(resolve_config(args.hw, "hwconfigs", "--hw"), ov, "hw")
+    wl = _override_stream(load_workload_with(resolve_config(args.workload, "workloads", "--workload"), ov),
+                          args, str(args.workload))
     try:
         policy = RealtimePolicy(max_queue=args.max_queue, drop_policy=args.drop_policy,
                                 question_policy=args.question_policy, jitter_s=args.jitter_s, seed=args.seed)
     except ValueError as exc:
         raise ConfigError("command line", "stream", str(exc)) from None
-    import pandas as pd
 
     tech = load_tech(resolve(args.tech or DEFAULT_TECH))
-    # traced and replayed chunk by chunk (memory bounded by a chunk, whatever the stream's length); the per-op
-    # timeline goes to Parquet as it is replayed when asked (--timeline; --timeline-json reads its window back)
-    tracer = StreamTracer(wl, mode="meta", source=str(args.workload))
     tmp_dir = None
     timeline = args.timeline
-    if args.timeline_json and not timeline:
+    if args.timeline_json and not timeline:  # --timeline-json reads its window back from a temporary timeline
         import tempfile
 
         tmp_dir = tempfile.TemporaryDirectory(prefix="vrex-stream-")
         timeline = Path(tmp_dir.name) / "timeline.parquet"
-    sim = ChunkedSim(tracer.meta_preview(), hw, tech, timeline=timeline)
-    kv_rows = []
-    try:
-        for chunk in tracer.chunks(args.chunk_frames, progress=_progress(args)):
-            sim.feed(chunk)
-            kv_rows.append(chunk.kv_tokens)
-        res = sim.finish()
-    except OSError as exc:  # the timeline's file is written as the replay goes
-        if timeline is None:
-            raise
-        raise OutputError(f"--timeline: {timeline}: {exc.strerror or type(exc).__name__}") from None
-    kv_tokens = pd.concat(kv_rows, ignore_index=True)
+    so = run_stream(wl, hw, tech, policy, streams=args.streams, chunk_frames=args.chunk_frames, timeline=timeline,
+                    bisect=not args.no_bisect, progress=_progress(args), source=str(args.workload))
+    res = so.result
     if not res.ok:
         print(f"{hw.name}: {res.status}")
         return 0
-    jobs = stream_jobs_of(res, tracer.meta)
-    streams = [jobs] * args.streams  # each stream its own cache: identical copies of the same stream
-    run = run_realtime(streams, wl.stream.fps, policy)
-    summ = rt.summary(run, streams)
-    summ["label"] = f"{hw.name} / {wl.name} ({wl.kv_policy.name})"
-    if not args.no_bisect:
-        summ["max_sustainable_fps"] = max_sustainable_fps(streams, policy)
-    device_b = kv_bytes_held(kv_tokens, tracer.meta)[-1]
-    offload_b = kv_bytes_held(kv_tokens, tracer.meta, "offload_slots_all_layers")[-1]
-    summ["kv_end_device_gib"] = float(device_b / 2**30)
-    summ["kv_end_offload_gib"] = float(offload_b / 2**30)
-    summ["kv_offload_share_end"] = float(offload_b / (device_b + offload_b)) if device_b + offload_b else 0.0
-    summ["kv_notes"] = res.notes
+    run, streams, summ = so.run, so.streams, so.summary
     a = summ
     print(f"{a['label']}: {wl.stream.frames} frames at {wl.stream.fps:g} FPS x {args.streams} stream(s), "
           f"queue {policy.max_queue} ({policy.drop_policy}), questions {policy.question_policy}")
@@ -422,11 +471,11 @@ def cmd_trace(args) -> int:
     import time
 
     from simulator.config.workload import load_workload
-    from simulator.pipeline import resolve
+    from simulator.pipeline import resolve_config
     from simulator.stream import trace_workload
     from simulator.tracer.trace_file import write_trace
 
-    wl_path = resolve(args.workload)
+    wl_path = resolve_config(args.workload, "workloads", "--workload")
     wl = load_workload(wl_path)
     out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
     check_output_path(out, "--out")
@@ -482,9 +531,12 @@ def cmd_paper(args) -> int:
 
 
 def _sweep_spec(f):
-    from analysis.studies.sweep import load_spec
+    from analysis.studies.sweep import load_spec, point_configs, sample_points
 
-    return load_spec(f)
+    sp = load_spec(f)  # then every point's configs, as vrex sweep checks them before it starts
+    for v in sample_points(sp):
+        point_configs(sp, v, Path.cwd(), str(f))
+    return sp
 
 
 def _explore_spec(f):
@@ -565,8 +617,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="also write the results as Parquet to this file")
     s.add_argument("--timeline", default=None, help="write the accelerator's per-op timeline (Parquet)")
     s.add_argument("--save", default=None, help="save the run's tables to this directory for 'vrex plot'")
+    s.add_argument("--per-layer", default=None, metavar="FILE.csv",
+                   help="write the accelerator's per-layer report: per layer and phase, cycles, PE utilisation, "
+                        "bytes per memory level (DRAM, KV SRAM, offload tier, NoC), energy")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)
+    c = sub.add_parser("compare", help="two or more platforms (accelerators and GPUs) and/or KV policies on one "
+                                       "stream: one table and one figure, ratios against the first")
+    c.add_argument("entries", nargs="+", metavar="HARDWARE[:POLICY]",
+                   help="hardware configs (paths or shipped names, e.g. vrex8-edge), each optionally with the KV "
+                        "policy it runs (e.g. orin-agx-32gb:flexgen; default: the workload's policy)")
+    c.add_argument("--policy", action="append", default=None,
+                   help="run every entry with each of these policies (repeatable)")
+    c.add_argument("--workload", default=None, help="workload config, a path or a shipped name (default "
+                   "workloads/coin-avg-resv.yaml)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a config value: workload.<key>, or hwN.<key> for the N-th entry's hardware")
+    c.add_argument("--mode", choices=("meta", "real"), default="meta")
+    c.add_argument("--engine", choices=("compiled", "simpy"), default="compiled")
+    c.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
+    c.add_argument("--out", default=None, help="write compare.csv, compare.md and compare.png/.pdf here")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_compare)
     sw = sub.add_parser("sweep", help="design-space sweep over config paths (grid, random, lhs)")
     sw.add_argument("spec", help="sweep spec YAML")
     sw.add_argument("--out", default=None, help="results directory (default results/<spec name>)")
@@ -612,14 +684,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="Markdown file (default <first input>/report.md)")
     rp.set_defaults(func=cmd_report)
     t = sub.add_parser("trace", help="trace a workload to a Parquet trace file")
-    t.add_argument("--workload", default="workloads/coin-llava-ov-7b.yaml")
+    t.add_argument("--workload", default="workloads/coin-avg-resv.yaml",
+                   help="workload config, a path or a shipped name (default workloads/coin-avg-resv.yaml, as simulate)")
     t.add_argument("--mode", choices=("meta", "real"), default="meta")
     t.add_argument("--out", default=None, help="output file (default traces/<workload>-<mode>.parquet)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_trace)
     ps = sub.add_parser("stream", help="real-time streaming: frames and questions arriving on a clock")
-    ps.add_argument("--hw", default="hwconfigs/vrex8-edge.yaml", help="accelerator or GPU config")
-    ps.add_argument("--workload", default="workloads/coin-videollm-online-8b-resv.yaml", help="workload config")
+    ps.add_argument("--hw", default="hwconfigs/vrex8-edge.yaml",
+                    help="accelerator or GPU config (default hwconfigs/vrex8-edge.yaml)")
+    ps.add_argument("--workload", default="workloads/coin-videollm-online-8b-resv.yaml",
+                    help="workload config (default workloads/coin-videollm-online-8b-resv.yaml: a 120-s "
+                         "VideoLLM-online-8B stream under ReSV)")
     ps.add_argument("--fps", type=float, default=None, help="frame rate (default: the workload's)")
     ps.add_argument("--duration-s", type=float, default=None, help="stream length (default: the workload's)")
     ps.add_argument("--streams", type=int, default=1, help="concurrent streams sharing the device")
@@ -637,7 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="frames traced and replayed per chunk (memory is bounded by a chunk; default 32)")
     ps.add_argument("--timeline-window", type=float, nargs=2, default=(0.0, 5.0), metavar=("START", "END"),
                     help="stream seconds the timeline covers (default 0 5)")
-    ps.add_argument("--tech", default=None)
+    ps.add_argument("--tech", default=None, help="technology table (default hwconfigs/tech/technology.yaml)")
+    ps.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                    help="override a config value: hw.<key> or workload.<key> (repeatable)")
     ps.add_argument("--no-progress", action="store_true")
     ps.set_defaults(func=cmd_stream)
 
@@ -658,8 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "hwconfigs/overlays/paper-fitted.yaml)")
     pa.add_argument("--no-progress", action="store_true")
     pa.set_defaults(func=cmd_paper)
-    v = sub.add_parser("validate", help="check hardware, workload, model, sweep, explore, sensitivity or policy-suite "
-                                        "YAML files, each against its own schema")
+    v = sub.add_parser("validate", help="check hardware, workload, model, sweep (every point's configs), explore, "
+                                        "sensitivity or policy-suite YAML files")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
     return p

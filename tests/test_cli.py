@@ -106,7 +106,8 @@ def test_trace_then_replay(capsys, root, tmp_path):
     assert main(["trace", "--workload", str(root / "workloads" / "tiny.yaml"), "--out", str(t),
                  "--no-progress"]) == 0
     capsys.readouterr()
-    main(["simulate", "--trace", str(t), "--json", "--no-progress"])
+    main(["simulate", "--trace", str(t), "--workload", str(root / "workloads" / "tiny.yaml"), "--json",
+          "--no-progress"])
     replayed = json.loads(capsys.readouterr().out)
     main(["simulate", "--workload", str(root / "workloads" / "tiny.yaml"), "--json", "--no-progress"])
     direct = json.loads(capsys.readouterr().out)
@@ -171,11 +172,10 @@ def test_same_run_twice_writes_identical_parquet(capsys, root, tmp_path):
 
 def test_default_comparison_runs_flexgen_on_the_baseline(capsys, root):
     """`make simulate`'s default: V-Rex8 + ReSV against the Orin 32 GB + FlexGen on the average COIN case."""
-    from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, run
+    from simulator.pipeline import run
 
-    out = run(workload_path=str(root / "workloads" / "coin-avg-resv.yaml"),
-              baseline_workload_path=str(root / DEFAULT_BASELINE_WORKLOAD))
-    assert out.report.kv_policy == "resv (baseline: flexgen)"
+    out = run(workload_path=str(root / "workloads" / "coin-avg-resv.yaml"))
+    assert out.report.kv_policy == "resv" and out.report.baseline_policy == "flexgen"
     assert out.accel.hardware == "vrex8-edge" and out.baseline.hardware == "orin-agx-32gb"
     assert out.baseline.ops["offload_bytes"].sum() > 0  # FlexGen streams the cache from the SSD
 

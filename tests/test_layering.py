@@ -33,9 +33,11 @@ FORBIDDEN = {
     # the stream driver traces a workload: it sits on the tracer, below the engine
     "simulator.stream": ("simulator.engine", "simulator.results", "simulator.pipeline", "simulator.cli", "analysis"),
     # the end-to-end path: everything below it, nothing above
-    "simulator.pipeline": ("simulator.cli", "analysis"),
+    "simulator.pipeline": ("simulator.cli", "simulator.api", "analysis"),
+    "simulator.compare": ("simulator.cli", "simulator.api", "analysis"),
+    "simulator.streaming": ("simulator.cli", "simulator.api", "simulator.pipeline", "analysis"),
     # studies and figures build on the pipeline; only the command line sits above them
-    "analysis": ("simulator.cli",),
+    "analysis": ("simulator.cli", "simulator.api"),
     # inside analysis: the figure toolkit (report.figures, report.markdown) < calibrate, validate, studies <
     # report (plots and reports of saved runs and sweeps) < paper < devtools
     "analysis.calibrate": ("analysis.validate", "analysis.studies", "analysis.paper", "analysis.devtools",

@@ -545,7 +545,7 @@ def readme_block(gpus: dict[str, GpuConfig], rows: list[Row]) -> str:
     return f"{values_markdown(gpus)}\n{tables_markdown(rows)}"
 
 
-def write_readme(gpus: dict[str, GpuConfig], rows: list[Row], path: str = "README.md") -> bool:
+def write_readme(gpus: dict[str, GpuConfig], rows: list[Row], path: str = "docs/validation.md") -> bool:
     from analysis.report.markdown import write_between
 
     return write_between(resolve(path), README_BEGIN, README_END, readme_block(gpus, rows))
@@ -583,7 +583,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plot", default="results/calibrate/gpu-calibration.png", help="measured-vs-model figure")
     ap.add_argument("--write", action="store_true",
-                    help="write the fitted values into the GPU configs and the tables into README.md")
+                    help="write the fitted values into the GPU configs and the tables into docs/validation.md")
     args = ap.parse_args(argv)
     print("sources:")
     for k, v in SOURCES.items():
@@ -606,7 +606,7 @@ def main(argv=None) -> int:
             for p in write_configs(fitted[dev], dev, notes[dev]):
                 print(f"wrote {p}")
         if write_readme(fitted, rows):
-            print("wrote README.md (validation tables)")
+            print("wrote docs/validation.md (validation tables)")
     return 0
 
 

@@ -19,7 +19,7 @@ Three components, each fitted on points chosen before fitting and checked on poi
 
 ``--write`` (what ``make calibrate`` runs) writes the fitted values into the configs' ``offload:`` sections
 and the ``passes`` of hwconfigs/tech/gpu_kernels.yaml (YAML the engine reads; no code is rewritten), and the
-tables into the README section between the links markers.
+tables into docs/validation.md between the links markers.
 """
 
 from __future__ import annotations
@@ -388,7 +388,7 @@ NOTES = (
 README_BEGIN, README_END = "<!-- calibrate-links:begin -->", "<!-- calibrate-links:end -->"
 
 
-def write_readme(f: Fits, rows: list[Row], path: str = "README.md") -> bool:
+def write_readme(f: Fits, rows: list[Row], path: str = "docs/validation.md") -> bool:
     from analysis.report.markdown import write_between
 
     body = f"{values_markdown(f)}\n\n{tables_markdown(rows)}\n\n{NOTES}"
@@ -433,7 +433,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plot", default="results/calibrate/links-calibration.png", help="measured-vs-model figure")
     ap.add_argument("--write", action="store_true", help="write the fitted values into the configs (hardware, "
-                    "gpu_kernels.yaml) and the README")
+                    "gpu_kernels.yaml) and docs/validation.md")
     args = ap.parse_args(argv)
     print("sources:")
     for k, v in SOURCES.items():
@@ -456,7 +456,7 @@ def main(argv=None) -> int:
         for p in write_configs(f):
             print(f"wrote {p}")
         if write_readme(f, rows):
-            print("wrote README.md (links validation tables)")
+            print("wrote docs/validation.md (links validation tables)")
     return 0
 
 

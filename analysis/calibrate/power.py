@@ -38,7 +38,7 @@ gpt-fast's Llama-2-7B decode at 104.9 tokens/s ran on an A100 capped at 330 W, s
 rate may not exceed 330 W.
 
 ``--write`` (what ``make calibrate`` runs) writes the ``power:`` block into ``hwconfigs/a100-80gb.yaml``
-and the tables into the README section between the ``calibrate-power`` markers.
+and the tables into docs/validation.md between the ``calibrate-power`` markers.
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ def write_configs(gpu: GpuConfig, path: str = A100_CONFIG) -> list[Path]:
 README_BEGIN, README_END = "<!-- calibrate-power:begin -->", "<!-- calibrate-power:end -->"
 
 
-def write_readme(gpu: GpuConfig, rows: list[Row], sens: list[dict], path: str = "README.md") -> bool:
+def write_readme(gpu: GpuConfig, rows: list[Row], sens: list[dict], path: str = "docs/validation.md") -> bool:
     from analysis.report.markdown import write_between
 
     return write_between(resolve(path), README_BEGIN, README_END,
@@ -326,13 +326,13 @@ def sensitivity(gpu: GpuConfig, statics=STATIC_RANGE_W) -> list[dict]:
     """For each idle-but-awake power in the plausible range: ``busy_w`` refitted, the fit's errors, and the
     V-Rex48 vs A100 + FlexGen comparison (``vrex simulate --hw hwconfigs/vrex48-server.yaml --baseline
     hwconfigs/a100-80gb.yaml``) with that power block."""
-    from simulator.pipeline import DEFAULT_BASELINE_WORKLOAD, run
+    from simulator.pipeline import run
 
     out = []
     for st in statics:
         g = fit(gpu, static_w=st)
         rows = evaluate(g)
-        rep = run(SERVER_HW, baseline=g, baseline_workload_path=DEFAULT_BASELINE_WORKLOAD).report.as_dict()
+        rep = run(SERVER_HW, baseline=g).report.as_dict()  # the paper's baseline: FlexGen, same stream
         comp = {c["phase"]: c for c in rep["comparison"]}
         b = rep["baseline"]
         out.append({"static_w": st, "busy_w": g.power.busy_w, "fit": median_abs_error(rows, "fit"),
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plot", default="results/calibrate/power-calibration.png", help="measured-vs-model figure")
     ap.add_argument("--write", action="store_true", help="write the fitted power block into the A100 config and "
-                    "the tables into README.md")
+                    "the tables into docs/validation.md")
     args = ap.parse_args(argv)
     print("sources:")
     for k, v in sources().items():
@@ -417,7 +417,7 @@ def main(argv=None) -> int:
         for p in write_configs(fitted):
             print(f"wrote {p}")
         if write_readme(fitted, rows, sens):
-            print("wrote README.md (power validation tables)")
+            print("wrote docs/validation.md (power validation tables)")
     return 0
 
 

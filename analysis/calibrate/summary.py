@@ -6,7 +6,7 @@ component it fits: points fitted and held out and their median absolute errors (
 ``results/calibrate/<calibration>-medians.json``). ``python -m analysis.calibrate.summary`` prints them together
 against the held-out target (issue 25: a median of at most 10% per component); a component with no held-out
 point is listed as such, never as a pass. The tables with every point, their sources and what the misses are
-stay with each calibration (README, "Validation and calibration").
+stay with each calibration (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     if not rows:
         print(f"calibrate_summary: error: {args.dir}: no medians recorded (run make calibrate)", file=sys.stderr)
         return 2
-    print("held-out error per calibrated component (target: median <= 10%; misses explained in the README):")
+    print("held-out error per calibrated component (target: median <= 10%; misses explained in docs/validation.md):")
     print(markdown(rows))
     return 0
 

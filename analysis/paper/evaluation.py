@@ -1,6 +1,6 @@
 """The V-Rex paper's evaluation, figure by figure (``make paper`` / ``vrex paper``).
 
-Workload (vrex.md section 5): VideoLLM-online-8B on the average COIN case (26 frames, a 25-token question,
+Workload (V-Rex, arXiv 2512.12284): VideoLLM-online-8B on the average COIN case (26 frames, a 25-token question,
 39 answer tokens) after a pre-computed KV cache of 1K-40K tokens; batch 1/4 on the edge, 1/8 on the
 server, 16 for the Oaken comparison, 4 for the roofline. One trace per (KV method, KV size, batch) is
 shared by every platform that runs it. Each point's figures are saved as soon as it is done, in the
@@ -234,7 +234,7 @@ def fig15(P: Points, cfg: PaperRun) -> list[dict]:
         for system, method, hw_name, changes in (("orin-agx-32gb", "flexgen", None, {"offload": None}),
                                                  ("oaken", "oaken", None, {}),
                                                  ("vrex8", "resv", "vrex8-edge", {})):
-            # Orin runs FlexGen without offloading for this comparison (vrex.md section 3): its KV stays in
+            # Orin runs FlexGen without offloading for this comparison (V-Rex, arXiv 2512.12284): its KV stays in
             # DRAM (the `full` method) and runs out of memory when it no longer fits
             m = "full" if system == "orin-agx-32gb" else method
             p = P.get(system, m, kv, b, hw_name=hw_name, **changes)

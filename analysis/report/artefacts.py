@@ -1,8 +1,9 @@
 """Saving a simulate run's results for plots and reports (``vrex simulate --save DIR``).
 
 Files: ``report.json`` (the report), ``accel_phases.parquet`` / ``baseline_phases.parquet`` (one row
-per phase instance), ``unit_time.parquet`` (per frame: busy seconds by accelerator unit and DRAM),
-``ops_summary.parquet`` (per kernel name and phase kind: FLOPs, DRAM bytes, time; for the roofline),
+per phase instance), ``unit_time.parquet`` (per frame: busy seconds by accelerator unit, DRAM and the
+offload link, and the frame latency), ``ops_summary.parquet`` (per kernel name and phase kind: FLOPs,
+DRAM bytes, time; for the roofline),
 ``kv_tokens.parquet`` (KV slots over the stream) and ``run.json`` (trace metadata and peak rates).
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from simulator.config.hardware import PCIE_GBPS_PER_LANE
 from simulator.results.report import write_json
 from simulator.safe_io import atomic_write
 
@@ -36,6 +38,11 @@ def save_run(out, directory: str | Path) -> Path:
     frames = ops[ops["phase"].isin(["vision", "frame_prefill"])]
     busy = frames.pivot_table(index="frame", columns="unit", values="compute_s", aggfunc="sum", fill_value=0.0)
     busy["dram"] = frames.groupby("frame")[["read_s", "write_s"]].sum().sum(axis=1)
+    # the offload link (transfers, their latency) bounds a frame as much as any unit does
+    busy["offload_link"] = frames.groupby("frame")[["link_read_s", "link_write_s", "link_read_latency_s"]] \
+        .sum().sum(axis=1)
+    lat = out.accel_phases[out.accel_phases["phase"].isin(["vision", "frame_prefill"])]
+    busy["frame_latency"] = lat.groupby("frame")["latency_s"].sum()
     _parquet(busy.reset_index(), d / "unit_time.parquet")
     ev = out.trace.events
     summ = pd.DataFrame({"phase": ev["phase"], "op": ev["op"], "kind": ev["kind"],
@@ -48,9 +55,14 @@ def save_run(out, directory: str | Path) -> Path:
     from simulator.engine.platforms.accelerator import AcceleratorPlatform
 
     acc = AcceleratorPlatform(out.accel_config)
+    cfg = out.accel_config
+    link = cfg.offload.link if cfg.offload is not None else None
     run = {"trace_meta": out.trace.meta, "peak_pe_flops": acc.cores * acc.pe.peak_flops,
            "peak_vector_ops": acc.vector.peak_ops, "peak_dram_bytes_per_s": acc.dram.peak_bytes_per_s,
-           "hardware": out.accel.hardware}
+           "peak_offload_bytes_per_s": (PCIE_GBPS_PER_LANE[link.gen] * link.lanes * link.efficiency * 1e9
+                                        if link is not None else 0.0),
+           "offload_tier": cfg.offload.tier if cfg.offload is not None else None,
+           "hardware": out.accel.hardware, "baseline_hardware": out.baseline.hardware}
     _text(json.dumps(run, default=str, indent=1), d / "run.json")
     return d
 

@@ -37,53 +37,71 @@ def _load_run(d: Path) -> dict:
 
 def _label(r: dict) -> str:
     rep = r["report"]
-    return f"{rep['workload']} [{rep['kv_policy']}]"
+    return f"{rep['accelerator']['hardware']}: {rep['workload']} [{rep['kv_policy']}]"
 
 
-def latency_breakdown(r: dict, out: Path) -> list[Path]:
-    ut = r["unit_time"].set_index("frame")
-    if len(ut) > 60:
-        ut = ut.iloc[np.linspace(0, len(ut) - 1, 60).astype(int)]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    bottom = np.zeros(len(ut))
-    for col in [c for c in ut.columns if ut[c].sum() > 0]:
-        ax.bar(ut.index, ut[col] * 1e3, bottom=bottom, label=col, width=0.8 * max(1, np.diff(ut.index).min()
-                                                                                    if len(ut) > 1 else 1))
-        bottom += ut[col].to_numpy() * 1e3
-    ax.set_xlabel("frame")
-    ax.set_ylabel("busy time per frame [ms]")
-    ax.set_title(f"Per-frame time by unit on {r['run']['hardware']}: {_label(r)}\n"
-                 "(units overlap with DRAM transfers, so bars exceed the frame latency)")
-    ax.legend(ncol=5, fontsize=8)
+# the accelerator's blocks by their names in the paper (V-Rex, arXiv 2512.12284)
+BLOCK_NAMES = {"dpe": "DPE (PE array)", "vpe": "VPE (vector)", "sram": "on-chip SRAM", "dre_hcu": "DRE: HCU",
+               "dre_wtu": "DRE: WTU", "dre_kvmu": "DRE: KVMU", "dre_sram": "DRE: SRAM", "dre": "DRE",
+               "control": "control", "noc": "NoC", "dram": "off-chip DRAM", "offload": "offload tier + link",
+               "leakage": "leakage", "offload_link": "offload link", "hcu": "HCU", "wtu": "WTU", "kvmu": "KVMU"}
+TIER_NAMES = {"ssd": "SSD", "host_memory": "host memory"}
+
+
+def latency_breakdown(runs: list[dict], out: Path) -> list[Path]:
+    """Per frame, each unit's busy time (the PE array, the vector unit, the DRE's units, DRAM and the offload
+    link: every one can bound a frame) beside the frame's latency; one panel per run."""
+    runs = [r for r in runs if not r["unit_time"].empty]
+    if not runs:
+        return []
+    fig, axes = plt.subplots(len(runs), 1, figsize=(9, 3.2 * len(runs)), squeeze=False)
+    for ax, r in zip(axes[:, 0], runs):
+        ut = r["unit_time"].set_index("frame")
+        lat = ut.pop("frame_latency") if "frame_latency" in ut else None
+        for col in [c for c in ut.columns if ut[c].sum() > 0]:
+            ax.plot(ut.index, ut[col] * 1e3, "o-", ms=2.5, lw=1, label=BLOCK_NAMES.get(col, col))
+        if lat is not None:
+            ax.plot(ut.index, lat * 1e3, "k-", lw=2.2, label="frame latency")
+        ax.set_yscale("log")
+        ax.set_xlabel("frame")
+        ax.set_ylabel("time per frame [ms]")
+        ax.set_title(f"{_label(r)}: busy time per unit (they overlap; the busiest bounds the frame)", fontsize=9)
+        ax.legend(ncol=4, fontsize=7, loc="lower right")
     return save_figure(fig, out, "latency_breakdown")
 
 
 def headline(runs: list[dict], out: Path) -> list[Path]:
-    labels = [_label(r) for r in runs]
-    sp, ee = [], []
+    """Speedup and energy efficiency over the baseline per run (labelled bars, named by hardware and policy),
+    with the paper's ranges as markers beside them."""
+    sp, ee, names = [], [], []
     for r in runs:
-        comp = {c["phase"]: c for c in r["report"]["comparison"]}
+        rep = r["report"]
+        comp = {c["phase"]: c for c in rep["comparison"]}
         sp.append(comp["stream"]["speedup"])
         ee.append(comp["stream"]["energy_eff"])
+        names.append(f"{rep['accelerator']['hardware']} [{rep['kv_policy']}]\nvs {rep['baseline']['hardware']} "
+                     f"[{rep.get('baseline_policy') or '?'}]\n{rep['workload']}")
     x = np.arange(len(runs))
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(runs) + 3), 4.5))
-    # bars grow from 1x (parity) up or down, so a slowdown reads as a slowdown on the log axis
+    fig, ax = plt.subplots(figsize=(max(6.5, 2.4 * len(runs) + 2.5), 5.6))
     sp, ee = np.asarray(sp), np.asarray(ee)
-    ax.bar(x - 0.2, sp - 1.0, 0.4, bottom=1.0, label="speedup (ours)")
-    ax.bar(x + 0.2, ee - 1.0, 0.4, bottom=1.0, label="energy efficiency (ours)")
-    for xi, v in zip(x - 0.2, sp):
-        ax.annotate(f"{v:.2g}x", (xi, v), ha="center", va="bottom" if v >= 1 else "top", fontsize=7)
-    for xi, v in zip(x + 0.2, ee):
-        ax.annotate(f"{v:.2g}x", (xi, v), ha="center", va="bottom" if v >= 1 else "top", fontsize=7)
-    ax.axhspan(*PAPER_SPEEDUP, color="C0", alpha=0.08, label=f"paper speedup {PAPER_SPEEDUP[0]}-{PAPER_SPEEDUP[1]}x")
-    ax.axhspan(*PAPER_ENERGY_EFF, color="C1", alpha=0.08,
-               label=f"paper energy eff. {PAPER_ENERGY_EFF[0]}-{PAPER_ENERGY_EFF[1]}x")
+    b1 = ax.bar(x - 0.3, sp, 0.25, label="speedup (ours)", color="C0")
+    b2 = ax.bar(x - 0.05, ee, 0.25, label="energy efficiency (ours)", color="C1")
+    for bars, vals in ((b1, sp), (b2, ee)):
+        for b, v in zip(bars, vals):
+            ax.annotate(f"{v:.2f}x", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=7)
+    for i, (rng, c, what) in enumerate(((PAPER_SPEEDUP, "C0", "speedup"), (PAPER_ENERGY_EFF, "C1", "energy eff."))):
+        xs = x + 0.18 + 0.12 * i
+        ax.errorbar(xs, [np.sqrt(rng[0] * rng[1])] * len(x),
+                    yerr=[[np.sqrt(rng[0] * rng[1]) - rng[0]] * len(x), [rng[1] - np.sqrt(rng[0] * rng[1])] * len(x)],
+                    fmt="none", ecolor=c, elinewidth=2, capsize=5,
+                    label=f"paper {what} range {rng[0]}-{rng[1]}x (its own workloads)")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
-    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(0.5, max(40.0, float(np.nanmax([*sp, *ee])) * 2))
+    ax.set_xticks(x, names, fontsize=7)
     ax.set_ylabel("x over the GPU baseline (whole stream)")
-    ax.set_title("Accelerator vs GPU baseline")
-    ax.legend(fontsize=8)
+    ax.set_title("Accelerator vs GPU baseline (policies in brackets)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     return save_figure(fig, out, "headline")
 
 
@@ -95,22 +113,23 @@ def kv_over_time(runs: list[dict], out: Path) -> list[Path]:
             continue
         meta = meta_record(meta, "saved run's trace_meta")  # typed: the KV bits the policy stores included
         t = np.maximum(kv["frame"].to_numpy(), 0) / meta.fps
-        ax.plot(t, kv_bytes_held(kv, meta) / 2**30, label=f"{_label(r)} device")
+        ax.plot(t, kv_bytes_held(kv, meta) / 2**30, label=f"{_label(r)}: device memory")
         if kv["offload_slots_all_layers"].max() > 0:
+            tier = TIER_NAMES.get(r["run"].get("offload_tier"), "offload tier")
             ax.plot(t, kv_bytes_held(kv, meta, "offload_slots_all_layers") / 2**30, ls="--",
-                    label=f"{_label(r)} offload tier")
+                    label=f"{_label(r)}: {tier}")
     ax.set_xlabel("stream time [s]")
     ax.set_ylabel("KV cache [GiB]")
-    ax.set_title("KV-cache size over the stream")
+    ax.set_title("KV-cache size over the stream, by tier")
     ax.legend(fontsize=8)
     return save_figure(fig, out, "kv_over_time")
 
 
 def area_power(r: dict, out: Path) -> list[Path]:
     rep = r["report"]
-    area = {k: v for k, v in rep["area_breakdown_mm2"].items() if v > 0}
-    energy = {k: v for k, v in rep["energy_breakdown_j"].items() if v > 0}
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    area = {BLOCK_NAMES.get(k, k): v for k, v in rep["area_breakdown_mm2"].items() if v > 0}
+    energy = {BLOCK_NAMES.get(k, k): v for k, v in rep["energy_breakdown_j"].items() if v > 0}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     for ax, data, title in ((a1, area, "area [mm^2]"), (a2, energy, "energy over the stream [J]")):
         names = sorted(data, key=data.get, reverse=True)
         vals = [data[n] for n in names]
@@ -120,28 +139,45 @@ def area_power(r: dict, out: Path) -> list[Path]:
             ax.text(v, i, f" {100 * v / tot:.1f}%", va="center", fontsize=8)
         ax.set_title(f"{rep['accelerator']['hardware']} {title}")
         ax.invert_yaxis()
-    fig.suptitle("DRE share vs paper: 2.0% area, 2.2% power", fontsize=9)
+    chip = rep.get("chip") or {}
+    if chip:
+        fig.suptitle(f"DRE share: ours {100 * chip['dre_area_share']:.1f}% of area, "
+                     f"{100 * chip['dre_power_share']:.1f}% of on-chip power; paper 2.0% area, 2.2% power",
+                     fontsize=9)
     return save_figure(fig, out, "area_power")
 
 
 def roofline(r: dict, out: Path) -> list[Path]:
+    """Kernels on the accelerator's roofline: the PE array and vector-unit ceilings, DRAM and (where the KV
+    comes over it) the offload link's slopes; kernels that move no DRAM byte sit at the right edge."""
     ops = r["ops"]
     ops = ops[(ops["time_s"] > 0) & (ops["flops"] > 0)].copy()
-    peak_f = r["run"]["peak_pe_flops"]
-    peak_b = r["run"]["peak_dram_bytes_per_s"]
-    ops["ai"] = ops["flops"] / ops["dram_bytes"].clip(lower=1.0)
+    run = r["run"]
+    peak_f, peak_v, peak_b = run["peak_pe_flops"], run.get("peak_vector_ops", 0.0), run["peak_dram_bytes_per_s"]
+    peak_o = run.get("peak_offload_bytes_per_s", 0.0)
+    onchip = ops["dram_bytes"] <= 0
+    ops["ai"] = ops["flops"] / ops["dram_bytes"].where(~onchip, np.nan)
     ops["perf"] = ops["flops"] / ops["time_s"]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    hi = max(5.0, float(np.log10(ops["ai"].max())) + 0.5) if len(ops) else 5.0
-    ai = np.logspace(-2, hi, 200)
-    ax.plot(ai, np.minimum(peak_f, ai * peak_b), "k-", lw=1.2, label="roofline (PE array, DRAM)")
+    finite = ops.loc[~onchip, "ai"]
+    lo = 10 ** np.floor(np.log10(max(finite.min(), 1e-3))) if len(finite) else 0.1
+    hi = 10 ** np.ceil(np.log10(max(finite.max(), peak_f / peak_b) * 4)) if len(finite) else 1e4
+    ops.loc[onchip, "ai"] = hi  # no DRAM traffic: drawn at the right edge
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ai = np.logspace(np.log10(lo), np.log10(hi), 200)
+    ax.plot(ai, np.minimum(peak_f, ai * peak_b), "k-", lw=1.4, label="PE array / DRAM roofline")
+    if peak_v:
+        ax.plot(ai, np.minimum(peak_v, ai * peak_b), "k--", lw=1, label="vector unit (VPE) ceiling")
+    if peak_o:
+        ax.plot(ai, np.minimum(peak_f, ai * peak_o), "k:", lw=1,
+                label="offload link slope (every byte over the link)")
     for kind, g in ops.groupby("kind"):
         ax.scatter(g["ai"], g["perf"], s=12 + 60 * g["time_s"] / ops["time_s"].max(), label=kind, alpha=0.7)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity [FLOP / DRAM byte] (on-chip kernels far right)")
+    ax.set_xlim(lo, hi * 1.5)
+    ax.set_xlabel("arithmetic intensity [FLOP / DRAM byte] (no DRAM traffic: right edge)")
     ax.set_ylabel("achieved [FLOP/s]")
-    ax.set_title(f"Kernels on the {r['run']['hardware']} roofline (size ~ time share)")
+    ax.set_title(f"Kernels on the {run['hardware']} roofline (size ~ time share)")
     ax.legend(fontsize=7, ncol=2)
     return save_figure(fig, out, "roofline")
 
@@ -162,11 +198,19 @@ def pareto(df: pd.DataFrame, front: pd.DataFrame, objectives: list[str], out: Pa
     if len(front):
         f = front.sort_values(x)
         ax.plot(f[x] * sx, f[y] * sy, "r-o", ms=5, mfc="none", label=f"Pareto front ({len(objectives)} objectives)")
+        axes = [a for a in f.columns if a.startswith("axis:")]
+        for _, r in f.head(12).iterrows():  # each front point labelled with its axis values
+            text = ", ".join(f"{a.removeprefix('axis:').rsplit('.', 1)[-1]}={_short(r[a])}" for a in axes)
+            ax.annotate(text, (r[x] * sx, r[y] * sy), textcoords="offset points", xytext=(4, 4), fontsize=6)
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.set_title("Design-space sweep")
     ax.legend(fontsize=8)
     return save_figure(fig, out, "pareto")
+
+
+def _short(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def realtime(d: Path, out: Path) -> list[Path]:
@@ -245,7 +289,7 @@ def plot_inputs(inputs: list[Path], out: Path) -> list[Path]:
     paths: list[Path] = []
     runs = [_load_run(d) for d in inputs if is_run_dir(d)]
     if runs:
-        paths += latency_breakdown(runs[0], out)
+        paths += latency_breakdown(runs, out)
         paths += headline(runs, out)
         paths += kv_over_time(runs, out)
         paths += area_power(runs[0], out)

@@ -15,8 +15,9 @@ a time; the base design (every axis at the base configs' value) is the first des
 - **Points.** Each design is one Parquet row under ``OUT/points/`` (the studies' point store,
   ``analysis.studies.store``: named by the design's configs on every scenario and the code version, atomic,
   checked on read), written as soon as its scenarios are done; its configs go to ``OUT/configs/<point_id>/``
-  (``hw.yaml``, ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --workload ...
-  --baseline-workload same`` re-runs it to the same figures.
+  (``hw.yaml``, ``baseline.yaml``, ``<scenario>.workload.yaml``) so ``vrex simulate --hw ... --baseline ...
+  --workload ...`` re-runs it to the same figures (against the paper's FlexGen baseline; add
+  ``--baseline-workload`` as the spec's ``base.baseline_workload`` says when it sets one).
 - **Resume.** The sampler is seeded and deterministic, so ``--resume`` replays the search: every design
   it proposes that already has a row is told from the row instead of simulated. A row made from other
   configs (a base file changed) or another code version is not reused (moved to ``points/superseded``), a
@@ -53,6 +54,7 @@ import yaml
 import analysis.studies.sweep as sweep
 from analysis.studies.store import PointStore
 from analysis.studies.store import point_key as store_key
+from simulator.config import overrides
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import ModelConfig
 from simulator.errors import ConfigError, VrexError
@@ -340,7 +342,7 @@ def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Pa
     model_vals = {k: v for k, v in vals.items() if k.startswith("model.")}
     rest = {k: v for k, v in vals.items() if not k.startswith("model.")}
     for path, v in model_vals.items():
-        sweep._set(raw["model"], path.split(".")[1:], v)
+        overrides.set_path(raw["model"], path.split(".")[1:], v)
     if model_vals:
         text = yaml.safe_dump(raw["model"], sort_keys=False)
         mpath = (out / "models" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml").resolve()
@@ -355,7 +357,7 @@ def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Pa
         rest["workload.model"] = str(((root / base.workload).parent / model).resolve())
     for path, v in rest.items():
         role, *tail = path.split(".")
-        sweep._set(raw[role], tail, v)
+        overrides.set_path(raw[role], tail, v)
     hw, bl, wl = sweep.point_configs(SimpleNamespace(base=base), rest, root, source)
     return hw, bl, wl, raw
 
@@ -434,7 +436,6 @@ def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], 
                key: str) -> dict:
     """Simulate one design on every scenario and save its row under ``key`` (its store key); never raises for
     the design's own failure (errors become status=error); a failed write (full disk) raises OutputError."""
-    from simulator.pipeline import run
 
     out = Path(out_dir)
     sp = load_explore_spec(spec_path)
@@ -450,7 +451,7 @@ def run_design(spec_path: str, root: str, out_dir: str, params: dict[str, Any], 
         for scen in sp.scenarios:
             hw, bl, wl, raw = scenario_configs(sp.base, values, scen, Path(root), out, spec_path)
             raws[scen.name] = raw
-            res = run(hw=hw, baseline=bl, trace=sweep._trace_for(wl, out / "traces"))
+            res = sweep.run_compared(hw, bl, wl, sp.base, Path(root), out / "traces")
             row.update(scenario_metrics(res, scen.name, scen.fps))
             if res.accel.status != "ok":
                 status = f"{scen.name}: {res.accel.status}"
@@ -724,7 +725,8 @@ def _run(todo, executor, scheduler, workers, client) -> None:
 def rerun(out: str | Path, point_id: str, scenario: str) -> dict[str, Any]:
     """Re-run a saved design on one scenario from its config files, exactly as ``vrex simulate --hw
     OUT/configs/ID/hw.yaml --baseline OUT/configs/ID/baseline.yaml --workload OUT/configs/ID/<scenario>
-    .workload.yaml --baseline-workload same`` does; returns the same metric columns as its row."""
+    .workload.yaml`` does (the paper's FlexGen baseline on the same stream, a spec's default); returns the same
+    metric columns as its row."""
     from simulator.pipeline import run
 
     d = Path(out) / "configs" / point_id
@@ -736,8 +738,7 @@ def rerun(out: str | Path, point_id: str, scenario: str) -> dict[str, Any]:
 
 def simulate_command(out: str | Path, point_id: str, scenario: str) -> str:
     d = Path(out) / "configs" / point_id
-    return (f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml "
-            "--baseline-workload same")
+    return f"vrex simulate --hw {d}/hw.yaml --baseline {d}/baseline.yaml --workload {d}/{scenario}.workload.yaml"
 
 
 def closest_designs(sp: ExploreSpec, df: pd.DataFrame, ref: dict, n: int = 5) -> pd.DataFrame:

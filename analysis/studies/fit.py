@@ -38,6 +38,7 @@ import yaml
 
 import analysis.studies.sweep as sweep
 from analysis.studies.store import PointStore, code_version, point_key
+from simulator.config import overrides
 from simulator.config.hardware import AcceleratorConfig
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import build_workload
@@ -207,7 +208,7 @@ class Evaluator:
         raw = {"hw": copy.deepcopy(self.hw_raw), "workload": copy.deepcopy(self.wl_raw)}
         for path, v in values.items():
             role, *rest = path.split(".")
-            sweep._set(raw[role], rest, v)
+            overrides.set_path(raw[role], rest, v)
         raw["workload"]["kv_prefill_tokens"] = kv
         raw["workload"]["batch"] = batch
         # the frames only: the questions come after the last frame, so they move no frame's latency
@@ -624,7 +625,7 @@ def overlay_hardware_yaml(raw: dict, ov: Overlay) -> dict:
     """A hardware config's YAML data with the overlay's values (the same rules as :func:`overlay_hardware`)."""
     off = raw.get("offload")
     for parts, value in _hw_entries(ov, raw.get("kind"), off.get("tier") if isinstance(off, dict) else None):
-        sweep._set(raw, parts, value)
+        overrides.set_path(raw, parts, value)
     return raw
 
 

@@ -23,8 +23,6 @@ import os
 import re
 import time
 import traceback
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.studies.store import PointStore, code_version, point_key
+from simulator.config import overrides
 from simulator.config.hardware import AcceleratorConfig, GpuConfig
 from simulator.config.schema import build, load_yaml, spec
 from simulator.config.workload import WorkloadConfig
@@ -52,6 +51,11 @@ class BaseSpec:
     baseline: str = spec("GPU baseline config", default="hwconfigs/orin-agx-64gb.yaml")
     workload: str = spec("workload config")
     duration_s: float | None = spec("override the stream length (s), to keep points fast", default=None, gt=0)
+    baseline_workload: str | None = spec("what the baseline runs: null (default) the paper's baseline, FlexGen on "
+                                         "each point's stream and cache; 'same' the point's own workload; or a "
+                                         "workload file of the same stream", default=None)
+    force_baseline: bool = spec("compare even if the baseline's stream differs in more than the KV policy",
+                                default=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,34 +81,9 @@ class SweepSpec:
 
 
 # ---------------------------------------------------------------- validation
-def _field_type(cls: type, key: str):
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    return hints[key] if key in names else None
-
-
 def check_path(path: str, source: str, where: str) -> None:
-    """Raise ConfigError unless ``path`` names a config field (dict-typed fields take any key)."""
-    parts = path.split(".")
-    if parts[0] not in ROLES or len(parts) < 2:
-        raise ConfigError(source, where, f"path '{path}' must start with one of: {', '.join(ROLES)}")
-    tp: Any = ROLES[parts[0]]
-    for i, part in enumerate(parts[1:], start=1):
-        origin = typing.get_origin(tp)
-        if origin is dict:
-            return  # e.g. workload.kv_policy.params.<name>: checked when the point's config is built
-        if origin in (typing.Union, types.UnionType):
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-        if not dataclasses.is_dataclass(tp):
-            raise ConfigError(source, where, f"path '{path}': '{'.'.join(parts[:i])}' has no sub-keys")
-        nxt = _field_type(tp, part)
-        if nxt is None:
-            allowed = ", ".join(f.name for f in dataclasses.fields(tp) if f.init and f.name != "model_config")
-            raise ConfigError(source, where, f"unknown path '{path}': '{part}' is not a key of "
-                                             f"{'.'.join(parts[:i])}; allowed: {allowed}")
-        tp = nxt
-    if dataclasses.is_dataclass(tp):
-        raise ConfigError(source, where, f"path '{path}' names a section, not a value")
+    """Raise ConfigError unless ``path`` names a config field of a sweep role."""
+    overrides.check_path(path, ROLES, source, where)
 
 
 def parse_bound(text: Any, source: str, where: str, *, reference: bool = False) -> tuple[str, str, float | str]:
@@ -199,12 +178,6 @@ def point_id(values: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- one point
-def _set(d: dict, parts: list[str], value: Any) -> None:
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
-
-
 def cached_yaml(path: str | Path) -> Any:
     """A fresh copy of a YAML file's parsed content, parsed once per version of the file (its path, size and
     modification time): a study builds thousands of points from the same few configs."""
@@ -224,7 +197,7 @@ def point_configs(sp: SweepSpec, values: dict[str, Any], root: Path, source: str
     raw = {role: cached_yaml(root / getattr(sp.base, role)) for role in ROLES}
     for path, v in values.items():
         role, *rest = path.split(".")
-        _set(raw[role], rest, v)
+        overrides.set_path(raw[role], rest, v, source, path)
     where = f"{source} (point {values})"
     hw = build(AcceleratorConfig, raw["hw"], source=where)
     base = build(GpuConfig, raw["baseline"], source=where)
@@ -269,11 +242,14 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], k
     """Simulate one point and save its row under ``key`` (its store key); never raises for the point's own
     failure (errors become a row with status=error); a failed write (full disk) raises OutputError."""
     from simulator.engine.platforms.accelerator import AcceleratorPlatform
-    from simulator.pipeline import run
 
     pid = point_id(values)
     row: dict[str, Any] = {"point_id": pid, "values": json.dumps(values, sort_keys=True, default=str)}
-    row.update({f"axis:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in values.items()})
+    try:
+        kinds = {ax.path: axis_kind(ax) for ax in load_spec(spec_path).axes}
+    except VrexError:
+        kinds = {}
+    row.update({f"axis:{k}": typed(v, kinds.get(k)) for k, v in values.items()})
     t0 = time.perf_counter()
     try:
         sp = load_spec(spec_path)
@@ -283,12 +259,13 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], k
         if not ok_pre:
             row.update(status="infeasible", area_mm2=area)
         else:
-            tr = _trace_for(wl, Path(out_dir) / "traces")
-            res = run(hw=hw, baseline=base, trace=tr)
+            res = run_compared(hw, base, wl, sp.base, Path(root), Path(out_dir) / "traces")
             m = res.report.accel.as_dict()
             comp = res.report.comparison.set_index("phase")
             m["speedup"] = float(comp.loc["stream", "speedup"])
             m["energy_eff"] = float(comp.loc["stream", "energy_eff"])
+            m["baseline_policy"] = res.report.baseline_policy
+            m["baseline_workload"] = res.report.baseline_workload
             m["dre_area_share"] = (sum(v for k, v in res.accel.area_mm2.items() if k.startswith("dre_"))
                                    / sum(res.accel.area_mm2.values()))
             row.update({k: v for k, v in m.items() if k != "hardware"})
@@ -302,6 +279,42 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], k
     row["wall_s"] = time.perf_counter() - t0
     PointStore(out_dir).write(key, row)
     return row
+
+
+def axis_kind(ax: Axis) -> type:
+    """The type of an axis's column (one per axis, so the points read as one Parquet dataset): int or float for
+    numbers (float as soon as one value or the sampled range is), bool, else str."""
+    vals = list(ax.values or ())
+    if ax.range is not None and not vals:
+        return int if ax.integer else float
+    if vals and all(isinstance(v, bool) for v in vals):
+        return bool
+    if vals and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        return int if all(isinstance(v, int) for v in vals) and (ax.range is None or ax.integer) else float
+    return str
+
+
+def typed(v: Any, kind: type | None) -> Any:
+    """An axis value in its column's type (``kind`` None: numbers as they are, others as text)."""
+    if kind in (int, float, bool):
+        return kind(v)
+    return v if kind is None and isinstance(v, (int, float)) else str(v)
+
+
+def run_compared(hw, base, wl: WorkloadConfig, bs: BaseSpec, root: Path, trace_dir: Path):
+    """One point's comparison with the spec's baseline workload (the paper's FlexGen baseline by default);
+    both traces come from the sweep's trace cache."""
+    from simulator.pipeline import SAME, baseline_workload_of, run
+
+    bw = bs.baseline_workload
+    bwl = baseline_workload_of(wl, bw if bw in (None, SAME) else root / bw, source=f"base.baseline_workload {bw}")
+    if bs.duration_s is not None and bw not in (None, SAME):
+        bwl = bwl.with_stream(duration_s=bs.duration_s,
+                              questions=tuple(q for q in bwl.stream.questions if q.at_s <= bs.duration_s))
+    tr = _trace_for(wl, trace_dir)
+    btr = tr if bwl == wl else _trace_for(bwl, trace_dir)
+    return run(hw=hw, baseline=base, workload=wl, trace=tr, baseline_trace=btr, baseline_workload=bw,
+               force=bs.force_baseline)
 
 
 def _constraints_ok(sp: SweepSpec, metrics: dict, pre: bool = False) -> bool:
@@ -455,6 +468,11 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         _restore_sigterm(prev_term)
         if bar is not None:
             bar.close()
+    if not df.empty:
+        from analysis.studies.sweep_outputs import plot_lines, write_tables
+
+        write_tables(out, df, front, list(sp.objectives))
+        plot_lines(out, df, list(sp.objectives))
     return df
 
 

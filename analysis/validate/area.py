@@ -19,7 +19,7 @@ published figures were measured at the activity stated in the table, so a peak a
 Published areas are layout areas (placement utilisation and wiring included) while the model sums
 cell and macro areas: the model is expected to fall below them by the layout overhead.
 
-``--write`` puts the table into README.md between the validate-area markers.
+``--write`` puts the table into docs/validation.md between the validate-area markers.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def table_markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(rows: list[Row], path: str | Path = "README.md") -> bool:
+def write_readme(rows: list[Row], path: str | Path = "docs/validation.md") -> bool:
     from analysis.report.markdown import write_between
 
     return write_between(path, README_BEGIN, README_END, table_markdown(rows))
@@ -267,7 +267,7 @@ def write_readme(rows: list[Row], path: str | Path = "README.md") -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--write", action="store_true", help="write the table into README.md")
+    ap.add_argument("--write", action="store_true", help="write the table into docs/validation.md")
     args = ap.parse_args(argv)
     rows = evaluate()
     print(table_markdown(rows))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.config.schema import build, load_yaml, spec
+from simulator.config.schema import Validated, build, load_yaml, spec
 from simulator.errors import ConfigError
 
 PRECISIONS = ("int4", "int8", "fp16", "bf16")
@@ -43,7 +43,7 @@ PCIE_GBPS_PER_LANE = {3: 8 * 128 / 130 / 8, 4: 16 * 128 / 130 / 8, 5: 32 * 128 /
 
 
 @dataclass(frozen=True, kw_only=True)
-class DramConfig:
+class DramConfig(Validated):
     """Off-chip DRAM: peak bandwidth of all its channels together (interleaved: one stream sees all of it), a
     fixed access latency, a capacity."""
 
@@ -56,7 +56,7 @@ class DramConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PcieLinkConfig:
+class PcieLinkConfig(Validated):
     """The link between the device and its offload tier."""
 
     gen: int = spec("PCIe generation; sets the per-lane rate (3: 0.985, 4: 1.969, 5: 3.938 GB/s)", ge=3, le=5)
@@ -101,7 +101,7 @@ class PcieLinkConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OffloadDeviceConfig:
+class OffloadDeviceConfig(Validated):
     """The memory behind the link: an NVMe SSD or host DRAM."""
 
     read_gbps: float = spec("sequential read bandwidth of the device", unit="GB/s", ge=0.001, le=100_000, why=WHY_BW)
@@ -129,7 +129,7 @@ class OffloadDeviceConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OffloadConfig:
+class OffloadConfig(Validated):
     """Offload tier for KV that does not stay in device DRAM: an SSD or host memory behind PCIe."""
 
     tier: str = spec("kind of offload memory", choices=OFFLOAD_TIERS)
@@ -145,7 +145,7 @@ class OffloadConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NocConfig:
+class NocConfig(Validated):
     """On-chip interconnect between cores (exchange of partial outputs after a split op)."""
 
     bandwidth_gbps: float = spec("bandwidth each core can send and receive", unit="GB/s", ge=0.01, le=100_000,
@@ -155,7 +155,7 @@ class NocConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SramConfig:
+class SramConfig(Validated):
     """On-chip buffers (KiB each). Weights stream through ``weight_kb`` with double buffering."""
 
     weight_kb: int = spec("weight buffer", unit="KiB", gt=0, le=1 << 20, why=WHY_SRAM)
@@ -176,7 +176,7 @@ class SramConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PeArrayConfig:
+class PeArrayConfig(Validated):
     """Matrix engine of one core: a systolic array or MAC trees (the LPU/V-Rex DPE)."""
 
     kind: str = spec("matrix engine", choices=("systolic", "mac_tree"), default="systolic")
@@ -207,7 +207,7 @@ class PeArrayConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class VectorUnitConfig:
+class VectorUnitConfig(Validated):
     """SIMD unit for softmax, norms and elementwise ops."""
 
     lanes: int = spec("parallel lanes", ge=1, le=65536, why=WHY_LANES)
@@ -219,7 +219,7 @@ OFFLOAD_LAYOUTS = ("head_rows", "token_rows")
 
 
 @dataclass(frozen=True, kw_only=True)
-class DreConfig:
+class DreConfig(Validated):
     """Dynamic KV retrieval engine of one core (V-Rex): KVPU (HCU + WTU) and KVMU."""
 
     enabled: bool = spec("if false, clustering and WiCSum selection run on the vector unit", default=True)
@@ -247,7 +247,7 @@ class DreConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AcceleratorConfig:
+class AcceleratorConfig(Validated):
     """A V-Rex-like accelerator: ``cores`` identical cores sharing DRAM and the offload tier.
 
     ``pe_array``, ``vector_unit``, ``sram`` and ``dre`` describe one core.
@@ -291,7 +291,7 @@ MAX_CHIP_MACS = 1 << 24
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrecisionEfficiency:
+class PrecisionEfficiency(Validated):
     """What a GPU's kernels achieve at one precision (fitted by ``make calibrate`` where measurements exist).
 
     A kernel's time is ``max(compute, memory) + dequantisation + launch``: compute at ``gemm`` of the tensor
@@ -310,7 +310,7 @@ class PrecisionEfficiency:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GpuEfficiency:
+class GpuEfficiency(Validated):
     """Achieved fractions of peak, per precision (see orin-agx-64gb.yaml and ``make calibrate``).
 
     A kernel runs at its weights' format (``w4a16`` for 4-bit weights with 16-bit activations, ``int8``
@@ -333,7 +333,7 @@ class GpuEfficiency:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GpuPower:
+class GpuPower(Validated):
     """Board-level power model of the GPU module."""
 
     mode_w: float = spec("power-mode cap", unit="W", gt=0, le=10_000, why=WHY_POWER)
@@ -356,7 +356,7 @@ class GpuPower:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GpuConfig:
+class GpuConfig(Validated):
     """A GPU (an Orin board, an A100, any other): peak throughput, memory and calibrated efficiency."""
 
     name: str = spec("config name")
@@ -427,8 +427,11 @@ HardwareConfig = AcceleratorConfig | GpuConfig
 
 def load_hardware(path: str | Path) -> HardwareConfig:
     """Load an accelerator or GPU config, choosing the class by its ``kind`` key."""
-    data = load_yaml(path)
-    source = str(path)
+    return build_hardware(load_yaml(path), str(path))
+
+
+def build_hardware(data, source: str) -> HardwareConfig:
+    """An accelerator or GPU config from parsed YAML ``data`` (``source`` names it in errors)."""
     if not isinstance(data, dict):
         raise ConfigError(source, "<top level>", "must be a mapping")
     kind = data.get("kind")

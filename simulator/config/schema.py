@@ -8,6 +8,7 @@ unknown keys, missing keys, wrong types and values outside their range.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -281,6 +282,44 @@ def _convert(value: Any, tp: Any, meta: dict, source: str, key: str) -> Any:
     raise TypeError(f"unsupported config field type {tp!r} at {key}")  # programming error
 
 
+_SCALARS = (int, float, str, bool)
+_building = [0]  # > 0 while build() constructs: it checks each field with the file's name and key itself
+
+
+@contextlib.contextmanager
+def deferred():
+    """Construct configs without the per-instance checks (the caller checks the result itself, naming the flag or
+    file that made it)."""
+    _building[0] += 1
+    try:
+        yield
+    finally:
+        _building[0] -= 1
+
+
+class Validated:
+    """Base of the config dataclasses: an instance made in Python (``AcceleratorConfig(...)``,
+    ``dataclasses.replace(hw, cores=-3)``) is checked as a file is: every scalar field's type and range, then the
+    class's own ``validate``; errors name the class and the key."""
+
+    def __post_init__(self) -> None:
+        if _building[0]:
+            return
+        source = type(self).__name__
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            tp = hints[f.name]
+            if f.init and f.metadata and (tp in _SCALARS or typing.get_origin(tp) in (typing.Union, types.UnionType)
+                                          and all(a in _SCALARS or a is type(None) for a in typing.get_args(tp))):
+                _convert(getattr(self, f.name), tp, dict(f.metadata), source, f.name)
+        validate = getattr(self, "validate", None)
+        if callable(validate):
+            try:
+                validate(source, "")
+            except ConfigError as exc:  # keys of a top-level check start with the (here empty) prefix's dot
+                raise ConfigError(source, exc.key.lstrip("."), str(exc).split(": ", 2)[-1]) from None
+
+
 def build(cls: type[T], data: Any, *, source: str, prefix: str = "") -> T:
     """Build dataclass ``cls`` from ``data`` (a YAML mapping), validating every key."""
     where = prefix or "<top level>"
@@ -300,7 +339,11 @@ def build(cls: type[T], data: Any, *, source: str, prefix: str = "") -> T:
                 raise ConfigError(source, key, f"missing; must be {_describe(hints[name])}")
             continue
         kwargs[name] = _convert(data[name], hints[name], dict(f.metadata), source, key)
-    obj = cls(**kwargs)
+    _building[0] += 1
+    try:
+        obj = cls(**kwargs)
+    finally:
+        _building[0] -= 1
     validate = getattr(obj, "validate", None)
     if callable(validate):
         validate(source, prefix)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config.hardware import PRECISION_BITS, PRECISIONS
-from simulator.config.schema import build, load_yaml, spec
+from simulator.config.schema import Validated, build, load_yaml, spec
 from simulator.errors import ConfigError
 from simulator.kvpolicy import POLICIES, KvPolicy, make_policy
 
@@ -38,7 +38,7 @@ _BYTES_PER_EVENT = 600
 
 
 @dataclass(frozen=True, kw_only=True)
-class LlmShape:
+class LlmShape(Validated):
     """Decoder-only LLM (Qwen2/Llama style: GQA, RoPE, SwiGLU, RMSNorm; or a plain GELU MLP as in MPT and
     Falcon, whose other differences (ALiBi, parallel attention, LayerNorm) change no matrix shape)."""
 
@@ -64,7 +64,7 @@ class LlmShape:
 
 
 @dataclass(frozen=True, kw_only=True)
-class VisionShape:
+class VisionShape(Validated):
     """SigLIP-style ViT encoder plus the projector into the LLM."""
 
     arch: str = spec("architecture family", choices=("siglip",))
@@ -90,7 +90,7 @@ class VisionShape:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelConfig:
+class ModelConfig(Validated):
     """A streaming video LLM: vision encoder -> projector -> pooled tokens -> LLM.
 
     A text-only LLM (no ``vision``) takes no frames: its stream is the system prompt and the questions.
@@ -118,7 +118,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Question:
+class Question(Validated):
     """A question arriving at stream time ``at_s``."""
 
     at_s: float = spec("arrival time in the stream", unit="s", ge=0, le=86400, why=WHY_DURATION)
@@ -127,7 +127,7 @@ class Question:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StreamConfig:
+class StreamConfig(Validated):
     """The video stream: frames arrive every 1/fps seconds for ``duration_s``."""
 
     fps: float = spec("frames sampled per second", unit="frames/s", gt=0, le=120)
@@ -151,7 +151,7 @@ class StreamConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrecisionConfig:
+class PrecisionConfig(Validated):
     """Storage precision of each tensor class (sets bytes per element)."""
 
     weights: str = spec("weights", choices=PRECISIONS, default="fp16")
@@ -168,7 +168,7 @@ KV_POLICIES = tuple(POLICIES)  # the policy registry (simulator/kvpolicy/__init_
 
 
 @dataclass(frozen=True, kw_only=True)
-class KvPolicyConfig:
+class KvPolicyConfig(Validated):
     """KV-cache policy by name with its hyperparameters (checked by the policy itself). ``params`` holds what the
     YAML sets (a sweep sets one by path, ``kv_policy.params.<name>``); :meth:`resolve` is the policy's own
     dataclass with every hyperparameter, typed and validated, built once."""
@@ -187,7 +187,7 @@ class KvPolicyConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkloadConfig:
+class WorkloadConfig(Validated):
     """A model run on a stream with a KV policy."""
 
     name: str = spec("workload name")
@@ -272,6 +272,24 @@ def load_model(path: str | Path) -> ModelConfig:
     return build(ModelConfig, load_yaml(path), source=str(path))
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_MODELS = PROJECT_ROOT / "workloads" / "models"
+
+
+def find_model(model: str, workload_path: Path, source: str) -> Path:
+    """A workload's model file: next to the workload, then from the project root (or its workloads/, where the
+    shipped workloads' ``models/...`` paths point), then by name from the shipped models (``llama-3-8b`` ->
+    workloads/models/llama-3-8b.yaml); the error lists the shipped names."""
+    for cand in (workload_path.parent / model, PROJECT_ROOT / model, PROJECT_ROOT / "workloads" / model,
+                 SHIPPED_MODELS / model,
+                 SHIPPED_MODELS / f"{model}.yaml"):
+        if cand.is_file():
+            return cand.resolve()
+    names = ", ".join(sorted(p.stem for p in SHIPPED_MODELS.glob("*.yaml")))
+    raise ConfigError(source, "model", f"model '{model}' not found next to the workload, in the project or among "
+                      f"the shipped models ({names})")
+
+
 def build_workload(data: Any, path: str | Path, *, source: str | None = None) -> WorkloadConfig:
     """Build a workload from parsed YAML ``data`` as if read from ``path`` (the model file is resolved next
     to it); the workload, its model and its KV-policy parameters are validated. ``source`` names the
@@ -279,9 +297,7 @@ def build_workload(data: Any, path: str | Path, *, source: str | None = None) ->
     path = Path(path)
     source = source or str(path)
     wl = build(WorkloadConfig, data, source=source)
-    model_path = (path.parent / wl.model).resolve()
-    if not model_path.is_file():
-        raise ConfigError(source, "model", f"model file '{wl.model}' not found next to the workload")
+    model_path = find_model(wl.model, path, source)
     object.__setattr__(wl, "model_config", load_model(model_path))
     wl.kv_policy.resolve(source)  # typed and validated at load, kept for the tracer
     check_workload(wl, source)

@@ -1,5 +1,5 @@
 """``infinigen``: speculative KV retrieval in text generation (InfiniGen, Lee et al., OSDI 2024). See
-``offloaded.py``. Default shares: the paper's measured read shares (vrex.md section 3)."""
+``offloaded.py``. Default shares: the paper's measured read shares (V-Rex, arXiv 2512.12284)."""
 
 from __future__ import annotations
 

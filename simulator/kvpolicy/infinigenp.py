@@ -1,5 +1,5 @@
 """``infinigenp``: InfiniGen's speculative retrieval extended to frame processing (V-Rex's InfiniGenP).
-See ``offloaded.py``. Default shares: the paper's measured read shares (vrex.md section 3)."""
+See ``offloaded.py``. Default shares: the paper's measured read shares (V-Rex, arXiv 2512.12284)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The GPU baselines' KV methods (V-Rex's baselines, vrex.md section 3), on one store.
+"""The GPU baselines' KV methods (V-Rex's baselines, V-Rex, arXiv 2512.12284: baselines and measurements), on one store.
 
 Every token's K/V is written to the offload tier (an SSD or host memory: ``kv_tier = host``) as it is
 computed; the phase's own tokens are attended from device memory. For each attention step a method
@@ -15,7 +15,7 @@ selects what it reads back from the offload tier, per layer:
   frames are fetched, each frame one contiguous run.
 
 The shares are parameters; their defaults are the paper's measured read shares on COIN with
-Llama-3-8B (vrex.md section 3), chosen there to match each method's accuracy. Real mode takes the
+Llama-3-8B (V-Rex, arXiv 2512.12284), chosen there to match each method's accuracy. Real mode takes the
 selection on tensor values; meta mode takes the shares' count of tokens or frames. The engine issues
 each layer's selection and fetch one layer ahead (the methods' prefetch).
 

@@ -1,5 +1,5 @@
 """``rekv``: frame-level KV retrieval for streaming video (ReKV, Di et al., ICLR 2025). See
-``offloaded.py``. Default shares: the paper's measured read shares (vrex.md section 3)."""
+``offloaded.py``. Default shares: the paper's measured read shares (V-Rex, arXiv 2512.12284)."""
 
 from __future__ import annotations
 

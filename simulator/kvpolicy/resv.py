@@ -1,4 +1,4 @@
-"""``resv``: ReSV, V-Rex's training-free KV retrieval (arXiv 2512.12284, section 4 of vrex.md).
+"""``resv``: ReSV, V-Rex's training-free KV retrieval (arXiv 2512.12284, its ReSV section).
 
 Per layer and KV head (``cluster_scope: per_kv_head``; ``shared``: one clustering of the head-mean
 keys serves every head):
@@ -33,7 +33,7 @@ keys serves every head):
 
 Real mode takes every decision on tensor values (streams in a batch are identical copies, so stream
 0 decides for all). Meta mode follows a profile (the ``meta_*`` parameters): the paper's measured
-statistics for VideoLLM-online (vrex.md section 3), spread over layers (see ``resv_store.layer_shares``).
+statistics for VideoLLM-online (V-Rex, arXiv 2512.12284), spread over layers (see ``resv_store.layer_shares``).
 """
 
 from __future__ import annotations

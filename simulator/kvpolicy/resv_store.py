@@ -20,7 +20,7 @@ HC_ENTRY_META_BYTES = 4 + 4 + 8  # per cluster besides its key: hash code (<= 32
 def layer_shares(n_layers: int, mean: float, lo: float, hi: float) -> np.ndarray:
     """Per-layer read shares from ``lo`` (layer 0) rising to ``hi`` (last layer) with the given mean.
 
-    Shape (our choice; the paper gives the range and the mean, vrex.md section 3): s(x) = lo +
+    Shape (our choice; the paper gives the range and the mean, V-Rex, arXiv 2512.12284): s(x) = lo +
     (hi - lo) (1 - (1 - x)^a), x = layer / (layers - 1), with a >= 0 solved by bisection so that the
     mean over the layers equals ``mean`` (early layers read little, as the range's low end suggests).
     """

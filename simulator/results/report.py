@@ -32,10 +32,15 @@ class Report:
     notes: list[str] = field(default_factory=list)
     chip: dict = field(default_factory=dict)  # the accelerator's blocks: see metrics.chip_blocks
     assumptions: list[dict] = field(default_factory=list)  # entry, value, unit, source, kind, hardware
+    baseline_policy: str = ""  # the KV policy the baseline ran (the paper's: flexgen)
+    baseline_workload: str = ""  # the workload the baseline ran (its name)
+    baseline_description: str = ""  # one phrase: policy, workload and why (the header's baseline line)
 
     def as_dict(self) -> dict:
         return {
             "workload": self.workload, "model": self.model, "kv_policy": self.kv_policy,
+            "baseline_policy": self.baseline_policy, "baseline_workload": self.baseline_workload,
+            "baseline_description": self.baseline_description,
             "stream_fps": self.stream_fps, "frames": self.frames, "questions": self.questions,
             "trace_events": self.trace_events, "trace_mode": self.trace_mode,
             "accelerator": self.accel.as_dict(), "baseline": self.baseline.as_dict(),
@@ -60,6 +65,7 @@ def render_text(r: Report) -> str:
     lines = [
         f"workload {r.workload}: {r.model}, {r.frames} frames at {r.stream_fps:g} FPS, {r.questions} question(s), "
         f"KV policy '{r.kv_policy}'",
+        f"baseline {b.hardware}: KV policy '{r.baseline_policy}', {r.baseline_description}",
         f"trace: {r.trace_events:,} events ({r.trace_mode} mode)",
         *[f"** {m.hardware}: {m.status}" for m in (r.accel, r.baseline) if m.status != "ok"],
         "",
@@ -141,7 +147,9 @@ def write_parquet(r: Report, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for role, m in (("accelerator", r.accel), ("baseline", r.baseline)):
-        d = {"workload": r.workload, "model": r.model, "kv_policy": r.kv_policy, "role": role}
+        d = {"workload": r.workload if role == "accelerator" else r.baseline_workload, "model": r.model,
+             "kv_policy": r.kv_policy if role == "accelerator" else r.baseline_policy, "role": role,
+             "baseline_policy": r.baseline_policy, "baseline_workload": r.baseline_workload}
         d.update(m.as_dict())
         for _, c in r.comparison.iterrows():
             d[f"speedup_{c['phase']}"] = c["speedup"]

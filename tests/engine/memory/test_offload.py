@@ -123,7 +123,7 @@ def test_calibrated_link_values_hold_a_fresh_fit(root):
             got = getattr(off.link, key) if hasattr(off.link, key) else getattr(off.device, key)
             assert got == pytest.approx(want), (path, key)
     assert {k: v.value for k, v in gpu_kernels().passes.items()} == f.passes
-    assert tables_markdown(evaluate(f)) in (root / "README.md").read_text()
+    assert tables_markdown(evaluate(f)) in (root / "docs" / "validation.md").read_text()
 
 
 def test_fitted_link_and_ssd_points_within_3_percent():

@@ -82,7 +82,7 @@ def test_conservation_of_bytes(tiny_trace, vrex_hw):
     moved = res.ops["dram_bytes"] + res.ops["kv_sram_bytes"]
     assert moved.sum() >= compulsory
     # with a huge activation buffer nothing spills: weights and KV are all that move
-    big = dataclasses.replace(vrex_hw, sram=dataclasses.replace(vrex_hw.sram, activation_kb=1 << 30))
+    big = dataclasses.replace(vrex_hw, sram=dataclasses.replace(vrex_hw.sram, activation_kb=1 << 20))
     ops = simulate(tiny_trace, big).ops
     assert np.isclose((ops["dram_bytes"] + ops["kv_sram_bytes"]).sum(), compulsory)
     # a KV buffer too small to pin anything sends all KV reads to DRAM

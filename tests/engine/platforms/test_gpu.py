@@ -70,7 +70,7 @@ def test_calibrated_configs_hold_a_fresh_fit(root):
             hw = load_hardware(root / path)
             assert hw.efficiency == fitted[dev].efficiency, path
             assert efficiency_block(fitted[dev], dev, notes) in (root / path).read_text(), path
-    assert readme_block(fitted, evaluate(fitted)) in (root / "README.md").read_text()
+    assert readme_block(fitted, evaluate(fitted)) in (root / "docs" / "validation.md").read_text()
 
 
 def test_fitted_points_within_10_percent(root):

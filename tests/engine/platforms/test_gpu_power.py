@@ -27,7 +27,7 @@ def test_a100_power_block_holds_a_fresh_fit(root, a100_hw):
     fitted = fit(a100_hw)
     assert a100_hw.power == fitted.power
     assert power_block(fitted) in (root / "hwconfigs" / "a100-80gb.yaml").read_text()
-    readme = (root / "README.md").read_text()
+    readme = (root / "docs" / "validation.md").read_text()
     assert values_markdown(fitted) in readme
     assert tables_markdown(evaluate(fitted), fitted) in readme
 

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from simulator.cli import main
-from simulator.engine.replay.realtime import RealtimePolicy, StreamJobs, max_sustainable_fps, run_realtime, stream_jobs
+from simulator.engine.replay.realtime import (
+    RealtimePolicy,
+    StreamJobs,
+    at_rate,
+    drop_share,
+    max_sustainable_fps,
+    run_realtime,
+    stream_jobs,
+)
 from simulator.engine.simulate import simulate
 from simulator.results.realtime import chrome_trace, ops_for_timeline, summary
 
@@ -56,8 +64,36 @@ def test_deterministic_for_a_seed():
 
 
 def test_max_sustainable_fps_near_the_service_rate():
-    fps = max_sustainable_fps([_jobs(n=400, question_at=())], RealtimePolicy())
+    fps = max_sustainable_fps([_jobs(n=400, question_at=())], RealtimePolicy(), traced_fps=10.0, duration_s=40.0)
     assert 9.0 <= fps <= 10.5  # 0.1 s per frame
+
+
+def _coin_like() -> StreamJobs:
+    """The average COIN case's shape: 26 frames at 2 FPS (13 s), one question at 12.9 s answered in 39 tokens;
+    frames take 0.22 s, the answer ~4 s (V-Rex8-like service times)."""
+    return _jobs(n=26, frame_s=0.22, question_at=(12.9,), prefill_s=0.1, steps=39, step_s=0.1)
+
+
+def test_drop_share_grows_with_the_rate_when_content_scales_with_it():
+    """The stream at each rate (at_rate: same length, questions by time): a higher rate only adds load, so the
+    drop share never falls as the rate rises; and a run that drops nothing at 2 and 4 FPS sustains >= 4."""
+    jobs = _coin_like()
+    pol = RealtimePolicy()
+    rates = np.geomspace(0.25, 40, 45)
+    shares = [drop_share([at_rate(jobs, 2.0, f, 13.0)], f, pol) for f in rates]
+    assert all(b >= a - 1e-12 for a, b in zip(shares, shares[1:])), shares
+    assert shares[0] == 0 and shares[-1] > 0.5
+    for f in (2.0, 4.0):
+        assert drop_share([at_rate(jobs, 2.0, f, 13.0)], f, pol) == 0
+    best = max_sustainable_fps([jobs], pol, traced_fps=2.0, duration_s=13.0)
+    assert 4.0 <= best <= 1 / 0.22 * 1.2  # at most a little above the service rate (the queue absorbs the tail)
+
+
+def test_at_rate_keeps_length_and_question_times():
+    jobs = _coin_like()
+    fast = at_rate(jobs, 2.0, 8.0, 13.0)
+    assert len(fast.frame_s) == 104 and fast.question_at_s == jobs.question_at_s
+    assert set(np.round(fast.frame_s, 6)) <= set(np.round(jobs.frame_s, 6))
 
 
 def test_chrome_trace_has_a_slice_for_every_busy_unit(tiny_resv_trace, vrex8_hw):

@@ -44,7 +44,7 @@ def test_more_of_anything_never_slower(tiny_resv_trace, vrex8_hw, cores, bw, clo
 
 def test_bytes_conserved_per_tier(tiny_resv_trace, vrex8_hw):
     ev = tiny_resv_trace.events
-    hw = dataclasses.replace(vrex8_hw, sram=dataclasses.replace(vrex8_hw.sram, activation_kb=1 << 30))  # no spills
+    hw = dataclasses.replace(vrex8_hw, sram=dataclasses.replace(vrex8_hw.sram, activation_kb=1 << 20))  # no spills
     ops = simulate(tiny_resv_trace, hw).ops
     host = ev["kv_tier"] == "offload"
     assert host.any() and ops["offload_bytes"].sum() == ev.loc[host, ["bytes_kv_read", "bytes_kv_write"]].sum().sum()
