@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# torch's CPU build, pinned, from PyTorch's CPU wheel index: PyPI's Linux torch is the CUDA build with ~20 nvidia
-# packages (several GB). The index comes first; the configured indexes stay as extra ones (a mirror or a local
-# wheel cache, as on machines that reach PyPI only), and the CPU index's absence falls back to them alone.
+# torch's CPU build, pinned: PyPI's Linux torch is the CUDA build with ~20 nvidia packages (several GB), so the
+# +cpu build is asked for, with PyTorch's CPU wheel index added to the default index (which serves torch's own
+# dependencies); where that index cannot be reached, the configured indexes or a local wheel cache serve it.
 TORCH_VERSION := 2.13.0
 TORCH_INDEX   := https://download.pytorch.org/whl/cpu
-TORCH_INSTALL := install --quiet --timeout 30 --retries 1 --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple torch==$(TORCH_VERSION)+cpu
+TORCH_INSTALL := install --quiet --timeout 30 --retries 1 --extra-index-url $(TORCH_INDEX) torch==$(TORCH_VERSION)+cpu
 TORCH_FALLBACK := install --quiet torch==$(TORCH_VERSION)+cpu
 
 .PHONY: setup simulate test bench lint trace paper-fit sweep explore codesign sensitivity plots calibrate validate-scalesim validate-area paper docs help clean

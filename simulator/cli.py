@@ -539,6 +539,12 @@ def _sweep_spec(f):
     return sp
 
 
+def _fit_spec(f):
+    from analysis.studies.fit import load_fit_spec
+
+    return load_fit_spec(f)
+
+
 def _explore_spec(f):
     from analysis.studies.explore import load_explore_spec
 
@@ -580,6 +586,7 @@ def _workload(f):
 FILE_KINDS = (
     ("hardware", ("kind",), _hardware),
     ("policy suite", ("policies",), _policy_suite),
+    ("fit spec", ("tolerance", "near_best", "trials", "profile_points", "window"), _fit_spec),
     ("sensitivity spec", ("inputs", "outputs", "morris", "sobol", "excluded"), _sensitivity_spec),
     ("explore spec", ("scenarios", "optimizer", "reference_name"), _explore_spec),
     ("sweep spec", ("axes", "sampler", "samples"), _sweep_spec),
@@ -737,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--no-progress", action="store_true")
     pa.set_defaults(func=cmd_paper)
     v = sub.add_parser("validate", help="check hardware, workload, model, sweep (every point's configs), explore, "
-                                        "sensitivity or policy-suite YAML files")
+                                        "sensitivity, fit or policy-suite YAML files")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
     return p

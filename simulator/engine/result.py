@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from simulator.tracer.events import PHASE_KEYS
+
 # The named energy parts. "offload" is the offload tier (PCIe link + SSD or host memory); "dre" the HCU, WTU
 # and KVMU; "noc" the exchange between cores; "leakage" the static power (accelerator leakage, GPU idle,
 # offload device idle), a rate charged over time. A unit may price its actions in a part of its own: a
@@ -39,8 +41,6 @@ def phase_energy_parts(columns) -> list[str]:
     return [c[7:-2] for c in columns if c.startswith("energy_") and c.endswith("_j") and len(c) > 9]
 
 
-# the keys of one phase instance (a run of consecutive ops; phases do not interleave)
-PHASE_KEYS = ("phase", "frame", "question", "step")
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
 COLUMN_NAMES = [c[0] for c in COLUMNS]
 ARROW_SCHEMA = pa.schema([pa.field(name, tp) for name, tp, _ in COLUMNS])
 NUMPY_DTYPES = {name: tp.to_pandas_dtype() for name, tp, _ in COLUMNS if not pa.types.is_string(tp)}
+
+
+# the keys of one phase instance (a run of consecutive events; phases do not interleave)
+PHASE_KEYS = ("phase", "frame", "question", "step")

@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulator.engine.result import PHASE_KEYS
-from simulator.tracer.events import Phase
+from simulator.tracer.events import PHASE_KEYS, Phase
 
 
 def run_ids(ev: pd.DataFrame, cols=PHASE_KEYS) -> np.ndarray:

@@ -25,13 +25,13 @@ def _make_var(name: str) -> str:
 def test_setup_installs_the_pinned_cpu_wheel_from_the_cpu_index():
     cmd = shlex.split(_make_var("TORCH_INSTALL"))
     assert cmd[0] == "install"
-    assert cmd[cmd.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
+    assert cmd[cmd.index("--extra-index-url") + 1] == "https://download.pytorch.org/whl/cpu"
     version = _make_var("TORCH_VERSION")
     assert f"torch=={version}+cpu" in cmd  # the CPU build, not whatever the index resolves torch to
     assert "torch=={}+cpu".format(version) in shlex.split(_make_var("TORCH_FALLBACK"))
     recipe = subprocess.run(["make", "-n", "-B", "-C", str(ROOT), ".venv/.installed"], capture_output=True,
                             text=True).stdout
-    assert "--index-url https://download.pytorch.org/whl/cpu" in recipe and "||" in recipe
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in recipe and "||" in recipe
     import torch
 
     assert torch.__version__ == f"{version}+cpu"  # what this venv got from it

@@ -38,7 +38,8 @@ def _designs(trace):
     too_small = dataclasses.replace(vrex8, dram=dataclasses.replace(vrex8.dram, capacity_gib=weights / 2 / 2**30))
     return [vrex8, dataclasses.replace(vrex8, cores=4, clock_mhz=600.0),
             dataclasses.replace(vrex8, dre=dataclasses.replace(vrex8.dre, prefetch=False)), small, too_small,
-            load_hardware(ROOT / "hwconfigs" / "vrex-edge.yaml"), load_hardware(ROOT / "hwconfigs" / "orin-agx-64gb.yaml"),
+            load_hardware(ROOT / "hwconfigs" / "vrex-edge.yaml"),
+            load_hardware(ROOT / "hwconfigs" / "orin-agx-64gb.yaml"),
             dataclasses.replace(vrex8, dre=dataclasses.replace(vrex8.dre, prefetch_layers=2))]
 
 
