@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import sys
 import time
 import traceback
 import typing
@@ -615,8 +614,7 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
         if bar is not None:
             bar.update(len(param_list))
 
-    prev = sweep._raise_on_sigterm()
-    try:
+    with sweep.study_guard("explore", spec_path, out, lambda: len(store.names()), bar):
         evaluate(first, "reference and one-knob neighbours", force=True)
         ref_row = rows.get(ref_pid, {})
         for k, v in ref_row.items():  # 'reference' bounds on simulated metrics: the base design's figures
@@ -651,20 +649,6 @@ def run_explore(spec_path: str | Path, out: str | Path, *, resume: bool = False,
         atomic_write(out / "pareto.csv", lambda tmp: front.to_csv(tmp, index=False), rescue=False)
         text = json.dumps({"point_id": ref_pid, "params": ref_params, **ref}, default=str, indent=1)
         atomic_write(out / "reference.json", lambda tmp: tmp.write_text(text), rescue=False)
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-            bar = None
-        print(f"vrex: explore stopped: {sweep.stopped_note('explore', spec_path, out, len(store.names()))}",
-              file=sys.stderr)
-        raise
-    except (OutputError, OSError) as exc:  # a full disk: the designs written so far are whole and kept
-        note = sweep.stopped_note("explore", spec_path, out, len(store.names()))
-        raise OutputError(f"{sweep.write_failure(exc, out)}; {note} once there is room") from None
-    finally:
-        sweep._restore_sigterm(prev)
-        if bar is not None:
-            bar.close()
     return df
 
 

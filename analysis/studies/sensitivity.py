@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -460,8 +459,7 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
 
         bar = tqdm(desc=f"sensitivity {sp.name}", unit="point")
     run = dict(workers=workers, executor=executor, scheduler=scheduler, client=client, bar=bar)
-    prev = sweep._raise_on_sigterm()
-    try:
+    with sweep.study_guard("sensitivity", spec_path, out, lambda: _n_saved(out), bar):
         oat = _run_stage(sp, spec_path, root, out, "oat", oat_points(sp, nom), **run)
         m_pts = [{n: decode(i, x) for n, i, x in zip(names, sp.inputs, row)} for row in X_m]
         mor = _run_stage(sp, spec_path, root, out, "morris", m_pts, **run)
@@ -506,20 +504,6 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
             n_base *= 2
         cases = _run_stage(sp, spec_path, root, out, "cases", [{**nom, "case": c} for c in sp.cases], **run) \
             if sp.cases else pd.DataFrame()
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-            bar = None
-        print(f"vrex: sensitivity stopped: {sweep.stopped_note('sensitivity', spec_path, out, _n_saved(out))}",
-              file=sys.stderr)
-        raise
-    except (OutputError, OSError) as exc:  # a full disk: the points written so far are whole and kept
-        note = sweep.stopped_note("sensitivity", spec_path, out, _n_saved(out))
-        raise OutputError(f"{sweep.write_failure(exc, out)}; {note} once there is room") from None
-    finally:
-        sweep._restore_sigterm(prev)
-        if bar is not None:
-            bar.close()
     sobol_run = {"n": n_base, "converged": converged, "widest": widest}
     table = indices_table(sp, nom, oat, morris_idx, sobol_idx)
     counts = {"oat": len(oat), "morris": len(mor), "sobol": len(sob), "cases": len(cases)}

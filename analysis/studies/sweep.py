@@ -12,6 +12,7 @@ distinct workload (``OUT/traces/``) and reused by every point that shares it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -21,8 +22,10 @@ import math
 import operator
 import os
 import re
+import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -355,6 +358,28 @@ def stopped_note(study: str, spec_path, out, n_done: int, n_total: int | None = 
             "continues")
 
 
+@contextlib.contextmanager
+def study_guard(study: str, spec_path, out, n_saved: Callable[[], int], bar=None, n_total: int | None = None):
+    """Run a study's work so that it stops cleanly: SIGTERM acts as Ctrl-C, and either ends with one line saying
+    what was kept and how to resume (the KeyboardInterrupt goes on); a failed write (a full disk) is one
+    OutputError saying the same. The signal handlers are restored and the progress bar closed either way."""
+    prev = _raise_on_sigterm()
+    try:
+        yield
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(f"vrex: {study} stopped: {stopped_note(study, spec_path, out, n_saved(), n_total)}", file=sys.stderr)
+        raise
+    except (OutputError, OSError) as exc:  # a full disk: the points written so far are whole and kept
+        note = stopped_note(study, spec_path, out, n_saved(), n_total)
+        raise OutputError(f"{write_failure(exc, out)}; {note} once there is room") from None
+    finally:
+        _restore_sigterm(prev)
+        if bar is not None:
+            bar.close()
+
+
 def check_resume(out: Path, spec_path: Path, study: str, resume: bool) -> str:
     """Refuse a directory that holds another study's points (or any points without --resume); returns the spec
     hash, written beside the points by :func:`record_spec` once the run starts."""
@@ -428,8 +453,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         from tqdm import tqdm
 
         bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {sp.name}", unit="point")
-    prev_term = _raise_on_sigterm()
-    try:
+    with study_guard("sweep", spec_path, out, lambda: len(store.names()), bar, n_total=len(points)):
         # one trace per distinct workload, made before the points fan out
         seen = set()
         for vals in todo:
@@ -452,22 +476,6 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         from simulator.safe_io import atomic_write
 
         atomic_write(out / "pareto.parquet", lambda tmp: front.to_parquet(tmp, index=False), rescue=False)
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-            bar = None
-        import sys
-
-        print(f"vrex: sweep stopped: {stopped_note('sweep', spec_path, out, len(store.names()), len(points))}",
-              file=sys.stderr)
-        raise
-    except (OutputError, OSError) as exc:  # a full disk: the points written so far are whole and kept
-        note = stopped_note("sweep", spec_path, out, len(store.names()), len(points))
-        raise OutputError(f"{write_failure(exc, out)}; {note} once there is room") from None
-    finally:
-        _restore_sigterm(prev_term)
-        if bar is not None:
-            bar.close()
     if not df.empty:
         from analysis.studies.sweep_outputs import plot_lines, write_tables
 
