@@ -123,7 +123,6 @@ def names_column(codes: np.ndarray, names: Sequence[str], array_dtype=object):
     return np.asarray(names, dtype=array_dtype)[np.asarray(codes, dtype=np.int64)]
 
 
-
 class Platform:
     """Base of the accelerator and GPU platforms: units built from the registry and the kind -> unit map."""
 

@@ -41,8 +41,6 @@ def phase_energy_parts(columns) -> list[str]:
     return [c[7:-2] for c in columns if c.startswith("energy_") and c.endswith("_j") and len(c) > 9]
 
 
-
-
 @dataclass(frozen=True)
 class BlockCharge:
     """What a block of the chip is charged in the run's power (``results.metrics.chip_blocks``): the ops'

@@ -127,8 +127,6 @@ def simulate(trace: Trace, hw: AcceleratorConfig | GpuConfig | Platform, tech: T
                      utilisation=_utilisation_of(p, sums, total), n_ops=len(ops), **base)
 
 
-
-
 def _unit_sums(unit_codes: np.ndarray, unit_names: np.ndarray, vals: np.ndarray, src: np.ndarray | None = None,
                columns: list[str] = UNIT_SUM_COLUMNS) -> pd.DataFrame:
     """``columns`` (the columns of ``vals``) summed per unit in op order (``replay.aggregate``), indexed by unit

@@ -15,7 +15,6 @@ SCHEMA_VERSION = 4  # 3: metadata validated as a TraceMeta record (precision, kv
 # host_slots_all_layers), per-(layer, KV head) policy counters in the tidy table policy_cells
 
 
-
 class Phase(StrEnum):
     """The phase kinds of a stream (the ``phase`` column); members compare equal to their names."""
 
