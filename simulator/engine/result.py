@@ -18,9 +18,10 @@ STATIC_PART = "leakage"
 DYNAMIC_PARTS = tuple(p for p in ENERGY_PARTS if p != STATIC_PART)
 
 # One naming scheme for energy (docs/architecture.md, "Energy names"): a column's name carries its part and its
-# unit. An op's dynamic energy in a part is ``e_<part>_pj`` (pJ, the engine's unit: the per-op and per-unit
-# tables); summed over a phase it is ``energy_<part>_j`` (J: the phase table, the report's energy breakdown). The
-# names are built and parsed by the four functions below and nowhere else (tests/engine/test_result.py checks).
+# unit. In the engine (its per-op, per-unit and per-phase-instance tables) a part's dynamic energy is
+# ``e_<part>_pj`` (pJ, the engine's unit); in the results, per phase, it is ``energy_<part>_j`` (J: the phase
+# table, the report's energy breakdown). The names are built and parsed by the four functions below and nowhere
+# else (tests/engine/test_result.py checks).
 OP_ENERGY = ("e_", "_pj")  # (prefix, suffix) of a per-op energy column, pJ
 PHASE_ENERGY = ("energy_", "_j")  # (prefix, suffix) of a per-phase energy column, J
 
