@@ -132,6 +132,12 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="replay engine: compiled (numba, default) or simpy (the reference model; the same times)")
 
 
+def _add_workload_set(p: argparse.ArgumentParser, note: str = "") -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a workload value, e.g. --set workload.stream.duration_s=10, --set "
+                        f"workload.kv_policy.params.recent_window=512 (repeatable; checked by the schema){note}")
+
+
 def cmd_simulate(args) -> int:
     from simulator.config.overrides import parse_overrides
     from simulator.config.tech import DEFAULT_TECH
@@ -470,13 +476,14 @@ def _timeline_window(path, run, streams, start_s: float, end_s: float):
 def cmd_trace(args) -> int:
     import time
 
-    from simulator.config.workload import load_workload
+    from simulator.config.overrides import load_workload_with, parse_overrides
     from simulator.pipeline import resolve_config
     from simulator.stream import trace_workload
     from simulator.tracer.trace_file import write_trace
 
+    ov = parse_overrides(args.overrides, ("workload",))
     wl_path = resolve_config(args.workload, "workloads", "--workload")
-    wl = load_workload(wl_path)
+    wl = load_workload_with(wl_path, ov)
     out = args.out or f"traces/{wl.name}-{args.mode}.parquet"
     check_output_path(out, "--out")
     if args.mode == "real":
@@ -493,7 +500,7 @@ def cmd_trace(args) -> int:
 
 def cmd_policies(args) -> int:
     from analysis.studies.policies import compare_policies, load_suite, render
-    from simulator.config.workload import load_workload
+    from simulator.config.overrides import load_workload_with, parse_overrides
     from simulator.pipeline import resolve
     from simulator.safe_io import atomic_write, guarded_dir_write
 
@@ -501,7 +508,8 @@ def cmd_policies(args) -> int:
         check_flag("--duration-s", args.duration_s)
     check_output_path(args.out, "--out")
     check_output_path(args.heatmap, "--heatmap")
-    wl = _override_stream(load_workload(resolve(args.workload)), args, str(args.workload))
+    ov = parse_overrides(args.overrides, ("workload",))
+    wl = _override_stream(load_workload_with(resolve(args.workload), ov), args, str(args.workload))
     if args.mode == "real":
         _check_real_mode([], [(wl, str(args.workload))])
     suite = load_suite(resolve(args.suite))
@@ -695,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="workload config, a path or a shipped name (default workloads/coin-avg-resv.yaml, as simulate)")
     t.add_argument("--mode", choices=("meta", "real"), default="meta")
     t.add_argument("--out", default=None, help="output file (default traces/<workload>-<mode>.parquet)")
+    _add_workload_set(t)
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_trace)
     ps = sub.add_parser("stream", help="real-time streaming: frames and questions arriving on a clock")
@@ -733,6 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--mode", choices=("meta", "real"), default="real")
     pp.add_argument("--duration-s", type=float, default=None, help="override the stream length")
     pp.add_argument("--out", default=None, help="also write the table as Parquet")
+    _add_workload_set(pp, " (the suite's policies replace kv_policy)")
     pp.add_argument("--no-progress", action="store_true")
     pp.set_defaults(func=cmd_policies)
     pa = sub.add_parser("paper", help="reproduce the V-Rex paper's headline table, with an ablation")

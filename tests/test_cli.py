@@ -114,6 +114,23 @@ def test_trace_then_replay(capsys, root, tmp_path):
     assert replayed["accelerator"] == direct["accelerator"]
 
 
+def test_trace_and_policies_take_workload_overrides(capsys, root, tmp_path):
+    """--set workload.<path> on vrex trace and vrex policies: applied before tracing, a bad path is one line."""
+    from simulator.tracer.trace_file import read_trace
+
+    t = tmp_path / "short.parquet"
+    tiny = str(root / "workloads" / "tiny.yaml")
+    assert main(["trace", "--workload", tiny, "--out", str(t), "--no-progress", "--set",
+                 "workload.stream.duration_s=1.0", "--set", "workload.kv_policy.name=full"]) == 0
+    tr = read_trace(t)
+    assert tr.record.kv_policy == "full" and tr.record.frames == round(1.0 * tr.record.fps)
+    for cmd in (["trace", "--out", str(tmp_path / "x.parquet")], ["policies", "--mode", "meta"]):
+        proc = subprocess.run([sys.executable, "-m", "simulator.cli", *cmd, "--workload", tiny, "--no-progress",
+                               "--set", "workload.stream.colour=3"], capture_output=True, text=True)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "stream.colour" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_bad_config_exit_2_one_line(root, tmp_path):
     hw = yaml.safe_load((root / "hwconfigs" / "vrex-edge.yaml").read_text())
     hw["dram"]["bandwidth_gbps"] = 0
