@@ -10,10 +10,12 @@ Three stages, each a set of points saved as they finish (``OUT/<stage>/points/*.
    Morris mu*, the others held at nominal: ``samples`` x (top + 2) points.
 
 Each point runs every scenario twice through the pipeline: the accelerator on the workload (e.g. V-Rex8 +
-ReSV) and the baseline on ``baseline_workload`` (e.g. the Orin + FlexGen on the same stream); outputs are
-``<scenario>.frame_speedup`` (baseline frame latency / accelerator frame latency), ``<scenario>.tpot_speedup``
-or any accelerator metric ``<scenario>.<metric>``. ``workload.*`` inputs apply to the accelerator's workload
-only (they are its policy's parameters); ``model.*``, ``hw.*`` and ``baseline.*`` inputs apply to both runs.
+ReSV) and the baseline on ``baseline_workload`` if given (e.g. the Orin + FlexGen on the same stream), else
+on the paper's baseline (the accelerator's workload under FlexGen); outputs are ``<scenario>.frame_speedup``
+(baseline frame latency / accelerator frame latency), ``<scenario>.tpot_speedup`` or any accelerator metric
+``<scenario>.<metric>``. With a ``baseline_workload`` file, ``workload.*`` inputs apply to the accelerator's
+workload only (they are its policy's parameters); without one, only ``workload.kv_policy.*`` inputs do (the
+stream is shared). ``model.*``, ``hw.*`` and ``baseline.*`` inputs apply to both runs.
 
 Writes ``OUT/indices.csv``, ``OUT/sensitivity.md`` (inputs with range and source, the OAT swing, Morris and
 Sobol indices) and ``OUT/tornado.png``/``.pdf``.
@@ -45,6 +47,7 @@ from analysis.studies.explore import (
 from analysis.studies.store import PointStore, point_key
 from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError, VrexError
+from simulator.pipeline import PAPER_BASELINE_POLICY
 from simulator.safe_io import OutputError
 
 STAGES = ("oat", "morris", "sobol", "cases")
@@ -55,7 +58,10 @@ class SensBase:
     hw: str = spec("accelerator config")
     baseline: str = spec("GPU baseline config")
     workload: str = spec("the accelerator's workload")
-    baseline_workload: str = spec("the baseline's workload (e.g. the same stream under FlexGen)")
+    baseline_workload: str | None = spec("the baseline's workload file (its workload.* inputs are the "
+                                         "accelerator's only); default: the paper's baseline, the accelerator's "
+                                         "workload under FlexGen (the stream's inputs apply to both, the "
+                                         "kv_policy's to the accelerator only)", default=None)
     duration_s: float | None = spec("override the stream length (s)", default=None, gt=0)
 
 
@@ -289,8 +295,13 @@ def _accel_only(vals: dict) -> tuple[str, ...]:
 
 def _configs(sp, vals, scen, root: Path, out: Path, source: str):
     a = scenario_configs(sp.base, vals, scen, root, out, source)
-    b = scenario_configs(sp.base, vals, scen, root, out, source, workload=sp.base.baseline_workload,
-                         accel_only=_accel_only(vals))
+    if sp.base.baseline_workload:
+        b = scenario_configs(sp.base, vals, scen, root, out, source, workload=sp.base.baseline_workload,
+                             accel_only=_accel_only(vals))
+    else:  # the paper's baseline: the accelerator's own stream under FlexGen
+        policy = tuple(p for p in vals if p.startswith("workload.kv_policy"))
+        b = scenario_configs(sp.base, {**vals, "workload.kv_policy": {"name": PAPER_BASELINE_POLICY}}, scen, root,
+                             out, source, accel_only=policy)
     return a, b
 
 
@@ -648,7 +659,8 @@ def write_markdown(sp, nom, oat, table, top, out: Path, counts: dict, sobol_run:
                    stages: dict[str, pd.DataFrame] | None = None) -> Path:
     lines = [f"# Sensitivity: {sp.name}", "",
              f"Outputs: {', '.join(_out_label(o) for o in sp.outputs)}. Accelerator {sp.base.hw} on "
-             f"{sp.base.workload}; baseline {sp.base.baseline} on {sp.base.baseline_workload}.",
+             f"{sp.base.workload}; baseline {sp.base.baseline} on "
+             f"{sp.base.baseline_workload or 'the same stream under ' + PAPER_BASELINE_POLICY}.",
              f"Points simulated: {counts['oat']} one-at-a-time, {counts['morris']} Morris "
              f"({sp.morris.trajectories} trajectories, {sp.morris.levels} levels), {counts['sobol']} Sobol "
              f"(N = {sobol_run['n'] if sobol_run else sp.sobol.samples} on {', '.join(top)}), "

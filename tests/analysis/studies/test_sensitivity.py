@@ -93,3 +93,19 @@ def test_high_from_needs_every_scenario(tmp_path, resv_tiny):
     spec = _spec(tmp_path, base={**SPEC["base"], "workload": resv_tiny}, scenarios=scen)
     with pytest.raises(ConfigError, match="scenario 'plain' must set 'workload.kv_prefill_tokens'"):
         load_sensitivity_spec(spec)
+
+
+def test_the_baseline_defaults_to_the_paper_s(tmp_path, resv_tiny, root):
+    """Without base.baseline_workload the baseline runs the accelerator's stream under FlexGen: the stream's inputs
+    reach both runs, the policy's only the accelerator's."""
+    from analysis.studies.sensitivity import _configs
+
+    base = {k: v for k, v in SPEC["base"].items() if k != "baseline_workload"}
+    sp = load_sensitivity_spec(_spec(tmp_path, base={**base, "workload": resv_tiny}))
+    assert sp.base.baseline_workload is None
+    scen = sp.scenarios[1]
+    vals = input_values(sp, {"window": 0.5, "dram_bw": 102.4}, scen)
+    a, b = _configs(sp, vals, scen, root, tmp_path, "spec.yaml")
+    assert a[2].kv_policy.name == "resv" and b[2].kv_policy.name == "flexgen" and not b[2].kv_policy.params
+    assert a[2].kv_prefill_tokens == b[2].kv_prefill_tokens == 256 and a[2].stream == b[2].stream
+    assert a[0].dram.bandwidth_gbps == pytest.approx(102.4)
