@@ -131,6 +131,23 @@ def _status_text(counts: dict) -> str:
 
 
 # ---------------------------------------------------------------- figures
+# where each winner's label sits (offset points from the point), one direction per class so labels neither cover
+# the reference's star nor each other; an arrow leads back to the point
+LABEL_OFFSETS = {"chip only": (-110, 30), "chip + system": (-115, -28), "with a policy change": (30, -30),
+                 "system only": (30, 28)}
+
+
+def _label_winners(ax, winners, ref_row, x, y, sx, sy, ref_name: str) -> None:
+    """Name each scope's best design away from its point (a winner on the reference's own figures says so)."""
+    for cls, w in winners.items():
+        same = all(math.isclose(w[k], ref_row[k], rel_tol=1e-3) for k in (x, y))
+        text = f"best {cls}" + (f" (= {ref_name} here)" if same else "")
+        ax.annotate(text, (w[x] * sx, w[y] * sy), xytext=LABEL_OFFSETS.get(cls, (30, 30)), textcoords="offset points",
+                    fontsize=7, zorder=6, bbox={"facecolor": "white", "edgecolor": "0.6", "alpha": 0.9, "pad": 1.5,
+                                                "boxstyle": "round"},
+                    arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.3", "shrinkB": 4})
+
+
 def pareto_plot(sp, df, ref_row, winners, out: Path) -> list[Path]:
     x = "area_mm2"
     ys = [o for o in sp.objectives if o != x] or [x]
@@ -152,13 +169,12 @@ def pareto_plot(sp, df, ref_row, winners, out: Path) -> list[Path]:
                        label=f"system only, outside the budget ({len(out_sys)})")
         ax.scatter([ref_row[x] * sx], [ref_row[y] * sy], marker="*", s=260, color="#d62728", zorder=5,
                    label=sp.reference_name)
-        for cls, w in winners.items():
-            ax.annotate(f"best {cls}", (w[x] * sx, w[y] * sy), xytext=(6, 6), textcoords="offset points", fontsize=7,
-                        arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.3"})
+        _label_winners(ax, winners, ref_row, x, y, sx, sy, sp.reference_name)
         if y.startswith(WORST + "."):
             ax.axhline(1.0, color="#d62728", lw=0.8, ls="--")
-            ax.text(ax.get_xlim()[0], 1.0, f" below: faster than {sp.reference_name} on every scenario", fontsize=7,
-                    va="top", color="#d62728")
+            ax.text(0.99, 1.0, f"below the line: faster than {sp.reference_name} on every scenario ", fontsize=7,
+                    ha="right", va="bottom", color="#d62728", transform=ax.get_yaxis_transform(),
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
         ax.set_xlabel("die area: cores + DRAM and PCIe PHYs (mm$^2$)", fontsize=9)
         ax.set_ylabel(metric_label(sp, y).replace(", ", ",\n", 1), fontsize=8.5)
         ax.grid(alpha=0.3)
