@@ -40,6 +40,9 @@ FORBIDDEN = {
     "analysis": ("simulator.cli", "simulator.api"),
     # inside analysis: the figure toolkit (report.figures, report.markdown) < calibrate, validate, studies <
     # report (plots and reports of saved runs and sweeps) < paper < devtools
+    # measurement data and their loader: the bottom of analysis
+    "analysis.data": ("analysis.calibrate", "analysis.validate", "analysis.studies", "analysis.report",
+                      "analysis.paper", "analysis.devtools"),
     "analysis.calibrate": ("analysis.validate", "analysis.studies", "analysis.paper", "analysis.devtools",
                            "analysis.report.plots", "analysis.report.artefacts"),
     "analysis.validate": ("analysis.calibrate", "analysis.studies", "analysis.paper", "analysis.devtools",

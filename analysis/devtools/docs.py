@@ -41,7 +41,8 @@ FOLDERS = {
                        "the speedup ladder and capacity maps"),
     "analysis/report": "figures and reports from saved runs and sweeps; generated Markdown blocks",
     "analysis/devtools": "benchmarks (`make bench`), replay speed, the generated docs (`make docs`)",
-    "analysis/data": "published measurements the calibrations read, with their sources",
+    "analysis/data": "published measurements the calibrations and validations read, with their sources; their "
+                     "typed loader (`__init__.py`)",
     "hwconfigs": "accelerator and GPU configs; `tech/technology.yaml`, the price and area table",
     "workloads": "workloads, `models/` and the policy suite",
     "traces": "generated traces (git-ignored); `README.md` documents the format",
