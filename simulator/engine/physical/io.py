@@ -8,9 +8,9 @@
 - **Power**: the DRAM's energy per bit (``dram_pj_per_bit``) already holds device and interface, so the DRAM
   PHY has no power of its own here. The link's full-load power per lane is the config's ``w_per_lane``
   (V-Rex: 3 W per lane, stated for PCIe 3.0) stated at generation ``w_per_lane_gen``; at another generation
-  the PHY's power moves with the lane rate (``pcie_phy_pj_per_bit``, a transmitter's and a receiver's energy per bit of one direction, x the raw bit
-  rate x both directions),
-  or, with ``power_scaling: rate``, the whole per-lane power scales with the rate (the pessimistic end).
+  the PHY's power moves with the lane rate (``pcie_phy_pj_per_bit``, a transmitter's and a receiver's energy
+  per bit of one direction, x the raw bit rate x both directions), or, with ``power_scaling: rate``, the whole
+  per-lane power scales with the rate (the pessimistic end).
   Either way a faster link costs more power per lane than a slower one, never the same.
 - **System peak power** (W): chip at its peak + DRAM at its peak bandwidth + link at full load + the offload
   device at its larger active power.
