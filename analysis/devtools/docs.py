@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # what each folder holds (one line each); its modules are listed from the tree
 FOLDERS = {
-    "simulator/config": "schema layer, hardware, workload/model and technology configs, the generated reference",
+    "simulator/config": "schema layer, hardware, workload/model and technology configs, the KV policies' typed "
+                        "parameters and their registry (`policies.py`), the generated reference",
     "simulator/models": "plain `torch.nn.Module`s (decoder, vision tower) and the KV cache",
     "simulator/tracer": "region annotations, the `TorchDispatchMode` recorder, op costs, trace events and file I/O",
-    "simulator/kvpolicy": "KV-cache policies, one module each, and their registry (`__init__.py`)",
+    "simulator/kvpolicy": "KV-cache policies' behaviour, one module each extending its parameters' record "
+                          "(`config/policies.py`), and their registry (`__init__.py`)",
     "simulator/engine": "the unit and platform interfaces and pricing (`platform.py`), the op arrays (`ops.py`), "
                         "one simulation path (`simulate.py`) and its result (`result.py`)",
     "simulator/engine/units": "one module per hardware unit: DPE, VPE, HCU, WTU, KVMU; GPU tensor cores, CUDA "
