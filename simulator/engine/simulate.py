@@ -30,7 +30,7 @@ from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform, names_column
 from simulator.engine.platforms.accelerator import AcceleratorPlatform
 from simulator.engine.platforms.gpu import GpuPlatform
-from simulator.engine.replay.aggregate import group_sums, op_spans
+from simulator.engine.replay.aggregate import group_and_key_sums, group_sums, op_spans
 from simulator.engine.replay.chunks import ChunkReplay
 from simulator.engine.replay.compiled import forward_deps, replay_compiled, replay_spans
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
@@ -205,10 +205,11 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
             if engine == "compiled" and REPLAY_ENGINES[engine] is replay_compiled and not _one_unit(row_unit, d_rows):
                 # the kernel fed in program order straight from the cost rows (each op's row: ``src``), keeping
                 # each phase instance's span only
-                if p.prefetch not in programs:
-                    sch = plan.schedule(p.prefetch)
-                    programs[p.prefetch] = (sch, run[sch.order] if sch.reordered else run,
-                                            forward_deps(sch.dep_ptr, sch.dep_idx))
+                if p.prefetch not in programs:  # the trace's program (its plan), once per prefetch depth
+                    with clock("plan"):
+                        sch = plan.schedule(p.prefetch)
+                        programs[p.prefetch] = (sch, run[sch.order] if sch.reordered else run,
+                                                forward_deps(sch.dep_ptr, sch.dep_idx))
                 sch, run_prog, forward = programs[p.prefetch]
             else:
                 forward = True
@@ -224,11 +225,12 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
                 start, end = op_spans(run, n_runs, t)
         with clock("aggregates"):
             cols = phase_sum_columns(rows.cols)
-            sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in cols]), inv)
-            phases = phase_frame(keys, np.arange(n_runs), sums, start, end, cols)
             ucols = _sum_columns(rows.cols)
-            usums = _unit_sums(rows.unit_codes[inv], rows.unit_names,
-                               np.column_stack([rows.cols[c] for c in ucols]), inv, ucols)
+            sums, by_unit = group_and_key_sums(run, n_runs, inv, np.column_stack([rows.cols[c] for c in cols]),
+                                               rows.unit_codes, len(rows.unit_names),
+                                               np.column_stack([rows.cols[c] for c in ucols]))
+            phases = phase_frame(keys, np.arange(n_runs), sums, start, end, cols)
+            usums = pd.DataFrame(by_unit, index=pd.Index(rows.unit_names, name="unit"), columns=ucols).sort_index()
             total = float(end.max()) if n_runs else 0.0
             cap = check_capacity(trace.kv_tokens, meta, p.dram.capacity_bytes, weight_bytes)
             notes = [p.overflow_note(cap, share)] if cap.overflow_frame is not None else []
@@ -250,10 +252,12 @@ STAGE_TIMES: dict[str, float] = {}  # CPU seconds per stage of evaluate_designs,
 
 
 class _StageClock:
-    """CPU seconds per named stage (``with clock("name"):``), added to ``STAGE_TIMES`` by :meth:`publish`."""
+    """CPU seconds per named stage (``with clock("name"):``), added to ``STAGE_TIMES`` by :meth:`publish`; a
+    stage timed inside another is not counted in the outer one."""
 
     def __init__(self):
         self.times: dict[str, float] = {}
+        self.inner: list[float] = []  # per open block: the seconds of the blocks timed inside it
 
     def __call__(self, name: str):
         import contextlib
@@ -262,10 +266,15 @@ class _StageClock:
         @contextlib.contextmanager
         def block():
             c0 = time.process_time()
+            self.inner.append(0.0)
             try:
                 yield
             finally:
-                self.times[name] = self.times.get(name, 0.0) + time.process_time() - c0
+                dt = time.process_time() - c0
+                inner = self.inner.pop()
+                self.times[name] = self.times.get(name, 0.0) + dt - inner
+                if self.inner:
+                    self.inner[-1] += dt
         return block()
 
     def publish(self) -> None:
