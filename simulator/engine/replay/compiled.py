@@ -109,6 +109,7 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
     stop = n + 1 if final else n  # not final: the last op's write-back waits for the next chunk's first read
     left = 0
     start_prev = 0.0  # the previous op's start (s)
+    s_prev = src[cs[0, 0] - 1] if 0 < cs[0, 0] <= n else 0  # the previous op's cost row
     for i in range(cs[0, 0], stop):
         s = src[i] if i < n else 0
         rs_i = np.inf
@@ -156,7 +157,7 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
                         re_i = re
                     ct[ch] = t
             if i >= 1 and not blocked[ch]:
-                w = wr[src[i - 1]]
+                w = wr[s_prev]
                 if w > 0:
                     if comp_done[i - 1] == 0:
                         blocked[ch] = True
@@ -181,14 +182,21 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
         c0_i = 0.0
         u = row_unit[s]
         if 0 <= u < n_units:
-            if ublocked[u] or not loaded or not _deps_computed(i, dep_ptr, dep_idx, comp_done):
+            t = ut[u]
+            if _reads_any(row_read, row_link_read, s):
+                t = max(t, re_i)
+            ready = not ublocked[u] and loaded
+            if ready:
+                for k in range(dep_ptr[i], dep_ptr[i + 1]):  # each dependency computed; the last one's end
+                    j = dep_idx[k]
+                    if comp_done[j] == 0:
+                        ready = False
+                        break
+                    t = max(t, c1[j])
+            if not ready:
                 ublocked[u] = True
                 left += 1
             else:
-                t = ut[u]
-                if _reads_any(row_read, row_link_read, s):
-                    t = max(t, re_i)
-                t = _after_deps(t, i, dep_ptr, dep_idx, c1)
                 c0_i = t
                 if row_compute[s] > 0:
                     t = t + row_compute[s]
@@ -196,6 +204,7 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
                 comp_done[i] = 1
                 ut[u] = t
         start_prev = c0_i if c0_i < rs_i else rs_i
+        s_prev = s
         if keep:
             read_start[i] = start_prev
             read_end[i] = re_i
