@@ -35,7 +35,6 @@ from simulator.engine.replay.chunks import ChunkReplay
 from simulator.engine.replay.compiled import forward_deps, replay_compiled, replay_spans
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
 from simulator.engine.replay.plan import CostRows, trace_plan
-from simulator.engine.replay.schedule import run_ids
 from simulator.engine.result import PHASE_KEYS, SimResult, phase_frame, phase_sum_columns, phase_sums
 from simulator.tracer.events import KINDS, PHASES, TIERS, Tier
 from simulator.tracer.trace_file import MetaLike, Trace, TraceChunk, TraceMetaRecord, meta_record
@@ -335,7 +334,7 @@ class ChunkedSim:
         self.held_max, self.offload_tier_used, self.failed = 0.0, False, self.room < 0
         self.overflow_frame: int | None = None
         self.share_max = 0.0
-        self.pending: tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None = None  # awaiting its times
+        self.pending: tuple[pd.DataFrame, CostRows, np.ndarray, np.ndarray] | None = None  # awaiting its times
         self.phases: list[pd.DataFrame] = []
         self.unit_sums: pd.DataFrame | None = None
         self.total_s, self.n_ops = 0.0, 0
@@ -364,20 +363,21 @@ class ChunkedSim:
         inv = rows.inverse
         d_rows = p.durations(rows.table())
         unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
+        runs = trace_plan(ev).phase_runs  # each op's phase instance (the plan the costs were made with)
         done = self.replay.feed(ev, Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__)),
-                                unit_idx)
+                                unit_idx, runs=runs)
         self._close(done)
-        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], rows, share)
+        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], rows, share, runs)
 
     def _close(self, times: dict[str, np.ndarray] | None) -> None:
         """The pending chunk's ops with their final times: aggregated in one compiled pass
         (``replay.aggregate``: the figures of ``phase_sums``), and written to the timeline when asked."""
         if times is None or self.pending is None:
             return
-        keys, rows, share = self.pending
+        keys, rows, share, runs = self.pending
         self.pending = None
         inv = rows.inverse
-        run = run_ids(keys, list(PHASE_KEYS)) - 1
+        run = runs.astype(np.int64) - 1
         n_runs = int(run[-1]) + 1
         start, end = op_spans(run, n_runs, times)
         cols = phase_sum_columns(rows.cols)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from simulator.engine.replay.compiled import _kernel, initial_state
 from simulator.engine.replay.discrete_event import Durations
-from simulator.engine.replay.schedule import csr_take, dependencies_csr, prefetch_order_csr, run_ids
+from simulator.engine.replay.schedule import csr_take, dependencies_csr, kind_mask, prefetch_order_csr, run_ids
 from simulator.engine.result import PHASE_KEYS
 
 DEP_COLS = ["phase", "frame", "question", "step", "layer", "head_group", "kind"]  # what the schedule reads
@@ -53,12 +53,15 @@ class ChunkReplay:
         self.ref_c1 = np.zeros(4)  # compute ends of the channels' last two loaded ops (see cs[:, 2:])
         self.pending: _Pending | None = None
 
-    def feed(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray) -> dict[str, np.ndarray] | None:
+    def feed(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, runs: np.ndarray | None = None
+             ) -> dict[str, np.ndarray] | None:
         """Replay the next chunk (``ev`` its events, ``d`` their durations, ``unit_idx`` their executors, in
-        trace order); returns the previous chunk's times (trace order, as ``replay_trace``), None for the first."""
+        trace order; ``runs``: its phase instances' run ids, ``schedule.run_ids(ev)``, if at hand); returns the
+        previous chunk's times (trace order, as ``replay_trace``), None for the first."""
         if not len(ev):
             return None
-        return self._run(ev[DEP_COLS].reset_index(drop=True), d, np.asarray(unit_idx, dtype=np.int64), final=False)
+        return self._run(ev[DEP_COLS].reset_index(drop=True), d, np.asarray(unit_idx, dtype=np.int64), final=False,
+                         runs=runs)
 
     def finish(self) -> dict[str, np.ndarray] | None:
         """The last chunk's times (its last write-back done)."""
@@ -67,7 +70,7 @@ class ChunkReplay:
         empty = Durations.of(np.zeros(0))
         return self._run(pd.DataFrame({c: [] for c in DEP_COLS}), empty, np.zeros(0, dtype=np.int64), final=True)
 
-    def _run(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, final: bool):
+    def _run(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, final: bool, runs: np.ndarray | None = None):
         prev = self.pending
         m = len(ev)
         # the ops the chunk may wait for: the channels' buffer slots (4 extras), the previous phase instance
@@ -107,7 +110,7 @@ class ChunkReplay:
         units = np.full(n, -1, dtype=np.int64)
         units[n_done:] = unit_idx[new]
         waits = np.zeros(n, dtype=np.bool_)
-        waits[n_done:] = ev["kind"].to_numpy()[new] == "kv_read"
+        waits[n_done:] = kind_mask(ev["kind"], ("kv_read",))[new]
         c1_done = np.zeros(n_done)
         cs = self.cs.copy()
         if prev is not None:
@@ -134,7 +137,7 @@ class ChunkReplay:
             for key, arr in zip(TIMES, (rs, re, c0, c1, we)):
                 times[key] = np.empty(m)
                 times[key][new] = arr[n_done:]
-            rid = run_ids(ev, list(PHASE_KEYS))
+            rid = run_ids(ev, list(PHASE_KEYS)) if runs is None else runs
             first = int(np.searchsorted(rid, rid[-1]))
             last = int(new[-1])
             if last < first:

@@ -120,6 +120,14 @@ def dependencies(ev: pd.DataFrame) -> list[tuple[int, ...]]:
 PREDICTION_KINDS = ("retrieval_score", "wicsum", "topk", "kv_read")
 
 
+def kind_mask(col: pd.Series, names) -> np.ndarray:
+    """Which rows of a string column hold one of ``names`` (a categorical column compared by its codes)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        return np.isin(np.asarray(col.cat.categories, dtype=object), names)[codes] & (codes >= 0)
+    return np.isin(col.to_numpy(), names)
+
+
 def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst: np.ndarray | None = None,
                        kind: np.ndarray | None = None, depth: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Program order with next-layer prediction and prefetch (V-Rex's DRE; InfiniGen-style).
@@ -135,15 +143,17 @@ def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst:
     Returns the new order (trace indices) and the updated dependencies (CSR in trace order, trace indices).
     """
     n = len(ev)
-    if kind is None:
-        kind = ev["kind"].to_numpy()
     layer = ev["layer"].to_numpy().astype(np.int64)
     if inst is None:
         inst = run_ids(ev)
     inst = np.asarray(inst, dtype=np.int64)
     is_llm = (ev["phase"] != Phase.VISION).to_numpy(dtype=bool) & (layer >= 0)
-    pred = np.isin(kind, PREDICTION_KINDS) & is_llm
-    writes = (kind == "kv_write") & is_llm
+    if kind is None:
+        pred = kind_mask(ev["kind"], PREDICTION_KINDS) & is_llm
+        writes = kind_mask(ev["kind"], ("kv_write",)) & is_llm
+    else:
+        pred = np.isin(kind, PREDICTION_KINDS) & is_llm
+        writes = (kind == "kv_write") & is_llm
     no_change = np.arange(n, dtype=np.int64), ptr, idx
     if n == 0 or not pred.any() or not writes.any():
         return no_change
