@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulator.engine.replay.compiled import _kernel, initial_state
+from simulator.engine.replay.compiled import ROW_COLUMNS, _kernel, initial_state
 from simulator.engine.replay.discrete_event import Durations
 from simulator.engine.replay.schedule import csr_take, dependencies_csr, kind_mask, prefetch_order_csr, run_ids
 from simulator.engine.result import PHASE_KEYS
@@ -97,16 +97,13 @@ class ChunkReplay:
         if len(idx) and idx.min() < n_extra:
             raise RuntimeError("an op depends on an op before the previous phase instance")
         dep_ptr = np.concatenate([np.zeros(n_done, dtype=np.int64), ptr])
-
-        def col(a, prefix=0.0):
-            out = np.full(n, prefix)
-            out[n_done:] = np.asarray(a, dtype=np.float64)[new]
-            return out
-
-        reads, link_reads = col(d.read_s), col(d.link_read_s)
-        writes, link_writes = col(d.write_s), col(d.link_write_s)
+        # the kernel's row table, one row per op in kernel order (the done prefix: nothing to run, but the
+        # previous chunk's last write-back)
+        rows = np.zeros((n, len(ROW_COLUMNS)))
+        for j, k in enumerate(ROW_COLUMNS):
+            rows[n_done:, j] = np.asarray(getattr(d, k), dtype=np.float64)[new]
         if prev is not None:
-            writes[n_done - 1], link_writes[n_done - 1] = prev.last_write_s
+            rows[n_done - 1, 1], rows[n_done - 1, 3] = prev.last_write_s
         units = np.full(n, -1, dtype=np.int64)
         units[n_done:] = unit_idx[new]
         waits = np.zeros(n, dtype=np.bool_)
@@ -119,8 +116,7 @@ class ChunkReplay:
             for ch in range(2):
                 cs[ch] = (n_done, 0, -1 if cs[ch, 2] < 0 else 2 * ch, -1 if cs[ch, 3] < 0 else 2 * ch + 1)
         rs, re, c0, c1, we, cs, ct, ut, left, _, _ = _kernel(
-            reads, writes, link_reads, link_writes, col(d.link_latency_s), col(d.compute_s), units,
-            np.arange(n, dtype=np.int64), self.n_units, waits, dep_ptr, idx, n_done, c1_done, cs, self.ct, self.ut,
+            rows, units, np.arange(n, dtype=np.int64), self.n_units, waits, dep_ptr, idx, n_done, c1_done, cs, self.ct, self.ut,
             final, np.zeros(0, dtype=np.int64), 0, True)
         stop = n + 1 if final else n
         if left or (cs[:, 0] != stop).any():

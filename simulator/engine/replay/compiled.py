@@ -59,15 +59,15 @@ def _after_deps(t, i, dep_ptr, dep_idx, c1):
 
 
 @njit(cache=True)
-def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, row_compute, row_unit, src, n_units,
-            waits_deps, dep_ptr, dep_idx, n_done, c1_done, cs0, ct0, ut0, final, group, n_groups, keep):
+def _kernel(rows, row_unit, src, n_units, waits_deps, dep_ptr, dep_idx, n_done, c1_done, cs0, ct0, ut0, final, group, n_groups, keep):
     """The replay's recurrence: durations (s) in, per-op times (s) out (read start and end, compute start
     and end, write end; both channels merged as the SimPy replay merges them). Each process (channel
     ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its next step once every flag
     it waits for is set, starting at the max of its clock and those flags' times.
 
-    Op ``i``'s durations and executor are row ``src[i]`` of the ``row_*`` arrays (the distinct cost rows a
-    sweep costs; per-op arrays with ``src = arange(n)``). Every flag a step waits for belongs to an earlier
+    Op ``i``'s durations and executor are row ``src[i]`` of ``rows`` (one row per distinct cost row a sweep
+    costs, or per op with ``src = arange(n)``; columns ``ROW_COLUMNS``: each row's data on one cache line) and
+    of ``row_unit``. Every flag a step waits for belongs to an earlier
     op in program order (its dependencies, the channels' buffer slots, the previous op's compute before its
     write-back) or to the op's own reads, so one pass in program order evaluates each step after the steps
     it waits for: op i's reads on both channels, then the previous op's write-backs (each channel's program
@@ -117,11 +117,7 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
         loaded = True
         we_prev = 0.0
         for ch in range(2):
-            if ch == 0:
-                rd, wr, use_lat = row_read, row_write, False
-            else:
-                rd, wr, use_lat = row_link_read, row_link_write, True
-            if i < n and rd[s] > 0:
+            if i < n and rows[s, 2 * ch] > 0:
                 if blocked[ch]:
                     loaded = False
                 else:
@@ -143,11 +139,11 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
                     rs = t
                     if rs < rs_i:
                         rs_i = rs
-                    d = rd[s]
-                    if use_lat and row_link_lat[s] > 0:
+                    d = rows[s, 2 * ch]
+                    if ch == 1 and rows[s, 4] > 0:
                         # the channel is held for the data time; the read completes ``latency`` after
                         # its issue at the earliest (SimPy: a ``finish`` process started at ``now``)
-                        t = t + max(d - row_link_lat[s], 0.0)
+                        t = t + max(d - rows[s, 4], 0.0)
                         t_done = rs + d
                         re = t + (t_done - t) if t_done > t else t
                     else:
@@ -157,7 +153,7 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
                         re_i = re
                     ct[ch] = t
             if i >= 1 and not blocked[ch]:
-                w = wr[s_prev]
+                w = rows[s_prev, 2 * ch + 1]
                 if w > 0:
                     if comp_done[i - 1] == 0:
                         blocked[ch] = True
@@ -183,7 +179,7 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
         u = row_unit[s]
         if 0 <= u < n_units:
             t = ut[u]
-            if _reads_any(row_read, row_link_read, s):
+            if rows[s, 0] > 0 or rows[s, 2] > 0:
                 t = max(t, re_i)
             ready = not ublocked[u] and loaded
             if ready:
@@ -198,8 +194,8 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
                 left += 1
             else:
                 c0_i = t
-                if row_compute[s] > 0:
-                    t = t + row_compute[s]
+                if rows[s, 5] > 0:
+                    t = t + rows[s, 5]
                 c1[i] = t
                 comp_done[i] = 1
                 ut[u] = t
@@ -219,12 +215,6 @@ def _kernel(row_read, row_write, row_link_read, row_link_write, row_link_lat, ro
         if not blocked[ch]:
             cs[ch, 0], cs[ch, 1] = max(stop, cs[ch, 0]), 0
     return read_start, read_end, c0, c1, write_end, cs, ct, ut, left, lo, hi
-
-
-@njit(cache=True)
-def _reads_any(row_read, row_link_read, s):
-    """Whether cost row ``s`` reads anything (DRAM or the offload link)."""
-    return row_read[s] > 0 or row_link_read[s] > 0
 
 
 @njit(cache=True)
@@ -374,6 +364,20 @@ def forward_deps(dep_ptr, dep_idx) -> bool:
     return False
 
 
+# the columns of the kernel's row table (one row per cost row or op): a channel's read and write are columns
+# 2 ch and 2 ch + 1 (channel 0: DRAM, 1: the offload link)
+ROW_COLUMNS = ("read_s", "write_s", "link_read_s", "link_write_s", "link_latency_s", "compute_s")
+
+
+def row_table(read_s, write_s, link_read_s, link_write_s, link_latency_s, compute_s, n: int) -> np.ndarray:
+    """The durations (s) as the kernel's row table (``n`` x ``ROW_COLUMNS``, float64); None: zeros."""
+    out = np.zeros((n, len(ROW_COLUMNS)))
+    for j, a in enumerate((read_s, write_s, link_read_s, link_write_s, link_latency_s, compute_s)):
+        if a is not None:
+            out[:, j] = a
+    return out
+
+
 def initial_state(n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Channel states, channel clocks and executor clocks before any op (see ``_kernel``)."""
     cs = np.zeros((2, 4), dtype=np.int64)
@@ -407,12 +411,9 @@ def replay_compiled_csr(read_s, compute_s, write_s, unit_idx, dep_ptr, dep_idx, 
             dep_ptr, dep_idx, 0, np.zeros(0), cs0, ct0, ut0, True)
         return {"read_start": read_start, "read_end": read_end, "compute_start": c0, "compute_end": c1,
                 "write_end": write_end}
+    rows = row_table(read_s, write_s, link_read_s, link_write_s, link_latency_s, compute_s, n)
     read_start, read_end, c0, c1, write_end, *_ = _kernel(
-        f64(read_s), f64(write_s),
-        zeros if link_read_s is None else f64(link_read_s),
-        zeros if link_write_s is None else f64(link_write_s),
-        zeros if link_latency_s is None else f64(link_latency_s),
-        f64(compute_s), np.ascontiguousarray(unit_idx, dtype=np.int64), np.arange(n, dtype=np.int64), int(n_units),
+        rows, np.ascontiguousarray(unit_idx, dtype=np.int64), np.arange(n, dtype=np.int64), int(n_units),
         np.zeros(n, dtype=np.bool_) if read_waits_deps is None else np.ascontiguousarray(read_waits_deps,
                                                                                           dtype=np.bool_),
         dep_ptr, dep_idx, 0, np.zeros(0), cs0, ct0, ut0, True, np.zeros(0, dtype=np.int64), 0, True)
@@ -431,11 +432,9 @@ def replay_spans(rows: dict[str, np.ndarray], row_unit: np.ndarray, src: np.ndar
     per-op arrays are built). The dependencies must all be on earlier ops (ValueError otherwise)."""
     if forward_deps(dep_ptr, dep_idx):
         raise ValueError("replay_spans needs every dependency on an earlier op (replay_compiled_csr takes any)")
-    f64 = lambda k: np.ascontiguousarray(rows[k], dtype=np.float64)  # noqa: E731
     cs0, ct0, ut0 = initial_state(n_units)
-    out = _kernel(f64("read_s"), f64("write_s"), f64("link_read_s"), f64("link_write_s"), f64("link_latency_s"),
-                  f64("compute_s"), np.ascontiguousarray(row_unit, dtype=np.int64), np.ascontiguousarray(src),
-                  int(n_units), np.ascontiguousarray(waits, dtype=np.bool_), dep_ptr, dep_idx, 0, np.zeros(0), cs0,
+    table = row_table(*(rows[k] for k in ROW_COLUMNS), n=len(row_unit))
+    out = _kernel(table, np.ascontiguousarray(row_unit, dtype=np.int64), np.ascontiguousarray(src), int(n_units), np.ascontiguousarray(waits, dtype=np.bool_), dep_ptr, dep_idx, 0, np.zeros(0), cs0,
                   ct0, ut0, True, np.ascontiguousarray(group), int(n_groups), False)
     return out[-2], out[-1]
 
