@@ -116,7 +116,8 @@ class ChunkReplay:
             for ch in range(2):
                 cs[ch] = (n_done, 0, -1 if cs[ch, 2] < 0 else 2 * ch, -1 if cs[ch, 3] < 0 else 2 * ch + 1)
         rs, re, c0, c1, we, cs, ct, ut, left, _, _ = _kernel(
-            rows, units, np.arange(n, dtype=np.int64), self.n_units, waits, dep_ptr, idx, n_done, c1_done, cs, self.ct, self.ut,
+            rows, units, np.arange(n, dtype=np.int64), self.n_units, waits, dep_ptr, idx, n_done, c1_done, cs,
+            self.ct, self.ut,
             final, np.zeros(0, dtype=np.int64), 0, True)
         stop = n + 1 if final else n
         if left or (cs[:, 0] != stop).any():

@@ -8,10 +8,12 @@ events of equal times in scheduling order, which changes who runs first but neve
 step's start is ``max(the process's own time, the times of the flags it waits for)`` and its end is
 ``start + duration`` computed by the same floating-point operations as SimPy's ``now + delay``. The
 start/end times are therefore a max-plus recurrence over the processes' fixed programs, and any order
-that evaluates each step after the steps it waits for gives SimPy's times bit for bit. The kernel
-advances every process in turn as far as its flags allow and repeats until no process moves: all ops
-done, or (as SimPy's ``run`` returning with processes still waiting) a deadlock, where the ops never
-reached keep SimPy's initial values.
+that evaluates each step after the steps it waits for gives SimPy's times bit for bit. When every op
+depends on earlier ops only (the schedules the trace makes), one pass in program order is such an order
+(``_kernel``: each op's reads, the previous op's write-backs, then its compute); for any other dependency
+graph, ``_kernel_fixpoint`` advances every process in turn as far as its flags allow and repeats until no
+process moves. Both end with all ops done, or (as SimPy's ``run`` returning with processes still waiting)
+a deadlock, where the ops never reached keep SimPy's initial values.
 
 Only numpy and numba are imported: the module is self-contained.
 """
@@ -59,7 +61,8 @@ def _after_deps(t, i, dep_ptr, dep_idx, c1):
 
 
 @njit(cache=True)
-def _kernel(rows, row_unit, src, n_units, waits_deps, dep_ptr, dep_idx, n_done, c1_done, cs0, ct0, ut0, final, group, n_groups, keep):
+def _kernel(rows, row_unit, src, n_units, waits_deps, dep_ptr, dep_idx, n_done, c1_done, cs0, ct0, ut0, final,
+            group, n_groups, keep):
     """The replay's recurrence: durations (s) in, per-op times (s) out (read start and end, compute start
     and end, write end; both channels merged as the SimPy replay merges them). Each process (channel
     ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its next step once every flag
@@ -219,12 +222,13 @@ def _kernel(rows, row_unit, src, n_units, waits_deps, dep_ptr, dep_idx, n_done, 
 
 @njit(cache=True)
 def _kernel_fixpoint(reads, writes, link_reads, link_writes, link_lat, compute, unit_idx, n_units, waits_deps,
-            dep_ptr, dep_idx, n_done, c1_done, cs0, ct0, ut0, final):
+                     dep_ptr, dep_idx, n_done, c1_done, cs0, ct0, ut0, final):
     """:func:`_kernel` for any dependency graph (an op may wait for a later op, or itself: the one-pass order
-    no longer holds), on per-op durations: the replay's recurrence, durations (s) in, per-op times (s) out (read start and end, compute start
-    and end, write end; both channels merged as the SimPy replay merges them). Each process (channel
-    ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its next step once every flag
-    it waits for is set, starting at the max of its clock and those flags' times.
+    no longer holds), on per-op durations: the replay's recurrence, durations (s) in, per-op times (s) out
+    (read start and end, compute start and end, write end; both channels merged as the SimPy replay merges
+    them). Each process (channel ``ch`` with clock ``ct[ch]``, executor ``u`` with clock ``ut[u]``) takes its
+    next step once every flag it waits for is set, starting at the max of its clock and those flags' times,
+    repeated over all processes until none moves.
 
     Carried state (a replay in chunks, see ``chunks.py``): the first ``n_done`` ops have already run
     (computed at ``c1_done``, nothing left to load; their units must be outside ``[0, n_units)``), the
@@ -434,7 +438,8 @@ def replay_spans(rows: dict[str, np.ndarray], row_unit: np.ndarray, src: np.ndar
         raise ValueError("replay_spans needs every dependency on an earlier op (replay_compiled_csr takes any)")
     cs0, ct0, ut0 = initial_state(n_units)
     table = row_table(*(rows[k] for k in ROW_COLUMNS), n=len(row_unit))
-    out = _kernel(table, np.ascontiguousarray(row_unit, dtype=np.int64), np.ascontiguousarray(src), int(n_units), np.ascontiguousarray(waits, dtype=np.bool_), dep_ptr, dep_idx, 0, np.zeros(0), cs0,
+    out = _kernel(table, np.ascontiguousarray(row_unit, dtype=np.int64), np.ascontiguousarray(src), int(n_units),
+                  np.ascontiguousarray(waits, dtype=np.bool_), dep_ptr, dep_idx, 0, np.zeros(0), cs0,
                   ct0, ut0, True, np.ascontiguousarray(group), int(n_groups), False)
     return out[-2], out[-1]
 

@@ -14,7 +14,13 @@ import simulator.engine.replay.discrete_event as replay_mod
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
 from simulator.engine.replay.aggregate import op_spans
-from simulator.engine.replay.compiled import deps_to_csr, forward_deps, replay_compiled, replay_compiled_csr, replay_spans
+from simulator.engine.replay.compiled import (
+    deps_to_csr,
+    forward_deps,
+    replay_compiled,
+    replay_compiled_csr,
+    replay_spans,
+)
 from simulator.engine.replay.discrete_event import replay_simpy
 from simulator.engine.simulate import simulate
 from simulator.stream import trace_workload
