@@ -30,12 +30,11 @@ from simulator.engine.ops import TRANSFER_KINDS
 from simulator.engine.platform import Platform, names_column
 from simulator.engine.platforms.accelerator import AcceleratorPlatform
 from simulator.engine.platforms.gpu import GpuPlatform
-from simulator.engine.replay.aggregate import group_sums, op_spans
+from simulator.engine.replay.aggregate import group_and_key_sums, group_sums, op_spans
 from simulator.engine.replay.chunks import ChunkReplay
-from simulator.engine.replay.compiled import replay_compiled, replay_compiled_csr
+from simulator.engine.replay.compiled import forward_deps, replay_compiled, replay_spans
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
 from simulator.engine.replay.plan import CostRows, trace_plan
-from simulator.engine.replay.schedule import run_ids
 from simulator.engine.result import (
     PHASE_KEYS,
     SimResult,
@@ -190,7 +189,9 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
         held = kv_bytes_held(trace.kv_tokens, meta)
         held_max = float(held.max()) if held.size else 0.0
     weight_bytes = _weight_bytes(meta)
-    run_in_program: dict[int, np.ndarray] = {}  # each op's phase instance in program order, per prefetch depth
+    programs: dict[int, tuple] = {}  # per prefetch depth: the schedule, each op's phase instance in program
+    # order, whether an op waits for a later one
+    srcs: dict[int, tuple] = {}  # per prefetch depth: (the cost rows' ``inverse``, each op's cost row in program order)
     out = []
     for hw in designs:
         with clock("op costs"):
@@ -205,33 +206,38 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
             rows = _cost_rows(p, ev, share)
             d_rows = p.durations(rows.table())
             inv = rows.inverse
-            unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
+            row_unit = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes]
         with clock("replay"):
             n_units = max(p.executors.values()) + 1
-            if engine == "compiled" and REPLAY_ENGINES[engine] is replay_compiled and not _one_unit(unit_idx, d_rows):
-                # the kernel fed in program order straight from the cost rows; the spans taken in that order
-                sch = plan.schedule(p.prefetch)
-                if p.prefetch not in run_in_program:
-                    run_in_program[p.prefetch] = run[sch.order] if sch.reordered else run
-                src = inv[sch.order] if sch.reordered else inv
-                units = unit_idx[sch.order] if sch.reordered else unit_idx
-                f = lambda k: getattr(d_rows, k)[src]  # noqa: E731
-                t = replay_compiled_csr(f("read_s"), f("compute_s"), f("write_s"), units, sch.dep_ptr, sch.dep_idx,
-                                        n_units, link_read_s=f("link_read_s"), link_write_s=f("link_write_s"),
-                                        read_waits_deps=sch.waits, link_latency_s=f("link_latency_s"))
-                spans_run = run_in_program[p.prefetch]
+            if engine == "compiled" and REPLAY_ENGINES[engine] is replay_compiled and not _one_unit(row_unit, d_rows):
+                # the kernel fed in program order straight from the cost rows (each op's row: ``src``), keeping
+                # each phase instance's span only
+                if p.prefetch not in programs:  # the trace's program (its plan), once per prefetch depth
+                    with clock("plan"):
+                        sch = plan.schedule(p.prefetch)
+                        programs[p.prefetch] = (sch, run[sch.order] if sch.reordered else run,
+                                                forward_deps(sch.dep_ptr, sch.dep_idx))
+                sch, run_prog, forward = programs[p.prefetch]
+            else:
+                forward = True
+            if not forward:
+                if srcs.get(p.prefetch, (None,))[0] is not inv:  # each op's cost row in program order
+                    srcs[p.prefetch] = (inv, inv[sch.order] if sch.reordered else inv)
+                start, end = replay_spans({k: getattr(d_rows, k) for k in Durations.__dataclass_fields__},
+                                          row_unit, srcs[p.prefetch][1], sch.dep_ptr, sch.dep_idx, sch.waits,
+                                          n_units, run_prog, n_runs)
             else:
                 d = Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__))
-                t = replay_trace(ev, d, unit_idx, n_units, prefetch=p.prefetch, engine=engine)
-                spans_run = run
+                t = replay_trace(ev, d, row_unit[inv], n_units, prefetch=p.prefetch, engine=engine)
+                start, end = op_spans(run, n_runs, t)
         with clock("aggregates"):
-            start, end = op_spans(spans_run, n_runs, t)
             cols = phase_sum_columns(rows.cols)
-            sums = group_sums(run, n_runs, np.column_stack([rows.cols[c] for c in cols]), inv)
-            phases = phase_frame(keys, np.arange(n_runs), sums, start, end, cols)
             ucols = _sum_columns(rows.cols)
-            usums = _unit_sums(rows.unit_codes[inv], rows.unit_names,
-                               np.column_stack([rows.cols[c] for c in ucols]), inv, ucols)
+            sums, by_unit = group_and_key_sums(run, n_runs, inv, np.column_stack([rows.cols[c] for c in cols]),
+                                               rows.unit_codes, len(rows.unit_names),
+                                               np.column_stack([rows.cols[c] for c in ucols]))
+            phases = phase_frame(keys, np.arange(n_runs), sums, start, end, cols)
+            usums = pd.DataFrame(by_unit, index=pd.Index(rows.unit_names, name="unit"), columns=ucols).sort_index()
             total = float(end.max()) if n_runs else 0.0
             cap = check_capacity(trace.kv_tokens, meta, p.dram.capacity_bytes, weight_bytes)
             notes = [p.overflow_note(cap, share)] if cap.overflow_frame is not None else []
@@ -242,9 +248,10 @@ def evaluate_designs(trace: Trace, designs: Iterable[AcceleratorConfig | GpuConf
     return out
 
 
-def _one_unit(unit_idx: np.ndarray, d_rows: Durations) -> bool:
-    """Whether ``replay_trace`` takes its one-unit shortcut (every op on one unit, nothing on the channels)."""
-    return (len(unit_idx) == 0 or bool((unit_idx == unit_idx[0]).all())) and not any(
+def _one_unit(row_unit: np.ndarray, d_rows: Durations) -> bool:
+    """Whether ``replay_trace`` takes its one-unit shortcut (every op on one unit, nothing on the channels),
+    from the cost rows (every row is some op's)."""
+    return (len(row_unit) == 0 or bool((row_unit == row_unit[0]).all())) and not any(
         a.any() for a in (d_rows.read_s, d_rows.write_s, d_rows.link_read_s, d_rows.link_write_s))
 
 
@@ -252,10 +259,12 @@ STAGE_TIMES: dict[str, float] = {}  # CPU seconds per stage of evaluate_designs,
 
 
 class _StageClock:
-    """CPU seconds per named stage (``with clock("name"):``), added to ``STAGE_TIMES`` by :meth:`publish`."""
+    """CPU seconds per named stage (``with clock("name"):``), added to ``STAGE_TIMES`` by :meth:`publish`; a
+    stage timed inside another is not counted in the outer one."""
 
     def __init__(self):
         self.times: dict[str, float] = {}
+        self.inner: list[float] = []  # per open block: the seconds of the blocks timed inside it
 
     def __call__(self, name: str):
         import contextlib
@@ -264,10 +273,15 @@ class _StageClock:
         @contextlib.contextmanager
         def block():
             c0 = time.process_time()
+            self.inner.append(0.0)
             try:
                 yield
             finally:
-                self.times[name] = self.times.get(name, 0.0) + time.process_time() - c0
+                dt = time.process_time() - c0
+                inner = self.inner.pop()
+                self.times[name] = self.times.get(name, 0.0) + dt - inner
+                if self.inner:
+                    self.inner[-1] += dt
         return block()
 
     def publish(self) -> None:
@@ -328,7 +342,7 @@ class ChunkedSim:
         self.held_max, self.offload_tier_used, self.failed = 0.0, False, self.room < 0
         self.overflow_frame: int | None = None
         self.share_max = 0.0
-        self.pending: tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None = None  # awaiting its times
+        self.pending: tuple[pd.DataFrame, CostRows, np.ndarray, np.ndarray] | None = None  # awaiting its times
         self.phases: list[pd.DataFrame] = []
         self.unit_sums: pd.DataFrame | None = None
         self.total_s, self.n_ops = 0.0, 0
@@ -357,20 +371,21 @@ class ChunkedSim:
         inv = rows.inverse
         d_rows = p.durations(rows.table())
         unit_idx = np.asarray([p.executors[n] for n in rows.unit_names], dtype=np.int64)[rows.unit_codes[inv]]
+        runs = trace_plan(ev).phase_runs  # each op's phase instance (the plan the costs were made with)
         done = self.replay.feed(ev, Durations(*(getattr(d_rows, k)[inv] for k in Durations.__dataclass_fields__)),
-                                unit_idx)
+                                unit_idx, runs=runs)
         self._close(done)
-        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], rows, share)
+        self.pending = (ev[["phase", "frame", "question", "step", "layer", "op", "kind"]], rows, share, runs)
 
     def _close(self, times: dict[str, np.ndarray] | None) -> None:
         """The pending chunk's ops with their final times: aggregated in one compiled pass
         (``replay.aggregate``: the figures of ``phase_sums``), and written to the timeline when asked."""
         if times is None or self.pending is None:
             return
-        keys, rows, share = self.pending
+        keys, rows, share, runs = self.pending
         self.pending = None
         inv = rows.inverse
-        run = run_ids(keys, list(PHASE_KEYS)) - 1
+        run = runs.astype(np.int64) - 1
         n_runs = int(run[-1]) + 1
         start, end = op_spans(run, n_runs, times)
         cols = phase_sum_columns(rows.cols)

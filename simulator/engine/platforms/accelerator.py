@@ -116,10 +116,10 @@ class AcceleratorPlatform(Platform):
         u = plan.unique
         keys = plan.cost_keys(offload_share, self._working_set)
         rows = keys.row
-        # what depends on an op's kind and tier only, per distinct row
-        masks = {"on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == Tier.DRAM,
-                 "offload": u.tier == Tier.OFFLOAD}
-        unit_u = self.assign(u.kind)
+        # what depends on an op's kind and tier only, per distinct row (once per trace: ``plan.memo``)
+        masks = plan.memo(("accelerator masks",), lambda: {
+            "on_chip": np.isin(u.kind, ON_CHIP_KINDS), "dram": u.tier == Tier.DRAM, "offload": u.tier == Tier.OFFLOAD})
+        unit_u, codes, names = plan.memo(("units", tuple(sorted(self.unit_of_kind.items()))), lambda: self._units_of(u))
         per_row = (*self.unit_costs(u, unit_u), self.kvmu.requests(u), masks)
         parts = [self._op_costs(u, rows[a:a + self.CHUNK_OPS], per_row, keys.evicted[a:a + self.CHUNK_OPS],
                                 keys.working_set[a:a + self.CHUNK_OPS])
@@ -128,9 +128,13 @@ class AcceleratorPlatform(Platform):
             parts = [self._op_costs(u, rows, per_row, keys.evicted, keys.working_set)]
         cols = {c: np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c] for c in parts[0]}
         del parts
+        return CostRows(inverse=keys.inverse, unit_codes=codes[rows], unit_names=names, cols=cols, keys=keys)
+
+    def _units_of(self, u) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each distinct row's unit name (``assign``) and the names as (codes, distinct names)."""
+        unit_u = self.assign(u.kind)
         codes, names = pd.factorize(unit_u)
-        return CostRows(inverse=keys.inverse, unit_codes=codes[rows], unit_names=np.asarray(names, dtype=object),
-                        cols=cols, keys=keys)
+        return unit_u, codes, np.asarray(names, dtype=object)
 
     @staticmethod
     def _working_set(plan, evicted: np.ndarray) -> np.ndarray:

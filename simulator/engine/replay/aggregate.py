@@ -28,6 +28,22 @@ def _sums(group, src, vals, n_groups):
 
 
 @njit(cache=True)
+def _sums_two(group, n_groups, src, vals, row_key, n_keys, key_vals):
+    """:func:`_sums` per group of ``vals`` and, in the same pass, per key ``row_key[src[i]]`` of ``key_vals``."""
+    out = np.zeros((n_groups, vals.shape[1]))
+    by_key = np.zeros((n_keys, key_vals.shape[1]))
+    for i in range(group.shape[0]):
+        g = group[i]
+        s = src[i]
+        k = row_key[s]
+        for p in range(vals.shape[1]):
+            out[g, p] += vals[s, p]
+        for p in range(key_vals.shape[1]):
+            by_key[k, p] += key_vals[s, p]
+    return out, by_key
+
+
+@njit(cache=True)
 def _spans(group, start, end, n_groups):
     """Per group: the earliest ``start`` and the latest ``end`` of its ops (s)."""
     lo = np.full(n_groups, np.inf)
@@ -64,6 +80,15 @@ def group_sums(group: np.ndarray, n_groups: int, vals: np.ndarray, src: np.ndarr
     vals = np.ascontiguousarray(vals, dtype=np.float64)
     src = np.arange(len(group), dtype=np.int64) if src is None else np.ascontiguousarray(src)
     return _sums(np.ascontiguousarray(group), src, vals, int(n_groups))
+
+
+def group_and_key_sums(group: np.ndarray, n_groups: int, src: np.ndarray, vals: np.ndarray, row_key: np.ndarray,
+                       n_keys: int, key_vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_sums` of the rows ``vals[src[i]]`` per group ``group[i]``, and of the rows ``key_vals[src[i]]``
+    per key ``row_key[src[i]]`` (e.g. each cost row's unit), in one pass, added in op order."""
+    f = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    return _sums_two(np.ascontiguousarray(group), int(n_groups), np.ascontiguousarray(src), f(vals),
+                     np.ascontiguousarray(row_key), int(n_keys), f(key_vals))
 
 
 def group_spans(group: np.ndarray, n_groups: int, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulator.engine.replay.compiled import _kernel, initial_state
+from simulator.engine.replay.compiled import ROW_COLUMNS, _kernel, initial_state
 from simulator.engine.replay.discrete_event import Durations
-from simulator.engine.replay.schedule import csr_take, dependencies_csr, prefetch_order_csr, run_ids
+from simulator.engine.replay.schedule import csr_take, dependencies_csr, kind_mask, prefetch_order_csr, run_ids
 from simulator.engine.result import PHASE_KEYS
 
 DEP_COLS = ["phase", "frame", "question", "step", "layer", "head_group", "kind"]  # what the schedule reads
@@ -53,12 +53,15 @@ class ChunkReplay:
         self.ref_c1 = np.zeros(4)  # compute ends of the channels' last two loaded ops (see cs[:, 2:])
         self.pending: _Pending | None = None
 
-    def feed(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray) -> dict[str, np.ndarray] | None:
+    def feed(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, runs: np.ndarray | None = None
+             ) -> dict[str, np.ndarray] | None:
         """Replay the next chunk (``ev`` its events, ``d`` their durations, ``unit_idx`` their executors, in
-        trace order); returns the previous chunk's times (trace order, as ``replay_trace``), None for the first."""
+        trace order; ``runs``: its phase instances' run ids, ``schedule.run_ids(ev)``, if at hand); returns the
+        previous chunk's times (trace order, as ``replay_trace``), None for the first."""
         if not len(ev):
             return None
-        return self._run(ev[DEP_COLS].reset_index(drop=True), d, np.asarray(unit_idx, dtype=np.int64), final=False)
+        return self._run(ev[DEP_COLS].reset_index(drop=True), d, np.asarray(unit_idx, dtype=np.int64), final=False,
+                         runs=runs)
 
     def finish(self) -> dict[str, np.ndarray] | None:
         """The last chunk's times (its last write-back done)."""
@@ -67,7 +70,7 @@ class ChunkReplay:
         empty = Durations.of(np.zeros(0))
         return self._run(pd.DataFrame({c: [] for c in DEP_COLS}), empty, np.zeros(0, dtype=np.int64), final=True)
 
-    def _run(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, final: bool):
+    def _run(self, ev: pd.DataFrame, d: Durations, unit_idx: np.ndarray, final: bool, runs: np.ndarray | None = None):
         prev = self.pending
         m = len(ev)
         # the ops the chunk may wait for: the channels' buffer slots (4 extras), the previous phase instance
@@ -94,20 +97,17 @@ class ChunkReplay:
         if len(idx) and idx.min() < n_extra:
             raise RuntimeError("an op depends on an op before the previous phase instance")
         dep_ptr = np.concatenate([np.zeros(n_done, dtype=np.int64), ptr])
-
-        def col(a, prefix=0.0):
-            out = np.full(n, prefix)
-            out[n_done:] = np.asarray(a, dtype=np.float64)[new]
-            return out
-
-        reads, link_reads = col(d.read_s), col(d.link_read_s)
-        writes, link_writes = col(d.write_s), col(d.link_write_s)
+        # the kernel's row table, one row per op in kernel order (the done prefix: nothing to run, but the
+        # previous chunk's last write-back)
+        rows = np.zeros((n, len(ROW_COLUMNS)))
+        for j, k in enumerate(ROW_COLUMNS):
+            rows[n_done:, j] = np.asarray(getattr(d, k), dtype=np.float64)[new]
         if prev is not None:
-            writes[n_done - 1], link_writes[n_done - 1] = prev.last_write_s
+            rows[n_done - 1, 1], rows[n_done - 1, 3] = prev.last_write_s
         units = np.full(n, -1, dtype=np.int64)
         units[n_done:] = unit_idx[new]
         waits = np.zeros(n, dtype=np.bool_)
-        waits[n_done:] = ev["kind"].to_numpy()[new] == "kv_read"
+        waits[n_done:] = kind_mask(ev["kind"], ("kv_read",))[new]
         c1_done = np.zeros(n_done)
         cs = self.cs.copy()
         if prev is not None:
@@ -115,9 +115,10 @@ class ChunkReplay:
             c1_done[4:] = prev.tail_c1[order[:n_tail]]
             for ch in range(2):
                 cs[ch] = (n_done, 0, -1 if cs[ch, 2] < 0 else 2 * ch, -1 if cs[ch, 3] < 0 else 2 * ch + 1)
-        rs, re, c0, c1, we, cs, ct, ut, left = _kernel(
-            reads, writes, link_reads, link_writes, col(d.link_latency_s), col(d.compute_s), units,
-            self.n_units, waits, dep_ptr, idx, n_done, c1_done, cs, self.ct, self.ut, final)
+        rs, re, c0, c1, we, cs, ct, ut, left, _, _ = _kernel(
+            rows, units, np.arange(n, dtype=np.int64), self.n_units, waits, dep_ptr, idx, n_done, c1_done, cs,
+            self.ct, self.ut,
+            final, np.zeros(0, dtype=np.int64), 0, True)
         stop = n + 1 if final else n
         if left or (cs[:, 0] != stop).any():
             raise RuntimeError("the replay deadlocked inside a chunk (ops never ran)")
@@ -133,7 +134,7 @@ class ChunkReplay:
             for key, arr in zip(TIMES, (rs, re, c0, c1, we)):
                 times[key] = np.empty(m)
                 times[key][new] = arr[n_done:]
-            rid = run_ids(ev, list(PHASE_KEYS))
+            rid = run_ids(ev, list(PHASE_KEYS)) if runs is None else runs
             first = int(np.searchsorted(rid, rid[-1]))
             last = int(new[-1])
             if last < first:

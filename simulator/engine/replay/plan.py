@@ -66,6 +66,7 @@ class TracePlan:
     _events: weakref.ref = field(repr=False)
     _schedules: dict = field(default_factory=dict, repr=False)
     _cost_keys: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     def kind(self, rows: slice = slice(None)) -> np.ndarray:
         """The op kinds of ``rows`` (object array of names)."""
@@ -91,6 +92,14 @@ class TracePlan:
             self._schedules[prefetch] = _program(order, ptr, idx, kind == "kv_read")
         return self._schedules[prefetch]
 
+
+    def memo(self, key: tuple, make: Callable[[], object]):
+        """``make()``, computed once per ``key`` for this trace: a value derived from the trace alone (and the
+        hashable ``key``, which must name everything else it depends on), e.g. a platform's unit of each
+        distinct row."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def cost_keys(self, offload_share: np.ndarray | None,
                   working_set: Callable[["TracePlan", np.ndarray], np.ndarray]) -> "CostKeys":

@@ -32,6 +32,19 @@ def run_ids(ev: pd.DataFrame, cols=PHASE_KEYS) -> np.ndarray:
     return np.cumsum(change)
 
 
+def _sort_pairs(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """``np.lexsort((minor, major))`` (stable: ties keep their order) for non-negative integers, as one stable
+    sort of a combined key (fast on the nearly sorted keys a program has)."""
+    major = np.asarray(major, dtype=np.int64)
+    minor = np.asarray(minor, dtype=np.int64)
+    if not len(major):
+        return np.zeros(0, dtype=np.int64)
+    span = int(minor.max()) + 1
+    if major.min() < 0 or minor.min() < 0 or int(major.max()) >= np.iinfo(np.int64).max // span - 1:
+        return np.lexsort((minor, major))
+    return np.argsort(major * span + minor, kind="stable")
+
+
 def _gather_segments(ptr: np.ndarray, segs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For CSR offsets ``ptr`` and segment numbers ``segs``: the positions of every element of those segments,
     in order, and each segment's length."""
@@ -78,7 +91,7 @@ def dependencies_csr(ev: pd.DataFrame, grp: np.ndarray | None = None) -> tuple[n
     run_start = np.flatnonzero(start)
     # each head group's chain in its run: ops of a run sorted by (run, head group), program order kept
     sel = np.flatnonzero(inrun)
-    s = sel[np.lexsort((hg[sel], rid[sel]))]
+    s = sel[_sort_pairs(rid[sel], hg[sel])]
     same = (rid[s][1:] == rid[s][:-1]) & (hg[s][1:] == hg[s][:-1])
     chain = np.full(n, -1, dtype=np.int64)
     chain[s[1:][same]] = s[:-1][same]
@@ -120,6 +133,14 @@ def dependencies(ev: pd.DataFrame) -> list[tuple[int, ...]]:
 PREDICTION_KINDS = ("retrieval_score", "wicsum", "topk", "kv_read")
 
 
+def kind_mask(col: pd.Series, names) -> np.ndarray:
+    """Which rows of a string column hold one of ``names`` (a categorical column compared by its codes)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        return np.isin(np.asarray(col.cat.categories, dtype=object), names)[codes] & (codes >= 0)
+    return np.isin(col.to_numpy(), names)
+
+
 def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst: np.ndarray | None = None,
                        kind: np.ndarray | None = None, depth: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Program order with next-layer prediction and prefetch (V-Rex's DRE; InfiniGen-style).
@@ -135,15 +156,17 @@ def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst:
     Returns the new order (trace indices) and the updated dependencies (CSR in trace order, trace indices).
     """
     n = len(ev)
-    if kind is None:
-        kind = ev["kind"].to_numpy()
     layer = ev["layer"].to_numpy().astype(np.int64)
     if inst is None:
         inst = run_ids(ev)
     inst = np.asarray(inst, dtype=np.int64)
     is_llm = (ev["phase"] != Phase.VISION).to_numpy(dtype=bool) & (layer >= 0)
-    pred = np.isin(kind, PREDICTION_KINDS) & is_llm
-    writes = (kind == "kv_write") & is_llm
+    if kind is None:
+        pred = kind_mask(ev["kind"], PREDICTION_KINDS) & is_llm
+        writes = kind_mask(ev["kind"], ("kv_write",)) & is_llm
+    else:
+        pred = np.isin(kind, PREDICTION_KINDS) & is_llm
+        writes = (kind == "kv_write") & is_llm
     no_change = np.arange(n, dtype=np.int64), ptr, idx
     if n == 0 or not pred.any() or not writes.any():
         return no_change
@@ -191,7 +214,7 @@ def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst:
     ops_all = np.concatenate([old_op, new_op])
     val_all = np.concatenate([idx[keep], new_val])
     key_all = np.concatenate([old_key, new_val])
-    o = np.lexsort((key_all, ops_all))
+    o = _sort_pairs(ops_all, key_all)
     ops_all, val_all = ops_all[o], val_all[o]
     is_new = np.concatenate([np.zeros(len(old_op), dtype=bool), np.ones(len(new_op), dtype=bool)])[o]
     dup = np.r_[False, (ops_all[1:] == ops_all[:-1]) & (val_all[1:] == val_all[:-1])] & is_new
@@ -203,7 +226,7 @@ def prefetch_order_csr(ev: pd.DataFrame, ptr: np.ndarray, idx: np.ndarray, inst:
     secondary = np.zeros(n, dtype=np.int64)
     primary[block_ops] = b_anchor
     secondary[block_ops] = 1
-    order = np.lexsort((np.arange(n), secondary, primary))
+    order = _sort_pairs(primary, secondary)  # ties in trace order
     return order.astype(np.int64), new_ptr, val_all
 
 

@@ -27,9 +27,14 @@ class Dpe:
 
     def cost(self, ops: OpArrays, mask: np.ndarray) -> UnitCost:
         b, m, n, k = ops["batch"], ops["m"], ops["n"], ops["k"]
-        pe_s, noc_s, noc_bytes = split_matrix(self.pe, self.noc, self.clock_hz, np.where(mask, b, 0), m, n, k,
-                                              ops["bytes_act_write"])
-        noc_bytes = np.where(mask, noc_bytes, 0.0)
+        # the split searched on this unit's rows only (an op of another unit costs nothing here: no cycles, no
+        # exchange)
+        sel = np.flatnonzero(mask)
+        pe_s, noc_s, noc_bytes = np.zeros(len(mask)), np.zeros(len(mask)), np.zeros(len(mask))
+        if len(sel):
+            pe_s[sel], noc_s[sel], noc_bytes[sel] = split_matrix(
+                self.pe, self.noc, self.clock_hz, np.asarray(b)[sel], np.asarray(m)[sel], np.asarray(n)[sel],
+                np.asarray(k)[sel], np.asarray(ops["bytes_act_write"])[sel])
         fv = ops["flops_vector"]
         vec_side = np.where(mask, self.vector.cycles(fv), 0.0) / self.clock_hz
         a_el, b_el, o_el = self.pe.operand_reads(np.where(mask, b, 0), m, n, k)

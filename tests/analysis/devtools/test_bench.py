@@ -25,10 +25,13 @@ def test_bench_prints_headline_lines(capsys):
     assert events[0] > events[1] > 0  # the 3-s stream has more frames than the 2-s one
     sweep = [line for line in out if line.startswith("sweep: ")]
     assert len(sweep) == 1 and out[-3] == sweep[0]
-    assert re.fullmatch(r"sweep: [0-9.]+ design points/s \(2-minute V-Rex8 points, trace reused\)", sweep[0])
+    assert re.fullmatch(r"sweep: [0-9.]+ design points/s \(2-minute V-Rex8 points, trace reused; target >= 20\)",
+                        sweep[0])
     assert re.match(r"  sweep: 12 points of [0-9,]+ ops in [0-9.]+ s CPU", out[-2])
     # the per-stage profile: every stage of a design point, ms CPU each
-    stages = re.fullmatch(r"  sweep profile \(ms CPU per design point\): (.*)", out[-1]).group(1)
+    stages, total = re.fullmatch(r"  sweep profile \(ms CPU per design point\): (.*) \(total ([0-9.]+); target <= 50\)",
+                                 out[-1]).groups()
+    assert float(total) >= sum(float(part.rsplit(" ", 1)[1]) for part in stages.split(", ")) - 0.5
     names = [part.rsplit(" ", 1)[0] for part in stages.split(", ")]
     assert names == ["plan", "op costs", "replay", "aggregates", "metrics", "bookkeeping"]
     assert all(float(part.rsplit(" ", 1)[1]) >= 0 for part in stages.split(", "))

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 import simulator.engine.replay.discrete_event as replay_mod
 from simulator.config.hardware import load_hardware
 from simulator.config.workload import KvPolicyConfig, Question, load_workload
-from simulator.engine.replay.compiled import deps_to_csr, replay_compiled
+from simulator.engine.replay.aggregate import op_spans
+from simulator.engine.replay.compiled import (
+    deps_to_csr,
+    forward_deps,
+    replay_compiled,
+    replay_compiled_csr,
+    replay_spans,
+)
 from simulator.engine.replay.discrete_event import replay_simpy
 from simulator.engine.simulate import simulate
 from simulator.stream import trace_workload
@@ -207,3 +214,55 @@ def test_simulate_gives_the_same_times_with_either_engine(root, name):
     got = simulate(tr, plat, engine="compiled").ops
     for col in ("start_s", "end_s", "compute_start_s", "compute_end_s"):
         np.testing.assert_allclose(got[col].to_numpy(), ref[col].to_numpy(), rtol=1e-12, atol=0, err_msg=col)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(traces(max_ops=12), st.data())
+def test_random_deadlocks_in_one_pass(trace, data):
+    """Ops on no executor stall the one-pass kernel (every dependency on an earlier op) as they stall SimPy."""
+    (read, compute, write, unit, deps, n_units), kwargs = trace
+    n = len(compute)
+    off = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=np.int64) * n_units
+    args = (read, compute, write, unit + off, deps, n_units)
+    assert not forward_deps(*deps_to_csr(deps, n))
+    assert_same(replay_simpy(*args, **kwargs), replay_compiled(*args, **kwargs))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(traces(max_ops=30), st.data())
+def test_spans_from_cost_rows_equal_the_per_op_times(trace, data):
+    """``replay_spans`` (durations per cost row, each op's row, spans per group kept in the kernel) gives the
+    spans of the per-op replay's times exactly."""
+    (read, compute, write, unit, deps, n_units), kwargs = trace
+    n = len(compute)
+    if n == 0:
+        return
+    n_rows = data.draw(st.integers(1, n))
+    src = np.array(data.draw(st.lists(st.integers(0, n_rows - 1), min_size=n, max_size=n)), dtype=np.int64)
+    # the rows: the durations of the first op on each row (a row's ops share its durations and unit)
+    first = {int(r): i for i, r in reversed(list(enumerate(src)))}
+    pick = np.array([first.get(r, 0) for r in range(n_rows)])
+    per_row = {"read_s": read, "compute_s": compute, "write_s": write, **{k: kwargs[k] for k in (
+        "link_read_s", "link_write_s")}, "link_latency_s": kwargs["link_latency_s"]}
+    rows = {k: v[pick] for k, v in per_row.items()}
+    row_unit = unit[pick]
+    group = np.sort(np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.int64))
+    group = np.unique(group, return_inverse=True)[1].reshape(-1)
+    n_groups = int(group.max()) + 1
+    ptr, idx = deps_to_csr(deps, n)
+    t = replay_compiled_csr(rows["read_s"][src], rows["compute_s"][src], rows["write_s"][src], row_unit[src], ptr,
+                            idx, n_units, link_read_s=rows["link_read_s"][src], link_write_s=rows["link_write_s"][src],
+                            read_waits_deps=kwargs["read_waits_deps"], link_latency_s=rows["link_latency_s"][src])
+    want = op_spans(group, n_groups, t)
+    got = replay_spans(rows, row_unit, src, ptr, idx, kwargs["read_waits_deps"], n_units, group, n_groups)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_replay_spans_refuses_forward_dependencies():
+    ptr, idx = deps_to_csr([(1,), ()], 2)
+    one = np.ones(2)
+    rows = {k: one for k in ("read_s", "compute_s", "write_s", "link_read_s", "link_write_s", "link_latency_s")}
+    with pytest.raises(ValueError, match="earlier op"):
+        replay_spans(rows, np.zeros(2, dtype=np.int64), np.arange(2), ptr, idx, np.zeros(2, bool), 1,
+                     np.zeros(2, dtype=np.int64), 1)
