@@ -202,13 +202,47 @@ def point_configs(sp: SweepSpec, values: dict[str, Any], root: Path, source: str
         role, *rest = path.split(".")
         overrides.set_path(raw[role], rest, v, source, path)
     where = f"{source} (point {values})"
-    hw = build(AcceleratorConfig, raw["hw"], source=where)
-    base = build(GpuConfig, raw["baseline"], source=where)
-    wl = build_workload(raw["workload"], root / sp.base.workload, source=where)
+    hw = _built(raw["hw"], None, lambda: build(AcceleratorConfig, raw["hw"], source=where))
+    base = _built(raw["baseline"], None, lambda: build(GpuConfig, raw["baseline"], source=where))
+    wpath = root / sp.base.workload
+    wl = _built({"workload": raw["workload"], "at": str(wpath)}, _model_stamp(raw["workload"], wpath),
+                lambda: build_workload(raw["workload"], wpath, source=where))
     if sp.base.duration_s is not None:
         wl = wl.with_stream(duration_s=sp.base.duration_s,
                             questions=tuple(q for q in wl.stream.questions if q.at_s <= sp.base.duration_s))
     return hw, base, wl
+
+
+_BUILT: dict[str, Any] = {}  # validated configs by their raw content (frozen dataclasses, safe to share)
+_BUILT_MAX = 4096  # a few MB of configs: a study's distinct hw, baseline and workload variants
+
+
+def _built(raw: Any, stamp: Any, make: Callable[[], Any]) -> Any:
+    """``make()`` (a schema build of ``raw``), once per distinct raw content (and ``stamp``: what a build reads
+    besides ``raw``, e.g. a model file's version): a study builds the same few configs for thousands of points.
+    A build that fails is not kept (every point gets its own error); ``stamp`` None for a file that cannot be
+    read: built afresh (its error)."""
+    key = json.dumps([raw, stamp], sort_keys=True, default=str)
+    hit = _BUILT.get(key)
+    if hit is None:
+        hit = make()
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        _BUILT[key] = hit
+    return hit
+
+
+def _model_stamp(raw_wl: Any, wl_path: Path) -> Any:
+    """The version (path, size, mtime) of the model file a raw workload names, or a fresh object (never equal:
+    no caching) when it cannot be read."""
+    from simulator.config.workload import find_model
+
+    try:
+        path = find_model(str(raw_wl["model"]), wl_path, "")
+        st = path.stat()
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except (OSError, TypeError, KeyError, VrexError):
+        return object()
 
 
 def workload_key(wl: WorkloadConfig) -> str:
@@ -528,14 +562,17 @@ def _run_args(fn, a) -> dict:
     return (fn or run_point)(*a)
 
 
-def _run_local(args, workers, bar, fn=None) -> None:
-    """Run ``fn(*a)`` (default :func:`run_point`) for every ``a`` in ``args`` in a process pool."""
+def _run_local(args, workers, bar, fn=None, on_result=None) -> None:
+    """Run ``fn(*a)`` (default :func:`run_point`) for every ``a`` in ``args`` in a process pool; ``on_result``
+    (if given) receives each return value in this process as it comes."""
     import multiprocessing as mp
 
     n = min(workers or os.cpu_count() or 1, len(args))
     pool = mp.get_context("spawn").Pool(processes=n, initializer=_worker_init)
     try:
-        for _ in pool.imap_unordered(functools.partial(_run_args, fn), args):
+        for r in pool.imap_unordered(functools.partial(_run_args, fn), args):
+            if on_result is not None:
+                on_result(r)
             if bar is not None:
                 bar.update(1)
         pool.close()
@@ -546,7 +583,7 @@ def _run_local(args, workers, bar, fn=None) -> None:
         pool.join()
 
 
-def _run_dask(args, scheduler, client, bar, fn=None) -> None:
+def _run_dask(args, scheduler, client, bar, fn=None, on_result=None) -> None:
     from dask.distributed import Client, as_completed
 
     own = client is None
@@ -558,7 +595,9 @@ def _run_dask(args, scheduler, client, bar, fn=None) -> None:
     try:
         futs = [client.submit(fn or run_point, *a, pure=False) for a in args]
         for f in as_completed(futs):
-            f.result()
+            r = f.result()
+            if on_result is not None:
+                on_result(r)
             if bar is not None:
                 bar.update(1)
     except BaseException:
