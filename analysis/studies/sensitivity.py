@@ -47,7 +47,7 @@ from simulator.config.schema import build, load_yaml, spec
 from simulator.errors import ConfigError, VrexError
 from simulator.safe_io import OutputError
 
-STAGES = ("oat", "morris", "sobol", "cases")
+STAGES = sweep.STUDY_STORES["sensitivity"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -650,14 +650,39 @@ def _val_text(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+UNITS = ("tokens", "us", "ms", "ns", "s", "kb", "mb", "gb", "kib", "mib", "gib", "gbps", "mhz", "ghz", "w", "pj",
+         "bytes", "cycles")  # name suffixes that are units (the house style puts units in names)
+
+
+def _unit(name: str) -> str:
+    """The unit a config path's or input's name ends in (``kv_prefill_tokens`` -> tokens), else ''."""
+    last = name.rsplit(".", 1)[-1].rsplit("_", 1)[-1].lower()
+    return {"us": "us", "kb": "KB", "mb": "MB", "gb": "GB", "kib": "KiB", "mib": "MiB", "gib": "GiB",
+            "gbps": "GB/s", "mhz": "MHz", "ghz": "GHz", "w": "W", "pj": "pJ"}.get(last, last) if last in UNITS else ""
+
+
+def value_label(inp: SensInput, v: Any, scen: Scenario | None) -> str:
+    """An input's value as a figure shows it: an option's label, else its config value in scenario ``scen`` (a
+    ``high_from`` input's position resolved, e.g. the window in tokens) with the unit its name carries."""
+    if inp.options is not None:
+        return str(v)
+    x = resolve(inp, v, scen)
+    unit = _unit(inp.high_from) if inp.high_from is not None else _unit(inp.name)
+    text = f"{x:,}" if isinstance(x, int) else _val_text(float(x))
+    return f"{text} {unit}".strip()
+
+
 def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> list[Path]:
     """One panel per output: each input's low-high swing around the nominal (largest on top), the bar ends
-    labelled with the input value that gives them."""
+    labelled with the input value that gives them, in the input's units in that output's scenario (the window:
+    tokens, not its 0-1 position)."""
     from analysis.report.figures import plt, save_figure
 
     n = len(sp.outputs)
     fig, axes = plt.subplots(1, n, figsize=(max(6.5, 5.8 * n), 0.42 * len(sp.inputs) + 2.0), squeeze=False)
+    by_name = {i.name: i for i in sp.inputs}
     for ax, o in zip(axes[0], sp.outputs):
+        scen = next((sc for sc in sp.scenarios if sc.name == o.split(".")[0]), None)
         sw = oat_swing(sp, nom, oat, o).sort_values("swing")
         base = float(sw["nominal"].iloc[0])
         y = np.arange(len(sw))
@@ -666,9 +691,11 @@ def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> lis
         span = float((sw["high"].max() - sw["low"].min()) or 1.0)
         for yi, r in zip(y, sw.to_dict("records")):
             if r["high"] > base + 0.004 * span:  # label visible bars only
-                ax.text(r["high"] + 0.01 * span, yi, _val_text(r["at_high"]), va="center", fontsize=7)
+                ax.text(r["high"] + 0.01 * span, yi, value_label(by_name[r["input"]], r["at_high"], scen),
+                        va="center", fontsize=7)
             if r["low"] < base - 0.004 * span:
-                ax.text(r["low"] - 0.01 * span, yi, _val_text(r["at_low"]), va="center", ha="right", fontsize=7)
+                ax.text(r["low"] - 0.01 * span, yi, value_label(by_name[r["input"]], r["at_low"], scen),
+                        va="center", ha="right", fontsize=7)
         ax.axvline(base, color="k", lw=0.8)
         ax.set_xlim(sw["low"].min() - 0.18 * span, sw["high"].max() + 0.18 * span)
         ax.set_yticks(y, sw["input"])

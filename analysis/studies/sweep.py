@@ -414,11 +414,24 @@ def study_guard(study: str, spec_path, out, n_saved: Callable[[], int], bar=None
             bar.close()
 
 
+STUDY_STORES: dict[str, tuple[str, ...]] = {"sweep": (), "explore": (), "fit": (),
+                                             "sensitivity": ("oat", "morris", "sobol", "cases")}
+"""The registry of study methods: study name -> the stages whose point stores live in sub-directories of its
+output (``OUT/<stage>/points``; every study may also use ``OUT/points``). The one owner of a study's stage
+names (sensitivity reads its own from here); :func:`check_resume` recognises any registered study's points."""
+
+
+def held_points(out: Path) -> bool:
+    """Whether ``out`` holds any registered study's saved points."""
+    subdirs = {s for stores in STUDY_STORES.values() for s in stores}
+    return bool(PointStore(out).names()) or any(PointStore(out / s).names() for s in sorted(subdirs))
+
+
 def check_resume(out: Path, spec_path: Path, study: str, resume: bool) -> str:
     """Refuse a directory that holds another study's points (or any points without --resume); returns the spec
     hash, written beside the points by :func:`record_spec` once the run starts."""
     digest = spec_hash(spec_path)
-    if not PointStore(out).names() and not any(PointStore(out / s).names() for s in ("oat", "morris", "sobol")):
+    if not held_points(out):
         return digest
     if not resume:
         raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
