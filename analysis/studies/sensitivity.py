@@ -503,7 +503,12 @@ def oat_points(sp: SensitivitySpec, nom: dict) -> list[dict]:
 
 def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = False, executor: str = "local",
                     scheduler: str | None = None, workers: int | None = None, progress: bool = True,
-                    client=None) -> dict[str, pd.DataFrame]:
+                    client=None, max_samples: int | None = None) -> dict[str, pd.DataFrame]:
+    """Run (or resume) the study. ``max_samples``: the Sobol budget instead of the spec's ``sobol.max_samples``
+    (a power of 2, at least ``sobol.samples``): a resumed study stops (or goes on) at another budget with every
+    point kept, since N's samples are the prefix of 2N's."""
+    import dataclasses
+
     from SALib.analyze import morris as morris_an
     from SALib.analyze import sobol as sobol_an
     from SALib.sample import morris as morris_sa
@@ -511,6 +516,11 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
 
     spec_path, out, root = Path(spec_path), Path(out), Path.cwd()
     sp = load_sensitivity_spec(spec_path)
+    if max_samples is not None:
+        if max_samples & (max_samples - 1) or not sp.sobol.samples <= max_samples <= 1 << 16:
+            raise ConfigError("--max-samples", "", f"got {max_samples}; must be a power of 2 from sobol.samples "
+                                                   f"({sp.sobol.samples}) to {1 << 16}")
+        sp = dataclasses.replace(sp, sobol=dataclasses.replace(sp.sobol, max_samples=max_samples))
     digest = sweep.check_resume(out, spec_path, "sensitivity", resume)
     sweep.record_spec(out, spec_path, digest)
     nom = nominal(sp, root, str(spec_path))

@@ -11,6 +11,7 @@ import yaml
 
 from analysis.studies.sensitivity import decode, input_values, load_sensitivity_spec, resolve, run_sensitivity
 from analysis.studies.sweep import load_results
+from simulator.errors import ConfigError
 
 SPEC = {
     "name": "tiny-window",
@@ -84,10 +85,16 @@ def test_saltelli_doubles_to_the_budget_and_says_so(tmp_path, resv_tiny):
     assert "## Where the accelerator loses (speedup below 1)" in md
     idx = pd.read_csv(out / "indices.csv")
     assert idx["sobol_S1_conf"].notna().all()
+    # another budget on resume: every point kept, the report at that budget's N
+    res2 = run_sensitivity(spec, out, resume=True, workers=1, progress=False, max_samples=2)
+    assert len(res2["sobol"]) == 8 and res2["sobol"]["c64.frame_speedup"].tolist() == \
+        res["sobol"]["c64.frame_speedup"].tolist()[:8]
+    assert "budget N = 2" in (out / "sensitivity.md").read_text()
+    with pytest.raises(ConfigError, match="power of 2"):
+        run_sensitivity(spec, out, resume=True, workers=1, progress=False, max_samples=3)
 
 
 def test_high_from_needs_every_scenario(tmp_path, resv_tiny):
-    from simulator.errors import ConfigError
 
     scen = [{"name": "c64", "set": {"workload.kv_prefill_tokens": 64}}, {"name": "plain", "set": {}}]
     spec = _spec(tmp_path, base={**SPEC["base"], "workload": resv_tiny}, scenarios=scen)
@@ -146,7 +153,6 @@ def test_tornado_labels_in_the_factors_units(tmp_path, resv_tiny):
 def test_resume_guard_knows_every_registered_studys_stages(tmp_path):
     from analysis.studies.store import PointStore
     from analysis.studies.sweep import STUDY_STORES, check_resume
-    from simulator.errors import ConfigError
 
     spec = _spec(tmp_path)
     for stage in STUDY_STORES["sensitivity"]:
