@@ -385,11 +385,13 @@ def _point_configs(sp, point: dict, root: Path, out: Path, spec_path: Path) -> d
     return cfgs
 
 
-def point_jobs(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], code: str
-               ) -> tuple[list[str], dict[int, PointJob], dict[str, Sim]]:
+def point_jobs(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], code: str,
+               set_aside: bool = True) -> tuple[list[str], dict[int, PointJob], dict[str, Sim]]:
     """Every point's store key (its configs and the code version), the points not yet saved (``PointJob``) and
     their distinct simulations (by sim id: trace, config and rate; a baseline that no accelerator factor touches
-    is simulated once for every point that shares it, and so is any repeated config)."""
+    is simulated once for every point that shares it, and so is any repeated config). ``set_aside``: move the
+    stage's saved points that are not among these (other configs or code) to ``superseded/``; a Sobol round does
+    not (a resumed study's first rounds are prefixes of the larger rounds already saved)."""
     store = PointStore(out / stage)
     keys, cfgs = [], {}
     for i, p in enumerate(points):
@@ -399,7 +401,8 @@ def point_jobs(sp, spec_path: Path, root: Path, out: Path, stage: str, points: l
             _KEYS[memo] = point_key({n: {"hw": c[0], "baseline": c[1], "workload": c[2], "baseline_workload": c[3]}
                                      for n, c in cfgs[i].items()}, code)
         keys.append(_KEYS[memo])
-    store.set_aside_others(keys)
+    if set_aside:
+        store.set_aside_others(keys)
     done = {k for k in set(keys) if store.get(k) is not None}
     jobs, sims, seen = {}, {}, set()
     for i, (k, p) in enumerate(zip(keys, points)):
@@ -422,13 +425,13 @@ def point_jobs(sp, spec_path: Path, root: Path, out: Path, stage: str, points: l
 
 
 def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], workers, executor,
-               scheduler, client, bar) -> pd.DataFrame:
+               scheduler, client, bar, set_aside: bool = True) -> pd.DataFrame:
     """Simulate a stage's points not yet saved and return every point's row. Configs are built once per point;
     each distinct simulation runs once (``point_jobs``); the simulations sharing a trace run in batches of one
     ``evaluate_designs`` call each, spread over the workers; a point is saved as soon as its last simulation
     finishes (so an interrupt keeps every finished point)."""
     code = sweep.code_version()
-    keys, jobs, sims = point_jobs(sp, spec_path, root, out, stage, points, code)
+    keys, jobs, sims = point_jobs(sp, spec_path, root, out, stage, points, code, set_aside)
     # every distinct workload traced once, in parallel, before the points fan out (no two writers of a file)
     wls = {}
     for sim in sims.values():
@@ -556,7 +559,7 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
         while True:
             X_s = sobol_sa.sample(prob_s, n_base, calc_second_order=False, seed=sp.sobol.seed)
             s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
-            sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
+            sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run, set_aside=False)
             _require_ok(sob, "sobol")
             sobol_idx = {}
             for o in sp.outputs:

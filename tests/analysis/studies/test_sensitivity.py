@@ -90,6 +90,7 @@ def test_saltelli_doubles_to_the_budget_and_says_so(tmp_path, resv_tiny):
     assert len(res2["sobol"]) == 8 and res2["sobol"]["c64.frame_speedup"].tolist() == \
         res["sobol"]["c64.frame_speedup"].tolist()[:8]
     assert "budget N = 2" in (out / "sensitivity.md").read_text()
+    assert len(load_results(out / "sobol")) == 16  # the larger round's points kept, not set aside
     with pytest.raises(ConfigError, match="power of 2"):
         run_sensitivity(spec, out, resume=True, workers=1, progress=False, max_samples=3)
 
