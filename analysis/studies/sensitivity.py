@@ -710,7 +710,7 @@ def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> lis
                 ax.text(r["low"] - 0.01 * span, yi, value_label(by_name[r["input"]], r["at_low"], scen),
                         va="center", ha="right", fontsize=7)
         ax.axvline(base, color="k", lw=0.8)
-        ax.set_xlim(sw["low"].min() - 0.18 * span, sw["high"].max() + 0.18 * span)
+        ax.set_xlim(sw["low"].min() - 0.2 * span, sw["high"].max() + 0.3 * span)  # room for the end labels
         ax.set_yticks(y, sw["input"])
         ax.set_xlabel(_out_label(o))
         ax.set_title(f"{o.split('.')[0]}: nominal {base:.3g}", fontsize=10)
