@@ -300,7 +300,7 @@ def cmd_sensitivity(args) -> int:
 
     out = _study_out(args)
     res = run_sensitivity(args.spec, out, resume=args.resume, executor=args.executor, scheduler=args.scheduler,
-                          workers=args.workers, progress=not args.no_progress)
+                          workers=args.workers, progress=not args.no_progress, max_samples=args.max_samples)
     n = sum(len(res[k]) for k in ("oat", "morris", "sobol"))
     print(f"{out}: {n} points; indices in {out}/indices.csv, tornado plot {out}/tornado.png, "
           f"report {out}/sensitivity.md")
@@ -675,6 +675,10 @@ def build_parser() -> argparse.ArgumentParser:
         ex.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
         ex.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
         ex.add_argument("--no-progress", action="store_true")
+        if name == "sensitivity":
+            ex.add_argument("--max-samples", type=int, default=None,
+                            help="the Sobol budget N instead of the spec's sobol.max_samples (a power of 2); a "
+                                 "resumed study stops or goes on there, every point kept")
         if name == "explore":
             ex.add_argument("--fix-level", action="append", choices=("chip", "memory", "io", "policy"),
                             help="hold this level's knobs at the reference (repeatable; e.g. --fix-level memory "

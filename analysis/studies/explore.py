@@ -328,6 +328,26 @@ def point_key(values: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+_DERIVED: dict[tuple[str, str], Path] = {}  # derived model files written by this process: (directory, content)
+
+
+def _derived_model(model: dict, out: Path) -> Path:
+    """The derived model file of ``model`` (``OUT/models/<hash of its YAML>.yaml``), written once (atomically)."""
+    key = (str(out), json.dumps(model, sort_keys=True, default=str))
+    path = _DERIVED.get(key)
+    if path is not None and path.is_file():
+        return path
+    text = yaml.safe_dump(model, sort_keys=False)
+    path = (out / "models" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    _DERIVED[key] = path
+    return path
+
+
 def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Path, source: str, *,
                      workload: str | None = None, accel_only: tuple[str, ...] = ()):
     """(hw, baseline, workload, raw dicts) of one design on one scenario.
@@ -343,14 +363,7 @@ def scenario_configs(base, values: dict[str, Any], scenario, root: Path, out: Pa
     for path, v in model_vals.items():
         overrides.set_path(raw["model"], path.split(".")[1:], v)
     if model_vals:
-        text = yaml.safe_dump(raw["model"], sort_keys=False)
-        mpath = (out / "models" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml").resolve()
-        mpath.parent.mkdir(parents=True, exist_ok=True)
-        if not mpath.is_file():
-            tmp = mpath.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(text)
-            tmp.replace(mpath)
-        rest["workload.model"] = str(mpath)
+        rest["workload.model"] = str(_derived_model(raw["model"], out))
     else:  # the model file as the workload names it: next to the workload file
         model = rest.get("workload.model", raw["workload"]["model"])
         rest["workload.model"] = str(((root / base.workload).parent / model).resolve())

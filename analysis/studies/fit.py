@@ -280,14 +280,32 @@ class Evaluator:
 
     def evaluate(self, param: str, window: float, values: dict[str, Any]) -> dict[str, Any]:
         """Simulated latency (ms) and residuals of every fit point; status "ok" or why a point cannot run."""
-        from simulator.engine.simulate import simulate
+        return self.evaluate_many(param, [(window, values)])[0]
 
+    def evaluate_many(self, param: str, trials: list[tuple[float, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """:meth:`evaluate` of several (window, values), the designs that share a trace simulated together
+        (``simulate.evaluate_designs``: the trace's plan once, aggregates only; the figures ``simulate`` gives)."""
+        from simulator.engine.simulate import evaluate_designs
+
+        groups: dict[int, tuple[Any, list[tuple[int, int, Any]]]] = {}  # trace id -> (trace, [(trial, point, hw)])
+        for k, (window, values) in enumerate(trials):
+            for j, pt in enumerate(self.points):
+                vals = {**values, WINDOW_PATH: self.window_tokens(param, window, pt.batch)}
+                hw, wl, _ = self.configs(vals, pt.kv_tokens, pt.batch)
+                tr = self.trace(wl)
+                groups.setdefault(id(tr), (tr, []))[1].append((k, j, hw))
+        results: dict[tuple[int, int], Any] = {}
+        for tr, todo in groups.values():
+            for (k, j, _), res in zip(todo, evaluate_designs(tr, [hw for _, _, hw in todo])):
+                results[(k, j)] = res
+        return [self._figures([results[(k, j)] for j in range(len(self.points))]) for k in range(len(trials))]
+
+    def _figures(self, results: list) -> dict[str, Any]:
+        """A trial's row from its fit points' results (in fit-set order): up to the first point that cannot
+        run (its status), else every point's latency and residual and the trial's scores."""
         out: dict[str, Any] = {"status": "ok"}
         logs = []
-        for pt in self.points:
-            vals = {**values, WINDOW_PATH: self.window_tokens(param, window, pt.batch)}
-            hw, wl, _ = self.configs(vals, pt.kv_tokens, pt.batch)
-            res = simulate(self.trace(wl), hw)
+        for pt, res in zip(self.points, results):
             tag = f"kv{pt.kv_tokens}_b{pt.batch}"
             if not res.ok:
                 out["status"] = f"{tag}: {res.status}"
@@ -321,21 +339,36 @@ def _row_id(stage: str, param: str, window: float, values: dict[str, Any]) -> st
 
 def _run(ev: Evaluator, store: PointStore, done: dict[str, dict], stage: str, param: str, window: float,
          values: dict[str, Any]) -> dict:
-    """One evaluation as a row of the studies' point store, keyed by what it was computed from (the trial, the
-    base configs, the fit set) and the code version: read back when already saved, never reused after a change."""
-    pid = _row_id(stage, param, window, values)
-    if pid in done:
-        return done[pid]
-    key = point_key({"trial": pid, "hw": ev.hw_raw, "workload": ev.wl_raw, "fit_set": ev.points}, ev.code)
-    row = store.get(key)  # a damaged file is set aside (one line) and the point recomputed
-    if row is None:
+    """One evaluation as a row of the studies' point store (:func:`_run_many` of one)."""
+    return _run_many(ev, store, done, stage, param, [(window, values)])[0]
+
+
+def _run_many(ev: Evaluator, store: PointStore, done: dict[str, dict], stage: str, param: str,
+              trials: list[tuple[float, dict[str, Any]]]) -> list[dict]:
+    """Evaluations as rows of the studies' point store, each keyed by what it was computed from (the trial, the
+    base configs, the fit set) and the code version: read back when already saved, never reused after a change;
+    the others simulated together (:meth:`Evaluator.evaluate_many`) and saved."""
+    pids = [_row_id(stage, param, w, v) for w, v in trials]
+    todo: dict[str, tuple[str, float, dict[str, Any]]] = {}
+    for pid, (window, values) in zip(pids, trials):
+        if pid in done or pid in todo:
+            continue
+        key = point_key({"trial": pid, "hw": ev.hw_raw, "workload": ev.wl_raw, "fit_set": ev.points}, ev.code)
+        row = store.get(key)  # a damaged file is set aside (one line) and the point recomputed
+        if row is None:
+            todo[pid] = (key, window, values)
+        else:
+            done[pid] = row
+    if todo:
         t0 = time.perf_counter()
-        row = {"point_id": pid, "stage": stage, "param": param, "window": float(window),
-               "values": json.dumps(values, sort_keys=True, default=str), **ev.evaluate(param, window, values)}
-        row["wall_s"] = time.perf_counter() - t0
-        store.write(key, row)
-    done[pid] = row
-    return row
+        figures = ev.evaluate_many(param, [(w, v) for _, w, v in todo.values()])
+        wall = (time.perf_counter() - t0) / len(todo)
+        for (pid, (key, window, values)), fig in zip(todo.items(), figures):
+            row = {"point_id": pid, "stage": stage, "param": param, "window": float(window),
+                   "values": json.dumps(values, sort_keys=True, default=str), **fig, "wall_s": wall}
+            store.write(key, row)
+            done[pid] = row
+    return [done[pid] for pid in pids]
 
 
 def _score(row: dict) -> float:
@@ -376,21 +409,24 @@ def profile(ev: Evaluator, sp: FitSpec, store: PointStore, done: dict, best: dic
     best point."""
     param, window = best["param"], best["window"]
     values = json.loads(best["values"])
-    rows = []
     lo, hi = getattr(sp.window, param).range
     grid = np.geomspace(lo, hi, sp.profile_points + 2)
+    shown = []  # (input, value shown, window, values) of every profile point
     for w in sorted({*grid.tolist(), window, ev.stated_window(param)}):
-        shown = window_grid(w) if param == "tokens" else w  # tokens: the trace grid's window
-        rows.append({"input": f"window ({param})", "value": shown,
-                     **_run(ev, store, done, "profile", param, float(w), values)})
-        if bar is not None:
-            bar.update(1)
+        shown.append((f"window ({param})", window_grid(w) if param == "tokens" else w,  # tokens: the trace grid's
+                      float(w), values))
     for inp in sp.inputs:
         for v in _profile_values(inp, sp.profile_points) + [values[inp.path], ev.stated(inp.path)]:
-            rows.append({"input": inp.name, "value": v,
-                         **_run(ev, store, done, "profile", param, window, {**values, inp.path: v})})
-            if bar is not None:
-                bar.update(1)
+            shown.append((inp.name, v, window, {**values, inp.path: v}))
+    # one input at a time, its points simulated together (they share the traces of the engine-only choices)
+    rows = []
+    for name in dict.fromkeys(s[0] for s in shown):
+        group = [s for s in shown if s[0] == name]
+        for (_, v, _, _), row in zip(group, _run_many(ev, store, done, "profile", param,
+                                                      [(w, vals) for _, _, w, vals in group])):
+            rows.append({"input": name, "value": v, **row})
+        if bar is not None:
+            bar.update(len(group))
     return rows
 
 

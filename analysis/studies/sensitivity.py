@@ -50,7 +50,7 @@ from simulator.errors import ConfigError, VrexError
 from simulator.pipeline import PAPER_BASELINE_POLICY
 from simulator.safe_io import OutputError
 
-STAGES = ("oat", "morris", "sobol", "cases")
+STAGES = sweep.STUDY_STORES["sensitivity"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,134 +309,201 @@ def make_trace(wl, trace_dir: str) -> None:
     sweep._trace_for(wl, Path(trace_dir))
 
 
-def run_samples(spec_path: str, root: str, out_dir: str, stage: str,
-                items: list[tuple[int, dict[str, Any], str]]) -> list[dict]:
-    """Simulate input points (``(index, point, store key)``) on every scenario, accelerator and baseline, and save
-    each point's row under its key in the stage's store; a failed write (full disk) raises OutputError. The points
-    that share a trace are evaluated together on it (``simulate.evaluate_designs``: the trace's plan once,
-    aggregates only), with the figures one-by-one ``pipeline.run`` gives."""
+@dataclass(frozen=True)
+class Sim:
+    """One simulation a point needs: a config (accelerator or baseline) on a workload's trace, its metrics taken
+    at ``fps`` (the accelerator's stream rate, for both systems, as ``pipeline.run``)."""
+    trace: str  # the workload's trace key (sweep.workload_key)
+    workload: Any
+    config: Any
+    fps: float
+
+
+@dataclass(frozen=True)
+class PointJob:
+    """A point to simulate: its index in the stage, its input values, its store key and its simulations
+    ({(scenario, role): sim id}; role "accel" or "baseline")."""
+    index: int
+    point: dict
+    key: str
+    sims: dict
+
+
+def run_sims(trace_dir: str, wl, fps: float, items: list[tuple[str, Any]]) -> list[tuple[str, dict]]:
+    """Simulate configs (``(sim id, config)``) on one workload's trace in one ``evaluate_designs`` call (the
+    trace's plan once, aggregates only; the figures one-by-one ``simulate`` gives); returns (sim id, figures):
+    the stream metrics at ``fps``, or ``{"error": text}`` for simulations that failed (a failure is data, not a
+    crash of the study). A failed write (a full disk) raises OutputError."""
     from simulator.engine.simulate import evaluate_designs
     from simulator.results.metrics import stream_metrics
 
-    out = Path(out_dir)
-    sp = load_sensitivity_spec(spec_path)
-    rows, jobs = {}, {}  # jobs: trace key -> (workload, [(index, scenario, role, hw or baseline config)])
-    keys = {index: key for index, _, key in items}
-    for index, point, _ in items:
-        row: dict[str, Any] = {"point_id": f"{index:05d}", "stage": stage, "index": index,
-                               "point": json.dumps(point, sort_keys=True, default=str), "wall_s": 0.0}
-        row.update({f"in:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in point.items()})
-        rows[index] = row
-        try:
-            for scen in sp.scenarios:
-                (hw, bl, wl, _), (_, _, bwl, _) = _configs(sp, input_values(sp, point, scen), scen, Path(root), out,
-                                                           spec_path)
-                for role, w, cfg in (("accel", wl, hw), ("baseline", bwl, bl)):
-                    jobs.setdefault(sweep.workload_key(w), (w, []))[1].append((index, scen, role, cfg))
-        except VrexError as exc:
-            row.update(status="error", error=str(exc))
-    figures: dict[tuple[int, str, str], Any] = {}
-    for key, (wl, todo) in jobs.items():
-        todo = [t for t in todo if "status" not in rows[t[0]]]
-        if not todo:
-            continue
-        t0 = time.perf_counter()
-        try:
-            tr = sweep._trace_for(wl, out / "traces")
-            for (index, scen, role, _), res in zip(todo, evaluate_designs(tr, [t[3] for t in todo])):
-                figures[(index, scen.name, role)] = (res, tr.meta["fps"])
-        except OSError as exc:  # the machine, not the points (a full disk): stop; --resume recomputes them
-            raise OutputError(sweep.write_failure(exc, out_dir)) from None
-        except VrexError as exc:
-            for t in todo:
-                rows[t[0]].update(status="error", error=str(exc))
-        except Exception as exc:  # a point's failure is data, not a crash of the study
-            for t in todo:
-                rows[t[0]].update(status="error", error=f"{type(exc).__name__}: {exc} | "
-                                                        f"{traceback.format_exc(limit=3)}")
-        for t in todo:
-            rows[t[0]]["wall_s"] += (time.perf_counter() - t0) / len(todo)
-    for index, row in rows.items():
-        if "status" not in row:
-            status = "ok"
-            for scen in sp.scenarios:
-                res_a, fps = figures[(index, scen.name, "accel")]
-                res_b, _ = figures[(index, scen.name, "baseline")]
-                a, _ = stream_metrics(res_a, fps)  # both at the accelerator's stream rate, as pipeline.run
-                b, _ = stream_metrics(res_b, fps)
-                row.update({f"{scen.name}.{k}": v for k, v in a.as_dict().items() if k not in ("hardware", "status")})
-                row[f"{scen.name}.baseline_frame_latency_mean_s"] = b.frame_latency_mean_s
-                row[f"{scen.name}.baseline_decode_step_s"] = b.decode_step_s
-                row[f"{scen.name}.frame_speedup"] = b.frame_latency_mean_s / a.frame_latency_mean_s
-                row[f"{scen.name}.tpot_speedup"] = b.decode_step_s / a.decode_step_s
-                if (a.status != "ok" or b.status != "ok") and status == "ok":
-                    status = f"{scen.name}: {a.status if a.status != 'ok' else 'baseline ' + b.status}"
-            row["status"] = status
-        try:
-            PointStore(out / stage).write(keys[index], row)
-        except OSError as exc:
-            raise OutputError(sweep.write_failure(exc, out_dir)) from None
-    return [rows[i] for i, _, _ in items]
+    t0 = time.perf_counter()
+    try:
+        tr = sweep._trace_for(wl, Path(trace_dir))
+        out = [(sid, stream_metrics(res, fps)[0].as_dict()) for (sid, _), res in
+               zip(items, evaluate_designs(tr, [cfg for _, cfg in items]))]
+    except OSError as exc:  # the machine, not the points (a full disk): stop; --resume recomputes them
+        raise OutputError(sweep.write_failure(exc, trace_dir)) from None
+    except VrexError as exc:
+        out = [(sid, {"error": str(exc)}) for sid, _ in items]
+    except Exception as exc:  # a point's failure is data, not a crash of the study
+        why = f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}"
+        out = [(sid, {"error": why}) for sid, _ in items]
+    wall = (time.perf_counter() - t0) / max(len(items), 1)
+    for _, fig in out:
+        fig["wall_s"] = wall
+    return out
+
+
+def point_row(sp: SensitivitySpec, stage: str, job: PointJob, figures: dict[str, dict], shared: dict[str, int]
+              ) -> dict:
+    """A point's saved row from its simulations' figures (``shared``: how many points share each simulation,
+    which splits its wall time)."""
+    row: dict[str, Any] = {"point_id": f"{job.index:05d}", "stage": stage, "index": job.index,
+                           "point": json.dumps(job.point, sort_keys=True, default=str),
+                           "wall_s": sum(figures[sid]["wall_s"] / shared[sid] for sid in job.sims.values())}
+    row.update({f"in:{k}": (v if isinstance(v, (int, float)) else str(v)) for k, v in job.point.items()})
+    errors = [figures[sid]["error"] for sid in job.sims.values() if "error" in figures[sid]]
+    if errors:
+        row.update(status="error", error=errors[0])
+        return row
+    status = "ok"
+    for scen in sp.scenarios:
+        a = figures[job.sims[(scen.name, "accel")]]
+        b = figures[job.sims[(scen.name, "baseline")]]
+        row.update({f"{scen.name}.{k}": v for k, v in a.items() if k not in ("hardware", "status", "wall_s")})
+        row[f"{scen.name}.baseline_frame_latency_mean_s"] = b["frame_latency_mean_s"]
+        row[f"{scen.name}.baseline_decode_step_s"] = b["decode_step_s"]
+        row[f"{scen.name}.frame_speedup"] = b["frame_latency_mean_s"] / a["frame_latency_mean_s"]
+        row[f"{scen.name}.tpot_speedup"] = b["decode_step_s"] / a["decode_step_s"]
+        if (a["status"] != "ok" or b["status"] != "ok") and status == "ok":
+            status = f"{scen.name}: {a['status'] if a['status'] != 'ok' else 'baseline ' + b['status']}"
+    row["status"] = status
+    return row
 
 
 # ---------------------------------------------------------------- stages
-BATCH = 256  # points a worker evaluates together (sharing traces); each written when its batch completes
+BATCH = 256  # simulations a worker evaluates together on one trace (one evaluate_designs call)
+_KEYS: dict[tuple[str, str], str] = {}  # (stage, point) -> store key: a doubling Sobol stage re-keys no point
+
+
+def _point_configs(sp, point: dict, root: Path, out: Path, spec_path: Path) -> dict[str, tuple]:
+    """{scenario: (hw, baseline, accelerator workload, baseline workload)} of one point."""
+    cfgs = {}
+    for scen in sp.scenarios:
+        a, b = _configs(sp, input_values(sp, point, scen), scen, root, out, str(spec_path))
+        cfgs[scen.name] = (a[0], a[1], a[2], b[2])
+    return cfgs
+
+
+def point_jobs(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], code: str,
+               set_aside: bool = True) -> tuple[list[str], dict[int, PointJob], dict[str, Sim]]:
+    """Every point's store key (its configs and the code version), the points not yet saved (``PointJob``) and
+    their distinct simulations (by sim id: trace, config and rate; a baseline that no accelerator factor touches
+    is simulated once for every point that shares it, and so is any repeated config). ``set_aside``: move the
+    stage's saved points that are not among these (other configs or code) to ``superseded/``; a Sobol round does
+    not (a resumed study's first rounds are prefixes of the larger rounds already saved)."""
+    store = PointStore(out / stage)
+    keys, cfgs = [], {}
+    for i, p in enumerate(points):
+        memo = (f"{out}|{stage}", json.dumps(p, sort_keys=True, default=str))
+        if memo not in _KEYS:
+            cfgs[i] = _point_configs(sp, p, root, out, spec_path)
+            _KEYS[memo] = point_key({n: {"hw": c[0], "baseline": c[1], "workload": c[2], "baseline_workload": c[3]}
+                                     for n, c in cfgs[i].items()}, code)
+        keys.append(_KEYS[memo])
+    if set_aside:
+        store.set_aside_others(keys)
+    done = {k for k in set(keys) if store.get(k) is not None}
+    jobs, sims, seen = {}, {}, set()
+    for i, (k, p) in enumerate(zip(keys, points)):
+        if k in done or k in seen:
+            continue
+        seen.add(k)
+        if i not in cfgs:  # keyed in an earlier round but not saved (interrupted): its configs again
+            cfgs[i] = _point_configs(sp, p, root, out, spec_path)
+        ids = {}
+        for scen in sp.scenarios:
+            hw, bl, wl, bwl = cfgs[i][scen.name]
+            fps = float(wl.stream.fps)
+            for role, w, cfg in (("accel", wl, hw), ("baseline", bwl, bl)):
+                sim = Sim(trace=sweep.workload_key(w), workload=w, config=cfg, fps=fps)
+                sid = point_key({"trace": sim.trace, "config": cfg, "fps": fps}, code)
+                sims.setdefault(sid, sim)
+                ids[(scen.name, role)] = sid
+        jobs[i] = PointJob(index=i, point=p, key=k, sims=ids)
+    return keys, jobs, sims
 
 
 def _run_stage(sp, spec_path: Path, root: Path, out: Path, stage: str, points: list[dict], workers, executor,
-               scheduler, client, bar) -> pd.DataFrame:
-    # a point is reused only if it was made from the same configs by the same code (its store key)
+               scheduler, client, bar, set_aside: bool = True) -> pd.DataFrame:
+    """Simulate a stage's points not yet saved and return every point's row. Configs are built once per point;
+    each distinct simulation runs once (``point_jobs``); the simulations sharing a trace run in batches of one
+    ``evaluate_designs`` call each, spread over the workers; a point is saved as soon as its last simulation
+    finishes (so an interrupt keeps every finished point)."""
     code = sweep.code_version()
-    keys = []
-    for p in points:
-        cfgs = {}
-        for scen in sp.scenarios:
-            a, b = _configs(sp, input_values(sp, p, scen), scen, root, out, str(spec_path))
-            cfgs[scen.name] = {"hw": a[0], "baseline": a[1], "workload": a[2], "baseline_workload": b[2]}
-        keys.append(point_key(cfgs, code))
-    store = PointStore(out / stage)
-    store.set_aside_others(keys)
-    done = {k for k in set(keys) if store.get(k) is not None}
-    todo, seen = [], set()
-    for i, (k, p) in enumerate(zip(keys, points)):
-        if k not in done and k not in seen:
-            seen.add(k)
-            todo.append((i, p, k))
+    keys, jobs, sims = point_jobs(sp, spec_path, root, out, stage, points, code, set_aside)
     # every distinct workload traced once, in parallel, before the points fan out (no two writers of a file)
-    wls, tkeys = {}, {}
-    for i, p, _ in todo:
-        k = []
-        for scen in sp.scenarios:
-            for cfg in _configs(sp, input_values(sp, p, scen), scen, root, out, str(spec_path)):
-                key = sweep.workload_key(cfg[2])
-                k.append(key)
-                if key not in wls and not (out / "traces" / f"{key}.parquet").is_file():
-                    wls[key] = cfg[2]
-        tkeys[i] = tuple(k)
+    wls = {}
+    for sim in sims.values():
+        if sim.trace not in wls and not (out / "traces" / f"{sim.trace}.parquet").is_file():
+            wls[sim.trace] = sim.workload
     _pool([(wl, str(out / "traces")) for wl in wls.values()], make_trace, workers, executor, scheduler, client)
-    # points sharing traces go to the same batch; batches spread over the workers
-    todo.sort(key=lambda t: (tkeys[t[0]], t[0]))
-    size = max(1, min(BATCH, math.ceil(len(todo) / max(workers or 2, 1))))
-    args = [(str(spec_path), str(root), str(out), stage, todo[a:a + size]) for a in range(0, len(todo), size)]
-    _pool(args, run_samples, workers, executor, scheduler, client)
+    # simulations grouped by trace (and rate), in batches spread over the workers
+    groups: dict[tuple[str, float], list[str]] = {}
+    for sid, sim in sims.items():
+        groups.setdefault((sim.trace, sim.fps), []).append(sid)
+    size = max(1, min(BATCH, math.ceil(len(sims) / max(workers or 2, 1))))
+    args = []
+    for (_, fps), sids in sorted(groups.items()):
+        wl = sims[sids[0]].workload
+        args += [(str(out / "traces"), wl, fps, [(sid, sims[sid].config) for sid in sids[a:a + size]])
+                 for a in range(0, len(sids), size)]
+    waiting: dict[str, list[int]] = {}
+    for i, job in jobs.items():
+        for sid in set(job.sims.values()):
+            waiting.setdefault(sid, []).append(i)
+    shared = {sid: len(v) for sid, v in waiting.items()}
+    left = {i: len(set(job.sims.values())) for i, job in jobs.items()}
+    figures: dict[str, dict] = {}
+    store = PointStore(out / stage)
     if bar is not None:
-        bar.update(len(points))
+        bar.update(len(points) - len(jobs))
+
+    def collect(results: list[tuple[str, dict]]) -> None:
+        for sid, fig in results:
+            figures[sid] = fig
+            for i in waiting.pop(sid, ()):
+                left[i] -= 1
+                if left[i] == 0:
+                    try:
+                        store.write(jobs[i].key, point_row(sp, stage, jobs[i], figures, shared))
+                    except OSError as exc:
+                        raise OutputError(sweep.write_failure(exc, out)) from None
+                    if bar is not None:
+                        bar.update(1)
+
+    _pool(args, run_sims, workers, executor, scheduler, client, on_result=collect)
     recs = store.records(set(keys))
     rows = [{**recs[k], "point_id": f"{i:05d}", "index": i, "point": json.dumps(p, sort_keys=True, default=str)}
             for i, (k, p) in enumerate(zip(keys, points)) if k in recs]
     return pd.DataFrame(rows)
 
 
-def _pool(args, fn, workers, executor, scheduler, client) -> None:
+def _pool(args, fn, workers, executor, scheduler, client, on_result=None) -> None:
+    """``fn(*a)`` for every ``a`` in ``args``: in this process, a local process pool or Dask; ``on_result``
+    (if given) receives each call's return value in this process as it finishes."""
     if not args:
         return
     if executor == "dask":
-        sweep._run_dask(args, scheduler, client, None, fn=fn)
+        sweep._run_dask(args, scheduler, client, None, fn=fn, on_result=on_result)
     elif workers == 1 or len(args) == 1:
         for a in args:
-            fn(*a)
+            r = fn(*a)
+            if on_result is not None:
+                on_result(r)
     else:
-        sweep._run_local(args, workers, None, fn=fn)
+        sweep._run_local(args, workers, None, fn=fn, on_result=on_result)
 
 
 def oat_points(sp: SensitivitySpec, nom: dict) -> list[dict]:
@@ -450,7 +517,12 @@ def oat_points(sp: SensitivitySpec, nom: dict) -> list[dict]:
 
 def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = False, executor: str = "local",
                     scheduler: str | None = None, workers: int | None = None, progress: bool = True,
-                    client=None) -> dict[str, pd.DataFrame]:
+                    client=None, max_samples: int | None = None) -> dict[str, pd.DataFrame]:
+    """Run (or resume) the study. ``max_samples``: the Sobol budget instead of the spec's ``sobol.max_samples``
+    (a power of 2, at least ``sobol.samples``): a resumed study stops (or goes on) at another budget with every
+    point kept, since N's samples are the prefix of 2N's."""
+    import dataclasses
+
     from SALib.analyze import morris as morris_an
     from SALib.analyze import sobol as sobol_an
     from SALib.sample import morris as morris_sa
@@ -458,6 +530,11 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
 
     spec_path, out, root = Path(spec_path), Path(out), Path.cwd()
     sp = load_sensitivity_spec(spec_path)
+    if max_samples is not None:
+        if max_samples & (max_samples - 1) or not sp.sobol.samples <= max_samples <= 1 << 16:
+            raise ConfigError("--max-samples", "", f"got {max_samples}; must be a power of 2 from sobol.samples "
+                                                   f"({sp.sobol.samples}) to {1 << 16}")
+        sp = dataclasses.replace(sp, sobol=dataclasses.replace(sp.sobol, max_samples=max_samples))
     digest = sweep.check_resume(out, spec_path, "sensitivity", resume)
     sweep.record_spec(out, spec_path, digest)
     nom = nominal(sp, root, str(spec_path))
@@ -493,7 +570,7 @@ def run_sensitivity(spec_path: str | Path, out: str | Path, *, resume: bool = Fa
         while True:
             X_s = sobol_sa.sample(prob_s, n_base, calc_second_order=False, seed=sp.sobol.seed)
             s_pts = [{**nom, **{n: decode(i, x) for n, i, x in zip(top, sub, row)}} for row in X_s]
-            sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run)
+            sob = _run_stage(sp, spec_path, root, out, "sobol", s_pts, **run, set_aside=False)
             _require_ok(sob, "sobol")
             sobol_idx = {}
             for o in sp.outputs:
@@ -597,14 +674,39 @@ def _val_text(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+UNITS = ("tokens", "us", "ms", "ns", "s", "kb", "mb", "gb", "kib", "mib", "gib", "gbps", "mhz", "ghz", "w", "pj",
+         "bytes", "cycles")  # name suffixes that are units (the house style puts units in names)
+
+
+def _unit(name: str) -> str:
+    """The unit a config path's or input's name ends in (``kv_prefill_tokens`` -> tokens), else ''."""
+    last = name.rsplit(".", 1)[-1].rsplit("_", 1)[-1].lower()
+    return {"us": "us", "kb": "KB", "mb": "MB", "gb": "GB", "kib": "KiB", "mib": "MiB", "gib": "GiB",
+            "gbps": "GB/s", "mhz": "MHz", "ghz": "GHz", "w": "W", "pj": "pJ"}.get(last, last) if last in UNITS else ""
+
+
+def value_label(inp: SensInput, v: Any, scen: Scenario | None) -> str:
+    """An input's value as a figure shows it: an option's label, else its config value in scenario ``scen`` (a
+    ``high_from`` input's position resolved, e.g. the window in tokens) with the unit its name carries."""
+    if inp.options is not None:
+        return str(v)
+    x = resolve(inp, v, scen)
+    unit = _unit(inp.high_from) if inp.high_from is not None else _unit(inp.name)
+    text = f"{x:,}" if isinstance(x, int) else _val_text(float(x))
+    return f"{text} {unit}".strip()
+
+
 def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> list[Path]:
     """One panel per output: each input's low-high swing around the nominal (largest on top), the bar ends
-    labelled with the input value that gives them."""
+    labelled with the input value that gives them, in the input's units in that output's scenario (the window:
+    tokens, not its 0-1 position)."""
     from analysis.report.figures import plt, save_figure
 
     n = len(sp.outputs)
     fig, axes = plt.subplots(1, n, figsize=(max(6.5, 5.8 * n), 0.42 * len(sp.inputs) + 2.0), squeeze=False)
+    by_name = {i.name: i for i in sp.inputs}
     for ax, o in zip(axes[0], sp.outputs):
+        scen = next((sc for sc in sp.scenarios if sc.name == o.split(".")[0]), None)
         sw = oat_swing(sp, nom, oat, o).sort_values("swing")
         base = float(sw["nominal"].iloc[0])
         y = np.arange(len(sw))
@@ -613,11 +715,13 @@ def tornado(sp: SensitivitySpec, nom: dict, oat: pd.DataFrame, out: Path) -> lis
         span = float((sw["high"].max() - sw["low"].min()) or 1.0)
         for yi, r in zip(y, sw.to_dict("records")):
             if r["high"] > base + 0.004 * span:  # label visible bars only
-                ax.text(r["high"] + 0.01 * span, yi, _val_text(r["at_high"]), va="center", fontsize=7)
+                ax.text(r["high"] + 0.01 * span, yi, value_label(by_name[r["input"]], r["at_high"], scen),
+                        va="center", fontsize=7)
             if r["low"] < base - 0.004 * span:
-                ax.text(r["low"] - 0.01 * span, yi, _val_text(r["at_low"]), va="center", ha="right", fontsize=7)
+                ax.text(r["low"] - 0.01 * span, yi, value_label(by_name[r["input"]], r["at_low"], scen),
+                        va="center", ha="right", fontsize=7)
         ax.axvline(base, color="k", lw=0.8)
-        ax.set_xlim(sw["low"].min() - 0.18 * span, sw["high"].max() + 0.18 * span)
+        ax.set_xlim(sw["low"].min() - 0.2 * span, sw["high"].max() + 0.3 * span)  # room for the end labels
         ax.set_yticks(y, sw["input"])
         ax.set_xlabel(_out_label(o))
         ax.set_title(f"{o.split('.')[0]}: nominal {base:.3g}", fontsize=10)

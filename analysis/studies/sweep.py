@@ -42,6 +42,7 @@ from simulator.errors import ConfigError, VrexError
 from simulator.safe_io import OutputError
 
 MAX_POINTS = 100_000
+BATCH = 64  # points a worker simulates together (those sharing their traces: one evaluate_designs call each)
 WHY_POINTS = "100000 points: each is a full simulation (seconds to minutes); a day of 2 cores does ~10^4"
 ROLES = {"hw": AcceleratorConfig, "baseline": GpuConfig, "workload": WorkloadConfig}
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
@@ -202,13 +203,47 @@ def point_configs(sp: SweepSpec, values: dict[str, Any], root: Path, source: str
         role, *rest = path.split(".")
         overrides.set_path(raw[role], rest, v, source, path)
     where = f"{source} (point {values})"
-    hw = build(AcceleratorConfig, raw["hw"], source=where)
-    base = build(GpuConfig, raw["baseline"], source=where)
-    wl = build_workload(raw["workload"], root / sp.base.workload, source=where)
+    hw = _built(raw["hw"], None, lambda: build(AcceleratorConfig, raw["hw"], source=where))
+    base = _built(raw["baseline"], None, lambda: build(GpuConfig, raw["baseline"], source=where))
+    wpath = root / sp.base.workload
+    wl = _built({"workload": raw["workload"], "at": str(wpath)}, _model_stamp(raw["workload"], wpath),
+                lambda: build_workload(raw["workload"], wpath, source=where))
     if sp.base.duration_s is not None:
         wl = wl.with_stream(duration_s=sp.base.duration_s,
                             questions=tuple(q for q in wl.stream.questions if q.at_s <= sp.base.duration_s))
     return hw, base, wl
+
+
+_BUILT: dict[str, Any] = {}  # validated configs by their raw content (frozen dataclasses, safe to share)
+_BUILT_MAX = 4096  # a few MB of configs: a study's distinct hw, baseline and workload variants
+
+
+def _built(raw: Any, stamp: Any, make: Callable[[], Any]) -> Any:
+    """``make()`` (a schema build of ``raw``), once per distinct raw content (and ``stamp``: what a build reads
+    besides ``raw``, e.g. a model file's version): a study builds the same few configs for thousands of points.
+    A build that fails is not kept (every point gets its own error); ``stamp`` None for a file that cannot be
+    read: built afresh (its error)."""
+    key = json.dumps([raw, stamp], sort_keys=True, default=str)
+    hit = _BUILT.get(key)
+    if hit is None:
+        hit = make()
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        _BUILT[key] = hit
+    return hit
+
+
+def _model_stamp(raw_wl: Any, wl_path: Path) -> Any:
+    """The version (path, size, mtime) of the model file a raw workload names, or a fresh object (never equal:
+    no caching) when it cannot be read."""
+    from simulator.config.workload import find_model
+
+    try:
+        path = find_model(str(raw_wl["model"]), wl_path, "")
+        st = path.stat()
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except (OSError, TypeError, KeyError, VrexError):
+        return object()
 
 
 def workload_key(wl: WorkloadConfig) -> str:
@@ -263,16 +298,8 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], k
             row.update(status="infeasible", area_mm2=area)
         else:
             res = run_compared(hw, base, wl, sp.base, Path(root), Path(out_dir) / "traces")
-            m = res.report.accel.as_dict()
-            comp = res.report.comparison.set_index("phase")
-            m["speedup"] = float(comp.loc["stream", "speedup"])
-            m["energy_eff"] = float(comp.loc["stream", "energy_eff"])
-            m["baseline_policy"] = res.report.baseline_policy
-            m["baseline_workload"] = res.report.baseline_workload
-            m["dre_area_share"] = (sum(v for k, v in res.accel.area_mm2.items() if k.startswith("dre_"))
-                                   / sum(res.accel.area_mm2.values()))
-            row.update({k: v for k, v in m.items() if k != "hardware"})
-            row["status"] = "ok" if _constraints_ok(sp, m) else "infeasible"
+            row.update(compared_metrics(res.accel, res.baseline, res.trace, res.baseline_trace))
+            row["status"] = _status(sp, row)
     except OSError as exc:  # the machine, not the point (a full disk): stop; --resume recomputes it
         raise OutputError(write_failure(exc, out_dir)) from None
     except VrexError as exc:
@@ -282,6 +309,99 @@ def run_point(spec_path: str, root: str, out_dir: str, values: dict[str, Any], k
     row["wall_s"] = time.perf_counter() - t0
     PointStore(out_dir).write(key, row)
     return row
+
+
+def _point_row(values: dict[str, Any], kinds: dict[str, type]) -> dict[str, Any]:
+    row: dict[str, Any] = {"point_id": point_id(values), "values": json.dumps(values, sort_keys=True, default=str)}
+    row.update({f"axis:{k}": typed(v, kinds.get(k)) for k, v in values.items()})
+    return row
+
+
+def _failed(row: dict, exc: BaseException, out_dir: str) -> None:
+    """A point's failure as its row's status (an OSError, the machine's, stops the sweep)."""
+    if isinstance(exc, OSError):  # the machine, not the point (a full disk): stop; --resume recomputes it
+        raise OutputError(write_failure(exc, out_dir)) from None
+    if isinstance(exc, VrexError):
+        row.update(status="error", error=str(exc))
+    else:  # a point's failure is data, not a crash of the sweep
+        row.update(status="error", error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}")
+
+
+def compared_metrics(acc, base, tr, btr) -> dict[str, Any]:
+    """A point's metrics from the accelerator's and the baseline's results on their traces, as
+    :func:`run_point` takes them from ``pipeline.run``'s report: the accelerator's stream metrics, the stream's
+    speedup and energy efficiency over the baseline (both at the accelerator's stream rate), the baseline's
+    policy and workload, the DRE's area share."""
+    from simulator.results.metrics import phase_comparison, stream_metrics
+
+    fps = tr.record.fps
+    am, apt = stream_metrics(acc, fps)
+    _, bpt = stream_metrics(base, fps)
+    m = am.as_dict()
+    if acc.ok and base.ok:
+        comp = phase_comparison(bpt, apt).set_index("phase")
+        m["speedup"] = float(comp.loc["stream", "speedup"])
+        m["energy_eff"] = float(comp.loc["stream", "energy_eff"])
+    else:  # a system that cannot run (out of memory) is reported as such, never as a number
+        m["speedup"] = m["energy_eff"] = float("nan")
+        m["status"] = acc.status if not acc.ok else f"baseline {base.status}"
+    m["baseline_policy"] = btr.record.kv_policy
+    m["baseline_workload"] = btr.record.workload
+    m["dre_area_share"] = (sum(v for k, v in acc.area_mm2.items() if k.startswith("dre_"))
+                           / sum(acc.area_mm2.values()))
+    return {k: v for k, v in m.items() if k != "hardware"}
+
+
+def run_points(spec_path: str, root: str, out_dir: str, items: list[tuple[dict[str, Any], str]]) -> list[dict]:
+    """:func:`run_point` of several points (``(values, store key)``), the designs that share a trace simulated in
+    one ``simulate.evaluate_designs`` call (the trace's plan once, aggregates only), with the figures
+    one-by-one :func:`run_point` gives (tests/analysis/studies/test_sweep.py); each row saved under its key."""
+    from simulator.engine.platforms.accelerator import AcceleratorPlatform
+    from simulator.engine.simulate import evaluate_designs
+    from simulator.pipeline import check_same_stream
+
+    t0 = time.perf_counter()
+    sp = load_spec(spec_path)
+    kinds = {ax.path: axis_kind(ax) for ax in sp.axes}
+    rows, runs = [], {}  # runs: point index -> (hw, baseline, trace, baseline trace)
+    groups: dict[int, tuple[Any, list[tuple[int, str, Any]]]] = {}  # trace id -> (trace, [(point, role, config)])
+    for i, (values, _) in enumerate(items):
+        row = _point_row(values, kinds)
+        rows.append(row)
+        try:
+            hw, base, wl = point_configs(sp, values, Path(root), spec_path)
+            area = sum(AcceleratorPlatform(hw).area_mm2().values())
+            if not _constraints_ok(sp, {"area_mm2": area}, pre=True):
+                row.update(status="infeasible", area_mm2=area)
+                continue
+            tr, btr = compared_traces(wl, sp.base, Path(root), Path(out_dir) / "traces")
+            if not sp.base.force_baseline:
+                bw = sp.base.baseline_workload
+                check_same_stream(tr.meta, btr.meta, str(bw or "baseline workload"))
+            runs[i] = (tr, btr)
+            groups.setdefault(id(tr), (tr, []))[1].append((i, "accel", hw))
+            groups.setdefault(id(btr), (btr, []))[1].append((i, "baseline", base))
+        except Exception as exc:
+            _failed(row, exc, out_dir)
+    results: dict[tuple[int, str], Any] = {}
+    for tr, todo in groups.values():
+        try:
+            for (i, role, _), res in zip(todo, evaluate_designs(tr, [cfg for _, _, cfg in todo])):
+                results[(i, role)] = res
+        except Exception as exc:
+            for i, _, _ in todo:
+                _failed(rows[i], exc, out_dir)
+    wall = (time.perf_counter() - t0) / max(len(items), 1)
+    for i, ((_, key), row) in enumerate(zip(items, rows)):
+        if i in runs and "status" not in row:
+            try:
+                row.update(compared_metrics(results[(i, "accel")], results[(i, "baseline")], *runs[i]))
+                row["status"] = _status(sp, row)
+            except Exception as exc:
+                _failed(row, exc, out_dir)
+        row["wall_s"] = wall
+        PointStore(out_dir).write(key, row)
+    return rows
 
 
 def axis_kind(ax: Axis) -> type:
@@ -304,10 +424,10 @@ def typed(v: Any, kind: type | None) -> Any:
     return v if kind is None and isinstance(v, (int, float)) else str(v)
 
 
-def run_compared(hw, base, wl: WorkloadConfig, bs: BaseSpec, root: Path, trace_dir: Path):
-    """One point's comparison with the spec's baseline workload (the paper's FlexGen baseline by default);
-    both traces come from the sweep's trace cache."""
-    from simulator.pipeline import SAME, baseline_workload_of, run
+def compared_traces(wl: WorkloadConfig, bs: BaseSpec, root: Path, trace_dir: Path):
+    """(the workload's trace, the baseline's trace): the spec's baseline workload (the paper's FlexGen baseline
+    by default) on the same stream; both from the sweep's trace cache."""
+    from simulator.pipeline import SAME, baseline_workload_of
 
     bw = bs.baseline_workload
     bwl = baseline_workload_of(wl, bw if bw in (None, SAME) else root / bw, source=f"base.baseline_workload {bw}")
@@ -315,9 +435,23 @@ def run_compared(hw, base, wl: WorkloadConfig, bs: BaseSpec, root: Path, trace_d
         bwl = bwl.with_stream(duration_s=bs.duration_s,
                               questions=tuple(q for q in bwl.stream.questions if q.at_s <= bs.duration_s))
     tr = _trace_for(wl, trace_dir)
-    btr = tr if bwl == wl else _trace_for(bwl, trace_dir)
-    return run(hw=hw, baseline=base, workload=wl, trace=tr, baseline_trace=btr, baseline_workload=bw,
-               force=bs.force_baseline)
+    return tr, (tr if bwl == wl else _trace_for(bwl, trace_dir))
+
+
+def run_compared(hw, base, wl: WorkloadConfig, bs: BaseSpec, root: Path, trace_dir: Path):
+    """One point's comparison with the spec's baseline workload (``compared_traces``)."""
+    from simulator.pipeline import run
+
+    tr, btr = compared_traces(wl, bs, root, trace_dir)
+    return run(hw=hw, baseline=base, workload=wl, trace=tr, baseline_trace=btr,
+               baseline_workload=bs.baseline_workload, force=bs.force_baseline)
+
+
+def _status(sp: SweepSpec, m: dict) -> str:
+    """A simulated point's status: why it could not run (out of memory), else ok or infeasible (constraints)."""
+    if m.get("status", "ok") != "ok":
+        return m["status"]
+    return "ok" if _constraints_ok(sp, m) else "infeasible"
 
 
 def _constraints_ok(sp: SweepSpec, metrics: dict, pre: bool = False) -> bool:
@@ -380,11 +514,24 @@ def study_guard(study: str, spec_path, out, n_saved: Callable[[], int], bar=None
             bar.close()
 
 
+STUDY_STORES: dict[str, tuple[str, ...]] = {"sweep": (), "explore": (), "fit": (),
+                                             "sensitivity": ("oat", "morris", "sobol", "cases")}
+"""The registry of study methods: study name -> the stages whose point stores live in sub-directories of its
+output (``OUT/<stage>/points``; every study may also use ``OUT/points``). The one owner of a study's stage
+names (sensitivity reads its own from here); :func:`check_resume` recognises any registered study's points."""
+
+
+def held_points(out: Path) -> bool:
+    """Whether ``out`` holds any registered study's saved points."""
+    subdirs = {s for stores in STUDY_STORES.values() for s in stores}
+    return bool(PointStore(out).names()) or any(PointStore(out / s).names() for s in sorted(subdirs))
+
+
 def check_resume(out: Path, spec_path: Path, study: str, resume: bool) -> str:
     """Refuse a directory that holds another study's points (or any points without --resume); returns the spec
     hash, written beside the points by :func:`record_spec` once the run starts."""
     digest = spec_hash(spec_path)
-    if not PointStore(out).names() and not any(PointStore(out / s).names() for s in ("oat", "morris", "sobol")):
+    if not held_points(out):
         return digest
     if not resume:
         raise ConfigError(str(out), "", "output directory holds results; pass --resume to continue it "
@@ -455,22 +602,31 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, resume: bool = False, e
         bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {sp.name}", unit="point")
     with study_guard("sweep", spec_path, out, lambda: len(store.names()), bar, n_total=len(points)):
         # one trace per distinct workload, made before the points fan out
-        seen = set()
+        traces_of = {}  # point id -> its workload's key (the baseline's workload follows from it and the spec)
         for vals in todo:
             _, _, wl = configs[point_id(vals)]
-            key = workload_key(wl)
-            if key not in seen:
-                seen.add(key)
-                _trace_for(wl, out / "traces")
+            traces_of[point_id(vals)] = workload_key(wl)
+            with contextlib.suppress(VrexError):  # a point's own error is reported in its row
+                compared_traces(wl, sp.base, root, out / "traces")
+        # the points that share their traces in batches (one evaluate_designs call per trace), over the workers
+        by_traces: dict[str, list] = {}
+        for a in args:
+            by_traces.setdefault(traces_of[point_id(a[3])], []).append((a[3], a[4]))
+        size = max(1, min(BATCH, math.ceil(len(args) / max(workers or os.cpu_count() or 1, 1))))
+        batches = [(str(spec_path), str(root), str(out), group[k:k + size])
+                   for _, group in sorted(by_traces.items()) for k in range(0, len(group), size)]
+
+        def done(rows: list[dict]) -> None:
+            if bar is not None:
+                bar.update(len(rows))
+
         if executor == "dask":
-            _run_dask(args, scheduler, client, bar)
-        elif workers == 1 or len(args) <= 1:
-            for a in args:
-                run_point(*a)
-                if bar is not None:
-                    bar.update(1)
+            _run_dask(batches, scheduler, client, None, fn=run_points, on_result=done)
+        elif workers == 1 or len(batches) <= 1:
+            for b in batches:
+                done(run_points(*b))
         else:
-            _run_local(args, workers, bar)
+            _run_local(batches, workers, None, fn=run_points, on_result=done)
         df = store.load(keys.values())
         front = pareto_front(df, list(sp.objectives))
         from simulator.safe_io import atomic_write
@@ -528,14 +684,17 @@ def _run_args(fn, a) -> dict:
     return (fn or run_point)(*a)
 
 
-def _run_local(args, workers, bar, fn=None) -> None:
-    """Run ``fn(*a)`` (default :func:`run_point`) for every ``a`` in ``args`` in a process pool."""
+def _run_local(args, workers, bar, fn=None, on_result=None) -> None:
+    """Run ``fn(*a)`` (default :func:`run_point`) for every ``a`` in ``args`` in a process pool; ``on_result``
+    (if given) receives each return value in this process as it comes."""
     import multiprocessing as mp
 
     n = min(workers or os.cpu_count() or 1, len(args))
     pool = mp.get_context("spawn").Pool(processes=n, initializer=_worker_init)
     try:
-        for _ in pool.imap_unordered(functools.partial(_run_args, fn), args):
+        for r in pool.imap_unordered(functools.partial(_run_args, fn), args):
+            if on_result is not None:
+                on_result(r)
             if bar is not None:
                 bar.update(1)
         pool.close()
@@ -546,7 +705,7 @@ def _run_local(args, workers, bar, fn=None) -> None:
         pool.join()
 
 
-def _run_dask(args, scheduler, client, bar, fn=None) -> None:
+def _run_dask(args, scheduler, client, bar, fn=None, on_result=None) -> None:
     from dask.distributed import Client, as_completed
 
     own = client is None
@@ -558,7 +717,9 @@ def _run_dask(args, scheduler, client, bar, fn=None) -> None:
     try:
         futs = [client.submit(fn or run_point, *a, pure=False) for a in args]
         for f in as_completed(futs):
-            f.result()
+            r = f.result()
+            if on_result is not None:
+                on_result(r)
             if bar is not None:
                 bar.update(1)
     except BaseException:

@@ -120,3 +120,42 @@ def test_the_shipped_overlay_holds_fitted_values_inside_the_declared_ranges():
         else:
             assert inp.range[0] <= e["value"] <= inp.range[1]
     assert len(ov.hw) + len(ov.workload) == len(raw["set"])
+
+
+def test_batched_trials_equal_one_by_one_simulate(tmp_path):
+    """The fit's batched evaluation (evaluate_designs on each trace) gives exactly the rows of one-by-one
+    ``simulate``, and a point that cannot run (a DRAM too small for the weights) is its status, not a number."""
+    import math
+
+    from analysis.studies.fit import WINDOW_PATH, Evaluator, frame_latency_s
+    from simulator.engine.simulate import simulate
+
+    spec = _small_spec(tmp_path)
+    sp = load_fit_spec(spec)
+    points = load_fit_set(_fit_file(tmp_path / "f.csv", {1000: 100.0, 2000: 110.0}))
+    ev = Evaluator(sp, points, ROOT, str(spec))
+    trials = [(1024.0, {"hw.offload.device.queue_depth": 4, "hw.dre.merge_requests": True}),
+              (2048.0, {"hw.offload.device.queue_depth": 64, "hw.dre.merge_requests": False}),
+              (1024.0, {"hw.offload.device.queue_depth": 64, "hw.dram.capacity_gib": 1})]
+    batched = ev.evaluate_many("tokens", trials)
+    for (window, values), row in zip(trials, batched):
+        want = {"status": "ok"}
+        for pt in points:
+            hw, wl, _ = ev.configs({**values, WINDOW_PATH: ev.window_tokens("tokens", window, pt.batch)},
+                                   pt.kv_tokens, pt.batch)
+            res = simulate(ev.trace(wl), hw)
+            tag = f"kv{pt.kv_tokens}_b{pt.batch}"
+            if not res.ok:
+                want["status"] = f"{tag}: {res.status}"
+                break
+            want[f"{tag}.sim_ms"] = 1e3 * frame_latency_s(res)
+            want[f"{tag}.residual"] = want[f"{tag}.sim_ms"] / pt.latency_ms - 1
+        if want["status"] == "ok":
+            logs = [math.log(want[f"kv{p.kv_tokens}_b{p.batch}.sim_ms"] / p.latency_ms) for p in points]
+            want["rms_log"] = math.sqrt(sum(x * x for x in logs) / len(logs))
+        assert {k: v for k, v in row.items() if k not in ("rms_log", "max_abs_residual")} == \
+            {k: v for k, v in want.items() if k != "rms_log"}
+        if "rms_log" in want:
+            assert row["rms_log"] == pytest.approx(want["rms_log"], rel=1e-12)
+    assert [r["status"] for r in batched[:2]] == ["ok", "ok"]
+    assert batched[2]["status"].startswith("kv1000_b1: out of memory")

@@ -67,8 +67,8 @@ def test_sweep_resumed_after_code_change_recomputes(tmp_path, monkeypatch, capsy
     out = tmp_path / "out"
     first = sweep.run_sweep(spec, out, workers=1, progress=False)
     calls = []
-    real = sweep.run_point
-    monkeypatch.setattr(sweep, "run_point", lambda *a: calls.append(a) or real(*a))
+    real = sweep.run_points
+    monkeypatch.setattr(sweep, "run_points", lambda *a: calls.extend(a[3]) or real(*a))  # a[3]: the batch
     again = sweep.run_sweep(spec, out, resume=True, workers=1, progress=False)
     assert calls == [] and len(again) == 2  # same code, same configs: nothing recomputed
     monkeypatch.setattr(sweep, "code_version", lambda: "another-code-version")

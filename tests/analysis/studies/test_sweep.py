@@ -38,7 +38,7 @@ def test_uninterrupted_vs_resumed(tmp_path, monkeypatch):
     assert len(full) == 6 and (full["status"] == "ok").all()
 
     calls = {"n": 0}
-    real = sweep.run_point
+    real = sweep.run_points
 
     def interrupted(*a):
         calls["n"] += 1
@@ -46,13 +46,14 @@ def test_uninterrupted_vs_resumed(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a)
 
-    monkeypatch.setattr(sweep, "run_point", interrupted)
+    monkeypatch.setattr(sweep, "BATCH", 1)  # a batch per point: the interrupt falls between points
+    monkeypatch.setattr(sweep, "run_points", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, tmp_path / "b", workers=1, progress=False)
     assert len(load_results(tmp_path / "b")) == 3
     with pytest.raises(ConfigError, match="--resume"):
         run_sweep(spec, tmp_path / "b", workers=1, progress=False)
-    monkeypatch.setattr(sweep, "run_point", real)
+    monkeypatch.setattr(sweep, "run_points", real)
     resumed = run_sweep(spec, tmp_path / "b", resume=True, workers=1, progress=False)
     assert sorted(resumed["point_id"]) == sorted(full["point_id"])
     assert resumed["point_id"].is_unique
@@ -62,16 +63,18 @@ def test_uninterrupted_vs_resumed(tmp_path, monkeypatch):
 
 
 def test_failing_point_is_recorded(tmp_path, monkeypatch):
-    import simulator.pipeline as pipeline
+    import simulator.engine.simulate as simulate
 
-    real = pipeline.run
+    real = simulate.evaluate_designs
 
-    def flaky(*args, **kw):
-        if kw["hw"].pe_array.rows == 32:
+    def flaky(trace, designs, *args, **kw):
+        designs = list(designs)
+        if any(getattr(getattr(d, "pe_array", None), "rows", None) == 32 for d in designs):
             raise RuntimeError("boom")
-        return real(*args, **kw)
+        return real(trace, designs, *args, **kw)
 
-    monkeypatch.setattr(pipeline, "run", flaky)
+    monkeypatch.setattr(sweep, "BATCH", 1)
+    monkeypatch.setattr(simulate, "evaluate_designs", flaky)
     df = run_sweep(_spec(tmp_path), tmp_path / "o", workers=1, progress=False)
     assert len(df) == 6
     err = df[df["status"] == "error"]
@@ -158,3 +161,24 @@ def test_a_sweep_can_vary_the_baseline_software_stack(tmp_path, root):
     sp = load_spec(bad)
     with pytest.raises(ConfigError, match="software.*got 'onnx'"):
         point_configs(sp, sample_points(sp)[0], root, str(bad))
+
+
+def test_batched_points_equal_one_by_one(tmp_path):
+    """The sweep's batched path (run_points: evaluate_designs per trace) gives exactly the rows of one-by-one
+    run_point (pipeline.run: simulate per point), an out-of-memory point reported as such in both."""
+    spec = _spec(tmp_path, axes=[{"path": "hw.pe_array.rows", "values": [16, 64]},
+                                 {"path": "hw.dram.capacity_gib", "values": [0.00001, 32]}])
+    points = sample_points(load_spec(spec))
+    one = [sweep.run_point(str(spec), ".", str(tmp_path / "a"), v, f"k{i}") for i, v in enumerate(points)]
+    batched = sweep.run_points(str(spec), ".", str(tmp_path / "b"), [(v, f"k{i}") for i, v in enumerate(points)])
+    oom = 0
+    for a, b in zip(one, batched):
+        a.pop("wall_s"), b.pop("wall_s")
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]), k  # equal, or both NaN
+        oom += a["status"].startswith("out of memory")
+        assert a["status"] == "ok" or (a["status"].startswith("out of memory") and np.isnan(a["speedup"]))
+    assert oom == 2
+    assert (load_results(tmp_path / "b").sort_values("point_id")["status"].tolist()
+            == load_results(tmp_path / "a").sort_values("point_id")["status"].tolist())
