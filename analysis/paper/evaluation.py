@@ -157,15 +157,13 @@ class Points:
 Request = tuple[str, str, int, int, "str | None", dict, dict]
 
 
-def compute_points(requests: list[tuple[Points, Request]], bar=None) -> int:
+def compute_points(requests: list[tuple[Points, Request]], bar=None, jobs: int = 1) -> int:
     """Every requested point not saved yet, grouped by trace across modes and figures: each distinct workload is
     traced once and its designs evaluated together (``evaluate_designs``: aggregates only, the same figures as
     :func:`simulate`; tests/engine/test_evaluate_designs.py); the per-op shares of ``DETAIL_KEYS`` are left to
-    the figures that ask for them. Returns the traces made."""
-    from simulator.engine.simulate import evaluate_designs
-    from simulator.tracer.trace_file import Trace
-
-    groups: dict[str, tuple[object, list]] = {}
+    the figures that ask for them. ``jobs`` > 1: the traces are shared out over that many worker processes
+    (each point is written to the store as it is done, so a stopped run resumes). Returns the traces made."""
+    groups: dict[str, tuple[object, Path, list]] = {}
     done: set[str] = set()
     for P, (system, method, kv, batch, hw_name, params, changes) in requests:
         tag, hw = P.tag(system, method, kv, batch, hw_name, params, **changes)
@@ -175,18 +173,56 @@ def compute_points(requests: list[tuple[Points, Request]], bar=None) -> int:
             continue
         done.add(tag)
         wl = P.workload(method, kv, batch, P.trace_params(method, params))
-        key = point_key({"workload": wl}, P.code)
-        groups.setdefault(key, (wl, []))[1].append((P, tag, system, method, kv, batch, hw))
-    for wl, items in groups.values():
-        tr: Trace = trace_workload(wl, mode="meta")
-        for (P, tag, system, method, kv, batch, _), res in zip(items, evaluate_designs(tr, [i[-1] for i in items])):
-            point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
-            if res.ok:
-                point.update(_figures(res, tr))
-            P.store.write(tag, point)
+        key = point_key({"workload": wl, "store": str(P.store.dir)}, P.code)
+        groups.setdefault(key, (wl, P.store.dir.parent, []))[2].append((tag, system, method, kv, batch, hw))
+    work = list(groups.values())
+    if jobs <= 1 or len(work) <= 1:
+        for job in work:
+            n = _trace_and_evaluate(job)
             if bar is not None:
-                bar.update(1)
-    return len(groups)
+                bar.update(n)
+        return len(work)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawned workers (torch's threads do not survive a fork); one torch thread each, so ``jobs`` cores in all;
+    # ReSV's traces, the slowest, first
+    work.sort(key=lambda job: job[0].kv_policy.name != "resv")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        futures = [pool.submit(_trace_and_evaluate, job) for job in work]
+        try:
+            for f in as_completed(futures):
+                n = f.result()
+                if bar is not None:
+                    bar.update(n)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return len(work)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _trace_and_evaluate(job) -> int:
+    """One trace and its designs' points (a worker's task): ``job`` = (workload, store directory, [(point name,
+    system, method, KV size, batch, hardware config)]); returns the points written."""
+    from simulator.engine.simulate import evaluate_designs
+
+    wl, out, items = job
+    store = PointStore(out, fmt="json")
+    tr = trace_workload(wl, mode="meta")
+    for (tag, system, method, kv, batch, _), res in zip(items, evaluate_designs(tr, [i[-1] for i in items])):
+        point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
+        if res.ok:
+            point.update(_figures(res, tr))
+        store.write(tag, point)
+    return len(items)
 
 
 DETAIL_KEYS = ("kv_prediction_share", "kv_fetch_share")  # per-op figures (Fig. 16's table)
@@ -537,9 +573,10 @@ def _mode_markdown(df: pd.DataFrame, tables: dict, figs: dict, fig_dir: str) -> 
 
 
 def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: PaperRun | None = None,
-              modes: tuple[str, ...] = MODES, overlay: str | Path | None = None) -> Path:
+              modes: tuple[str, ...] = MODES, overlay: str | Path | None = None, jobs: int = 1) -> Path:
     """The evaluation in each of ``modes`` ("as-stated", "paper-fitted": with the overlay, default
-    :data:`OVERLAY`); one results.csv with a ``mode`` column, figures per mode, one paper.md."""
+    :data:`OVERLAY`); one results.csv with a ``mode`` column, figures per mode, one paper.md. ``jobs``: worker
+    processes for the points (:func:`compute_points`; the same results with any number)."""
     from analysis.paper import ladder_plots
     from analysis.paper import plots as paper_plots
 
@@ -562,7 +599,7 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
 
         bar = tqdm(total=len(wanted), desc="paper points", unit="point")
     try:
-        compute_points(wanted, bar)
+        compute_points(wanted, bar, jobs)
     finally:
         if bar is not None:
             bar.close()
