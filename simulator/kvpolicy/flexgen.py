@@ -9,7 +9,7 @@ Weights and activations stay on the GPU (``--percent 100 0 <cache> .. 100 0``); 
 activations off the GPU. How FlexGen's code places and moves them (same commit, flexllmgen/flex_opt.py):
 ``init_weight_list`` (lines 92-130) gives each of a layer's weight tensors one home, by where the midpoint of
 its bytes falls in the layer's cumulative size against ``w_disk / w_cpu / w_gpu`` percent, so a layer's
-off-GPU share is whole tensors; ``load_weight`` (lines 309-318 for attention, 497-... for the MLP) copies every
+off-GPU share is whole tensors; ``load_weight`` (lines 309-318 for attention, 497-507 for the MLP) copies every
 tensor to the GPU with ``smart_copy`` on the weight stream, one layer ahead (``OptLM.load_weight``, lines
 653-666), every step: an off-GPU weight crosses the link once per layer per step for the whole batch, where an
 off-GPU sequence's KV crosses once per layer per step per sequence. Activations have one home (lines 608-615:
