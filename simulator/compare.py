@@ -66,7 +66,6 @@ def compare(entries: list[CompareEntry], workload: WorkloadConfig, tech: TechTab
             mode: str = "meta", engine: str = DEFAULT_ENGINE, progress: bool = False, source: str = "") -> pd.DataFrame:
     """One row per entry: its label, hardware, kind, policy, status, the FIGURES and ``<figure>_vs_first``
     (value / the first entry's value)."""
-    from simulator.kvpolicy import check_policy_params
     from simulator.pipeline import resolve_config
 
     if len(entries) < 2:
@@ -79,7 +78,7 @@ def compare(entries: list[CompareEntry], workload: WorkloadConfig, tech: TechTab
         wl = workload_with_policy(workload, e.policy)
         key = wl.kv_policy.name
         if key not in traces:
-            check_policy_params(wl.kv_policy, source=f"{source} with policy {key}")
+            wl.kv_policy.resolve(f"{source} with policy {key}")  # its parameters, validated before tracing
             traces[key] = trace_workload(wl, mode=mode, progress=progress, source=source)
         res = simulate(traces[key], hw, tech, engine=engine)
         m, _ = stream_metrics(res, workload.stream.fps)

@@ -31,6 +31,7 @@ import torch
 
 from simulator.config.workload import WorkloadConfig
 from simulator.errors import ConfigError
+from simulator.kvpolicy import make_policy
 from simulator.kvpolicy.base import CacheSpec
 from simulator.models.decoder import DecoderLM
 from simulator.models.kv_cache import RecallProbe, plans_own_phases
@@ -90,7 +91,7 @@ class StreamTracer:
         self.m = wl.model_config
         if self.m is None:
             raise ConfigError(source, "model", "workload was built without its model; use load_workload")
-        self.policy = wl.kv_policy.resolve(source)
+        self.policy = make_policy(wl.kv_policy, source=source)
         largest = max([self.m.tokens_per_frame, wl.stream.system_prompt_tokens]
                       + [q.prompt_tokens for q in wl.stream.questions])
         self.policy.check_fits(largest, source=source)

@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.calibrate.data import load_data, records
 from analysis.calibrate.summary import component, record
+from analysis.data import load_data, records
 from simulator.config.hardware import SOFTWARE_STACKS, GpuConfig, GpuEfficiency, load_hardware
 from simulator.config.workload import (
     KvPolicyConfig,

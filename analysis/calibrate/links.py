@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import simulator.engine.memory.links as links
-from analysis.calibrate.data import load_data, records, size_bytes
 from analysis.calibrate.summary import component, record
+from analysis.data import load_data, records, size_bytes
 from simulator.config.hardware import PCIE_GBPS_PER_LANE, load_hardware
 from simulator.pipeline import resolve
 

@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # what each folder holds (one line each); its modules are listed from the tree
 FOLDERS = {
-    "simulator/config": "schema layer, hardware, workload/model and technology configs, the generated reference",
+    "simulator/config": "schema layer, hardware, workload/model and technology configs, the KV policies' typed "
+                        "parameters and their registry (`policies.py`), the generated reference",
     "simulator/models": "plain `torch.nn.Module`s (decoder, vision tower) and the KV cache",
     "simulator/tracer": "region annotations, the `TorchDispatchMode` recorder, op costs, trace events and file I/O",
-    "simulator/kvpolicy": "KV-cache policies, one module each, and their registry (`__init__.py`)",
+    "simulator/kvpolicy": "KV-cache policies' behaviour, one module each extending its parameters' record "
+                          "(`config/policies.py`), and their registry (`__init__.py`)",
     "simulator/engine": "the unit and platform interfaces and pricing (`platform.py`), the op arrays (`ops.py`), "
                         "one simulation path (`simulate.py`) and its result (`result.py`)",
     "simulator/engine/units": "one module per hardware unit: DPE, VPE, HCU, WTU, KVMU; GPU tensor cores, CUDA "
@@ -45,7 +47,8 @@ FOLDERS = {
                        "the speedup ladder and capacity maps"),
     "analysis/report": "figures and reports from saved runs and sweeps; generated Markdown blocks",
     "analysis/devtools": "benchmarks (`make bench`), replay speed, the generated docs (`make docs`)",
-    "analysis/data": "published measurements the calibrations read, with their sources",
+    "analysis/data": "published measurements the calibrations and validations read, with their sources; their "
+                     "typed loader (`__init__.py`)",
     "hwconfigs": "accelerator and GPU configs; `tech/technology.yaml`, the price and area table",
     "workloads": "workloads, `models/` and the policy suite",
     "traces": "generated traces (git-ignored); `README.md` documents the format",

@@ -29,10 +29,8 @@ class PolicySuite:
 
 def load_suite(path) -> PolicySuite:
     suite = build(PolicySuite, load_yaml(path), source=str(path))
-    from simulator.kvpolicy import check_policy_params
-
     for i, p in enumerate(suite.policies):
-        check_policy_params(p, source=f"{path} (policies[{i}])")
+        p.resolve(f"{path} (policies[{i}])")  # typed and validated at load
     return suite
 
 

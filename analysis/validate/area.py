@@ -1,11 +1,11 @@
 """Area and power model vs published accelerators (``make validate-area``).
 
-Each chip is rebuilt from its published configuration (MACs, precision, SRAM sizes, node, supply,
-clock) out of the same blocks the simulator uses (``simulator/engine/physical/area_model.py``) and the same
-technology table, plus the control share the V-Rex configs use (``CONTROL_OVERHEAD``). Nothing in the
-model was fitted to these chips except the layout factor (below). Where a chip's banking is not
-published we split its SRAM into ``DEFAULT_BANK_KB`` banks of ``DEFAULT_PORT_BITS``-bit ports (our
-assumption, the same for every chip).
+Each chip (its published data and sources in ``analysis/data/chips.yaml``) is rebuilt from its published
+configuration (MACs, precision, SRAM sizes, node, supply, clock) out of the same blocks the simulator uses
+(``simulator/engine/physical/area_model.py``) and the same technology table, plus the control share the V-Rex
+configs use (``CONTROL_OVERHEAD``). Nothing in the model was fitted to these chips except the layout factor
+(below). Where a chip's banking is not published we split its SRAM into ``DEFAULT_BANK_KB`` banks of
+``DEFAULT_PORT_BITS``-bit ports (our assumption, the same for every chip).
 
 The model gives synthesis-level area (cells and SRAM macros), as the simulator reports it and as
 V-Rex's own area (Design Compiler) is stated. Published chip areas are layouts (placement utilisation,
@@ -32,9 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from analysis.data import load_data, records
 from simulator.config.tech import TechPoint, load_tech
 from simulator.engine.physical.area_model import Block, adder, comparator, mac_tree, multiplier, register, systolic_pe
 from simulator.engine.physical.synthesis import overhead_factor
+from simulator.errors import ConfigError
 
 CONTROL_OVERHEAD = 0.1  # the control share of hwconfigs/vrex8-edge.yaml (an assumption there too)
 DEFAULT_BANK_KB = 16  # ours: banking of SRAMs whose banking is not published
@@ -65,10 +67,10 @@ class Chip:
     vdd: float
     clock_mhz: float
     config: str  # what the model is given
-    blocks: Callable[[TechPoint], dict[str, Block]]  # block -> (area, pJ per cycle at full activity)
+    blocks: str  # a key of BUILDERS: the builder of block -> (area, pJ per cycle at full activity)
     area_mm2: float  # published
     area_scope: str
-    source: str
+    source: str  # the published source (in the data file: a key of its ``sources``)
     power_w: float | None = None  # published, at ``activity``
     activity: str = ""
     fitted: bool = False  # used to fit the layout factor
@@ -137,40 +139,37 @@ def _simba(t):
     return {"16 PEs (8 x 8-wide INT8 vector MACs)": pe * 16, "global PE buffer 64 KB": sram(t, 64)}
 
 
-CHIPS = (
-    Chip("Eyeriss", "65nm", 1.0, 200, "168 PEs, 16b MAC, 0.5 KB spads/PE, 108 KB GLB", _eyeriss, 12.25,
-         "core (3.5 x 3.5 mm)", "Chen et al., JSSC 52(1) 2017, chip summary and die photo", 0.278,
-         "AlexNet CONV layers, 200 MHz"),
-    Chip("DianNao", "65nm", 1.0, 980, "16 x 16-input 16b MAC trees, 36 KB SRAM", _diannao, 3.02,
-         "layout", "Chen et al., ASPLOS 2014, abstract and Sec. 6 (layout at 65 nm)", 0.485, "layout power report"),
-    Chip("ShiDianNao", "65nm", 1.0, 1000, "64 PEs 16b, 288 KB SRAM", _shidiannao, 4.86, "layout",
-         "Du et al., ISCA 2015, abstract; buffer sizes from its architecture section", 0.320, "layout power report"),
-    Chip("EIE (one PE)", "45nm", 0.9, 800, "16b MAC, 162 KB SRAM", _eie_pe, 0.638, "one PE, layout",
-         "Han et al., ISCA 2016, Table II", 0.00916, "per PE, 800 MHz"),
-    Chip("TPUv1 matrix unit", "28nm", 0.9, 700, "65,536 INT8 MACs (systolic)", _tpu_mmu, 0.24 * 331,
-         "24% of a <= 331 mm2 die", "Jouppi et al., ISCA 2017, Fig. 2 floor plan and Table 2", fitted=True),
-    Chip("TPUv1 Unified Buffer", "28nm", 0.9, 700, "24 MiB SRAM", _tpu_ub, 0.29 * 331,
-         "29% of a <= 331 mm2 die", "Jouppi et al., ISCA 2017, Fig. 2 floor plan", fitted=True),
-    Chip("TPUv1 accumulators", "28nm", 0.9, 700, "4 MiB SRAM", _tpu_acc, 0.06 * 331,
-         "6% of a <= 331 mm2 die", "Jouppi et al., ISCA 2017, Fig. 2 floor plan", fitted=True),
-    Chip("Simba chiplet", "16nm", 0.8, 2000, "16 PEs x 64 INT8 MACs, 43 KB/PE + 64 KB SRAM", _simba, 6.0,
-         "chiplet die (incl. GRS links, RISC-V: not modelled)",
-         "Shao et al., MICRO 2019 (PE and chiplet organisation as we read it); Zimmer et al., VLSI 2019"),
-    Chip("TPUv1 die", "28nm", 0.9, 700, "65,536 INT8 MACs + 24 MiB UB + 4 MiB accumulators (no DDR3, PCIe, host IF)",
-         _tpu_die, 331, "<= 331 mm2 die (its blocks above fit the layout factor)",
-         "Jouppi et al., ISCA 2017, Table 2 (TDP per die) and Fig. 2", 75.0, "TDP (measured busy: 40 W)", fitted=True,
-         fits_layout=False),
-    Chip("DaDianNao node", "28nm", 0.9, 606, "16 tiles x 16 x 16-input 16b MAC trees, 36 MB eDRAM (as SRAM)",
-         _dadiannao, 67.73, "node layout (incl. HT links: not modelled; eDRAM reads priced as SRAM's)",
-         "Chen et al., MICRO 2014, node characteristics (28 nm layout, 606 MHz)", 15.97, "peak, layout power report"),
-    Chip("RecPipe 4 KB SRAM macro", "16nm", 0.8, 1000, "HD single-port 2048 x 16b, mux 4 (12 nm, 16 nm row)",
-         _recpipe_4k, 4684e-6, "memory compiler", "RecPipe artifact (Gupta et al., MICRO 2021), "
-         "RPAccel_characterization, Fig. 11 area script", layout=False),
-    Chip("RecPipe 256 KB SRAM macro", "16nm", 0.8, 1000, "HD single-port 65536 x 32b, mux 32, 8 banks "
-         "(12 nm, 16 nm row)", _recpipe_256k, 183290e-6, "memory compiler",
-         "RecPipe artifact (Gupta et al., MICRO 2021), RPAccel_characterization, Fig. 11 area script",
-         layout=False),
-)
+BUILDERS: dict[str, Callable[[TechPoint], dict[str, Block]]] = {
+    "eyeriss": _eyeriss, "diannao": _diannao, "shidiannao": _shidiannao, "eie_pe": _eie_pe, "tpu_mmu": _tpu_mmu,
+    "tpu_ub": _tpu_ub, "tpu_acc": _tpu_acc, "tpu_die": _tpu_die, "dadiannao": _dadiannao, "simba": _simba,
+    "recpipe_4k": _recpipe_4k, "recpipe_256k": _recpipe_256k,
+}  # a chip's ``blocks`` in analysis/data/chips.yaml names one of these
+
+
+def load_chips(name: str = "chips.yaml") -> tuple[Chip, ...]:
+    """The published chips of analysis/data/``name``, in file order; a bad entry is a one-line error naming the
+    file and the key."""
+    data, path = load_data(name)
+
+    def convert(row: dict, where: str) -> dict:
+        share = row.pop("area_share", None)
+        if share is not None:
+            if not isinstance(share, (int, float)) or not 0 < share <= 1:
+                raise ConfigError(path, f"{where}.area_share", f"got {share!r}; must be a fraction in (0, 1]")
+            row["area_mm2"] = share * row.get("area_mm2", math.nan)
+        if row.get("blocks") not in BUILDERS:
+            raise ConfigError(path, f"{where}.blocks", f"got {row.get('blocks')!r}; allowed: {', '.join(BUILDERS)}")
+        for key in ("vdd", "clock_mhz", "area_mm2", "power_w"):
+            v = row.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise ConfigError(path, f"{where}.{key}", f"got {v!r}; must be a positive number")
+        return row
+
+    chips = records(data, "chips", Chip, path, convert)
+    return tuple(dataclasses.replace(c, source=data["sources"][c.source]) for c in chips)
+
+
+CHIPS = load_chips()
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,7 @@ class Row:
 
 def predict(chip: Chip, tech=None, layout_factor: float = 1.0) -> Row:
     t = (tech or load_tech()).at(chip.node, chip.vdd)
-    blocks = chip.blocks(t)
+    blocks = BUILDERS[chip.blocks](t)
     control = 1 + (CONTROL_OVERHEAD if chip.layout else 0.0)  # a bare SRAM macro has no control share
     area = sum(b.area_mm2 for b in blocks.values()) * control
     synth = overhead_factor(t)  # registers and clock network beyond the arithmetic (synthesis.py); not on SRAM

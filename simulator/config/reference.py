@@ -1,4 +1,4 @@
-"""The configuration reference (docs/reference.md), generated from the schema and the KV-policy registry.
+"""The configuration reference (docs/reference.md), generated from the schema and the KV-policy parameters.
 
 ``python -m simulator.config.reference`` prints it; ``--write docs/reference.md`` replaces the block between
 the reference markers in that page; ``--check docs/reference.md`` exits 1 if the README differs (a test runs
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from simulator.config.hardware import AcceleratorConfig, GpuConfig
+from simulator.config.policies import POLICY_PARAMS
 from simulator.config.schema import describe_fields
 from simulator.config.workload import ModelConfig, WorkloadConfig
 
@@ -29,10 +30,8 @@ def markdown(cls: type, title: str) -> str:
 
 
 def policy_table() -> str:
-    from simulator.kvpolicy import POLICIES
-
     out = ["#### KV policies (`kv_policy`)", "", "| name | params (default) | behaviour |", "|---|---|---|"]
-    for name, cls in POLICIES.items():
+    for name, cls in POLICY_PARAMS.items():
         params = []
         for key, _tp, unit, _allowed, doc in describe_fields(cls):
             default = doc.rsplit("(default ", 1)[1].rstrip(")") if "(default " in doc else "required"

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config.hardware import PRECISION_BITS, PRECISIONS
+from simulator.config.policies import KV_POLICIES, PolicyParams, policy_params
 from simulator.config.schema import Validated, build, load_yaml, spec
 from simulator.errors import ConfigError
-from simulator.kvpolicy import POLICIES, KvPolicy, make_policy
 
 # Upper limits and why (listed in the README's "Errors and limits").
 WHY_LAYERS = "1024: 8x the deepest published LLM (126 layers); every layer is traced and replayed"
@@ -164,24 +164,21 @@ class PrecisionConfig(Validated):
                 "kv": PRECISION_BITS[self.kv]}
 
 
-KV_POLICIES = tuple(POLICIES)  # the policy registry (simulator/kvpolicy/__init__.py) is the one list of names
-
-
 @dataclass(frozen=True, kw_only=True)
 class KvPolicyConfig(Validated):
-    """KV-cache policy by name with its hyperparameters (checked by the policy itself). ``params`` holds what the
-    YAML sets (a sweep sets one by path, ``kv_policy.params.<name>``); :meth:`resolve` is the policy's own
-    dataclass with every hyperparameter, typed and validated, built once."""
+    """KV-cache policy by name with its hyperparameters. ``params`` holds what the YAML sets (a sweep sets one by
+    path, ``kv_policy.params.<name>``); :meth:`resolve` is the policy's parameters record
+    (``simulator/config/policies.py``) with every hyperparameter, typed and validated, built once."""
 
     name: str = spec("policy", choices=KV_POLICIES)
     params: dict[str, Any] = spec("policy hyperparameters", default_factory=dict)
 
-    def resolve(self, source: str = "<workload>") -> KvPolicy:
-        """The policy's dataclass for these parameters (built on first use, then kept); a bad parameter is a
-        one-line error naming ``source`` and ``kv_policy.params.<name>``."""
+    def resolve(self, source: str = "<workload>") -> PolicyParams:
+        """The policy's parameters record (built on first use, then kept); a bad parameter is a one-line error
+        naming ``source`` and ``kv_policy.params.<name>``."""
         cached = self.__dict__.get("_resolved")
         if cached is None:
-            cached = make_policy(self, source=source)
+            cached = policy_params(self.name, self.params, source=source)
             object.__setattr__(self, "_resolved", cached)
         return cached
 

@@ -17,28 +17,40 @@ ENERGY_PARTS = ("dpe", "sram", "dram", "offload", "vpe", "dre", "noc", "control"
 STATIC_PART = "leakage"
 DYNAMIC_PARTS = tuple(p for p in ENERGY_PARTS if p != STATIC_PART)
 
-# One naming scheme for energy: an op's dynamic energy in a part is ``e_<part>_pj`` (pJ, the engine's unit);
-# summed over a phase it is ``energy_<part>_j`` (J). Both names are built here and nowhere else.
+# One naming scheme for energy (docs/architecture.md, "Energy names"): a column's name carries its part and its
+# unit. In the engine (its per-op, per-unit and per-phase-instance tables) a part's dynamic energy is
+# ``e_<part>_pj`` (pJ, the engine's unit); in the results, per phase, it is ``energy_<part>_j`` (J: the phase
+# table, the report's energy breakdown). The names are built and parsed by the four functions below and nowhere
+# else (tests/engine/test_result.py checks).
+OP_ENERGY = ("e_", "_pj")  # (prefix, suffix) of a per-op energy column, pJ
+PHASE_ENERGY = ("energy_", "_j")  # (prefix, suffix) of a per-phase energy column, J
+
+
+def _parts(columns, scheme: tuple[str, str]) -> list[str]:
+    pre, suf = scheme
+    return [c[len(pre):-len(suf)] for c in columns if c.startswith(pre) and c.endswith(suf)
+            and len(c) > len(pre) + len(suf)]
 
 
 def op_energy_col(part: str) -> str:
     """The per-op column of a part's dynamic energy (pJ)."""
-    return f"e_{part}_pj"
+    return OP_ENERGY[0] + part + OP_ENERGY[1]
 
 
 def phase_energy_col(part: str) -> str:
     """The per-phase column of a part's energy (J)."""
-    return f"energy_{part}_j"
+    return PHASE_ENERGY[0] + part + PHASE_ENERGY[1]
 
 
 def op_energy_parts(columns) -> list[str]:
     """The energy parts of a per-op table's ``e_<part>_pj`` columns, in column order."""
-    return [c[2:-3] for c in columns if c.startswith("e_") and c.endswith("_pj") and len(c) > 5]
+    return _parts(columns, OP_ENERGY)
 
 
 def phase_energy_parts(columns) -> list[str]:
-    """The energy parts of a per-phase table's ``energy_<part>_j`` columns, in column order."""
-    return [c[7:-2] for c in columns if c.startswith("energy_") and c.endswith("_j") and len(c) > 9]
+    """The energy parts of a per-phase table's ``energy_<part>_j`` columns, in column order (the run total
+    ``energy_j`` has no part and is not one)."""
+    return _parts(columns, PHASE_ENERGY)
 
 
 @dataclass(frozen=True)

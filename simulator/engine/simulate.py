@@ -36,7 +36,15 @@ from simulator.engine.replay.compiled import replay_compiled, replay_compiled_cs
 from simulator.engine.replay.discrete_event import DEFAULT_ENGINE, REPLAY_ENGINES, Durations, replay_trace
 from simulator.engine.replay.plan import CostRows, trace_plan
 from simulator.engine.replay.schedule import run_ids
-from simulator.engine.result import PHASE_KEYS, SimResult, phase_frame, phase_sum_columns, phase_sums
+from simulator.engine.result import (
+    PHASE_KEYS,
+    SimResult,
+    op_energy_col,
+    op_energy_parts,
+    phase_frame,
+    phase_sum_columns,
+    phase_sums,
+)
 from simulator.tracer.events import KINDS, PHASES, TIERS, Tier
 from simulator.tracer.trace_file import MetaLike, Trace, TraceChunk, TraceMetaRecord, meta_record
 
@@ -137,7 +145,7 @@ def _unit_sums(unit_codes: np.ndarray, unit_names: np.ndarray, vals: np.ndarray,
 
 def _sum_columns(cols) -> list[str]:
     """The per-unit sums a result keeps: ``UNIT_SUM_COLUMNS`` and every energy part."""
-    return UNIT_SUM_COLUMNS + [c for c in cols if c.startswith("e_")]
+    return UNIT_SUM_COLUMNS + [op_energy_col(p) for p in op_energy_parts(cols)]
 
 
 def _utilisation_of(p: Platform, sums: pd.DataFrame, total_s: float) -> dict[str, float]:

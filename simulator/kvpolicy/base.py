@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from simulator.config.schema import build
+from simulator.config.policies import PolicyParams
 
 
 @dataclass(frozen=True)
@@ -29,19 +28,15 @@ class CacheSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
-class KvPolicy:
-    """Base: subclasses are dataclasses whose fields are the policy's hyperparameters."""
-
-    name: ClassVar[str] = "base"
-    summary: ClassVar[str] = ""  # one line for the README's policy table
+class KvPolicy(PolicyParams):
+    """Base of a policy's behaviour. A policy class extends its parameters' record
+    (``simulator/config/policies.py``, which owns the hyperparameters) and this base:
+    ``class ResvPolicy(ResvParams, KvPolicy)``; it is built from a validated record (:meth:`from_record`)."""
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], *, source: str) -> "KvPolicy":
-        return build(cls, dict(params), source=source, prefix="kv_policy.params")
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """Every hyperparameter of this policy, by name (defaults included)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    def from_record(cls, record: PolicyParams) -> "KvPolicy":
+        """The behaviour for a validated parameters record (the record's fields are this class's fields)."""
+        return cls(**record.hyperparameters())
 
     def meta_trace_groups(self, n_layers: int) -> list[list[int]]:
         """Meta mode: groups of layers, one representative traced per group (default: one group)."""

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from simulator.config.schema import spec
+from simulator.config.policies import FlexgenParams
 from simulator.kvpolicy.base import CacheSpec
 from simulator.kvpolicy.offloaded import OffloadedPolicy
 
@@ -46,12 +46,7 @@ def gpu_sequences(batch: int, cache_gpu_percent: float) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FlexgenPolicy(OffloadedPolicy):
-    summary: ClassVar[str] = (
-        "FlexGen: `cache_gpu_percent` of the batch's sequences keep their KV in device DRAM (FlexGen's "
-        "--percent, whole sequences); the others' K/V live in the offload tier and each layer streams them back "
-        "(one run), one layer ahead (0: the V-Rex paper's setting)")
-    name: ClassVar[str] = "flexgen"
+class FlexgenPolicy(FlexgenParams, OffloadedPolicy):
     scoring: ClassVar[str] = "none"
     # FMInference/FlexLLMGen@004ffef82b46e8dc8685c55d0cdda650bdaf1269, flexllmgen/pytorch_backend.py:
     # init_cache_one_gpu_batch allocates the host KV cache with pin_memory=False (lines 292-295); general_copy
@@ -61,9 +56,6 @@ class FlexgenPolicy(OffloadedPolicy):
     host_buffers: ClassVar[str] = "pageable"
     copies: ClassVar[str] = "transfer"
     copies_each: ClassVar[int] = 2
-    cache_gpu_percent: float = spec("FlexGen --percent's KV cache share on the GPU; whole sequences of the batch "
-                                    "(rounded down), the rest in the offload tier (0: the V-Rex paper's setting)",
-                                    unit="%", ge=0, le=100, default=0.0)
 
     def make_cache(self, spec: CacheSpec):
         on_gpu = gpu_sequences(spec.batch, self.cache_gpu_percent)

@@ -17,16 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from simulator.config.schema import spec
+from simulator.config.policies import InfinigenParams
 from simulator.kvpolicy.offloaded import OffloadedPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
-class InfinigenPolicy(OffloadedPolicy):
-    summary: ClassVar[str] = (
-        "InfiniGen: in text generation, partial queries score a device copy of the partial keys and the best "
-        "`text_share` tokens per KV head are fetched token by token; frame processing reads everything")
-    name: ClassVar[str] = "infinigen"
+class InfinigenPolicy(InfinigenParams, OffloadedPolicy):
     scoring: ClassVar[str] = "partial"
     # snu-comparch/InfiniGen@3754f52d131c30ab7a310e3c4cf356e8e3326ac3, speedup/flexgen/infinigen/flex_opt.py:
     # the selected tokens are gathered on the host (select_kv, F.embedding over FlexGen's pageable KV home,
@@ -36,10 +32,6 @@ class InfinigenPolicy(OffloadedPolicy):
     host_buffers: ClassVar[str] = "pageable"
     copies: ClassVar[str] = "transfer"
     copies_each: ClassVar[int] = 2
-    text_share: float = spec("share of the cached tokens read per step in text generation (paper: 6.8%)", gt=0,
-                             le=1, default=0.068)
-    partial_dim_ratio: float = spec("share of each key's dimensions kept in device memory for the speculation "
-                                    "(ours: InfiniGen's partial weight ratio 0.3)", gt=0, le=1, default=0.3)
 
     def selects(self, in_frame: bool) -> bool:
         return not in_frame

@@ -12,19 +12,13 @@ the full attention of ``full``. When the cache no longer fits device memory the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from simulator.config.schema import spec
+from simulator.config.policies import OakenParams
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
-class OakenPolicy(KvPolicy):
-    summary: ClassVar[str] = (
-        "Oaken: full attention over a KV cache quantised online to 4 bits (+ a scale and zero point per "
-        "`group` elements), quantised on write and dequantised on read; no offloading")
-    name: ClassVar[str] = "oaken"
-    group: int = spec("elements per scale/zero-point pair (ours: one pair per token and head)", ge=1, default=128)
+class OakenPolicy(OakenParams, KvPolicy):
 
     def make_cache(self, spec: CacheSpec) -> "OakenStore":  # noqa: F821
         from simulator.kvpolicy.oaken_store import OakenStore  # torch only when a stream is traced

@@ -31,23 +31,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from simulator.config.schema import spec
+from simulator.config.policies import OffloadedParams
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
-class OffloadedPolicy(KvPolicy):
+class OffloadedPolicy(OffloadedParams, KvPolicy):
     """Base of the offloading methods: subclasses set how they select and at which granularity."""
 
     scoring: ClassVar[str] = "none"  # none | partial | frame_mean
-    frame_share: ClassVar[float] = 1.0  # subclasses that select make these parameters
-    text_share: ClassVar[float] = 1.0
     # how the method's code moves KV over PCIe (set per method with the file it was read from)
     host_buffers: ClassVar[str] = "pageable"  # pinned | pageable
     copies: ClassVar[str] = "transfer"  # transfer | run
     copies_each: ClassVar[int] = 2  # one copy call for K and one for V
-    meta_token_run: float = spec("meta mode: mean contiguous run of selected tokens (token-granular fetches)",
-                                 ge=1, default=1.0)
 
     def make_cache(self, spec: CacheSpec) -> "OffloadedStore":  # noqa: F821
         from simulator.kvpolicy.offloaded_store import OffloadedStore  # torch only when a stream is traced

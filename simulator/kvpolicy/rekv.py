@@ -15,16 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from simulator.config.schema import spec
+from simulator.config.policies import RekvParams
 from simulator.kvpolicy.offloaded import OffloadedPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
-class RekvPolicy(OffloadedPolicy):
-    summary: ClassVar[str] = (
-        "ReKV: every token's K/V in the offload tier; the mean query scores each frame's mean key and the best "
-        "`frame_share` / `text_share` of the frames are fetched, a K and a V copy per frame (pageable)")
-    name: ClassVar[str] = "rekv"
+class RekvPolicy(RekvParams, OffloadedPolicy):
     scoring: ClassVar[str] = "frame_mean"
     # Becomebright/ReKV@63793f752be2a20bcc0ce24a213e9a1cffadb98c, model/attention/kv_cache_manager.py: each block
     # (a frame: block_size = n_frame_tokens, model/llava_onevision_rekv.py:121) is a MemoryUnit on the CPU with
@@ -34,7 +30,3 @@ class RekvPolicy(OffloadedPolicy):
     host_buffers: ClassVar[str] = "pageable"
     copies: ClassVar[str] = "run"
     copies_each: ClassVar[int] = 2
-    frame_share: float = spec("share of the cached frames read per step in frame processing (paper: 58.4%)",
-                              gt=0, le=1, default=0.584)
-    text_share: float = spec("share of the cached frames read per step in text generation (paper: 31.2%)",
-                             gt=0, le=1, default=0.312)

@@ -39,61 +39,15 @@ statistics for VideoLLM-online (V-Rex, arXiv 2512.12284), spread over layers (se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
-from simulator.config.schema import spec
-from simulator.errors import ConfigError
+from simulator.config.policies import ResvParams
 from simulator.kvpolicy.base import CacheSpec, KvPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResvPolicy(KvPolicy):
-    summary: ClassVar[str] = (
-        "ReSV (V-Rex): post-RoPE keys hashed on `hash_bits` random hyperplanes, clustered by Hamming distance"
-        " < `hamming_threshold` against the open clusters (HC table: mean key, code, token count); closed "
-        "clusters offloaded as contiguous runs; per layer, KV head and query row, clusters selected by WiCSum"
-        " (`wicsum_threshold` of the token-count-weighted score sum, WTU early exit measured); attention over"
-        " the selected members plus the phase's own and the text tokens. `meta_*`: the profile of meta-mode "
-        "runs")
-    name: ClassVar[str] = "resv"
-    hash_bits: int = spec("N_hp: random hyperplanes per hash code", ge=1, le=64, default=32)
-    hamming_threshold: int = spec("Th_hd: a token joins a cluster at Hamming distance below this", ge=1,
-                                  default=7)
-    wicsum_threshold: float = spec("Th_r: share of the row's weighted score sum the selection must pass", gt=0,
-                                   le=1, default=0.3)
-    softmax_scores: bool = spec("(open) WiCSum weights are softmax-normalised scores (else raw scores)",
-                                default=True)
-    cluster_scope: str = spec("(open) cluster per KV head, or once on head-mean keys shared by all heads",
-                              choices=("per_kv_head", "shared"), default="per_kv_head")
-    recent_window: int = spec("(open) recent tokens whose clusters stay open and in device DRAM", unit="tokens",
-                              ge=1, default=1024)
-    wtu_buckets: int = spec("(open) score buckets of the WTU's bucket sorters", ge=1, default=16)
-    seed: int = spec("seed of the random hyperplanes", ge=0, default=0)
-    meta_frame_share: float = spec("meta mode: mean share of the cache read in frame processing", gt=0, le=1,
-                                   default=0.327)
-    meta_text_share: float = spec("meta mode: mean share of the cache read in text generation", gt=0, le=1,
-                                  default=0.025)
-    meta_layer_min: float = spec("meta mode: smallest per-layer frame share", gt=0, le=1, default=0.042)
-    meta_layer_max: float = spec("meta mode: largest per-layer frame share", gt=0, le=1, default=0.44)
-    meta_cluster_tokens: float = spec("meta mode: mean tokens per cluster", ge=1, default=32.0)
-    meta_wtu_processed: float = spec("meta mode: share of a row's scores the WTU walks", gt=0, le=1, default=0.16)
-    meta_token_run: float = spec("meta mode: mean contiguous run of selected tokens in arrival order", ge=1,
-                                 default=1.0)
-    meta_layer_groups: int = spec("meta mode: groups of consecutive layers, one traced per group with the "
-                                  "group's mean share (tracing speed vs profile resolution)", ge=1, default=4)
-
-    def validate(self, source: str, prefix: str) -> None:
-        if self.hamming_threshold > self.hash_bits:
-            raise ConfigError(source, f"{prefix}.hamming_threshold",
-                              f"{self.hamming_threshold} exceeds hash_bits ({self.hash_bits}): a Hamming distance "
-                              f"is at most the code width, so every token would join the first cluster")
-        lo, mean, hi = self.meta_layer_min, self.meta_frame_share, self.meta_layer_max
-        if not lo <= mean <= hi:
-            raise ConfigError(source, f"{prefix}.meta_frame_share",
-                              f"{mean} must lie between meta_layer_min ({lo}) and meta_layer_max ({hi})")
-
+class ResvPolicy(ResvParams, KvPolicy):
     def hardware_contract(self) -> dict[str, int]:
         """The HCU compares ``hash_bits``-bit codes; the WTU's early exit walks ``wtu_buckets`` buckets."""
         return {"hash_bits": self.hash_bits, "wtu_buckets": self.wtu_buckets}

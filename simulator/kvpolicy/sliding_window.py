@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from simulator.config.schema import spec
+from simulator.config.policies import SlidingWindowParams
 from simulator.errors import ConfigError
 from simulator.kvpolicy.base import KvPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlidingWindowPolicy(KvPolicy):
-    summary: ClassVar[str] = (
-        "StreamingLLM: attention sinks + the most recent window; `window` must hold one phase's tokens")
-    name: ClassVar[str] = "sliding_window"
-    sink_tokens: int = spec("first tokens kept forever", ge=0, default=4)
-    window: int = spec("most recent tokens kept", unit="tokens", ge=1)
+class SlidingWindowPolicy(SlidingWindowParams, KvPolicy):
 
     def max_slots(self) -> int:
         return self.sink_tokens + self.window

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulator.engine.result import SimResult
+from simulator.engine.result import SimResult, op_energy_col, op_energy_parts
 
 # columns of the report, in order (units in the names; cycles at the accelerator's clock)
 COLUMNS = ("phase", "layer", "instances", "ops", "time_s", "cycles", "compute_s", "memory_s", "pe_utilisation",
@@ -23,7 +23,7 @@ def per_layer(res: SimResult, events: pd.DataFrame, clock_hz: float, peak_flops:
     if ops.empty:
         return pd.DataFrame(columns=list(COLUMNS))
     instance = ops["frame"].astype(np.int64) * 1_000_003 + ops["question"].astype(np.int64) * 1009 + ops["step"]
-    energy = ops[[c for c in ops.columns if c.startswith("e_") and c.endswith("_pj")]].sum(axis=1) * 1e-12
+    energy = ops[[op_energy_col(p) for p in op_energy_parts(ops.columns)]].sum(axis=1) * 1e-12
     df = pd.DataFrame({"phase": ops["phase"].astype(str), "layer": ops["layer"].astype(np.int64),
                        "instance": instance.to_numpy(), "time_s": ops[["compute_s", "mem_s"]].max(axis=1),
                        "compute_s": ops["compute_s"], "memory_s": ops["mem_s"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -90,25 +91,36 @@ def test_loading_a_workload_does_not_import_torch(root):
 
 
 def test_one_list_of_policy_names():
+    """The config's parameter records name the policies; each has its behaviour, which extends the record (so a
+    parameter has one owner, in simulator/config/policies.py)."""
+    from simulator.config.policies import POLICY_PARAMS
     from simulator.config.workload import KV_POLICIES
     from simulator.kvpolicy import POLICIES
 
-    assert KV_POLICIES == tuple(POLICIES)
+    assert KV_POLICIES == tuple(POLICIES) == tuple(POLICY_PARAMS)
+    for name, params in POLICY_PARAMS.items():
+        assert issubclass(POLICIES[name], params) and POLICIES[name].name == name
+        assert [f.name for f in dataclasses.fields(POLICIES[name])] == [f.name for f in dataclasses.fields(params)]
 
 
 def test_policy_params_resolve_to_the_policy_dataclass_at_load(root, tmp_path):
-    """kv_policy.params become the policy's typed dataclass when the workload loads, built once; the trace
-    records every hyperparameter (defaults included), not only those the YAML set."""
+    """kv_policy.params become the policy's typed parameters record when the workload loads, built once; the
+    tracer's policy is built from that record, and the trace records every hyperparameter (defaults included),
+    not only those the YAML set."""
+    from simulator.config.policies import ResvParams
+    from simulator.kvpolicy import POLICIES, make_policy
     from simulator.kvpolicy.resv import ResvPolicy
     from simulator.stream import StreamTracer
 
     wl = load_workload(root / "workloads" / "coin-videollm-online-8b-resv.yaml")
-    pol = wl.kv_policy.resolve()
-    assert isinstance(pol, ResvPolicy) and wl.kv_policy.resolve() is pol
-    assert pol.hamming_threshold == wl.kv_policy.params.get("hamming_threshold", 7)
+    rec = wl.kv_policy.resolve()
+    assert isinstance(rec, ResvParams) and wl.kv_policy.resolve() is rec
+    assert rec.hamming_threshold == wl.kv_policy.params.get("hamming_threshold", 7)
     tiny = load_workload(root / "workloads" / "tiny.yaml")
     tracer = StreamTracer(tiny.with_stream(duration_s=1.0), mode="meta")
-    assert tracer.policy is tiny.kv_policy.resolve()  # the tracer uses the policy built at load
+    assert type(tracer.policy) is POLICIES[tiny.kv_policy.name] and \
+        tracer.policy.hyperparameters() == tiny.kv_policy.resolve().hyperparameters()
+    assert isinstance(make_policy(wl.kv_policy), ResvPolicy)
     meta = tracer.meta_preview()
     assert meta["kv_policy_params"] == tracer.policy.hyperparameters()
     bad = tmp_path / "w.yaml"

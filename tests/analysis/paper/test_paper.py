@@ -7,11 +7,13 @@ import pytest
 import yaml
 
 from analysis.paper.evaluation import COLUMNS, PaperRun, run_paper
+from simulator.config.policies import KV_POLICIES
 
 SYSTEMS = {"vrex8", "vrex8-kvpu", "vrex48", "vrex48-kvpu", "orin-agx-32gb", "a100-80gb", "oaken",
            "orin-agx-32gb+tensorrt-llm"}
-METHODS = {"resv", "flexgen", "flexgen-best", "infinigen", "infinigenp", "rekv", "full", "oaken",
-           "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "dre_sram", "control", "chip"}
+# the registered KV policies (and FlexGen's best placement), then the accelerator's blocks of the area/power table
+METHODS = set(KV_POLICIES) | {"flexgen-best", "core", "dpe", "vpe", "sram", "hcu", "wtu", "kvmu", "dre_sram",
+                              "control", "chip"}
 METRICS = {"frame_latency_ms", "tpot_ms", "fps", "speedup_vs_flexgen", "tpot_speedup_vs_flexgen",
            "energy_eff_vs_flexgen", "tpot_energy_eff_vs_flexgen", "e2e_speedup_vs_flexgen", "roofline_share",
            "retrieval_share", "area_mm2_per_core", "power_w_per_core", "area_mm2", "power_w",

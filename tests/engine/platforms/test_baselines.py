@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from simulator.config.hardware import load_hardware
+from simulator.config.policies import POLICY_PARAMS
 from simulator.config.workload import KvPolicyConfig, load_workload
 from simulator.engine.memory.offload import OffloadTier
 from simulator.engine.platforms.gpu import GpuPlatform
@@ -15,7 +16,9 @@ from simulator.engine.simulate import simulate
 from simulator.results.metrics import stream_metrics
 from simulator.stream import trace_workload
 
-METHODS = ("flexgen", "infinigen", "infinigenp", "rekv", "resv")
+# every registered policy that runs without parameters (sliding_window needs its window)
+METHODS = tuple(name for name, cls in POLICY_PARAMS.items()
+                if all(f.default is not dataclasses.MISSING for f in dataclasses.fields(cls)))
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Measurement data of the calibrations, read from analysis/data/*.yaml (each point with its source).
+"""Measurement data of the calibrations and validations, read from analysis/data/*.yaml (each point with its source).
 
 :func:`load_data` reads one file; :func:`records` turns a list of its entries into dataclass records, with a
 one-line error naming the file, the entry and the key for an unknown or missing key or a source that is not

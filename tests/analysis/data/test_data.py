@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from analysis.calibrate.data import records, size_bytes
+from analysis.data import records, size_bytes
 from simulator.errors import ConfigError
 
 
