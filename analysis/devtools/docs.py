@@ -177,7 +177,8 @@ def main(argv=None) -> int:
     ap.add_argument("files", nargs="+", help="Markdown files with generated-block markers")
     ap.add_argument("--check", action="store_true", help="exit 1 if a file is out of date instead of writing")
     ap.add_argument("--paper-results", type=Path, default=None,
-                    help="the paper run's results.csv for PAPER.md's paper-* blocks (default results/paper/results.csv)")
+                    help="the paper run's results.csv for PAPER.md's paper-* blocks "
+                         "(default results/paper/results.csv)")
     a = ap.parse_args(argv)
     stale = []
     for f in a.files:

@@ -90,8 +90,8 @@ def figures_markdown(df: pd.DataFrame) -> str:
 
     def fig15(m, system):
         d = df[(df["mode"] == m) & (df["figure"] == "fig15") & (df["system"] == system)].set_index("kv_tokens")
-        return " / ".join("OOM" if d.loc[kv, "unit"] == "oom" else f"{d.loc[kv, 'value']:.3g}" for kv in KV_SIZES
-                          if kv in d.index)
+        return " / ".join("OOM" if d.loc[kv, "unit"] == "oom" else f"{d.loc[kv, 'value']:.3g}"
+                          for kv in KV_SIZES if kv in d.index)
 
     def fig16(m):
         d = df[(df["mode"] == m) & (df["figure"] == "fig16") & (df["metric"] == "speedup_vs_flexgen")]
@@ -112,7 +112,8 @@ def figures_markdown(df: pd.DataFrame) -> str:
     def stacks(m):
         d = df[(df["mode"] == m) & (df["figure"] == "fig_stacks")]
         return "; ".join(f"{s}: frame {_span(g[g['metric'] == 'frame_speedup_of_vrex8']['value'])}x, token "
-                         f"{_span(g[g['metric'] == 'tpot_speedup_of_vrex8']['value'])}x" for s, g in d.groupby("system"))
+                         f"{_span(g[g['metric'] == 'tpot_speedup_of_vrex8']['value'])}x"
+                         for s, g in d.groupby("system"))
 
     kvs = " / ".join(f"{k // 1000}K" for k in KV_SIZES)
     rows = [(f"Fig. 13a V-Rex8 frame ms, batch 1 ({kvs})", lambda m: _per_kv(ms(m, "fig13a", "vrex8", 1), _ms)),
@@ -124,7 +125,8 @@ def figures_markdown(df: pd.DataFrame) -> str:
              lambda m: f"{_span(sp(m, 'fig13a', 'vrex8', 4, 'resv'))}x / "
                        f"{_span(sp(m, 'fig13a', 'vrex8', 4, 'resv', 'tpot_speedup_vs_flexgen'))}x"),
             ("Fig. 13b V-Rex48 frame speedup, batch 1 / batch 8",
-             lambda m: f"{_span(sp(m, 'fig13b', 'vrex48', 1, 'resv'))}x / {_span(sp(m, 'fig13b', 'vrex48', 8, 'resv'))}x")]
+             lambda m: f"{_span(sp(m, 'fig13b', 'vrex48', 1, 'resv'))}x / "
+                       f"{_span(sp(m, 'fig13b', 'vrex48', 8, 'resv'))}x")]
     for method in ("infinigen", "infinigenp", "rekv"):
         rows.append((f"{method} frame speedup: Orin / A100 (all KV sizes and batches)",
                      lambda m, k=method: f"{_span(_v(df, m, 'fig13a', 'speedup_vs_flexgen', method=k))}x / "
@@ -188,7 +190,8 @@ def map_markdown(df: pd.DataFrame, kv: int = 40_000) -> str:
                     out.append(f"| {mode} | {vrex} vs {gpu}, batch {int(batch)} | out of memory | | |")
                     continue
                 pct = g.loc[g["system"] == gpu, "value"]
-                out.append(f"| {mode} | {vrex} vs {gpu}, batch {int(batch)} | {_g(v.loc['frame_speedup_vs_best_gpu', 'value'])}x"
+                frame = _g(v.loc["frame_speedup_vs_best_gpu", "value"])
+                out.append(f"| {mode} | {vrex} vs {gpu}, batch {int(batch)} | {frame}x"
                            f" | {_g(v.loc['tpot_speedup_vs_best_gpu', 'value'])}x | "
                            f"{_g(pct.iloc[0] if len(pct) else np.nan)}% |")
             f = d[(d["system"] == vrex) & (d["metric"] == "frame_speedup_vs_best_gpu")]
