@@ -331,9 +331,11 @@ def save_configs(P, where: Path, rs: list[Rung], kv: int, batch: int) -> None:
     (where / "commands.txt").write_text("\n".join(lines) + "\n")
 
 
-def headline(results_csv: str | Path, kv: int = 40_000) -> str:
-    """The ladder's and the capacity maps' cells at ``kv`` tokens from a paper run's ``results.csv`` (Markdown)."""
+def headline(results_csv: str | Path, kv: int = 40_000, mode: str = "as-stated") -> str:
+    """The ladder's and the capacity maps' cells at ``kv`` tokens of one mode from a paper run's ``results.csv``
+    (Markdown)."""
     df = pd.read_csv(results_csv)
+    df = df[df["mode"] == mode]
     lines = ["| figure | system | method | batch | frame ms | frame x | step x | TPOT ms | TPOT x | KV on GPU % |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     lad = df[(df["figure"] == "ladder") & (df["kv_tokens"] == kv)]
@@ -362,8 +364,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="print the ladder's and capacity maps' cells of a paper run")
     ap.add_argument("run", nargs="?", default="results/paper", help="a `make paper` output directory")
     ap.add_argument("--kv", type=int, default=40_000)
+    ap.add_argument("--mode", choices=("as-stated", "paper-fitted"), default="as-stated")
     args = ap.parse_args(argv)
-    print(headline(Path(args.run) / "results.csv", args.kv))
+    print(headline(Path(args.run) / "results.csv", args.kv, args.mode))
     return 0
 
 

@@ -197,6 +197,9 @@ def test_paper_md_blocks_come_from_the_run(reduced, tmp_path):
     assert f"{fps.iloc[0]:.2g} / " in summary
     assert "as-stated | paper-fitted" in paper_md.figures_markdown(df)
     assert "vrex48 vs a100-80gb, batch 1" in paper_md.map_markdown(df)
+    from analysis.paper.ladder import headline
+
+    assert "| capacity map | vrex48 vs a100-80gb" in headline(reduced / "results.csv", mode="paper-fitted")
     text = "x\n<!-- paper-map:begin -->\nold\n<!-- paper-map:end -->\ny\n"
     assert "old" not in replace_blocks(text, reduced / "results.csv")
     with pytest.raises(SystemExit, match="not found"):
