@@ -16,9 +16,10 @@ off-GPU sequence's KV crosses once per layer per step per sequence. Activations 
 ``act_gpu_percent`` 100, or CPU or disk 100; a split raises ``NotImplementedError``); at 10 tokens per frame a
 layer's hidden state is 80 KB per sequence, negligible either way. Where the weights' share would matter: once
 the KV no longer fits, bytes moved per step are about weights + KV - GPU memory whatever the split, so the
-only gain is the whole-sequence granularity of the cache; our estimate at 40K x batch 4 on the Orin 32 GB
-(alpha_g 0.8: two of four sequences fit) is about 4.3 GB of weights off the GPU to hold a third sequence,
-some 10% fewer bytes per step than the placement ``best placement`` picks (an estimate, not a simulated point).
+only gain is the whole-sequence granularity of the cache. At 40K x batch 4 on the Orin 32 GB (alpha_g 0.8 of
+32 GiB = 27.5 GB; 15.7 GB of weights, 5.3 GB of KV per sequence: two of four sequences fit), ``best_placement``'s
+own arithmetic gives 10.6 GB streamed per step with two sequences on the GPU, 9.8 GB with three and 4.5 GB of
+weights off the GPU (7% fewer), 10.0 GB with four and 10.0 GB of weights off: an estimate, not a simulated point.
 
 FlexGen's mixed cache splits the ``gpu_batch_size x num_head`` axis and rounds the GPU's share down to a
 multiple of ``num_head`` (flexllmgen/pytorch_backend.py: ``TorchMixedDevice.init_cache_one_gpu_batch``,
