@@ -131,6 +131,34 @@ def _status_text(counts: dict) -> str:
 
 
 # ---------------------------------------------------------------- figures
+def _label_winners(ax, winners, ref_row, x, y, sx, sy, ref_name: str, points) -> None:
+    """Name each scope's best design with a boxed label led by a line to it. Labels go to the emptiest free slots
+    of a grid over the panel (fewest drawn points under the label, then nearest the winner), so they cover
+    neither the reference's star, nor the data, nor each other; a winner on the reference's own figures says so."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    fx = (np.asarray(points[0], float) - x0) / (x1 - x0)
+    fy = (np.asarray(points[1], float) - y0) / (y1 - y0)
+    slots = [(cx, cy) for cx in (0.03, 0.36, 0.69) for cy in np.arange(0.94, 0.04, -0.075)]
+    used: list[tuple[float, float]] = []
+    for cls, w in winners.items():
+        px, py = (w[x] * sx - x0) / (x1 - x0), (w[y] * sy - y0) / (y1 - y0)
+
+        def cost(slot):
+            cx, cy = slot
+            covered = np.sum((fx > cx - 0.02) & (fx < cx + 0.32) & (abs(fy - cy) < 0.05))
+            covered += (px > cx - 0.02) & (px < cx + 0.32) & (abs(py - cy) < 0.07)  # nor the winner itself
+            return covered * 10 + math.hypot(cx + 0.15 - px, cy - py)
+
+        free = [sl for sl in slots if all(abs(sl[1] - u[1]) > 0.06 or abs(sl[0] - u[0]) > 0.3 for u in used)]
+        cx, cy = min(free, key=cost)
+        used.append((cx, cy))
+        same = all(math.isclose(w[k], ref_row[k], rel_tol=1e-3) for k in (x, y))
+        ax.annotate(f"best {cls}" + (f" (= {ref_name})" if same else ""), (w[x] * sx, w[y] * sy), xytext=(cx, cy),
+                    textcoords="axes fraction", ha="left", va="center", fontsize=7, zorder=6,
+                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9},
+                    arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.3", "shrinkB": 5})
+
+
 def pareto_plot(sp, df, ref_row, winners, out: Path) -> list[Path]:
     x = "area_mm2"
     ys = [o for o in sp.objectives if o != x] or [x]
@@ -152,13 +180,18 @@ def pareto_plot(sp, df, ref_row, winners, out: Path) -> list[Path]:
                        label=f"system only, outside the budget ({len(out_sys)})")
         ax.scatter([ref_row[x] * sx], [ref_row[y] * sy], marker="*", s=260, color="#d62728", zorder=5,
                    label=sp.reference_name)
-        for cls, w in winners.items():
-            ax.annotate(f"best {cls}", (w[x] * sx, w[y] * sy), xytext=(6, 6), textcoords="offset points", fontsize=7,
-                        arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.3"})
+        drawn = pd.concat([ok, out_sys])
         if y.startswith(WORST + "."):
             ax.axhline(1.0, color="#d62728", lw=0.8, ls="--")
-            ax.text(ax.get_xlim()[0], 1.0, f" below: faster than {sp.reference_name} on every scenario", fontsize=7,
-                    va="top", color="#d62728")
+            ax.text(0.01, 1.0, f"below the line: faster than\n{sp.reference_name} on every scenario", fontsize=7,
+                    ha="left", va="top", color="#d62728", transform=ax.get_yaxis_transform())
+            note = ([ax.get_xlim()[0] + 0.01 * k * (ax.get_xlim()[1] - ax.get_xlim()[0]) for k in range(22)],
+                    [1.0 - 0.03 * (ax.get_ylim()[1] - ax.get_ylim()[0])] * 22)  # the note's own place
+        else:
+            note = ([], [])
+        _label_winners(ax, winners, ref_row, x, y, sx, sy, sp.reference_name,
+                       (list(drawn[x] * sx) + [ref_row[x] * sx] + note[0],
+                        list(drawn[y] * sy) + [ref_row[y] * sy] + note[1]))
         ax.set_xlabel("die area: cores + DRAM and PCIe PHYs (mm$^2$)", fontsize=9)
         ax.set_ylabel(metric_label(sp, y).replace(", ", ",\n", 1), fontsize=8.5)
         ax.grid(alpha=0.3)

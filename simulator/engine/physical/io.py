@@ -2,13 +2,15 @@
 
 - **Area** (mm^2, on the die): a DRAM PHY per interface (LPDDR: one per 16-bit channel; HBM: one per stack)
   and a PCIe PHY per lane, larger per generation. Technology-table entries ``lpddr_phy_mm2_per_x16``,
-  ``hbm_phy_mm2_per_stack``, ``pcie_phy_mm2_per_lane_gen3``, ``pcie_phy_area_per_gen`` (stated at 14-16 nm
-  and held on every node: PHYs are mostly analogue and I/O and scale little).
+  ``hbm_phy_mm2_per_stack``, ``pcie_phy_mm2_per_lane_gen3`` (a transmitter and a receiver, from a published
+  28 nm PCIe Gen4 transmitter), ``pcie_phy_area_per_gen``, held on every node: PHYs are mostly analogue and I/O
+  and scale little.
 - **Power**: the DRAM's energy per bit (``dram_pj_per_bit``) already holds device and interface, so the DRAM
   PHY has no power of its own here. The link's full-load power per lane is the config's ``w_per_lane``
   (V-Rex: 3 W per lane, stated for PCIe 3.0) stated at generation ``w_per_lane_gen``; at another generation
-  the PHY's power moves with the lane rate (``pcie_phy_pj_per_bit`` x the raw bit rate x both directions),
-  or, with ``power_scaling: rate``, the whole per-lane power scales with the rate (the pessimistic end).
+  the PHY's power moves with the lane rate (``pcie_phy_pj_per_bit``, a transmitter's and a receiver's energy
+  per bit of one direction, x the raw bit rate x both directions), or, with ``power_scaling: rate``, the whole
+  per-lane power scales with the rate (the pessimistic end).
   Either way a faster link costs more power per lane than a slower one, never the same.
 - **System peak power** (W): chip at its peak + DRAM at its peak bandwidth + link at full load + the offload
   device at its larger active power.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import statistics
+
+import pytest
+
 from analysis.validate.area import CHIPS, evaluate, held_out_median, main, table_markdown
 
 
@@ -29,7 +33,9 @@ def test_chips_come_from_the_data_file_and_a_bad_entry_is_one_line(tmp_path, mon
     from analysis.validate.area import BUILDERS, load_chips
     from simulator.errors import ConfigError
 
-    assert {c.blocks for c in CHIPS} <= set(BUILDERS) and all(c.source and c.area_mm2 > 0 for c in CHIPS)
+    assert {c.blocks for c in CHIPS} <= set(BUILDERS) and all(c.source for c in CHIPS)
+    assert all(c.area_mm2 is None or c.area_mm2 > 0 for c in CHIPS)
+    assert all(c.area_mm2 is not None or c.power_w is not None for c in CHIPS)  # a row compares something
     bad = ('sources: {a: "a paper"}\nchips:\n  - {name: X, node: 28nm, vdd: 0.9, clock_mhz: 700, config: c, '
            'blocks: %s, area_mm2: 1, area_scope: s, source: a}\n')
     for blocks, key in (("nope", r"chips\[0\]\.blocks"), ("eyeriss, colour: red", r"chips\[0\]\.colour")):
@@ -37,3 +43,33 @@ def test_chips_come_from_the_data_file_and_a_bad_entry_is_one_line(tmp_path, mon
         monkeypatch.setattr(analysis.data, "resolve", lambda p: tmp_path / p.split("/")[-1])
         with pytest.raises(ConfigError, match=rf"chips\.yaml: key '{key}'"):
             load_chips()
+
+
+def test_held_out_power_rows_at_the_budget_nodes():
+    """Issue 32: peak power is checked on held-out 12-28 nm chips with their clocks; none of them is fitted, each
+    row's split adds up to its total, and the power table names what each published figure covers beyond the
+    model. (The <= 30% target is reported, not asserted: the table says whether it is met.)"""
+    from analysis.validate.area import POWER_NODES, power_median, power_table
+
+    rows = evaluate()
+    power = [r for r in rows if r.power_error is not None and r.chip.node in POWER_NODES]
+    assert len({r.chip.name for r in power}) >= 4
+    assert not any(r.chip.fitted and r.chip.fits_layout for r in power)  # no power row sets a parameter
+    for r in power:
+        assert r.chip.clock_mhz > 0 and 0 < r.logic_w + r.sram_w < r.power_w  # leakage is the rest, > 0
+        assert r.chip.name in power_table(rows)
+    med, n = power_median(rows, POWER_NODES)
+    assert n == len(power) and med == pytest.approx(statistics.median(abs(r.power_error) for r in power))
+
+
+def test_power_scales_with_the_clock():
+    """Peak power is per cycle x the clock (+ leakage): doubling a chip's clock more than doubles nothing and
+    leaves its leakage alone."""
+    import dataclasses
+
+    from analysis.validate.area import predict
+
+    chip = next(c for c in CHIPS if c.blocks == "tesla_npu")
+    slow, fast = predict(chip), predict(dataclasses.replace(chip, clock_mhz=2 * chip.clock_mhz))
+    assert fast.logic_w == pytest.approx(2 * slow.logic_w) and fast.sram_w == pytest.approx(2 * slow.sram_w)
+    assert fast.power_w - fast.logic_w - fast.sram_w == pytest.approx(slow.power_w - slow.logic_w - slow.sram_w)
