@@ -40,6 +40,7 @@ class RunFlags:
     window_s: float = spec("timeline window bound", unit="s", ge=0, le=86400, why="a day of video")
     workers: int = spec("sweep worker processes", ge=1, le=1024,
                         why="1024 processes; each loads a model trace (hundreds of MB)")
+    jobs: int = spec("paper worker processes", ge=1, le=64, why="64 processes; each holds a trace (hundreds of MB)")
 
 
 def _flag_fields():
@@ -532,8 +533,9 @@ def cmd_paper(args) -> int:
     from analysis.paper.evaluation import run_paper
 
     check_output_path(args.out, "--out", directory=True)
+    check_flag("--jobs", args.jobs)
     modes = ("as-stated", "paper-fitted") if args.mode == "both" else (args.mode,)
-    path = run_paper(args.out, progress=_progress(args), modes=modes, overlay=args.overlay)
+    path = run_paper(args.out, progress=_progress(args), modes=modes, overlay=args.overlay, jobs=args.jobs)
     print(path.read_text())
     return 0
 
@@ -755,6 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="as-stated (our documented open choices), paper-fitted (the make paper-fit overlay) or both")
     pa.add_argument("--overlay", default=None, help="the paper-fitted overlay (default "
                                                     "hwconfigs/overlays/paper-fitted.yaml)")
+    pa.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="worker processes tracing and evaluating the points (default: 2, or 1 on one core; the "
+                         "same results with any number)")
     pa.add_argument("--no-progress", action="store_true")
     pa.set_defaults(func=cmd_paper)
     v = sub.add_parser("validate", help="check hardware, workload, model, sweep (every point's configs), explore, "

@@ -3,6 +3,10 @@ Makefile's ``## target: help`` lines) and the layout (from the package tree), so
 
     python -m analysis.devtools.docs README.md analysis/PAPER.md           # regenerate (make docs)
     python -m analysis.devtools.docs --check README.md analysis/PAPER.md   # exit 1 if out of date (tested)
+
+PAPER.md's ``paper-*`` blocks come from the last ``make paper`` run's ``results/paper/results.csv``
+(``analysis/paper/paper_md.py``; ``--paper-results`` to read another run's); without that file they are kept as
+they are, with a note.
 """
 
 from __future__ import annotations
@@ -144,13 +148,27 @@ def block(name: str) -> str:
             "assumptions": assumptions_markdown}[name]()
 
 
-def replace_blocks(text: str) -> str:
-    """Regenerate every block whose markers the text holds (at least one)."""
-    found = [n for n in BLOCKS if f"<!-- {n}:begin -->" in text and f"<!-- {n}:end -->" in text]
+def replace_blocks(text: str, paper_results: Path | None = None) -> str:
+    """Regenerate every block whose markers the text holds (at least one); the paper run's blocks from
+    ``paper_results`` (default ``results/paper/results.csv``), kept as they are when that file is absent."""
+    from analysis.paper import paper_md
+
+    names = BLOCKS + paper_md.BLOCKS
+    found = [n for n in names if f"<!-- {n}:begin -->" in text and f"<!-- {n}:end -->" in text]
     if not found:
-        raise SystemExit(f"no generated-block markers ({', '.join(BLOCKS)}) found")
+        raise SystemExit(f"no generated-block markers ({', '.join(names)}) found")
+    results = paper_results or ROOT / paper_md.RESULTS
     for name in found:
-        text = replace_between(text, f"<!-- {name}:begin -->", f"<!-- {name}:end -->", block(name))
+        if name in paper_md.BLOCKS:
+            if not results.is_file():
+                if paper_results is not None:
+                    raise SystemExit(f"vrex: error: --paper-results: {results} not found (run make paper)")
+                print(f"note: {name} kept as it is: {results} not found (make paper writes it)", file=sys.stderr)
+                continue
+            body = paper_md.block(name, results)
+        else:
+            body = block(name)
+        text = replace_between(text, f"<!-- {name}:begin -->", f"<!-- {name}:end -->", body)
     return text
 
 
@@ -158,12 +176,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", help="Markdown files with generated-block markers")
     ap.add_argument("--check", action="store_true", help="exit 1 if a file is out of date instead of writing")
+    ap.add_argument("--paper-results", type=Path, default=None,
+                    help="the paper run's results.csv for PAPER.md's paper-* blocks "
+                         "(default results/paper/results.csv)")
     a = ap.parse_args(argv)
     stale = []
     for f in a.files:
         path = Path(f)
         text = path.read_text()
-        new = replace_blocks(text)
+        new = replace_blocks(text, a.paper_results)
         if new != text:
             if a.check:
                 stale.append(str(path))

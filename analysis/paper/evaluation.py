@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.paper.figures import FIGURES
-from analysis.paper.ladder import MAP_BATCHES, MAP_KV_SIZES, capacity_map, ladder
+from analysis.paper.ladder import MAP_BATCHES, MAP_KV_SIZES, capacity_map, ladder, point_requests
 from analysis.report.markdown import md_table
 from analysis.studies.fit import Overlay, load_overlay, overlay_hardware, overlay_params
 from analysis.studies.policies import retrieval_shares
@@ -130,12 +130,19 @@ class Points:
         changed config or model never reuses a stale point (the studies' store key)."""
         return point_key({"hw": hw, "workload": self.workload(method, kv, batch, params)}, self.code)
 
-    def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None,
-            params: dict | None = None, **hw_changes) -> dict:
+    def tag(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None,
+            params: dict | None = None, **hw_changes) -> tuple[str, object]:
+        """A point's name in the store (system, method, KV size, batch and the configs' key) and its hardware."""
         hw = self.hardware(hw_name or system, **hw_changes)
-        tag = f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch, params)}"
+        return f"{system}__{method}__{kv}__{batch}__{self.point_key(hw, method, kv, batch, params)}", hw
+
+    def get(self, system: str, method: str, kv: int, batch: int, hw_name: str | None = None,
+            params: dict | None = None, detail: bool = False, **hw_changes) -> dict:
+        """A point's figures, saved or computed now; ``detail``: with the per-op shares (``DETAIL_KEYS``) that
+        only a per-op replay gives (a point saved by :func:`compute_points` is then computed again with them)."""
+        tag, hw = self.tag(system, method, kv, batch, hw_name, params, **hw_changes)
         saved = self.store.get(tag)  # a damaged file is set aside (one line) and the point recomputed
-        if saved is not None:
+        if saved is not None and (not detail or saved["status"] != "ok" or all(k in saved for k in DETAIL_KEYS)):
             return saved
         tr = self.trace(method, kv, batch, params)
         res = simulate(tr, hw)
@@ -146,34 +153,115 @@ class Points:
         return point
 
 
+# a request for one point: (system, method, KV size, batch, hardware config name or None, policy params, hw changes)
+Request = tuple[str, str, int, int, "str | None", dict, dict]
+
+
+def compute_points(requests: list[tuple[Points, Request]], bar=None, jobs: int = 1) -> int:
+    """Every requested point not saved yet, grouped by trace across modes and figures: each distinct workload is
+    traced once and its designs evaluated together (``evaluate_designs``: aggregates only, the same figures as
+    :func:`simulate`; tests/engine/test_evaluate_designs.py); the per-op shares of ``DETAIL_KEYS`` are left to
+    the figures that ask for them. ``jobs`` > 1: the traces are shared out over that many worker processes
+    (each point is written to the store as it is done, so a stopped run resumes). Returns the traces made."""
+    groups: dict[str, tuple[object, Path, list]] = {}
+    done: set[str] = set()
+    for P, (system, method, kv, batch, hw_name, params, changes) in requests:
+        tag, hw = P.tag(system, method, kv, batch, hw_name, params, **changes)
+        if tag in done or P.store.get(tag) is not None:
+            if bar is not None:
+                bar.update(1)
+            continue
+        done.add(tag)
+        wl = P.workload(method, kv, batch, P.trace_params(method, params))
+        key = point_key({"workload": wl, "store": str(P.store.dir)}, P.code)
+        groups.setdefault(key, (wl, P.store.dir.parent, []))[2].append((tag, system, method, kv, batch, hw))
+    work = list(groups.values())
+    if jobs <= 1 or len(work) <= 1:
+        for job in work:
+            n = _trace_and_evaluate(job)
+            if bar is not None:
+                bar.update(n)
+        return len(work)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawned workers (torch's threads do not survive a fork); one torch thread each, so ``jobs`` cores in all;
+    # ReSV's traces, the slowest, first
+    work.sort(key=lambda job: job[0].kv_policy.name != "resv")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        futures = [pool.submit(_trace_and_evaluate, job) for job in work]
+        try:
+            for f in as_completed(futures):
+                n = f.result()
+                if bar is not None:
+                    bar.update(n)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return len(work)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _trace_and_evaluate(job) -> int:
+    """One trace and its designs' points (a worker's task): ``job`` = (workload, store directory, [(point name,
+    system, method, KV size, batch, hardware config)]); returns the points written."""
+    from simulator.engine.simulate import evaluate_designs
+
+    wl, out, items = job
+    store = PointStore(out, fmt="json")
+    tr = trace_workload(wl, mode="meta")
+    for (tag, system, method, kv, batch, _), res in zip(items, evaluate_designs(tr, [i[-1] for i in items])):
+        point = {"system": system, "method": method, "kv": kv, "batch": batch, "status": res.status}
+        if res.ok:
+            point.update(_figures(res, tr))
+        store.write(tag, point)
+    return len(items)
+
+
+DETAIL_KEYS = ("kv_prediction_share", "kv_fetch_share")  # per-op figures (Fig. 16's table)
+
+
 def _figures(res, tr) -> dict:
-    """Per-point figures: frame latency and TPOT, energies, stage times, the phases' work for the roofline."""
+    """Per-point figures: frame latency and TPOT, energies, stage times, the phases' work for the roofline (from
+    the per-phase sums: the same from :func:`simulate` and ``evaluate_designs``) and, from a per-op result,
+    the frame's KV prediction and fetch shares (``DETAIL_KEYS``)."""
     pt = phase_table(res)
     frames = pt[pt["phase"].isin(["vision", "frame_prefill"])].groupby("frame")[["latency_s", "energy_j"]].sum()
     dec = pt[pt["phase"] == "decode"]
     q = pt[(pt["phase"] == "question_prefill") & (pt["question"] >= 0)]
-    ops, ev = res.ops, tr.events
+    fp = pt[pt["phase"] == "frame_prefill"]
+    ev = tr.events
     frame_ops = (ev["phase"] == "frame_prefill").to_numpy()
-    kind = ev["kind"].to_numpy()
-    pred = frame_ops & np.isin(kind, ("retrieval_score", "wicsum", "topk", "cluster"))
-    fetch = frame_ops & (kind == "kv_read")
-    busy = ops.loc[frame_ops, ["compute_s", "mem_s"]].max(axis=1).sum()
-    traffic = (ops["dram_bytes"] + ops["offload_bytes"]).to_numpy()
-    return {
+    out = {
         "frame_latency_s": float(frames["latency_s"].mean()), "frame_energy_j": float(frames["energy_j"].mean()),
         "tpot_s": float(dec["latency_s"].mean()) if len(dec) else float("nan"),
         "token_energy_j": float(dec["energy_j"].mean()) if len(dec) else float("nan"),
         "stage_s": {"frames": float(frames["latency_s"].sum()), "question": float(q["latency_s"].sum()),
                     "answer": float(dec["latency_s"].sum())},
-        "kv_prediction_share": float(ops.loc[pred, ["compute_s", "mem_s"]].max(axis=1).sum() / busy) if busy else 0.0,
-        "kv_fetch_share": float(ops.loc[fetch, ["compute_s", "mem_s"]].max(axis=1).sum() / busy) if busy else 0.0,
         "frame_flops": float(ev.loc[frame_ops, ["flops_matmul", "flops_vector"]].sum().sum()),
-        "frame_bytes": float(traffic[frame_ops].sum()),
-        "frame_time_s": float(pt.loc[pt["phase"] == "frame_prefill", "latency_s"].sum()),
+        "frame_bytes": float(fp["dram_bytes"].sum() + fp["offload_bytes"].sum()),
+        "frame_time_s": float(fp["latency_s"].sum()),
         "peak_tflops": res.peak_tflops,
         "stats": tr.meta.get("policy_stats", {}),
         "cells": list(tr.meta.get("policy_cells", [])),
     }
+    ops = res.ops
+    if not ops.empty:
+        kind = ev["kind"].to_numpy()
+        pred = frame_ops & np.isin(kind, ("retrieval_score", "wicsum", "topk", "cluster"))
+        fetch = frame_ops & (kind == "kv_read")
+        busy = ops.loc[frame_ops, ["compute_s", "mem_s"]].max(axis=1).sum()
+        out["kv_prediction_share"] = float(ops.loc[pred, ["compute_s", "mem_s"]].max(axis=1).sum() / busy) \
+            if busy else 0.0
+        out["kv_fetch_share"] = float(ops.loc[fetch, ["compute_s", "mem_s"]].max(axis=1).sum() / busy) if busy else 0.0
+    return out
 
 
 def _row(figure, system, method, kv, batch, metric, value, unit, layer=None, head=None) -> dict:
@@ -247,10 +335,11 @@ def fig15(P: Points, cfg: PaperRun) -> list[dict]:
 
 def fig16(P: Points, cfg: PaperRun) -> tuple[list[dict], pd.DataFrame]:
     kv = max(cfg.kv_sizes)
-    pts = [("orin-agx-32gb", "flexgen", P.get("orin-agx-32gb", "flexgen", kv, 1)),
-           ("orin-agx-32gb", "resv", P.get("orin-agx-32gb", "resv", kv, 1)),
-           ("vrex8-kvpu", "resv", P.get("vrex8-kvpu", "resv", kv, 1, hw_name="vrex8-edge", **P.kvpu_only())),
-           ("vrex8", "resv", P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge"))]
+    pts = [("orin-agx-32gb", "flexgen", P.get("orin-agx-32gb", "flexgen", kv, 1, detail=True)),
+           ("orin-agx-32gb", "resv", P.get("orin-agx-32gb", "resv", kv, 1, detail=True)),
+           ("vrex8-kvpu", "resv", P.get("vrex8-kvpu", "resv", kv, 1, hw_name="vrex8-edge", detail=True,
+                                        **P.kvpu_only())),
+           ("vrex8", "resv", P.get("vrex8", "resv", kv, 1, hw_name="vrex8-edge", detail=True))]
     ref = pts[0][2]
     rows, table = [], []
     for system, method, p in pts:
@@ -430,12 +519,14 @@ def planned_points(P: Points, cfg: PaperRun) -> list[tuple]:
 _md = md_table
 
 
-def _evaluate(P: Points, cfg: PaperRun, mode: str, out: Path, bar=None) -> tuple[pd.DataFrame, dict]:
-    """Every point of one mode, then its figures' rows (with ``mode``) and tables."""
-    for method, kv, batch, system, hw_name, changes in planned_points(P, cfg):  # grouped by trace: each made once
-        P.get(system, method, kv, batch, hw_name=hw_name, **changes)
-        if bar is not None:
-            bar.update(1)
+def requests(P: Points, cfg: PaperRun) -> list[Request]:
+    """Every point one mode's figures, ladder and maps read (:func:`compute_points`' request form)."""
+    return [(system, method, kv, batch, hw_name, {}, changes)
+            for method, kv, batch, system, hw_name, changes in planned_points(P, cfg)] + point_requests(P, cfg)
+
+
+def _evaluate(P: Points, cfg: PaperRun, mode: str, out: Path) -> tuple[pd.DataFrame, dict]:
+    """One mode's figures' rows (with ``mode``) and tables (its points computed before, or now one by one)."""
     # by figure id (figures.FIGURES: each one's title, written once)
     steps = [("fig13a", lambda: fig13(P, cfg, "edge", "fig13a")), ("fig13b", lambda: fig13(P, cfg, "server", "fig13b")),
              ("fig14", lambda: fig14(P, cfg)), ("fig15", lambda: fig15(P, cfg)), ("fig16", lambda: fig16(P, cfg)),
@@ -482,9 +573,10 @@ def _mode_markdown(df: pd.DataFrame, tables: dict, figs: dict, fig_dir: str) -> 
 
 
 def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: PaperRun | None = None,
-              modes: tuple[str, ...] = MODES, overlay: str | Path | None = None) -> Path:
+              modes: tuple[str, ...] = MODES, overlay: str | Path | None = None, jobs: int = 1) -> Path:
     """The evaluation in each of ``modes`` ("as-stated", "paper-fitted": with the overlay, default
-    :data:`OVERLAY`); one results.csv with a ``mode`` column, figures per mode, one paper.md."""
+    :data:`OVERLAY`); one results.csv with a ``mode`` column, figures per mode, one paper.md. ``jobs``: worker
+    processes for the points (:func:`compute_points`; the same results with any number)."""
     from analysis.paper import ladder_plots
     from analysis.paper import plots as paper_plots
 
@@ -498,18 +590,20 @@ def run_paper(out: str | Path = "results/paper", progress: bool = False, cfg: Pa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs = {m: Points(out, cfg, ov if m == "paper-fitted" else None) for m in modes}
+    # every point of every mode first, grouped by trace across the modes (the GPU baselines' traces and points
+    # are the same in both), then each mode's figures from the saved points
+    wanted = [(P, r) for P in runs.values() for r in requests(P, cfg)]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(len(planned_points(P, cfg)) for P in runs.values()), desc="paper points", unit="point")
-    done = {}
+        bar = tqdm(total=len(wanted), desc="paper points", unit="point")
     try:
-        for mode, P in runs.items():
-            done[mode] = _evaluate(P, cfg, mode, out, bar)
+        compute_points(wanted, bar, jobs)
     finally:
         if bar is not None:
             bar.close()
+    done = {mode: _evaluate(P, cfg, mode, out) for mode, P in runs.items()}
     df = pd.concat([d for d, _ in done.values()], ignore_index=True)
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
     for c in ("kv_tokens", "batch", "layer", "head"):

@@ -166,21 +166,20 @@ def _point(P, r: Rung, kv: int, batch: int) -> dict:
     return P.get(r.system, r.method, kv, batch, hw_name=r.hw_name, params=r.params, **r.hw_changes)
 
 
-def compute_points(P, cfg) -> None:
-    """Every point the ladder and the maps read, grouped by trace (``Points`` keeps one trace: ReSV's trace at a
-    KV size and batch serves both platforms' V-Rex rungs and the GPU's ReSV rung), so each trace is made once;
-    the studies then read the saved points."""
+def point_requests(P, cfg) -> list[tuple]:
+    """Every point the ladder and the maps read, in ``evaluation.compute_points``' request form (system, method,
+    KV size, batch, config, policy params, hardware changes), so each trace is made once for every study that
+    reads it (ReSV's trace at a KV size and batch serves both platforms' V-Rex rungs and the GPU's ReSV rung)."""
     need = []
     for platform in LADDER_PLATFORMS:
         batches = cfg.edge_batches if platform == "edge" else cfg.server_batches
         ladder_cells = {(kv, b) for b in batches for kv in cfg.kv_sizes}
         map_cells = {(kv, b) for b in cfg.map_batches for kv in cfg.map_kv_sizes}
-        for kv, b in ladder_cells | map_cells:
+        for kv, b in sorted(ladder_cells | map_cells):
             rs = rungs(P, platform, kv, b)
-            need += [(r, kv, b) for r in (rs if (kv, b) in ladder_cells else (rs[1], rs[4]))]
-    need.sort(key=lambda x: (x[0].method, sorted(P.trace_params(x[0].method, x[0].params).items()), x[1], x[2]))
-    for r, kv, b in need:
-        _point(P, r, kv, b)
+            need += [(r.system, r.method, kv, b, r.hw_name, r.params, r.hw_changes)
+                     for r in (rs if (kv, b) in ladder_cells else (rs[1], rs[4]))]
+    return need
 
 
 def _ms(p: dict, key: str) -> float:
@@ -200,7 +199,6 @@ def _row(mode: str, figure: str, system: str, method: str, kv: int, batch: int, 
 
 def ladder(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.DataFrame]:
     """The ladder's rows (figure ``ladder``) and table, per platform, batch and KV size of the paper's grid."""
-    compute_points(P, cfg)
     rows, table = [], []
     for platform in LADDER_PLATFORMS:
         batches = cfg.edge_batches if platform == "edge" else cfg.server_batches
@@ -242,7 +240,6 @@ def ladder(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.D
 def capacity_map(P, cfg, out: Path, mode: str = "as-stated") -> tuple[list[dict], pd.DataFrame]:
     """V-Rex's frame and TPOT speedup over the GPU at FlexGen's best placement, per KV size x batch (figure
     ``capacity_map``); a cell where either side cannot run is an ``oom`` row."""
-    compute_points(P, cfg)
     rows, table = [], []
     for platform in LADDER_PLATFORMS:
         for batch in cfg.map_batches:
@@ -334,9 +331,11 @@ def save_configs(P, where: Path, rs: list[Rung], kv: int, batch: int) -> None:
     (where / "commands.txt").write_text("\n".join(lines) + "\n")
 
 
-def headline(results_csv: str | Path, kv: int = 40_000) -> str:
-    """The ladder's and the capacity maps' cells at ``kv`` tokens from a paper run's ``results.csv`` (Markdown)."""
+def headline(results_csv: str | Path, kv: int = 40_000, mode: str = "as-stated") -> str:
+    """The ladder's and the capacity maps' cells at ``kv`` tokens of one mode from a paper run's ``results.csv``
+    (Markdown)."""
     df = pd.read_csv(results_csv)
+    df = df[df["mode"] == mode]
     lines = ["| figure | system | method | batch | frame ms | frame x | step x | TPOT ms | TPOT x | KV on GPU % |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     lad = df[(df["figure"] == "ladder") & (df["kv_tokens"] == kv)]
@@ -365,8 +364,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="print the ladder's and capacity maps' cells of a paper run")
     ap.add_argument("run", nargs="?", default="results/paper", help="a `make paper` output directory")
     ap.add_argument("--kv", type=int, default=40_000)
+    ap.add_argument("--mode", choices=("as-stated", "paper-fitted"), default="as-stated")
     args = ap.parse_args(argv)
-    print(headline(Path(args.run) / "results.csv", args.kv))
+    print(headline(Path(args.run) / "results.csv", args.kv, args.mode))
     return 0
 
 

@@ -5,9 +5,21 @@ FlexGen's ``--percent`` places weights, KV cache and activations on GPU / CPU / 
 lines 33-79; the flag, lines 1291-1299). Modelled here: the KV cache's share on the GPU,
 ``cache_gpu_percent``; the rest of the cache lives in the platform's one offload tier (FlexGen's "disk" on the
 Orin's NVMe SSD, its "CPU" on the A100's host memory; on a Jetson the CPU's memory *is* the GPU's DRAM).
-Weights and activations stay on the GPU (``--percent 100 0 <cache> .. 100 0``): both devices hold the
-8B model's 16 GB of weights with room to spare, and FlexGen's cost model would not stream them over the link
-every layer when they fit (not modelled: weights or activations off the GPU).
+Weights and activations stay on the GPU (``--percent 100 0 <cache> .. 100 0``); not modelled yet: weights or
+activations off the GPU. How FlexGen's code places and moves them (same commit, flexllmgen/flex_opt.py):
+``init_weight_list`` (lines 92-130) gives each of a layer's weight tensors one home, by where the midpoint of
+its bytes falls in the layer's cumulative size against ``w_disk / w_cpu / w_gpu`` percent, so a layer's
+off-GPU share is whole tensors; ``load_weight`` (lines 309-318 for attention, 497-507 for the MLP) copies every
+tensor to the GPU with ``smart_copy`` on the weight stream, one layer ahead (``OptLM.load_weight``, lines
+653-666), every step: an off-GPU weight crosses the link once per layer per step for the whole batch, where an
+off-GPU sequence's KV crosses once per layer per step per sequence. Activations have one home (lines 608-615:
+``act_gpu_percent`` 100, or CPU or disk 100; a split raises ``NotImplementedError``); at 10 tokens per frame a
+layer's hidden state is 80 KB per sequence, negligible either way. Where the weights' share would matter: once
+the KV no longer fits, bytes moved per step are about weights + KV - GPU memory whatever the split, so the
+only gain is the whole-sequence granularity of the cache. At 40K x batch 4 on the Orin 32 GB (alpha_g 0.8 of
+32 GiB = 27.5 GB; 15.7 GB of weights, 5.3 GB of KV per sequence: two of four sequences fit), ``best_placement``'s
+own arithmetic gives 10.6 GB streamed per step with two sequences on the GPU, 9.8 GB with three and 4.5 GB of
+weights off the GPU (7% fewer), 10.0 GB with four and 10.0 GB of weights off: an estimate, not a simulated point.
 
 FlexGen's mixed cache splits the ``gpu_batch_size x num_head`` axis and rounds the GPU's share down to a
 multiple of ``num_head`` (flexllmgen/pytorch_backend.py: ``TorchMixedDevice.init_cache_one_gpu_batch``,

@@ -1,5 +1,16 @@
 """``infinigen``: speculative KV retrieval in text generation (InfiniGen, Lee et al., OSDI 2024). See
-``offloaded.py``. Default shares: the paper's measured read shares (V-Rex, arXiv 2512.12284)."""
+``offloaded.py``. Default shares: the paper's measured read shares (V-Rex, arXiv 2512.12284).
+
+GPU residency in InfiniGen's code (snu-comparch/InfiniGen@3754f52d131c30ab7a310e3c4cf356e8e3326ac3,
+speedup/flexgen/infinigen/flex_opt.py): it is FlexGen with a speculation step, so its KV home is FlexGen's
+``--percent`` placement (``Policy``, and ``init_cache_one_gpu_batch`` as in FlexGen); what it adds on the GPU is
+the partial query weight and partial key cache of ``partial_weight_ratio`` of the dimensions (``SelfAttention``,
+lines 269-290; default 0.2 there, ``--partial_weight_ratio``) and a prefetch buffer of at most ``max_num_kv``
+tokens (line 269, default 400; ``alpha`` = 4 sets the speculation threshold). Modelled: the partial keys in
+device memory (``partial_dim_ratio``) and every token's K/V in the offload tier (the V-Rex paper's setting). Not
+modelled: InfiniGen with part of the cache on the GPU (FlexGen's ``cache_gpu_percent``, see ``flexgen.py``) and
+the ``max_num_kv`` cap; a best-residency InfiniGen rung is therefore not in the ladder.
+"""
 
 from __future__ import annotations
 

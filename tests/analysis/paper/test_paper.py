@@ -158,3 +158,49 @@ def test_a_changed_config_or_code_never_reuses_a_point(tmp_path, monkeypatch):
     assert key != P.point_key(hw, "resv", 5_000, 1) != P.point_key(hw, "flexgen", 1_000, 1)
     P.code = "another version"
     assert key != P.point_key(hw, "resv", 1_000, 1)
+
+
+def test_worker_processes_give_the_same_points(reduced, tmp_path):
+    """compute_points over two spawned workers writes the same points as the serial run: the same names (configs
+    and code) and the same figures."""
+    import json
+
+    from analysis.paper.evaluation import Points, compute_points, requests
+
+    P = Points(tmp_path, CFG)
+    reqs = [r for r in requests(P, CFG) if r[2] == 1_000][:6]  # a few traces (GPU and ReSV), small caches
+    assert len({(r[1], r[3]) for r in reqs}) >= 2
+    made = compute_points([(P, r) for r in reqs], jobs=2)
+    assert made >= 2
+    for system, method, kv, batch, hw_name, params, changes in reqs:
+        tag, _ = P.tag(system, method, kv, batch, hw_name, params, **changes)
+        mine = json.loads(P.store.path(tag).read_text())
+        theirs = json.loads((reduced / "points" / f"{tag}.json").read_text())
+        for key in ("status", "frame_latency_s", "tpot_s", "frame_energy_j", "token_energy_j", "frame_bytes"):
+            assert mine.get(key) == theirs.get(key), (tag, key)
+
+
+def test_paper_md_blocks_come_from_the_run(reduced, tmp_path):
+    """PAPER.md's generated blocks quote the run's results.csv (both modes), and make docs fills the markers from
+    a given run's file and refuses a missing file it was pointed at."""
+    from analysis.devtools.docs import replace_blocks
+    from analysis.paper import paper_md
+
+    df = pd.read_csv(reduced / "results.csv")
+    lad = paper_md.ladder_markdown(df)
+    v = df[(df["mode"] == "paper-fitted") & (df["figure"] == "ladder") & (df["system"] == "vrex8")
+           & (df["kv_tokens"] == 40_000) & (df["metric"] == "speedup_vs_flexgen")]["value"].iloc[0]
+    assert f"| {paper_md._g(v)} |" in lad and "paper-fitted | edge, 1" in lad
+    summary = paper_md.summary_markdown(df)
+    fps = 1e3 / df[(df["mode"] == "as-stated") & (df["figure"] == "fig13a") & (df["system"] == "vrex8")
+                   & (df["batch"] == 1) & (df["metric"] == "frame_latency_ms")]["value"]
+    assert f"{fps.iloc[0]:.2g} / " in summary
+    assert "as-stated | paper-fitted" in paper_md.figures_markdown(df)
+    assert "vrex48 vs a100-80gb, batch 1" in paper_md.map_markdown(df)
+    from analysis.paper.ladder import headline
+
+    assert "| capacity map | vrex48 vs a100-80gb" in headline(reduced / "results.csv", mode="paper-fitted")
+    text = "x\n<!-- paper-map:begin -->\nold\n<!-- paper-map:end -->\ny\n"
+    assert "old" not in replace_blocks(text, reduced / "results.csv")
+    with pytest.raises(SystemExit, match="not found"):
+        replace_blocks(text, tmp_path / "none.csv")
