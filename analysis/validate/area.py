@@ -215,16 +215,101 @@ class Row:
         return None if self.chip.power_w is None else self.power_w / self.chip.power_w - 1
 
 
+def _power_w(t: TechPoint, blocks: dict[str, Block], clock_mhz: float, control: float) -> tuple[float, ...]:
+    """(area mm^2, logic W, SRAM W, leakage W) of ``blocks`` at full activity: logic with the synthesis overhead
+    (synthesis.py; not on SRAM), both with the control share ``control`` (a factor >= 1)."""
+    area = sum(b.area_mm2 for b in blocks.values()) * control
+    to_w = control * clock_mhz * 1e6 * 1e-12  # pJ per cycle -> W (with the control share)
+    sram_w = sum(b.pj for b in blocks.values() if isinstance(b, SramBlock)) * to_w
+    logic_w = sum(b.pj for b in blocks.values() if not isinstance(b, SramBlock)) * overhead_factor(t) * to_w
+    return area, logic_w, sram_w, area * t.leakage_mw_per_mm2() * 1e-3
+
+
 def predict(chip: Chip, tech=None, layout_factor: float = 1.0) -> Row:
     t = (tech or load_tech()).at(chip.node, chip.vdd)
-    blocks = BUILDERS[chip.blocks](t)
     control = 1 + (CONTROL_OVERHEAD if chip.layout else 0.0)  # a bare SRAM macro has no control share
-    area = sum(b.area_mm2 for b in blocks.values()) * control
-    synth = overhead_factor(t)  # registers and clock network beyond the arithmetic (synthesis.py); not on SRAM
-    to_w = control * chip.clock_mhz * 1e6 * 1e-12  # pJ per cycle -> W (with the control share)
-    sram_w = sum(b.pj for b in blocks.values() if isinstance(b, SramBlock)) * to_w
-    logic_w = sum(b.pj for b in blocks.values() if not isinstance(b, SramBlock)) * synth * to_w
-    return Row(chip, area, logic_w + sram_w + area * t.leakage_mw_per_mm2() * 1e-3, layout_factor, logic_w, sram_w)
+    area, logic_w, sram_w, leak_w = _power_w(t, BUILDERS[chip.blocks](t), chip.clock_mhz, control)
+    return Row(chip, area, logic_w + sram_w + leak_w, layout_factor, logic_w, sram_w)
+
+
+# ---- the fit of the synthesised datapath's energy (technology table synth_datapath_scale) ----
+NVDLA_NODE, NVDLA_CLOCK_MHZ = "16nm", 1000.0  # the primer's power column: 16 nm, 1 GHz (supply: the table's)
+WEIGHT_REUSE_CYCLES = 16  # ours: a kernel group's weights, read from the buffer once, serve this many cycles
+
+
+@dataclass(frozen=True)
+class NvdlaConfig:
+    """One row of the NVDLA primer's table (analysis/data/nvdla_power.yaml): INT8 MACs, convolution buffer,
+    MACs per adder tree (atomic C), published peak and average power at 16 nm, 1 GHz."""
+    macs: int
+    cbuf_kb: float
+    atomic_c: int
+    peak_mw: float
+    average_mw: float
+    source: str
+    atomic_c_ours: bool = False  # atomic C not published for this size (ours)
+
+
+def load_nvdla(name: str = "nvdla_power.yaml") -> tuple[NvdlaConfig, ...]:
+    data, path = load_data(name)
+
+    def convert(row: dict, where: str) -> dict:
+        for key in ("macs", "cbuf_kb", "atomic_c", "peak_mw", "average_mw"):
+            v = row.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise ConfigError(path, f"{where}.{key}", f"got {v!r}; must be a positive number")
+        if row.get("macs", 0) % row.get("atomic_c", 1):
+            raise ConfigError(path, f"{where}.atomic_c", f"got {row['atomic_c']!r}; must divide macs")
+        return row
+
+    return tuple(records(data, "configs", NvdlaConfig, path, convert))
+
+
+def nvdla_blocks(t: TechPoint, cfg: NvdlaConfig) -> dict[str, Block]:
+    """NVDLA's convolution core rebuilt from the simulator's blocks: macs / atomic_c INT8 MAC trees (each with
+    its accumulator) and the convolution buffer, read each cycle for one feature atom (atomic_c bytes) and a
+    kernel group's weights (macs bytes) once per WEIGHT_REUSE_CYCLES. Its activation, pooling, normalisation
+    and DMA engines are not rebuilt (the fit's intercept holds what does not grow with the MACs)."""
+    read_bits = 8 * (cfg.atomic_c + cfg.macs / WEIGHT_REUSE_CYCLES)
+    return {"CMAC": mac_tree(t, cfg.atomic_c, "int8") * (cfg.macs // cfg.atomic_c),
+            "CBUF": sram(t, cfg.cbuf_kb, active=read_bits / DEFAULT_PORT_BITS)}
+
+
+def _slope(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares (slope, intercept) of ys on xs."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return slope, my - slope * mx
+
+
+@dataclass(frozen=True)
+class DatapathFit:
+    """The synthesised datapath's scale fitted on NVDLA's peak power across its sizes (per MAC: the slope)."""
+    scale: float  # fitted synth_datapath_scale
+    table_scale: float  # the technology table's value (the one in use)
+    published_pj_per_mac: float  # the published peak's slope: W per MAC at 1 GHz = pJ per MAC-cycle
+    model_pj_per_mac: float  # the model's slope at the table's scale (logic + SRAM + leakage)
+    intercept_mw: float  # published peak at zero MACs (the engines and control that do not grow with the MACs)
+    rows: tuple[tuple[int, float, float], ...]  # (MACs, published peak mW, model peak mW at the fitted scale)
+
+
+def fit_datapath_scale(tech=None, configs: tuple[NvdlaConfig, ...] | None = None) -> DatapathFit:
+    """synth_datapath_scale that makes the model's peak power per MAC (the slope over the sizes) equal NVDLA's:
+    the published slope less the model's SRAM and leakage slopes, over the model's logic slope at scale 1."""
+    tech = tech or load_tech()
+    t = tech.at(NVDLA_NODE)
+    configs = configs or load_nvdla()
+    parts = [_power_w(t, nvdla_blocks(t, c), NVDLA_CLOCK_MHZ, 1 + CONTROL_OVERHEAD) for c in configs]
+    macs = [float(c.macs) for c in configs]
+    pub, pub0 = _slope(macs, [c.peak_mw * 1e-3 for c in configs])
+    logic, _ = _slope(macs, [p[1] for p in parts])
+    rest, _ = _slope(macs, [p[2] + p[3] for p in parts])
+    current = t.base("synth_datapath_scale")
+    scale = current * (pub - rest) / logic
+    rows = tuple((c.macs, c.peak_mw, 1e3 * (p[1] * scale / current + p[2] + p[3])) for c, p in zip(configs, parts))
+    model, _ = _slope(macs, [p[1] + p[2] + p[3] for p in parts])
+    to_pj = 1e12 / (NVDLA_CLOCK_MHZ * 1e6)
+    return DatapathFit(scale, current, pub * to_pj, model * to_pj, pub0 * 1e3, rows)
 
 
 def fit_layout_factor(rows: list[Row]) -> float:

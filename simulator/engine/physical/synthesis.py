@@ -22,4 +22,5 @@ from __future__ import annotations
 
 def overhead_factor(tech) -> float:
     """Dynamic power of a synthesised logic block per unit of its combinational power (>= 1)."""
-    return 1.0 + tech.base("synth_register_per_comb") + tech.base("synth_clock_per_comb")
+    return tech.base("synth_datapath_scale") * (
+        1.0 + tech.base("synth_register_per_comb") + tech.base("synth_clock_per_comb"))
