@@ -159,10 +159,24 @@ def _groq_tsp(t):
             "SRAM 220 MB (40 x 512 B read per cycle)": sram(t, 220e6 / 1024, active=reads)}
 
 
+GRAYSKULL_TREE_INPUTS = 32  # ours: MACs per adder tree of a Tensix matrix engine (its structure is not published)
+GRAYSKULL_READ_BYTES = 64  # ours: bytes each core reads from its 1 MB L1 per cycle at peak (not published)
+
+
+def _grayskull(t):
+    # Tenstorrent Grayskull: 120 Tensix cores with 1 MB of SRAM each and 368 TOPS peak (8-bit), i.e. 184e12 MACs/s,
+    # as INT8 MAC trees at the 1.2 GHz clock of its e150 card (the MAC count follows the clock; the MACs' power
+    # depends on their product only); its RISC-V controllers, SIMD units, NoC, LPDDR4 and PCIe are not modelled
+    macs = 368e12 / 2 / 1.2e9
+    return {"INT8 MAC trees (368 TOPS)": mac_tree(t, GRAYSKULL_TREE_INPUTS, "int8") * (macs / GRAYSKULL_TREE_INPUTS),
+            "120 x 1 MB SRAM": sram(t, 1024, active=GRAYSKULL_READ_BYTES * 8 // DEFAULT_PORT_BITS) * 120}
+
+
 BUILDERS: dict[str, Callable[[TechPoint], dict[str, Block]]] = {
     "eyeriss": _eyeriss, "diannao": _diannao, "shidiannao": _shidiannao, "eie_pe": _eie_pe, "tpu_mmu": _tpu_mmu,
     "tpu_ub": _tpu_ub, "tpu_acc": _tpu_acc, "tpu_die": _tpu_die, "dadiannao": _dadiannao, "simba": _simba,
     "recpipe_4k": _recpipe_4k, "recpipe_256k": _recpipe_256k, "tesla_npu": _tesla_npu, "groq_tsp": _groq_tsp,
+    "grayskull": _grayskull,
 }  # a chip's ``blocks`` in analysis/data/chips.yaml names one of these
 
 
