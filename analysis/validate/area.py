@@ -307,7 +307,7 @@ class DatapathFit:
     published_pj_per_mac: float  # the published peak's slope: W per MAC at 1 GHz = pJ per MAC-cycle
     model_pj_per_mac: float  # the model's slope at the table's scale (logic + SRAM + leakage)
     intercept_mw: float  # published peak at zero MACs (the engines and control that do not grow with the MACs)
-    rows: tuple[tuple[int, float, float], ...]  # (MACs, published peak mW, model peak mW at the fitted scale)
+    rows: tuple[tuple[NvdlaConfig, float], ...]  # (the fit point, model peak mW at the fitted scale)
 
 
 def fit_datapath_scale(tech=None, configs: tuple[NvdlaConfig, ...] | None = None) -> DatapathFit:
@@ -323,7 +323,7 @@ def fit_datapath_scale(tech=None, configs: tuple[NvdlaConfig, ...] | None = None
     rest, _ = _slope(macs, [p[2] + p[3] for p in parts])
     current = t.base("synth_datapath_scale")
     scale = current * (pub - rest) / logic
-    rows = tuple((c.macs, c.peak_mw, 1e3 * (p[1] * scale / current + p[2] + p[3])) for c, p in zip(configs, parts))
+    rows = tuple((c, 1e3 * (p[1] * scale / current + p[2] + p[3])) for c, p in zip(configs, parts))
     model, _ = _slope(macs, [p[1] + p[2] + p[3] for p in parts])
     to_pj = 1e12 / (NVDLA_CLOCK_MHZ * 1e6)
     return DatapathFit(scale, current, pub * to_pj, model * to_pj, pub0 * 1e3, rows)
@@ -376,8 +376,9 @@ def table_markdown(rows: list[Row]) -> str:
                  f"error {100 * held_out_median(rows):.0f}% (without the layout factor: {100 * raw:.0f}%).")
     med, n = power_median(rows)
     med_n, n_n = power_median(rows, POWER_NODES)
-    lines.append(f"Peak power (with the synthesis overhead, technology table synth_*; its datapath scale fitted on NVDLA "
-                 f"below, not on these rows; every row held out): median absolute error {100 * med:.0f}% over {n} chips; at 12-28 nm "
+    lines.append(f"Peak power (with the synthesis overhead, technology table synth_*; its datapath scale fitted on "
+                 f"NVDLA below, not on these rows; every row held out): median absolute error {100 * med:.0f}% over "
+                 f"{n} chips; at 12-28 nm "
                  f"{100 * med_n:.0f}% over {n_n} chips (target <= 30% on >= 5: "
                  f"{'met' if n_n >= 5 and med_n <= 0.30 else 'not met'}).")
     return "\n".join(lines + ["", power_table(rows), "", fit_table(fit_datapath_scale())])
@@ -407,8 +408,10 @@ def fit_table(fit: DatapathFit) -> str:
              f"{fit.scale:.3g} (published slope {fit.published_pj_per_mac:.3f} pJ per MAC-cycle; the model's at the "
              f"table's scale {fit.model_pj_per_mac:.3f}); the published intercept, {fit.intercept_mw:.0f} mW, is the "
              f"engines and control that do not grow with the MACs (not rebuilt).", "",
-             "| NVDLA MACs (INT8) | published peak (mW) | model at the fit (mW) |", "|---|---|---|"]
-    lines += [f"| {m} | {p:g} | {q:.0f} |" for m, p, q in fit.rows]
+             "| NVDLA MACs (INT8) | MACs per tree (atomic C) | conv. buffer (KB) | published peak / average (mW) | "
+             "model peak at the fit (mW) |", "|---|---|---|---|---|"]
+    lines += [f"| {c.macs} | {c.atomic_c}{' (ours)' if c.atomic_c_ours else ''} | {c.cbuf_kb:g} | "
+              f"{c.peak_mw:g} / {c.average_mw:g} | {q:.0f} |" for c, q in fit.rows]
     return "\n".join(lines)
 
 

@@ -88,7 +88,7 @@ def test_datapath_scale_is_the_fit_on_nvdla_only():
     assert fit.model_pj_per_mac == pytest.approx(fit.published_pj_per_mac, rel=5e-3)
     assert len(fit.rows) == 7 and fit.intercept_mw > 0  # the engines that do not grow with the MACs
     # at the fit, the model (no intercept) stays below each published peak and within it on the largest size
-    assert all(q < p for _, p, q in fit.rows) and fit.rows[0][2] == pytest.approx(fit.rows[0][1], rel=0.1)
+    assert all(q < c.peak_mw for c, q in fit.rows) and fit.rows[0][1] == pytest.approx(fit.rows[0][0].peak_mw, rel=0.1)
     hotter = tuple(dataclasses.replace(c, peak_mw=1.5 * c.peak_mw) for c in load_nvdla())
     assert fit_datapath_scale(configs=hotter).scale > 1.5 * fit.scale  # the SRAM/leakage part is not scaled
 
@@ -98,7 +98,8 @@ def test_a_bad_nvdla_entry_is_one_line(tmp_path, monkeypatch):
     from analysis.validate.area import load_nvdla
     from simulator.errors import ConfigError
 
-    row = "sources: {a: p}\nconfigs:\n  - {macs: 64, cbuf_kb: 128, atomic_c: %s, peak_mw: 55, average_mw: 21, source: a}\n"
+    row = ("sources: {a: p}\nconfigs:\n"
+           "  - {macs: 64, cbuf_kb: 128, atomic_c: %s, peak_mw: 55, average_mw: 21, source: a}\n")
     monkeypatch.setattr(analysis.data, "resolve", lambda p: tmp_path / p.split("/")[-1])
     for c, key in (("7", r"configs\[0\]\.atomic_c"), ("-8", r"configs\[0\]\.atomic_c")):
         (tmp_path / "nvdla_power.yaml").write_text(row % c)
