@@ -31,7 +31,7 @@ BASE_KEYS = (
     "fa_um2", "logic_fj_per_um2", "sram_pj_per_bit_8kb", "sram_write_factor", "sram_col_periphery_cells",
     "sram_row_periphery_cells", "sram_bank_control_cells", "sram_column_mux",
     "kvmu_address_bits", "kvmu_generators", "kvmu_queue_entries", "sram_dre_port_bits", "noc_pj_per_bit",
-    "vector_lane_registers", "synth_register_per_comb", "synth_clock_per_comb",
+    "vector_lane_registers", "synth_register_per_comb", "synth_clock_per_comb", "synth_datapath_scale",
     "pcie_phy_pj_per_bit", "pcie_phy_mm2_per_lane_gen3", "pcie_phy_area_per_gen",
     "lpddr_phy_mm2_per_x16", "hbm_phy_mm2_per_stack",
 )
